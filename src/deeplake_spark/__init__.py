@@ -1,0 +1,61 @@
+"""deeplake-spark: Deep Lake's tensor-native chunk format next to a Delta table.
+
+>>> import deeplake_spark as dls
+>>> ds = dls.create("/tmp/pets", {"image": dls.tensor("image"), "label": "int64"})
+>>> ds.append({"image": [jpeg_bytes], "label": [3]})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deeplake_spark import errors
+from deeplake_spark._version import __version__
+from deeplake_spark.dataset import Dataset, DatasetSchema, VacuumResult, create, open, tensor
+from deeplake_spark.errors import DeepLakeSparkError
+from deeplake_spark.format import TensorSpec
+
+__all__ = [
+    "Dataset",
+    "DatasetSchema",
+    "DeepLakeSparkError",
+    "TensorSpec",
+    "VacuumResult",
+    "__version__",
+    "create",
+    "errors",
+    "fetch",
+    "make_spark_converter",
+    "open",
+    "register",
+    "spark_session",
+    "tensor",
+]
+
+
+def spark_session(**conf: Any) -> Any:
+    """A local SparkSession with the deeplake source registered (see ``deeplake_spark.spark``)."""
+    from deeplake_spark.spark import spark_session as _impl
+
+    return _impl(**conf)
+
+
+def register(spark: Any) -> None:
+    """Register the ``deeplake`` source and SQL functions on an existing SparkSession."""
+    from deeplake_spark.spark import register as _impl
+
+    _impl(spark)
+
+
+def fetch(df: Any, columns: list[str] | None = None, **options: Any) -> Any:
+    """Resolve tensor refs in a Spark DataFrame to tensors for exactly its rows."""
+    from deeplake_spark.spark import fetch as _impl
+
+    return _impl(df, columns=columns, **options)
+
+
+def make_spark_converter(df: Any, **options: Any) -> Any:
+    """petastorm-style converter from a Spark DataFrame to torch DataLoaders."""
+    from deeplake_spark.torch import make_spark_converter as _impl
+
+    return _impl(df, **options)

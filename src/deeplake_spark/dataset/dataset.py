@@ -1,0 +1,293 @@
+"""``Dataset``: a Delta table of tabular columns + tensor refs, and the chunk files they point to."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
+
+from deeplake_spark.dataset import delta_log
+from deeplake_spark.dataset.ingest import tabular_array, to_columns
+from deeplake_spark.dataset.reader import ChunkCache, SampleReader
+from deeplake_spark.dataset.schema import DatasetSchema
+from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
+from deeplake_spark.dataset.writer import TensorColumnWriter, write_tensor_column
+from deeplake_spark.errors import CommitConflict, ReadOnlyError, SchemaError, StorageError
+from deeplake_spark.storage import Storage, normalize_uri
+
+log = logging.getLogger(__name__)
+
+
+def stack_samples(samples: Sequence[Any]) -> Any:
+    """One numpy array when every sample has the same shape and dtype, else the list itself."""
+    if not samples or any(s is None or isinstance(s, str) for s in samples):
+        return np.array(samples, dtype=object) if samples and all(isinstance(s, str) for s in samples) else list(samples)
+    first = samples[0]
+    if all(s.shape == first.shape and s.dtype == first.dtype for s in samples):
+        return np.stack(samples)
+    return list(samples)
+
+
+class Dataset:
+    """A deeplake dataset at one version. Get one with :func:`create` or :func:`open`.
+
+    >>> ds = deeplake_spark.open("/data/cats")
+    >>> ds[0]["image"].shape
+    (256, 256, 3)
+    """
+
+    def __init__(self, uri: str, table: DeltaTable, *, storage_options: Mapping[str, str] | None = None,
+                 read_only: bool = False) -> None:
+        self.path = uri
+        self.storage_options = dict(storage_options or {})
+        self.storage = Storage(uri, self.storage_options)
+        self.read_only = read_only
+        self._dt = table
+        self._snapshot: pa.Table | None = None
+        self._schema: DatasetSchema | None = None
+        self._reader: SampleReader | None = None
+
+    # ----------------------------------------------------------------- state
+    @property
+    def version(self) -> int:
+        return self._dt.version()
+
+    @property
+    def schema(self) -> DatasetSchema:
+        if self._schema is None:
+            self._schema = DatasetSchema.from_arrow(delta_log.arrow_schema(self._dt))
+        return self._schema
+
+    @property
+    def tensors(self) -> dict[str, Any]:
+        return dict(self.schema.tensors)
+
+    @property
+    def delta_table(self) -> DeltaTable:
+        """The underlying ``deltalake.DeltaTable`` (at this dataset's version)."""
+        return self._dt
+
+    def _invalidate(self) -> None:
+        self._snapshot = None
+        self._schema = None
+
+    def __repr__(self) -> str:
+        return f"Dataset(path={self.path!r}, version={self.version}, rows={len(self)}, columns={list(self.schema.order)})"
+
+    def __len__(self) -> int:
+        if self._snapshot is not None:
+            return self._snapshot.num_rows
+        return delta_log.row_count(self._dt)
+
+    # ------------------------------------------------------------------ read
+    def arrow_dataset(self) -> pds.Dataset:
+        """The rows (tabular columns + refs) as a pyarrow dataset in row order."""
+        return delta_log.ordered_fragments_dataset(self._dt, self.schema.to_arrow())
+
+    def table(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None) -> pa.Table:
+        """Rows as an Arrow table: tabular columns as values, tensor columns as ref structs."""
+        if columns is None and filter is None:
+            if self._snapshot is None:
+                self._snapshot = self.arrow_dataset().to_table()
+            return self._snapshot
+        if columns is not None:
+            unknown = [c for c in columns if c not in self.schema.order]
+            if unknown:
+                raise SchemaError(f"dataset {self.path}: unknown column(s) {unknown}; has {list(self.schema.order)}")
+        return self.arrow_dataset().to_table(columns=list(columns) if columns is not None else None, filter=filter)
+
+    def reader(self, *, cache_bytes: int | None = None) -> SampleReader:
+        """A sample reader with its own chunk cache (one per thread/worker is a good default)."""
+        if cache_bytes is None and self._reader is not None:
+            return self._reader
+        reader = SampleReader(self.storage, self.schema.tensors, dataset=self.path,
+                              cache=ChunkCache(cache_bytes) if cache_bytes else None)
+        if cache_bytes is None:
+            self._reader = reader
+        return reader
+
+    def read_tensor(self, column: str, refs: Sequence[dict[str, Any] | None], *, raw: bool = False) -> list[Any]:
+        """Samples of tensor ``column`` for ``refs`` (as found in this dataset's rows)."""
+        if column not in self.schema.tensors:
+            raise SchemaError(f"dataset {self.path}: {column!r} is not a tensor column; tensors: {list(self.schema.tensors)}")
+        return self.reader().read(column, refs, raw=raw)
+
+    def _rows(self, indices: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
+        taken = self.table().select(list(columns)).take(pa.array(indices, type=pa.int64()))
+        out: dict[str, Any] = {}
+        for name in columns:
+            col = taken.column(name)
+            if name in self.schema.tensors:
+                out[name] = stack_samples(self.read_tensor(name, col.to_pylist()))
+            else:
+                out[name] = col.to_numpy(zero_copy_only=False)
+        return out
+
+    def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray | str) -> dict[str, Any]:
+        """``ds[i]`` -> {column: value}; ``ds[i:j]``, ``ds[[i, j]]`` -> {column: array or list}."""
+        if isinstance(key, str):
+            raise TypeError(f"use ds.table(columns=[{key!r}]) or ds[i][{key!r}]; string keys are not supported")
+        n = len(self)
+        columns = self.schema.order
+        if isinstance(key, (int, np.integer)):
+            i = int(key)
+            if not -n <= i < n:
+                raise IndexError(f"dataset {self.path} (version {self.version}): index {i} out of range for {n} rows")
+            row = self._rows(np.array([i % n]), columns)
+            return {name: values[0] for name, values in row.items()}
+        if isinstance(key, slice):
+            indices = np.arange(n)[key]
+        else:
+            indices = np.asarray(key, dtype=np.int64)
+            if indices.size and (indices.min() < -n or indices.max() >= n):
+                raise IndexError(f"dataset {self.path}: indices out of range for {n} rows")
+            indices = indices % max(n, 1)
+        return self._rows(indices, columns)
+
+    # ----------------------------------------------------------------- write
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"dataset {self.path} is open read-only at version {self.version}; "
+                "open it without version/timestamp to write"
+            )
+
+    def _write(self, data: Any, mode: str) -> int:
+        self._check_writable()
+        schema = self.schema
+        columns, n = to_columns(data, schema, dataset=self.path)
+        writers = [TensorColumnWriter(self.storage, spec, dataset=self.path) for spec in schema.tensors.values()]
+        by_name = {w.spec.name: w for w in writers}
+        committed = False
+        try:
+            arrays = []
+            for name in schema.order:
+                if name in by_name:
+                    refs, _ = write_tensor_column(self.storage, by_name[name].spec, columns[name],
+                                                  dataset=self.path, writer=by_name[name])
+                    arrays.append(refs)
+                else:
+                    arrays.append(tabular_array(columns[name], schema.tabular.field(name), dataset=self.path))
+            table = pa.Table.from_arrays(arrays, schema=schema.to_arrow())
+            version = delta_log.write_rows(self._dt, table, mode=mode, storage_options=self.storage_options,
+                                           operation=mode)
+            committed = True
+        except StorageError:
+            # The commit's outcome may be unknown (e.g. lost connection): keep the chunks, vacuum
+            # removes them later if no version references them.
+            raise
+        except BaseException:
+            if not committed:
+                for writer in writers:
+                    try:
+                        writer.delete_written()
+                    except StorageError as cleanup_error:
+                        log.warning("could not remove orphan chunks after a failed append: %s", cleanup_error)
+            raise
+        self._invalidate()
+        log.info("%s %d rows to %s -> version %d", mode, n, self.path, version)
+        return version
+
+    def append(self, data: Any) -> int:
+        """Append rows in one atomic commit; returns the new version.
+
+        ``data``: a dict of columns (numpy arrays, lists, Arrow arrays; encoded JPEG/PNG bytes for
+        image tensors), a list of row dicts, a pyarrow Table/RecordBatch or a pandas DataFrame.
+        Chunks are written first; if anything fails, no row becomes visible.
+        """
+        return self._write(data, "append")
+
+    extend = append
+
+    def overwrite(self, data: Any) -> int:
+        """Replace all rows in one commit (old versions stay readable until vacuumed)."""
+        return self._write(data, "overwrite")
+
+    def delete(self, predicate: str | None = None) -> int:
+        """Delete rows matching a SQL predicate on tabular columns (all rows when None)."""
+        self._check_writable()
+        try:
+            self._dt.delete(predicate)
+        except DeltaError as e:
+            raise SchemaError(f"dataset {self.path}: delete({predicate!r}) failed: {e}") from e
+        self._dt.update_incremental()
+        self._invalidate()
+        return self.version
+
+    def update(self, updates: Mapping[str, str] | None = None, *, new_values: Mapping[str, Any] | None = None,
+               predicate: str | None = None) -> int:
+        """Update tabular columns: ``updates`` holds SQL expressions, ``new_values`` literal values."""
+        self._check_writable()
+        names = list((updates or {}).keys()) + list((new_values or {}).keys())
+        bad = [n for n in names if n in self.schema.tensors or n not in self.schema.order]
+        if bad:
+            raise SchemaError(f"dataset {self.path}: update() works on tabular columns only; bad column(s) {bad}")
+        try:
+            self._dt.update(updates=dict(updates) if updates else None,
+                            new_values=dict(new_values) if new_values else None, predicate=predicate)
+        except DeltaError as e:
+            raise SchemaError(f"dataset {self.path}: update failed: {e}") from e
+        self._dt.update_incremental()
+        self._invalidate()
+        return self.version
+
+    def restore(self, version: int | str | datetime) -> int:
+        """Make ``version`` (or a timestamp) the content of a new latest version."""
+        self._check_writable()
+        delta_log.load_table(self.path, self.storage_options,
+                             version=version if isinstance(version, int) else None,
+                             timestamp=None if isinstance(version, int) else version)
+        try:
+            self._dt.restore(version)
+        except DeltaError as e:
+            raise StorageError(f"dataset {self.path}: restore to {version} failed: {e}") from e
+        self._dt.update_incremental()
+        self._invalidate()
+        return self.version
+
+    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commits, newest first (Delta's commitInfo: version, timestamp, operation, ...)."""
+        return delta_log.history(self._dt, limit)
+
+    def vacuum(self, retention_hours: float = DEFAULT_RETENTION_HOURS, *, dry_run: bool = False,
+               enforce_retention_duration: bool = True) -> VacuumResult:
+        """Delete Parquet and chunk files that no version inside the retention window needs."""
+        self._check_writable()
+        result = vacuum(self._dt, self.storage, retention_hours=retention_hours, dry_run=dry_run,
+                        enforce_retention_duration=enforce_retention_duration)
+        self._invalidate()
+        return result
+
+    def pytorch(self, **loader_options: Any) -> Any:
+        """A streaming torch ``DataLoader`` over this dataset (see ``deeplake_spark.torch``)."""
+        from deeplake_spark.torch import make_dataset_loader  # integration layer, imported lazily
+
+        return make_dataset_loader(self, **loader_options)
+
+
+def create(path: str | os.PathLike[str], schema: Mapping[str, Any] | DatasetSchema, *,
+           storage_options: Mapping[str, str] | None = None, description: str | None = None) -> Dataset:
+    """Create an empty dataset (version 0) at ``path``.
+
+    >>> ds = create("/tmp/ds", {"image": tensor("image"), "label": "int64"})
+    """
+    uri = normalize_uri(path)
+    parsed = DatasetSchema.from_mapping(schema)
+    table = delta_log.create_table(uri, parsed.to_arrow(), storage_options, description=description)
+    return Dataset(uri, table, storage_options=storage_options)
+
+
+def open(path: str | os.PathLike[str], version: int | None = None, timestamp: str | datetime | None = None, *,
+         storage_options: Mapping[str, str] | None = None) -> Dataset:  # noqa: A001 - public API name
+    """Open a dataset at its latest version, or read-only at a past ``version``/``timestamp``."""
+    uri = normalize_uri(path)
+    table = delta_log.load_table(uri, storage_options, version=version, timestamp=timestamp)
+    return Dataset(uri, table, storage_options=storage_options, read_only=version is not None or timestamp is not None)

@@ -1,0 +1,173 @@
+"""Everything that talks to delta-rs: create, load a version, commit, history, restore, delete, update."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.dataset as pds
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from deeplake_spark.errors import (
+    CommitConflict,
+    DatasetExistsError,
+    DatasetNotFoundError,
+    StorageError,
+    UnsafeStorageError,
+    VersionNotFound,
+)
+from deeplake_spark.storage import delta_storage_options
+
+log = logging.getLogger(__name__)
+ENGINE_INFO = {"engine": "deeplake-spark"}
+_SAFE_S3_KEYS = ("aws_s3_locking_provider", "conditional_put", "aws_conditional_put", "aws_s3_allow_unsafe_rename")
+
+
+def check_commit_safety(uri: str, storage_options: Mapping[str, str] | None) -> None:
+    """Refuse S3 writes without a safe concurrent-commit mechanism (delta-rs needs one on S3)."""
+    if not uri.startswith(("s3://", "s3a://")):
+        return
+    keys = {k.lower() for k in (storage_options or {})}
+    if not keys.intersection(_SAFE_S3_KEYS):
+        raise UnsafeStorageError(
+            f"{uri}: S3 has no atomic rename, so concurrent Delta commits can overwrite each other. Pass "
+            "storage_options={'conditional_put': 'etag'} (servers with If-Match/If-None-Match, e.g. AWS S3 "
+            "since 2024, SeaweedFS, MinIO), or {'AWS_S3_LOCKING_PROVIDER': 'dynamodb', ...}, or accept the risk "
+            "with {'AWS_S3_ALLOW_UNSAFE_RENAME': 'true'} for a single writer"
+        )
+
+
+def _parse_timestamp(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as e:
+        raise VersionNotFound(f"cannot parse timestamp {value!r}; use ISO 8601, e.g. 2026-01-31T12:00:00Z") from e
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def load_table(
+    uri: str,
+    storage_options: Mapping[str, str] | None = None,
+    *,
+    version: int | None = None,
+    timestamp: str | datetime | None = None,
+) -> DeltaTable:
+    """The Delta table at ``uri`` at a version or timestamp (latest when both are None)."""
+    options = delta_storage_options(uri, storage_options)
+    try:
+        dt = DeltaTable(uri, storage_options=options)
+    except TableNotFoundError as e:
+        raise DatasetNotFoundError(f"no deeplake dataset at {uri} (no Delta log found)") from e
+    except (DeltaError, OSError) as e:
+        raise StorageError(f"cannot open {uri}: {e}") from e
+    if version is not None and timestamp is not None:
+        raise VersionNotFound(f"{uri}: pass either version or timestamp, not both")
+    if version is not None:
+        latest = dt.version()
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
+            raise VersionNotFound(f"{uri}: version {version!r} does not exist (versions 0..{latest})")
+        try:
+            dt.load_as_version(version)
+        except DeltaError as e:
+            raise VersionNotFound(f"{uri}: version {version} cannot be loaded (vacuumed or expired log?): {e}") from e
+    elif timestamp is not None:
+        when = _parse_timestamp(timestamp)
+        try:
+            dt.load_as_version(when)
+        except (DeltaError, ValueError) as e:
+            first = dt.history()[-1].get("timestamp")
+            raise VersionNotFound(
+                f"{uri}: no version at or before timestamp {when.isoformat()} (first commit at {first} ms since epoch)"
+            ) from e
+    return dt
+
+
+def create_table(
+    uri: str, schema: pa.Schema, storage_options: Mapping[str, str] | None = None, *, description: str | None = None
+) -> DeltaTable:
+    check_commit_safety(uri, storage_options)
+    try:
+        DeltaTable(uri, storage_options=delta_storage_options(uri, storage_options))
+    except TableNotFoundError:
+        pass
+    else:
+        raise DatasetExistsError(f"{uri} already holds a Delta table; open it with deeplake_spark.open()")
+    try:
+        return DeltaTable.create(
+            uri,
+            schema,
+            mode="error",
+            description=description,
+            storage_options=delta_storage_options(uri, storage_options),
+            commit_properties=CommitProperties(custom_metadata=ENGINE_INFO),
+        )
+    except DeltaError as e:
+        raise StorageError(f"cannot create dataset at {uri}: {e}") from e
+
+
+def write_rows(
+    dt: DeltaTable, table: pa.Table, *, mode: str = "append", storage_options: Mapping[str, str] | None = None,
+    operation: str = "append",
+) -> int:
+    """Commit ``table`` (tabular + ref columns) as one Delta transaction; returns the new version."""
+    check_commit_safety(dt.table_uri, storage_options)
+    try:
+        write_deltalake(
+            dt,
+            table,
+            mode=mode,  # type: ignore[arg-type]
+            schema_mode=None,
+            commit_properties=CommitProperties(custom_metadata={**ENGINE_INFO, "deeplake.operation": operation}),
+        )
+    except CommitFailedError as e:
+        raise CommitConflict(f"{dt.table_uri}: commit failed after retries: {e}") from e
+    except DeltaError as e:
+        raise StorageError(f"{dt.table_uri}: write failed: {e}") from e
+    dt.update_incremental()
+    return dt.version()
+
+
+def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -> pds.Dataset:
+    """The table's Parquet files as a pyarrow dataset in commit order.
+
+    delta-rs lists files in no stable order; rows are ordered by (file modification time, path) so
+    ``ds[i]`` is stable across versions: rows of older commits come first. Rows rewritten by
+    ``delete``/``update`` move to the position of that commit.
+    """
+    base = dt.to_pyarrow_dataset(schema=schema)
+    actions = pa.table(dt.get_add_actions(flatten=False))
+    rank = {p: (t, p) for p, t in zip(actions.column("path").to_pylist(),
+                                      actions.column("modification_time").cast(pa.int64()).to_pylist())}
+    fragments = list(base.get_fragments())
+
+    def key(fragment: Any) -> tuple[int, str]:
+        path = fragment.path
+        for candidate in (path, path.rsplit("/", 1)[-1]):
+            if candidate in rank:
+                return rank[candidate]
+        return (1 << 62, path)
+
+    fragments.sort(key=key)
+    return pds.FileSystemDataset(fragments, base.schema, base.format, base.filesystem)
+
+
+def row_count(dt: DeltaTable) -> int:
+    actions = pa.table(dt.get_add_actions(flatten=False))
+    counts = actions.column("num_records")
+    if counts.null_count:
+        return ordered_fragments_dataset(dt).count_rows()
+    return int(pa.compute.sum(counts).as_py() or 0)
+
+
+def history(dt: DeltaTable, limit: int | None = None) -> list[dict[str, Any]]:
+    return dt.history(limit)
+
+
+def arrow_schema(dt: DeltaTable) -> pa.Schema:
+    """The table's schema as a ``pyarrow.Schema`` (field metadata included)."""
+    return pa.schema(dt.schema().to_arrow())

@@ -1,0 +1,104 @@
+"""Refs -> samples: loads each needed chunk once and keeps recent chunks in a bounded cache."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Iterable, Sequence
+
+from deeplake_spark.dataset.refs import chunk_relpath
+from deeplake_spark.errors import ChunkNotFoundError
+from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.storage import Storage
+
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+
+
+class ChunkCache:
+    """LRU of ``ChunkReader``s bounded by stored bytes; thread-safe."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, ChunkReader] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> ChunkReader | None:
+        with self._lock:
+            reader = self._items.get(key)
+            if reader is not None:
+                self._items.move_to_end(key)
+            return reader
+
+    def put(self, key: str, reader: ChunkReader) -> None:
+        size = reader.header.nbytes + (reader.header.raw_payload_len if reader.header.compression == "lz4" else 0)
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = reader
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.header.nbytes + (
+                    old.header.raw_payload_len if old.header.compression == "lz4" else 0
+                )
+
+
+class SampleReader:
+    """Reads samples of a dataset's tensors from their refs.
+
+    ``read(column, refs)`` groups refs by chunk so each chunk is fetched at most once per call.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        tensors: dict[str, TensorSpec],
+        *,
+        dataset: str | None = None,
+        cache: ChunkCache | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.storage = storage
+        self.tensors = tensors
+        self.dataset = dataset or storage.uri
+        self.cache = cache if cache is not None else ChunkCache()
+        self.verify = verify
+
+    def chunk(self, column: str, chunk_id: str) -> ChunkReader:
+        """The reader for one chunk, from cache or storage."""
+        key = f"{column}/{chunk_id}"
+        reader = self.cache.get(key)
+        if reader is not None:
+            return reader
+        path = chunk_relpath(column, chunk_id)
+        where = f"dataset {self.dataset}, tensor {column!r}, chunk file {path}"
+        try:
+            data = self.storage.read(path)
+        except FileNotFoundError as e:
+            raise ChunkNotFoundError(f"{where}: chunk file is missing (vacuumed or deleted?)") from e
+        reader = ChunkReader(data, where=where, verify=self.verify)
+        self.cache.put(key, reader)
+        return reader
+
+    def read(self, column: str, refs: Sequence[dict[str, Any] | None], *, raw: bool = False) -> list[Any]:
+        """Samples for ``refs`` in the same order; ``None`` refs give ``None``.
+
+        ``raw=True`` returns the stored bytes (e.g. the JPEG) instead of decoded arrays.
+        """
+        out: list[Any] = [None] * len(refs)
+        by_chunk: dict[str, list[int]] = {}
+        for i, ref in enumerate(refs):
+            if ref is not None:
+                by_chunk.setdefault(ref["chunk"], []).append(i)
+        for chunk_id, positions in by_chunk.items():
+            reader = self.chunk(column, chunk_id)
+            for i in positions:
+                index = refs[i]["index"]  # type: ignore[index]
+                out[i] = bytes(reader.sample_bytes(index)) if raw else reader.sample(index)
+        return out
+
+    def iter_chunks(self, column: str, chunk_ids: Iterable[str]) -> Iterable[ChunkReader]:
+        for chunk_id in chunk_ids:
+            yield self.chunk(column, chunk_id)

@@ -1,0 +1,82 @@
+"""Samples -> chunk files -> ref columns. Chunks are written before any Delta commit references them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Iterable, Sequence
+
+import pyarrow as pa
+
+from deeplake_spark.dataset.refs import REF_TYPE, chunk_relpath
+from deeplake_spark.format.chunk_writer import ChunkBuilder
+from deeplake_spark.format.samples import EncodedSample, encode_sample
+from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+def new_chunk_id() -> str:
+    """Random, never-reused chunk id (chunks are immutable)."""
+    return uuid.uuid4().hex
+
+
+class TensorColumnWriter:
+    """Packs the samples of one tensor column into chunks of ``spec.chunk_size`` bytes.
+
+    ``written`` lists the chunk paths this writer created, so a failed commit can delete them.
+    """
+
+    def __init__(self, storage: Storage, spec: TensorSpec, *, dataset: str = "") -> None:
+        self.storage = storage
+        self.spec = spec
+        self.dataset = dataset or storage.uri
+        self._builder = ChunkBuilder(spec)
+        self._chunk_id = new_chunk_id()
+        self.written: list[str] = []
+        self.bytes_written = 0
+
+    def add(self, value: Any, *, row: int | None = None) -> dict[str, Any] | None:
+        """Encode and buffer one sample; returns its ref (``None`` for a null sample)."""
+        if value is None:
+            return None
+        where = f"dataset {self.dataset}, tensor {self.spec.name!r}" + (f", row {row}" if row is not None else "")
+        sample = encode_sample(self.spec, value, where=where)
+        return self.add_encoded(sample)
+
+    def add_encoded(self, sample: EncodedSample) -> dict[str, Any]:
+        if not self._builder.fits(sample):
+            self.flush()
+        index = self._builder.add(sample)
+        return {"chunk": self._chunk_id, "index": index, "shape": list(sample.shape), "nbytes": len(sample.data)}
+
+    def flush(self) -> None:
+        """Write the buffered chunk (if any) and start a new one."""
+        if not len(self._builder):
+            return
+        data = self._builder.finish()
+        path = chunk_relpath(self.spec.name, self._chunk_id)
+        self.storage.write(path, data)
+        self.written.append(path)
+        self.bytes_written += len(data)
+        log.debug("wrote chunk %s (%d samples, %d bytes)", path, len(self._builder), len(data))
+        self._builder.reset()
+        self._chunk_id = new_chunk_id()
+
+    def delete_written(self) -> None:
+        """Remove every chunk this writer wrote (after a failed or aborted commit)."""
+        for path in self.written:
+            self.storage.delete(path)
+        self.written.clear()
+
+
+def write_tensor_column(
+    storage: Storage, spec: TensorSpec, values: Iterable[Any], *, dataset: str = "", row_offset: int = 0,
+    writer: TensorColumnWriter | None = None,
+) -> tuple[pa.Array, TensorColumnWriter]:
+    """Encode ``values`` into chunks and return the ref array plus the writer (for cleanup)."""
+    writer = writer or TensorColumnWriter(storage, spec, dataset=dataset)
+    refs: Sequence[dict[str, Any] | None] = [writer.add(v, row=row_offset + i) for i, v in enumerate(values)]
+    writer.flush()
+    return pa.array(refs, type=REF_TYPE), writer

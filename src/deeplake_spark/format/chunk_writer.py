@@ -1,0 +1,71 @@
+"""Build chunk bytes from encoded samples (header + payload, docs/FORMAT.md)."""
+
+from __future__ import annotations
+
+import lz4.block
+import numpy as np
+
+from deeplake_spark.format.checksum import XXH64
+from deeplake_spark.format.header import encode_header
+from deeplake_spark.format.samples import EncodedSample
+from deeplake_spark.format.spec import TensorSpec
+
+
+class ChunkBuilder:
+    """Accumulates encoded samples of one tensor until ``is_full``; ``finish()`` returns chunk bytes.
+
+    >>> b = ChunkBuilder(TensorSpec.create("x", dtype="int32", shape=(2,)))
+    >>> i = b.add(EncodedSample(np.arange(2, dtype="<i4").tobytes(), (2,)))
+    >>> data = b.finish()
+    """
+
+    def __init__(self, spec: TensorSpec, *, checksum_algorithm: int = XXH64) -> None:
+        self.spec = spec
+        self._parts: list[bytes] = []
+        self._shapes: list[tuple[int, ...]] = []
+        self._nbytes = 0
+        self._checksum_algorithm = checksum_algorithm
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of sample data added so far (before chunk-level compression)."""
+        return self._nbytes
+
+    def fits(self, sample: EncodedSample) -> bool:
+        """True when ``sample`` can join this chunk without passing the target size.
+
+        An empty chunk accepts any sample, so a sample bigger than the target gets a chunk of its own.
+        """
+        return not self._parts or self._nbytes + len(sample.data) <= self.spec.chunk_size
+
+    def add(self, sample: EncodedSample) -> int:
+        """Append a sample; returns its index in the chunk."""
+        self._parts.append(sample.data)
+        self._shapes.append(sample.shape)
+        self._nbytes += len(sample.data)
+        return len(self._parts) - 1
+
+    def finish(self) -> bytes:
+        """Serialize header + payload. The builder can be reused after ``reset()``."""
+        positions = np.zeros(len(self._parts) + 1, dtype=np.uint64)
+        np.cumsum([len(p) for p in self._parts], out=positions[1:])
+        raw = b"".join(self._parts)
+        payload = lz4.block.compress(raw, store_size=False) if self.spec.compression == "lz4" else raw
+        header = encode_header(
+            dtype=self.spec.dtype,
+            compression=self.spec.compression,
+            byte_positions=positions,
+            shapes=self._shapes,
+            payload=payload,
+            raw_payload_len=len(raw),
+            checksum_algorithm=self._checksum_algorithm,
+        )
+        return header + payload
+
+    def reset(self) -> None:
+        self._parts.clear()
+        self._shapes.clear()
+        self._nbytes = 0

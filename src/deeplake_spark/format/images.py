@@ -1,0 +1,84 @@
+"""Sample-level image compression: JPEG/PNG pass-through, encode and decode (Pillow)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from deeplake_spark.errors import DecodeError
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_CHANNELS = {"L": 1, "1": 1, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 3, "YCbCr": 3, "LA": 2, "I;16": 1, "I": 1, "F": 1}
+
+
+def image_format(data: bytes | memoryview) -> str | None:
+    """``"jpeg"``, ``"png"`` or ``None`` judged from the first bytes."""
+    head = bytes(data[:8])
+    if head.startswith(JPEG_MAGIC):
+        return "jpeg"
+    if head.startswith(PNG_MAGIC):
+        return "png"
+    return None
+
+
+def probe_image(data: bytes, *, where: str) -> tuple[int, ...]:
+    """Shape (H, W[, C]) of encoded image bytes, without decoding the pixels."""
+    from PIL import Image
+
+    fmt = image_format(data)
+    if fmt is None:
+        raise DecodeError(f"{where}: bytes are not a JPEG or PNG image (first bytes {bytes(data[:8])!r})")
+    if fmt == "jpeg" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        raise DecodeError(f"{where}: truncated JPEG (no end-of-image marker)")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            mode = img.mode
+            if fmt == "png":
+                img.verify()
+    except Exception as e:  # Pillow raises many unrelated types for bad bytes
+        raise DecodeError(f"{where}: undecodable {fmt} bytes: {e}") from e
+    channels = _CHANNELS.get(mode, 3)
+    return (height, width) if mode in ("L", "1", "I;16", "I", "F") else (height, width, channels)
+
+
+def decode_image(data: bytes | memoryview, shape: tuple[int, ...], *, where: str) -> np.ndarray:
+    """Decode encoded image bytes to a uint8 array of ``shape`` (the shape stored at write time)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if len(shape) == 3:
+                want = {1: "L", 3: "RGB", 4: "RGBA", 2: "LA"}.get(shape[2], "RGB")
+                if img.mode != want:
+                    img = img.convert(want)
+            elif img.mode not in ("L",):
+                img = img.convert("L")
+            arr = np.asarray(img)
+    except Exception as e:  # Pillow raises many unrelated types for bad bytes
+        raise DecodeError(f"{where}: cannot decode image: {e}") from e
+    if arr.shape != tuple(shape):
+        arr = arr.reshape(shape) if arr.size == int(np.prod(shape)) else arr
+    return arr
+
+
+def encode_image(array: np.ndarray, compression: str, *, where: str) -> bytes:
+    """Encode a uint8 (H, W[, C]) array as JPEG (quality 90) or PNG."""
+    from PIL import Image
+
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise DecodeError(
+            f"{where}: cannot encode array of dtype {array.dtype} and shape {array.shape} as {compression}; "
+            "need uint8 (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
+        )
+    img = Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
+    buf = io.BytesIO()
+    if compression == "jpeg":
+        if img.mode == "RGBA":
+            raise DecodeError(f"{where}: JPEG cannot store an alpha channel; use compression='png'")
+        img.save(buf, format="JPEG", quality=90)
+    else:
+        img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

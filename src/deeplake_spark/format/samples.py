@@ -1,0 +1,111 @@
+"""Validate and encode one sample for a tensor spec; decode it back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deeplake_spark.errors import SchemaError
+from deeplake_spark.format.images import decode_image, encode_image, probe_image
+from deeplake_spark.format.spec import TensorSpec
+
+_KIND_OK = {
+    "b": frozenset("b"),
+    "u": frozenset("bu"),
+    "i": frozenset("bui"),
+    "f": frozenset("buif"),
+}
+
+
+@dataclass(frozen=True)
+class EncodedSample:
+    """Bytes as stored in the chunk payload (before chunk-level compression) and the sample shape."""
+
+    data: bytes
+    shape: tuple[int, ...]
+
+
+def _check_shape(spec: TensorSpec, shape: tuple[int, ...], where: str) -> None:
+    if spec.shape is None:
+        return
+    if len(shape) != len(spec.shape):
+        raise SchemaError(f"{where}: rank {len(shape)} (shape {shape}) does not match tensor shape {spec.shape}")
+    for got, want in zip(shape, spec.shape):
+        if want is not None and got != want:
+            raise SchemaError(f"{where}: shape {shape} does not match tensor shape {spec.shape}")
+
+
+def _to_array(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
+    target = np.dtype(spec.dtype)
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        raise SchemaError(f"{where}: got {type(value).__name__} for a {spec.dtype} tensor")
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise SchemaError(f"{where}: value is not a rectangular array: {e}") from e
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise SchemaError(f"{where}: values of type {arr.dtype} cannot be stored in a {spec.dtype} tensor")
+    if arr.dtype != target:
+        if arr.size and arr.dtype.kind not in _KIND_OK.get(target.kind, frozenset()):
+            # e.g. floats into an int tensor: only when every value is integral and in range
+            if target.kind in "iub" and arr.dtype.kind == "f":
+                if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
+                    raise SchemaError(f"{where}: non-integral values cannot be stored in a {spec.dtype} tensor")
+            else:
+                raise SchemaError(f"{where}: dtype {arr.dtype} cannot be stored in a {spec.dtype} tensor")
+        if arr.size and target.kind in "iu" and arr.dtype.kind in "iuf":
+            info = np.iinfo(target)
+            if arr.min() < info.min or arr.max() > info.max:
+                raise SchemaError(f"{where}: values out of range for {spec.dtype}")
+        arr = arr.astype(target)
+    return arr
+
+
+def encode_sample(spec: TensorSpec, value: Any, *, where: str | None = None) -> EncodedSample:
+    """Validate ``value`` against ``spec`` and return its stored bytes and shape.
+
+    Accepts numpy arrays / nested lists / scalars; for jpeg/png tensors also already-encoded image
+    bytes, stored untouched; for str tensors ``str`` (and any JSON value for htype ``json``).
+    """
+    where = where or f"tensor {spec.name!r}"
+    if value is None:
+        raise SchemaError(f"{where}: null sample in a tensor column (nulls are stored as missing refs)")
+    if spec.dtype == "str":
+        if spec.htype == "json":
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        elif isinstance(value, str):
+            text = value
+        elif isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "UO":
+            text = str(value.item())
+        else:
+            raise SchemaError(f"{where}: expected str for a text tensor, got {type(value).__name__}")
+        return EncodedSample(text.encode("utf-8"), ())
+    if spec.is_sample_compressed:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+            shape = probe_image(data, where=where)
+            _check_shape(spec, shape, where)
+            return EncodedSample(data, shape)
+        arr = _to_array(spec, value, where)
+        _check_shape(spec, arr.shape, where)
+        return EncodedSample(encode_image(arr, spec.compression, where=where), arr.shape)
+    if isinstance(value, (bytes, bytearray, memoryview)) and spec.htype == "image":
+        raise SchemaError(f"{where}: encoded image bytes need compression jpeg or png, tensor has {spec.compression}")
+    arr = _to_array(spec, value, where)
+    _check_shape(spec, arr.shape, where)
+    return EncodedSample(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(), arr.shape)
+
+
+def decode_sample(
+    dtype: str, compression: str, data: bytes | memoryview, shape: tuple[int, ...], *, where: str = "sample"
+) -> Any:
+    """Turn stored sample bytes back into a numpy array (or ``str``)."""
+    if dtype == "str":
+        return bytes(data).decode("utf-8")
+    if compression in ("jpeg", "png"):
+        return decode_image(data, shape, where=where)
+    arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
+    return arr.reshape(shape)

@@ -1,0 +1,66 @@
+"""Local SparkSession with safe settings for this library, and source registration."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Settings the library needs or that keep a small machine safe. Any of them can be overridden.
+DEFAULT_CONF: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # A reader with pushFilters fails every read without this (PySpark 4.3).
+    "spark.sql.python.filterPushdown.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Scans of big binary cells ran a 1 GB heap out of memory with 4096-row vectorized batches.
+    "spark.driver.memory": "4g",
+    "spark.sql.parquet.columnarReaderBatchSize": "256",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "1024",
+    "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
+    "spark.sql.shuffle.partitions": "8",
+    "spark.driver.extraJavaOptions": "-Dio.netty.tryReflectionSetAccessible=true",
+}
+
+
+def jar_path() -> str | None:
+    """The jvm-shim jar shipped inside the package, when it was built."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "jars")
+    if not os.path.isdir(folder):
+        return None
+    jars = sorted(f for f in os.listdir(folder) if f.endswith(".jar"))
+    return os.path.join(folder, jars[-1]) if jars else None
+
+
+def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", **conf: Any) -> SparkSession:
+    """A SparkSession with the ``deeplake`` source and SQL functions registered.
+
+    ``conf`` keys use underscores or dots: ``spark_session(**{"spark.driver.memory": "8g"})``.
+    Python workers run the current interpreter (``PYSPARK_PYTHON``).
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName(app_name)
+    settings = {**DEFAULT_CONF, **{k.replace("_", ".") if k.startswith("spark_") else k: str(v) for k, v in conf.items()}}
+    jar = jar_path()
+    if jar and "spark.jars" not in settings:
+        settings["spark.jars"] = jar
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    register(spark)
+    return spark
+
+
+def register(spark: SparkSession) -> None:
+    """Register the ``deeplake`` data source and the tensor SQL functions on ``spark``."""
+    from deeplake_spark.spark.functions import register_functions
+    from deeplake_spark.spark.source import DeepLakeDataSource
+
+    spark.dataSource.register(DeepLakeDataSource)
+    register_functions(spark)
