@@ -10,7 +10,9 @@ import pyarrow as pa
 
 from deeplake_spark.dataset.refs import REF_TYPE, chunk_relpath
 from deeplake_spark.format.chunk_writer import ChunkBuilder
-from deeplake_spark.format.samples import EncodedSample, encode_sample
+import numpy as np
+
+from deeplake_spark.format.samples import EncodedSample, encode_block, encode_sample
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
 
@@ -51,6 +53,32 @@ class TensorColumnWriter:
         index = self._builder.add(sample)
         return {"chunk": self._chunk_id, "index": index, "shape": list(sample.shape), "nbytes": len(sample.data)}
 
+    def add_block(self, block: np.ndarray) -> pa.StructArray:
+        """Store a validated ``(N, *shape)`` block (see ``format.samples.encode_block``); returns N refs."""
+        count = len(block)
+        sample_nbytes = block[0].nbytes
+        per_chunk = max(1, self.spec.chunk_size // sample_nbytes) if sample_nbytes else count
+        chunk_ids, indices = [], []
+        start = 0
+        while start < count:
+            room = per_chunk - len(self._builder)
+            if room <= 0:
+                self.flush()
+                continue
+            take = min(room, count - start)
+            first = self._builder.add_block(block[start : start + take])
+            chunk_ids.append(np.full(take, self._chunk_id, dtype=object))
+            indices.append(np.arange(first, first + take, dtype=np.int32))
+            start += take
+        shape = list(block.shape[1:])
+        offsets = np.arange(count + 1, dtype=np.int32) * len(shape)
+        shapes = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.tile(np.array(shape, dtype=np.int64), count)))
+        return pa.StructArray.from_arrays(
+            [pa.array(np.concatenate(chunk_ids), type=pa.string()), pa.array(np.concatenate(indices)),
+             shapes.cast(pa.list_(pa.int64())), pa.array(np.full(count, sample_nbytes, dtype=np.int64))],
+            fields=list(REF_TYPE),
+        )
+
     def flush(self) -> None:
         """Write the buffered chunk (if any) and start a new one."""
         if not len(self._builder):
@@ -77,6 +105,12 @@ def write_tensor_column(
 ) -> tuple[pa.Array, TensorColumnWriter]:
     """Encode ``values`` into chunks and return the ref array plus the writer (for cleanup)."""
     writer = writer or TensorColumnWriter(storage, spec, dataset=dataset)
+    if isinstance(values, np.ndarray):
+        block = encode_block(spec, values, where=f"dataset {writer.dataset}, tensor {spec.name!r}")
+        if block is not None:
+            refs_array = writer.add_block(block)
+            writer.flush()
+            return refs_array, writer
     refs: Sequence[dict[str, Any] | None] = [writer.add(v, row=row_offset + i) for i, v in enumerate(values)]
     writer.flush()
     return pa.array(refs, type=REF_TYPE), writer

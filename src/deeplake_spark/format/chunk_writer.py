@@ -21,13 +21,14 @@ class ChunkBuilder:
 
     def __init__(self, spec: TensorSpec, *, checksum_algorithm: int = XXH64) -> None:
         self.spec = spec
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | memoryview] = []
+        self._sizes: list[int] = []
         self._shapes: list[tuple[int, ...]] = []
         self._nbytes = 0
         self._checksum_algorithm = checksum_algorithm
 
     def __len__(self) -> int:
-        return len(self._parts)
+        return len(self._shapes)
 
     @property
     def nbytes(self) -> int:
@@ -39,19 +40,31 @@ class ChunkBuilder:
 
         An empty chunk accepts any sample, so a sample bigger than the target gets a chunk of its own.
         """
-        return not self._parts or self._nbytes + len(sample.data) <= self.spec.chunk_size
+        return not self._shapes or self._nbytes + len(sample.data) <= self.spec.chunk_size
 
     def add(self, sample: EncodedSample) -> int:
         """Append a sample; returns its index in the chunk."""
         self._parts.append(sample.data)
+        self._sizes.append(len(sample.data))
         self._shapes.append(sample.shape)
         self._nbytes += len(sample.data)
-        return len(self._parts) - 1
+        return len(self._shapes) - 1
+
+    def add_block(self, block: np.ndarray) -> int:
+        """Append ``len(block)`` same-shape samples at once (already validated, C-contiguous,
+        little-endian); returns the index of the first. Avoids per-sample Python work."""
+        count = len(block)
+        sample_nbytes = block[0].nbytes if count else 0
+        self._parts.append(memoryview(np.ascontiguousarray(block)).cast("B"))
+        self._sizes.extend([sample_nbytes] * count)
+        self._shapes.extend([tuple(block.shape[1:])] * count)
+        self._nbytes += sample_nbytes * count
+        return len(self._shapes) - count
 
     def finish(self) -> bytes:
         """Serialize header + payload. The builder can be reused after ``reset()``."""
-        positions = np.zeros(len(self._parts) + 1, dtype=np.uint64)
-        np.cumsum([len(p) for p in self._parts], out=positions[1:])
+        positions = np.zeros(len(self._shapes) + 1, dtype=np.uint64)
+        np.cumsum(self._sizes, out=positions[1:])
         raw = b"".join(self._parts)
         payload = lz4.block.compress(raw, store_size=False) if self.spec.compression == "lz4" else raw
         header = encode_header(
@@ -67,5 +80,6 @@ class ChunkBuilder:
 
     def reset(self) -> None:
         self._parts.clear()
+        self._sizes.clear()
         self._shapes.clear()
         self._nbytes = 0

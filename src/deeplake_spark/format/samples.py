@@ -12,13 +12,6 @@ from deeplake_spark.errors import SchemaError
 from deeplake_spark.format.images import decode_image, encode_image, probe_image
 from deeplake_spark.format.spec import TensorSpec
 
-_KIND_OK = {
-    "b": frozenset("b"),
-    "u": frozenset("bu"),
-    "i": frozenset("bui"),
-    "f": frozenset("buif"),
-}
-
 
 @dataclass(frozen=True)
 class EncodedSample:
@@ -49,16 +42,17 @@ def _to_array(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise SchemaError(f"{where}: values of type {arr.dtype} cannot be stored in a {spec.dtype} tensor")
     if arr.dtype != target:
-        if arr.size and arr.dtype.kind not in _KIND_OK.get(target.kind, frozenset()):
-            # e.g. floats into an int tensor: only when every value is integral and in range
-            if target.kind in "iub" and arr.dtype.kind == "f":
-                if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-                    raise SchemaError(f"{where}: non-integral values cannot be stored in a {spec.dtype} tensor")
-            else:
-                raise SchemaError(f"{where}: dtype {arr.dtype} cannot be stored in a {spec.dtype} tensor")
-        if arr.size and target.kind in "iu" and arr.dtype.kind in "iuf":
+        src = arr.dtype.kind
+        if src not in "biuf":
+            raise SchemaError(f"{where}: dtype {arr.dtype} cannot be stored in a {spec.dtype} tensor")
+        if arr.size and target.kind == "b" and src != "b":
+            if not np.isin(arr, (0, 1)).all():
+                raise SchemaError(f"{where}: only 0/1 values can be stored in a bool tensor")
+        elif arr.size and target.kind in "iu":
+            if src == "f" and (not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr))):
+                raise SchemaError(f"{where}: non-integral or non-finite values cannot be stored in a {spec.dtype} tensor")
             info = np.iinfo(target)
-            if arr.min() < info.min or arr.max() > info.max:
+            if src != "b" and (arr.min() < info.min or arr.max() > info.max):
                 raise SchemaError(f"{where}: values out of range for {spec.dtype}")
         arr = arr.astype(target)
     return arr
@@ -109,3 +103,18 @@ def decode_sample(
         return decode_image(data, shape, where=where)
     arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
     return arr.reshape(shape)
+
+
+def encode_block(spec: TensorSpec, values: np.ndarray, *, where: str | None = None) -> np.ndarray | None:
+    """Validate a whole ``(N, *sample_shape)`` numpy batch at once for the fast write path.
+
+    Returns the block as C-contiguous little-endian values of the tensor dtype, or ``None`` when
+    the batch must go sample by sample (strings, images, object arrays, 0-row batches).
+    """
+    if (spec.dtype == "str" or spec.is_sample_compressed or not isinstance(values, np.ndarray)
+            or values.ndim < 1 or values.dtype == object or values.dtype.kind in "USV" or len(values) == 0):
+        return None
+    where = where or f"tensor {spec.name!r}"
+    block = _to_array(spec, values, where)
+    _check_shape(spec, tuple(block.shape[1:]), where)
+    return np.ascontiguousarray(block.astype(block.dtype.newbyteorder("<"), copy=False))

@@ -1,0 +1,184 @@
+"""Chunk codec: property-based round trips and corruption cases."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+from deeplake_spark.errors import CorruptChunkError, DecodeError, SchemaError, UnsupportedFormatVersion
+from deeplake_spark.format import ChunkBuilder, ChunkReader, TensorSpec, encode_sample
+from deeplake_spark.format.samples import encode_block
+
+NUMERIC = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+           "float16", "float32", "float64"]
+
+
+def build(spec: TensorSpec, values) -> ChunkReader:
+    builder = ChunkBuilder(spec)
+    for v in values:
+        builder.add(encode_sample(spec, v))
+    return ChunkReader(builder.finish(), where="test chunk")
+
+
+@st.composite
+def ragged_batches(draw):
+    dtype = draw(st.sampled_from(NUMERIC))
+    compression = draw(st.sampled_from(["none", "lz4"]))
+    rank = draw(st.integers(0, 4))
+    shapes = st.lists(st.integers(0, 5), min_size=rank, max_size=rank).map(tuple)
+    arrays = draw(st.lists(shapes.flatmap(lambda s: hnp.arrays(np.dtype(dtype), s)), min_size=0, max_size=12))
+    return dtype, compression, arrays
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ragged_batches())
+def test_numeric_ragged_round_trip(batch):
+    dtype, compression, arrays = batch
+    spec = TensorSpec.create("t", dtype=dtype, shape=None, compression=compression)
+    reader = build(spec, arrays)
+    assert len(reader) == len(arrays)
+    for i, expected in enumerate(arrays):
+        got = reader.sample(i)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+        assert reader.shape(i) == expected.shape
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(), max_size=20), st.sampled_from(["none", "lz4"]))
+def test_strings_round_trip(texts, compression):
+    spec = TensorSpec.create("t", "text", compression=compression)
+    reader = build(spec, texts)
+    assert [reader.sample(i) for i in range(len(texts))] == texts
+
+
+def test_json_round_trip():
+    spec = TensorSpec.create("meta", "json")
+    values = [{"a": 1, "b": [1, 2]}, [1, "x"], None and 0 or 3]
+    reader = build(spec, values)
+    import json
+
+    assert [json.loads(reader.sample(i)) for i in range(3)] == values
+
+
+def test_zero_d_and_empty_arrays():
+    spec = TensorSpec.create("t", dtype="float64", shape=None)
+    values = [np.float64(3.5), np.zeros((0,)), np.zeros((2, 0, 3)), np.ones((1, 1, 1, 1, 1))]
+    reader = build(spec, values)
+    for i, v in enumerate(values):
+        np.testing.assert_array_equal(reader.sample(i), v)
+        assert reader.sample(i).shape == np.shape(v)
+
+
+def test_big_sample_gets_own_chunk_and_target_size_respected():
+    spec = TensorSpec.create("t", dtype="uint8", shape=None, chunk_size=1000)
+    builder = ChunkBuilder(spec)
+    small = encode_sample(spec, np.zeros(400, np.uint8))
+    big = encode_sample(spec, np.zeros(5000, np.uint8))
+    assert builder.fits(big)  # empty chunk takes anything
+    builder.add(small)
+    assert builder.fits(small) and not builder.fits(big)
+
+
+def test_block_encoding_matches_per_sample():
+    spec = TensorSpec.create("e", "embedding", shape=(4,))
+    block = encode_block(spec, np.arange(12, dtype=np.float64).reshape(3, 4))
+    assert block.dtype == np.float32 and block.shape == (3, 4)
+    builder = ChunkBuilder(spec)
+    builder.add_block(block)
+    reader = ChunkReader(builder.finish())
+    np.testing.assert_array_equal(reader.sample(2), [8, 9, 10, 11])
+    with pytest.raises(SchemaError, match="shape"):
+        encode_block(spec, np.zeros((2, 5)))
+
+
+def _jpeg(h=16, w=20) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_jpeg_passthrough_and_single_sample_decode():
+    spec = TensorSpec.create("img", "image")
+    data = [_jpeg(16, 20), _jpeg(8, 8)]
+    reader = build(spec, data)
+    assert bytes(reader.sample_bytes(0)) == data[0]  # stored untouched
+    assert reader.sample(1).shape == (8, 8, 3)
+    assert reader.shape(0) == (16, 20, 3)
+
+
+def test_png_encode_from_array_is_lossless():
+    spec = TensorSpec.create("mask", "image", compression="png")
+    arr = np.random.default_rng(1).integers(0, 255, (10, 12, 3), dtype=np.uint8)
+    reader = build(spec, [arr, arr[:, :, 0]])
+    np.testing.assert_array_equal(reader.sample(0), arr)
+    np.testing.assert_array_equal(reader.sample(1), arr[:, :, 0])
+
+
+def test_undecodable_image_bytes():
+    spec = TensorSpec.create("img", "image")
+    with pytest.raises(DecodeError, match="not a JPEG or PNG"):
+        encode_sample(spec, b"hello world")
+    with pytest.raises(DecodeError, match="truncated JPEG"):
+        encode_sample(spec, _jpeg()[:100])
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [("text", "str"), (np.zeros((2, 3)), "shape"), (np.array([1.5]), "non-integral"), (np.array([300]), "out of range")],
+)
+def test_schema_errors(value, message):
+    spec = TensorSpec.create("x", dtype="uint8", shape=(1,))
+    with pytest.raises(SchemaError, match=message):
+        encode_sample(spec, value)
+
+
+def _chunk() -> bytes:
+    spec = TensorSpec.create("t", dtype="int32", shape=None, compression="lz4")
+    builder = ChunkBuilder(spec)
+    for i in range(4):
+        builder.add(encode_sample(spec, np.arange(i * 10, dtype=np.int32)))
+    return builder.finish()
+
+
+def test_flipped_payload_byte_is_detected():
+    data = bytearray(_chunk())
+    data[-3] ^= 0xFF
+    with pytest.raises(CorruptChunkError, match="payload checksum"):
+        ChunkReader(bytes(data), where="ds, tensor 't', chunk file x.dltc")
+
+
+def test_truncated_and_damaged_header():
+    data = _chunk()
+    with pytest.raises(CorruptChunkError, match="truncated"):
+        ChunkReader(data[:-5])
+    with pytest.raises(CorruptChunkError, match="truncated"):
+        ChunkReader(data[:30])
+    damaged = bytearray(data)
+    damaged[70] ^= 0x01
+    with pytest.raises(CorruptChunkError, match="header checksum"):
+        ChunkReader(bytes(damaged))
+    with pytest.raises(CorruptChunkError, match="not a deeplake chunk"):
+        ChunkReader(b"PAR1" + data[4:])
+
+
+def test_unsupported_format_version():
+    data = bytearray(_chunk())
+    struct.pack_into("<H", data, 4, 99)
+    with pytest.raises(UnsupportedFormatVersion, match="version 99"):
+        ChunkReader(bytes(data))
+
+
+def test_lz4_decompressed_once():
+    reader = ChunkReader(_chunk())
+    first = reader.raw_payload
+    reader.sample(3)
+    assert reader.raw_payload is first
