@@ -77,13 +77,14 @@ def load_table(
             raise VersionNotFound(f"{uri}: version {version} cannot be loaded (vacuumed or expired log?): {e}") from e
     elif timestamp is not None:
         when = _parse_timestamp(timestamp)
+        first_ms = min(int(c.get("timestamp") or 0) for c in dt.history())
+        first = datetime.fromtimestamp(first_ms / 1000, tz=timezone.utc).isoformat()
+        if when.timestamp() * 1000 < first_ms:
+            raise VersionNotFound(f"{uri}: no version at or before timestamp {when.isoformat()} (first commit at {first})")
         try:
             dt.load_as_version(when)
         except (DeltaError, ValueError) as e:
-            first = dt.history()[-1].get("timestamp")
-            raise VersionNotFound(
-                f"{uri}: no version at or before timestamp {when.isoformat()} (first commit at {first} ms since epoch)"
-            ) from e
+            raise VersionNotFound(f"{uri}: no version at or before timestamp {when.isoformat()} (first commit at {first})") from e
     return dt
 
 

@@ -89,6 +89,9 @@ def encode_sample(spec: TensorSpec, value: Any, *, where: str | None = None) -> 
     if isinstance(value, (bytes, bytearray, memoryview)) and spec.htype == "image":
         raise SchemaError(f"{where}: encoded image bytes need compression jpeg or png, tensor has {spec.compression}")
     arr = _to_array(spec, value, where)
+    if arr.size == 0 and spec.shape is not None and arr.ndim != len(spec.shape):
+        # an empty list for e.g. a (None, 4) bbox tensor means "no boxes": shape (0, 4)
+        arr = arr.reshape(tuple(0 if d is None else d for d in spec.shape))
     _check_shape(spec, arr.shape, where)
     return EncodedSample(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(), arr.shape)
 

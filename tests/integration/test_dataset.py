@@ -1,0 +1,201 @@
+"""Dataset = Delta table + chunks: append, read, time travel, restore, delete/update, vacuum, errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+import deeplake_spark as dls
+from deeplake_spark.errors import (
+    DatasetExistsError,
+    DatasetNotFoundError,
+    DecodeError,
+    ReadOnlyError,
+    SchemaError,
+    VersionNotFound,
+)
+
+
+def jpeg(seed: int, h: int = 12, w: int = 10) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+SCHEMA = {
+    "image": dls.tensor("image"),
+    "label": dls.tensor("class_label"),
+    "boxes": dls.tensor("bbox"),
+    "emb": dls.tensor("embedding", shape=(4,), compression="lz4"),
+    "caption": dls.tensor("text"),
+    "id": "int64",
+    "split": "string",
+}
+
+
+def rows(start: int, n: int) -> dict:
+    return {
+        "image": [jpeg(i) for i in range(start, start + n)],
+        "label": np.arange(start, start + n) % 3,
+        "boxes": [np.full((i % 3, 4), i, dtype=np.float32) for i in range(start, start + n)],
+        "emb": np.arange(start * 4, (start + n) * 4, dtype=np.float32).reshape(n, 4),
+        "caption": [f"sample {i}" for i in range(start, start + n)],
+        "id": np.arange(start, start + n),
+        "split": ["train" if i % 4 else "test" for i in range(start, start + n)],
+    }
+
+
+@pytest.fixture
+def ds(ds_path):
+    dataset = dls.create(ds_path, SCHEMA)
+    dataset.append(rows(0, 10))
+    return dataset
+
+
+def test_append_and_read_every_kind(ds):
+    assert len(ds) == 10 and ds.version == 1
+    row = ds[7]
+    assert row["id"] == 7 and row["split"] == "train" and row["caption"] == "sample 7"
+    assert row["image"].shape == (12, 10, 3) and row["image"].dtype == np.uint8
+    assert int(row["label"]) == 1 and row["label"].shape == ()
+    np.testing.assert_array_equal(row["boxes"], np.full((1, 4), 7, np.float32))
+    np.testing.assert_array_equal(row["emb"], [28, 29, 30, 31])
+    batch = ds[2:5]
+    assert batch["emb"].shape == (3, 4) and list(batch["id"]) == [2, 3, 4]
+    assert isinstance(batch["boxes"], list) and [b.shape for b in batch["boxes"]] == [(2, 4), (0, 4), (1, 4)]
+    picked = ds[[9, 0]]
+    assert list(picked["id"]) == [9, 0] and list(picked["caption"]) == ["sample 9", "sample 0"]
+    # the stored image bytes are the JPEG we passed in, untouched
+    ref = ds.table(columns=["image"]).column("image")[3].as_py()
+    assert ds.read_tensor("image", [ref], raw=True)[0] == jpeg(3)
+
+
+def test_list_of_dicts_and_arrow_inputs(ds):
+    more = rows(10, 2)
+    ds.append([{k: v[i] for k, v in more.items()} for i in range(2)])
+    extra = rows(12, 1)
+    table = pa.table({"id": pa.array(extra["id"]), "split": extra["split"], "caption": extra["caption"],
+                      "image": pa.array(extra["image"], pa.binary()), "label": pa.array(extra["label"]),
+                      "boxes": pa.array([b.tolist() for b in extra["boxes"]]), "emb": pa.array(extra["emb"].tolist())})
+    ds.extend(table)
+    assert len(ds) == 13 and list(ds[10:]["id"]) == [10, 11, 12]
+
+
+def test_time_travel_after_append_delete_overwrite(ds_path, ds):
+    ds.append(rows(10, 5))                                        # v2
+    ds.delete("id < 3")                                           # v3
+    ds.overwrite(rows(100, 2))                                    # v4
+    assert [len(dls.open(ds_path, version=v)) for v in range(5)] == [0, 10, 15, 12, 2]
+    v1 = dls.open(ds_path, version=1)
+    assert list(v1[:]["id"]) == list(range(10))
+    np.testing.assert_array_equal(v1[9]["emb"], [36, 37, 38, 39])
+    v3 = dls.open(ds_path, version=3)
+    assert sorted(v3[:]["id"]) == list(range(3, 15))
+    assert list(dls.open(ds_path)[:]["id"]) == [100, 101]
+    first_ts = ds.history()[-2]["timestamp"]  # version 1's commit time (ms)
+    by_time = dls.open(ds_path, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(first_ts / 1000 + 0.9)) + "Z")
+    assert by_time.version >= 1
+    with pytest.raises(ReadOnlyError):
+        v1.append(rows(0, 1))
+
+
+def test_restore_and_history(ds_path, ds):
+    ds.append(rows(10, 5))
+    new_version = ds.restore(1)
+    assert new_version == 3 and len(ds) == 10
+    ops = [h["operation"] for h in ds.history()]
+    assert ops[0] == "RESTORE" and ops[-1] == "CREATE TABLE"
+    assert len(dls.open(ds_path, version=2)) == 15
+
+
+def test_update_tabular_columns_only(ds):
+    ds.update(new_values={"split": "val"}, predicate="id = 1")
+    assert ds[1]["split"] == "val" and ds[2]["split"] == "train"
+    with pytest.raises(SchemaError, match="tabular columns only"):
+        ds.update(new_values={"label": 1})
+
+
+def test_vacuum_removes_unreferenced_chunks_and_keeps_retained_versions(ds_path, ds):
+    ds.overwrite(rows(50, 3))
+    chunk_dir = os.path.join(ds_path, "_tensors", "emb")
+    assert len(os.listdir(chunk_dir)) == 2
+    # inside the retention window nothing an old version needs is removed
+    kept = ds.vacuum(retention_hours=1, enforce_retention_duration=False)
+    assert kept.chunk_files == [] and kept.parquet_files == []
+    assert len(dls.open(ds_path, version=1)[:]["id"]) == 10
+    dry = ds.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
+    assert len(dry.chunk_files) == 5 and len(dry.parquet_files) == 1  # 5 tensors x 1 chunk of version 1
+    assert len(os.listdir(chunk_dir)) == 2
+    real = ds.vacuum(retention_hours=0, enforce_retention_duration=False)
+    assert real.chunk_files == dry.chunk_files and real.parquet_files == dry.parquet_files
+    assert len(os.listdir(chunk_dir)) == 1
+    assert list(ds[:]["id"]) == [50, 51, 52]
+    np.testing.assert_array_equal(ds[2]["emb"], [208, 209, 210, 211])
+
+
+def test_vacuum_refuses_short_retention_by_default(ds):
+    with pytest.raises(ValueError, match="safety minimum"):
+        ds.vacuum(retention_hours=1)
+
+
+def test_failed_append_commits_nothing_and_leaves_no_chunks(ds_path, ds):
+    bad = rows(10, 3)
+    bad["image"][2] = b"not an image"
+    with pytest.raises(DecodeError, match=r"tensor 'image', row 2"):
+        ds.append(bad)
+    bad = rows(10, 3)
+    bad["emb"] = np.zeros((3, 5), np.float32)
+    with pytest.raises(SchemaError, match="emb"):
+        ds.append(bad)
+    assert ds.version == 1 and len(dls.open(ds_path)) == 10
+    for column in SCHEMA:
+        folder = os.path.join(ds_path, "_tensors", column)
+        if os.path.isdir(folder):
+            assert len(os.listdir(folder)) == 1, column
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r.pop("id"), "missing column"),
+        (lambda r: r.update(extra=[1] * 3), "unknown column"),
+        (lambda r: r.update(id=[1, 2]), "different lengths"),
+        (lambda r: r.update(id=["a", "b", "c"]), "'id'"),
+        (lambda r: r.update(label=["x", "y", "z"]), "label"),
+        (lambda r: r.update(boxes=[np.zeros((1, 3))] * 3), "shape"),
+    ],
+)
+def test_schema_mismatch_errors(ds, mutate, message):
+    data = rows(10, 3)
+    mutate(data)
+    with pytest.raises(SchemaError, match=message):
+        ds.append(data)
+    assert ds.version == 1
+
+
+def test_open_errors(tmp_path, ds_path, ds):
+    with pytest.raises(DatasetNotFoundError, match="no deeplake dataset"):
+        dls.open(str(tmp_path / "nothing"))
+    with pytest.raises(VersionNotFound, match=r"version 7 does not exist \(versions 0..1\)"):
+        dls.open(ds_path, version=7)
+    with pytest.raises(VersionNotFound, match="no version at or before"):
+        dls.open(ds_path, timestamp="2001-01-01T00:00:00Z")
+    with pytest.raises(DatasetExistsError):
+        dls.create(ds_path, SCHEMA)
+    with pytest.raises(IndexError, match="out of range"):
+        ds[10]
+
+
+def test_null_tensor_samples_are_null_refs(ds_path):
+    dataset = dls.create(ds_path, {"x": dls.tensor("generic", dtype="int16"), "k": "int32"})
+    dataset.append({"x": [np.arange(3), None, np.zeros((2, 2))], "k": [1, None, 3]})
+    assert dataset[1]["x"] is None
+    got = dataset[:]
+    assert got["x"][1] is None and got["x"][2].shape == (2, 2)
