@@ -1,0 +1,410 @@
+"""``deeplake-spark``: inspect, look at, vacuum, restore and import datasets from the shell.
+
+    deeplake-spark info PATH [--version N] [--json]
+    deeplake-spark history PATH [--limit N] [--json]
+    deeplake-spark show PATH --out grid.png [-n N] [--columns C ...]
+    deeplake-spark vacuum PATH --retention-hours H [--dry-run] [--force]
+    deeplake-spark restore PATH VERSION
+    deeplake-spark import-folder DIR PATH [--engine spark|python]
+
+Exit status: 0 success, 1 a library error (one line on stderr naming what went wrong), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from deeplake_spark._version import __version__
+from deeplake_spark.errors import DeepLakeSparkError, InvalidOptionError
+
+log = logging.getLogger(__name__)
+PROG = "deeplake-spark"
+
+
+def _storage_options(args: argparse.Namespace) -> dict[str, str] | None:
+    pairs = getattr(args, "storage_option", None) or []
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidOptionError(f"--storage-option {pair!r}: expected KEY=VALUE")
+        options[key] = value
+    return options or None
+
+
+def _open(args: argparse.Namespace, version: int | None = None) -> Any:
+    import deeplake_spark as dls
+
+    return dls.open(args.path, version=version, storage_options=_storage_options(args))
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def _when(ms: Any) -> str:
+    if ms is None:
+        return "?"
+    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+# -------------------------------------------------------------- import-folder
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass
+class ImportResult:
+    path: str
+    rows: int
+    classes: list[str]
+    version: int
+    engine: str
+    note: str = ""
+
+
+def scan_folder(folder: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class names (sorted sub-folder names) and ``(path relative to folder, class index)`` per image."""
+    if not os.path.isdir(folder):
+        raise InvalidOptionError(f"import-folder: {folder} is not a folder")
+    classes = sorted(d for d in os.listdir(folder) if not d.startswith(".") and os.path.isdir(os.path.join(folder, d)))
+    files = []
+    for label, name in enumerate(classes):
+        for root, dirs, names in os.walk(os.path.join(folder, name)):
+            dirs.sort()
+            for file_name in sorted(names):
+                if file_name.lower().endswith(IMAGE_SUFFIXES) and not file_name.startswith("."):
+                    files.append((os.path.relpath(os.path.join(root, file_name), folder).replace(os.sep, "/"), label))
+    if not files:
+        raise InvalidOptionError(f"import-folder: {folder} has no class sub-folders holding "
+                                 f"{'/'.join(IMAGE_SUFFIXES)} files")
+    return classes, files
+
+
+def _import_schema() -> dict[str, Any]:
+    import deeplake_spark as dls
+
+    return {"image": dls.tensor("image"), "label": "int64", "label_name": "string", "filename": "string"}
+
+
+def _import_python(folder: str, path: str, classes: list[str], files: list[tuple[str, int]], *, batch_size: int,
+                   quiet: bool, storage_options: dict[str, str] | None) -> int:
+    import deeplake_spark as dls
+    from deeplake_spark.errors import StorageError
+
+    ds = dls.create(path, _import_schema(), storage_options=storage_options)
+    with tqdm(total=len(files), unit="img", desc="import", disable=quiet, file=sys.stderr) as bar:
+        for start in range(0, len(files), batch_size):
+            batch = files[start:start + batch_size]
+            images = []
+            for relpath, _ in batch:
+                try:
+                    with open(os.path.join(folder, relpath), "rb") as f:
+                        images.append(f.read())
+                except OSError as e:
+                    raise StorageError(f"import-folder: cannot read {os.path.join(folder, relpath)}: {e}") from e
+            ds.append({"image": images, "label": [label for _, label in batch],
+                       "label_name": [classes[label] for _, label in batch],
+                       "filename": [relpath for relpath, _ in batch]})
+            bar.update(len(batch))
+    return ds.version
+
+
+def _spark_writer_missing() -> str | None:
+    """Why the Spark engine cannot run here, or None when it can."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'deeplake-spark[spark]')"
+    if importlib.util.find_spec("deeplake_spark.spark.source") is None:
+        return "this build has no deeplake Spark data source"
+    from deeplake_spark.spark.source import DeepLakeDataSource
+
+    if "writer" not in vars(DeepLakeDataSource):
+        return "the deeplake Spark data source has no writer yet"
+    return None
+
+
+def _import_spark(folder: str, path: str, classes: list[str], *, quiet: bool,
+                  storage_options: dict[str, str] | None) -> int:
+    raise InvalidOptionError("spark engine not wired yet")
+
+
+def import_folder(folder: str, path: str, *, engine: str = "auto", batch_size: int = 1000, quiet: bool = False,
+                  storage_options: dict[str, str] | None = None) -> ImportResult:
+    """Create a dataset at ``path`` from ``folder/<class>/<image>`` files (see ``import-folder --help``)."""
+    if batch_size < 1:
+        raise InvalidOptionError(f"--batch-size must be >= 1, not {batch_size}")
+    classes, files = scan_folder(folder)
+    note = ""
+    if engine in ("auto", "spark"):
+        reason = _spark_writer_missing()
+        if reason is None:
+            version = _import_spark(folder, path, classes, quiet=quiet, storage_options=storage_options)
+            return ImportResult(path, len(files), classes, version, "spark")
+        if engine == "spark":
+            raise InvalidOptionError(f"import-folder --engine spark: {reason}")
+        note = f"note: imported with the Python API because the Spark deeplake writer is not usable: {reason}"
+    version = _import_python(folder, path, classes, files, batch_size=batch_size, quiet=quiet,
+                             storage_options=storage_options)
+    return ImportResult(path, len(files), classes, version, "python", note)
+
+
+# ------------------------------------------------------------------- commands
+def cmd_info(args: argparse.Namespace) -> int:
+    """Schema, row count, size on disk and versions."""
+    from deeplake_spark.dataset.refs import TENSORS_DIR
+
+    ds = _open(args, args.version)
+    history = ds.history()
+    versions = sorted(int(c["version"]) for c in history)
+    files = ds.storage.list("")
+    log_bytes = sum(f.size for f in files if f.path.startswith("_delta_log/"))
+    chunk_files = [f for f in files if f.path.startswith(f"{TENSORS_DIR}/")]
+    table_bytes = sum(f.size for f in files if f.path.endswith(".parquet"))
+    chunks_by_tensor: dict[str, list[int]] = {}
+    for f in chunk_files:
+        chunks_by_tensor.setdefault(f.path.split("/")[1], []).append(f.size)
+    columns = []
+    for name in ds.schema.order:
+        if name in ds.schema.tensors:
+            spec = ds.schema.tensors[name]
+            sizes = chunks_by_tensor.get(name, [])
+            columns.append({"name": name, "kind": "tensor", "htype": spec.htype, "dtype": spec.dtype,
+                            "shape": None if spec.shape is None else list(spec.shape),
+                            "compression": spec.compression, "chunk_files": len(sizes), "chunk_bytes": sum(sizes)})
+        else:
+            columns.append({"name": name, "kind": "tabular", "type": str(ds.schema.tabular.field(name).type)})
+    info = {
+        "path": ds.path, "version": ds.version, "latest_version": versions[-1] if versions else ds.version,
+        "rows": len(ds), "versions": versions, "columns": columns,
+        "size_bytes": sum(f.size for f in files), "table_bytes": table_bytes,
+        "chunk_bytes": sum(f.size for f in chunk_files), "log_bytes": log_bytes,
+    }
+    if args.json:
+        _print_json(info)
+        return 0
+    shown = f"{info['version']}" + ("" if info["version"] == info["latest_version"] else
+                                    f" (latest is {info['latest_version']})")
+    print(f"dataset   {info['path']}")
+    print(f"version   {shown}")
+    print(f"rows      {info['rows']}")
+    print(f"size      {_size(info['size_bytes'])} on disk, all versions (chunks {_size(info['chunk_bytes'])}, "
+          f"Parquet {_size(table_bytes)}, Delta log {_size(log_bytes)})")
+    span = f"{versions[0]}..{versions[-1]}" if versions else "-"
+    print(f"versions  {span} ({len(versions)} commits in the log)")
+    print("columns")
+    width = max((len(c["name"]) for c in columns), default=4)
+    for c in columns:
+        if c["kind"] == "tensor":
+            shape = "ragged" if c["shape"] is None else "(" + ", ".join("?" if d is None else str(d) for d in c["shape"]) + ")"
+            print(f"  {c['name']:<{width}}  tensor {c['htype']} {c['dtype']} {shape} {c['compression']}  "
+                  f"[{c['chunk_files']} chunk files, {_size(c['chunk_bytes'])}]")
+        else:
+            print(f"  {c['name']:<{width}}  {c['type']}")
+    return 0
+
+
+def _commit_details(commit: dict[str, Any]) -> str:
+    params = commit.get("operationParameters") or {}
+    metrics = commit.get("operationMetrics") or {}
+    parts = []
+    for key in ("num_added_rows", "num_deleted_rows", "num_updated_rows", "num_copied_rows"):
+        if metrics.get(key):
+            parts.append(f"{key.removeprefix('num_').replace('_', ' ')}: {metrics[key]}")
+    for key in ("mode", "predicate", "version", "timestamp"):
+        if params.get(key) not in (None, "", "[]"):
+            parts.append(f"{key}: {params[key]}")
+    return ", ".join(parts)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Commits, newest first."""
+    ds = _open(args)
+    commits = ds.history(args.limit)
+    if args.json:
+        _print_json(commits)
+        return 0
+    print(f"{'VERSION':>7}  {'TIMESTAMP (UTC)':<19}  {'OPERATION':<14}  DETAILS")
+    for c in commits:
+        operation = c.get("deeplake.operation") or c.get("operation") or "?"
+        print(f"{c.get('version', '?'):>7}  {_when(c.get('timestamp')):<19}  {operation:<14}  {_commit_details(c)}")
+    return 0
+
+
+def _split_columns(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [name for value in values for name in value.split(",") if name]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Write a PNG grid of the first rows."""
+    from deeplake_spark import viz
+
+    ds = _open(args, args.version)
+    layout = viz.save_grid(ds, args.out, n=args.n, columns=_split_columns(args.columns), image=args.image,
+                           bbox_format=args.bbox_format, bbox_normalized=args.bbox_normalized,
+                           tile_size=args.tile_size, per_row=args.per_row)
+    if not args.quiet:
+        print(f"wrote {layout.path} ({layout.size[0]}x{layout.size[1]} px, {min(args.n, len(ds))} samples)")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    """Delete files no retained version needs; prints each file deleted (or that would be)."""
+    from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS
+
+    if args.retention_hours < DEFAULT_RETENTION_HOURS and not args.force:
+        raise InvalidOptionError(
+            f"--retention-hours {args.retention_hours:g} is below the {DEFAULT_RETENTION_HOURS} h safety minimum; "
+            "readers of older versions and running writers may lose files. Pass --force if none exist"
+        )
+    ds = _open(args)
+    result = ds.vacuum(args.retention_hours, dry_run=args.dry_run, enforce_retention_duration=not args.force)
+    for path in result.files:
+        print(path)
+    if not args.quiet:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"vacuum {ds.path}: {verb} {len(result.files)} files ({len(result.parquet_files)} Parquet, "
+              f"{len(result.chunk_files)} chunk); versions still readable: {result.retained_versions}",
+              file=sys.stderr)
+    return 0
+
+
+def _version_or_timestamp(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Make an old version (or timestamp) the content of a new version."""
+    ds = _open(args)
+    before = ds.version
+    new_version = ds.restore(_version_or_timestamp(args.version))
+    if not args.quiet:
+        print(f"restored {ds.path} to {args.version}: new version {new_version} (was {before})")
+    return 0
+
+
+def cmd_import_folder(args: argparse.Namespace) -> int:
+    """Images in class sub-folders -> a dataset with image, label, label_name and filename columns."""
+    result = import_folder(args.dir, args.path, engine=args.engine, batch_size=args.batch_size, quiet=args.quiet,
+                           storage_options=_storage_options(args))
+    if not args.quiet:
+        print(f"imported {result.rows} images in {len(result.classes)} classes {result.classes} into {result.path} "
+              f"(version {result.version}, engine {result.engine})")
+        if result.note:
+            print(result.note, file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """Usage errors go through ``error`` (exit 2) in every sub-command too."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or summaries (data output such as file lists stays)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log INFO messages")
+    common.add_argument("--storage-option", action="append", metavar="KEY=VALUE", default=argparse.SUPPRESS,
+                        help="storage option for s3:// and other object stores (repeatable)")
+
+    parser = _Parser(prog=PROG, description="Inspect and maintain deeplake-spark datasets.", parents=[common])
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.set_defaults(quiet=False, verbose=False, storage_option=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("info", parents=[common], help="schema, tensors, rows, size on disk, versions",
+                       description="Schema, tensors, rows, size on disk and versions of a dataset.")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("--version", type=int, default=None, help="inspect this version (default latest)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("history", parents=[common], help="commits, newest first",
+                       description="Commits of a dataset, newest first.")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("--limit", type=int, default=None, help="only the newest N commits")
+    p.add_argument("--json", action="store_true", help="the raw Delta commit infos as JSON")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("show", parents=[common], help="write a PNG grid of samples",
+                       description="Write a PNG grid of the first samples (images with boxes, masks, labels).")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("-n", type=int, default=16, help="number of rows (default 16)")
+    p.add_argument("--columns", nargs="+", default=None, help="columns to show (space or comma separated)")
+    p.add_argument("--version", type=int, default=None, help="show this version (default latest)")
+    p.add_argument("--image", default=None, help="column drawn as the picture (default the first image)")
+    p.add_argument("--bbox-format", default="xywh", choices=("xywh", "xyxy", "cxcywh"), help="box layout")
+    p.add_argument("--bbox-normalized", action="store_true", help="box coordinates are fractions of the image size")
+    p.add_argument("--tile-size", type=int, default=192, help="pixels of the longer image side (default 192)")
+    p.add_argument("--per-row", type=int, default=4, help="samples per grid row (default 4)")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("vacuum", parents=[common], help="delete files no retained version needs",
+                       description="Delete Parquet and chunk files that no version inside the retention window "
+                                   "needs. Prints every file it deletes (or, with --dry-run, would delete).")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("--retention-hours", type=float, required=True, help="keep versions readable for this long")
+    p.add_argument("--dry-run", action="store_true", help="only list the files")
+    p.add_argument("--force", action="store_true", help="allow a retention below the 168 h safety minimum")
+    p.set_defaults(func=cmd_vacuum)
+
+    p = sub.add_parser("restore", parents=[common], help="make an old version the latest",
+                       description="Commit a new version whose content is an old version (or timestamp).")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("version", help="version number or ISO 8601 timestamp")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("import-folder", parents=[common], help="images in class sub-folders -> dataset",
+                       description="Create a dataset from DIR/<class>/<image>.(jpg|jpeg|png): columns image "
+                                   "(JPEG/PNG bytes kept as they are), label (class index in sorted folder name "
+                                   "order), label_name and filename (relative to DIR).")
+    p.add_argument("dir", help="folder with one sub-folder per class")
+    p.add_argument("path", help="dataset path or URI to create")
+    p.add_argument("--engine", choices=("auto", "spark", "python"), default="auto",
+                   help="spark: binaryFile source + deeplake writer; python: the Python API; "
+                        "auto: spark when its deeplake writer is available (default)")
+    p.add_argument("--batch-size", type=int, default=1000, help="images per commit with --engine python")
+    p.set_defaults(func=cmd_import_folder)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``deeplake-spark`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except DeepLakeSparkError as e:
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"{PROG} {args.command}: error: {type(e).__name__}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
