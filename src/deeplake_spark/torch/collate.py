@@ -1,0 +1,181 @@
+"""Batch assembly: samples of loaded chunks -> numpy columns -> torch tensors.
+
+Collate modes, per column (``collate="stack"`` or ``collate={"boxes": "pad"}``):
+
+* ``"stack"`` (default): one tensor ``(batch, *shape)``; samples of different shapes raise an
+  error that names the column and suggests ``"pad"`` or ``"list"``.
+* ``"pad"``: one tensor padded with ``pad_value`` to the largest shape in the batch, plus
+  ``"<column>_shape"``, an int64 tensor ``(batch, ndim)`` of the true sample shapes (for ``bbox``
+  tensors ``batch["boxes_shape"][:, 0]`` is the number of boxes of each sample).
+* ``"list"``: a list of per-sample tensors (``None`` for null samples).
+
+Text tensors and non-numeric tabular columns always come as lists of Python values. A callable
+``collate`` gets the list of per-sample dicts (after ``transform``) and returns the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from deeplake_spark.errors import InvalidOptionError
+from deeplake_spark.torch.prefetch import ChunkKey, LoadedChunk
+from deeplake_spark.torch.source import LoaderSource, TensorSource
+
+MODES = ("stack", "pad", "list")
+CollateOption = str | Mapping[str, str] | Callable[[list[dict[str, Any]]], Any]
+
+
+def check_collate(collate: CollateOption, columns: Sequence[str]) -> None:
+    """Reject unknown modes and columns before any worker starts."""
+    if callable(collate):
+        return
+    modes = [collate] if isinstance(collate, str) else list(collate.values())
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise InvalidOptionError(f"collate={collate!r}: unknown mode(s) {bad}; expected one of {MODES} or a callable")
+    if isinstance(collate, Mapping):
+        unknown = [c for c in collate if c not in columns]
+        if unknown:
+            raise InvalidOptionError(f"collate={dict(collate)!r}: unknown column(s) {unknown}; columns are {list(columns)}")
+
+
+def mode_of(collate: CollateOption, column: str) -> str:
+    if isinstance(collate, str):
+        return collate
+    if isinstance(collate, Mapping):
+        return collate.get(column, "stack")
+    return "stack"
+
+
+def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray,
+                  chunks: Mapping[ChunkKey, LoadedChunk]) -> np.ndarray | list[Any]:
+    """Samples of ``rows``: one stacked array when every sample is a fixed-shape raw sample of the
+    same shape (no per-sample Python work), else a list of arrays / str / None."""
+    codes = tensor.chunk_codes[rows]
+    index = tensor.sample_index[rows]
+    uniq = np.unique(codes)
+    fixed = [chunks[(t_pos, int(c))].fixed for c in uniq if c >= 0]
+    if len(uniq) and uniq[0] >= 0 and all(f is not None for f in fixed):
+        arrays = [f for f in fixed if f is not None]
+        if len({a.shape[1:] for a in arrays}) == 1:
+            if len(arrays) == 1:
+                return arrays[0][index]
+            out = np.empty((len(rows), *arrays[0].shape[1:]), dtype=arrays[0].dtype)
+            for code, array in zip(uniq, arrays):
+                mask = codes == code
+                out[mask] = array[index[mask]]
+            return out
+    values: list[Any] = []
+    for code, i in zip(codes.tolist(), index.tolist()):
+        if code < 0:
+            values.append(None)
+            continue
+        ch = chunks[(t_pos, code)]
+        values.append(ch.fixed[i] if ch.fixed is not None else ch.reader.sample(i))
+    return values
+
+
+def gather_columns(source: LoaderSource, rows: np.ndarray,
+                   chunks: Mapping[ChunkKey, LoadedChunk]) -> dict[str, np.ndarray | list[Any]]:
+    """Every column of ``rows`` as numpy arrays (stacked) or lists of samples, in source order."""
+    out: dict[str, np.ndarray | list[Any]] = {}
+    by_name = {t.name: (pos, t) for pos, t in enumerate(source.tensors)}
+    for name in source.order:
+        if name in by_name:
+            pos, tensor = by_name[name]
+            out[name] = gather_tensor(tensor, pos, rows, chunks)
+        else:
+            out[name] = source.tabular[name][rows]
+    return out
+
+
+def _as_tensor(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype == object or value.dtype.kind in "USM":
+            return value.tolist()
+        return torch.from_numpy(value if value.flags.writeable else value.copy())
+    if isinstance(value, (np.generic, int, float, bool)):
+        return torch.as_tensor(value)
+    return value
+
+
+def _stack(name: str, values: Sequence[Any], mode: str, pad_value: float) -> dict[str, Any]:
+    """Collate one column given as a list of per-sample values."""
+    if any(v is None for v in values):
+        if mode != "list":
+            raise InvalidOptionError(
+                f"column {name!r} has null samples in this batch; collate={{{name!r}: 'list'}} yields them as None"
+            )
+        return {name: [None if v is None else _as_tensor(np.asarray(v)) for v in values]}
+    if not values:
+        return {name: []}
+    first = values[0]
+    if isinstance(first, str) or not isinstance(first, (np.ndarray, np.generic, torch.Tensor, int, float, bool)):
+        return {name: list(values)}
+    if isinstance(first, torch.Tensor):
+        arrays = list(values)
+        same = all(v.shape == first.shape for v in arrays)
+        if mode == "list":
+            return {name: arrays}
+        if same:
+            return {name: torch.stack(arrays)}
+        arrays = [v.numpy() for v in arrays]
+    else:
+        arrays = [np.asarray(v) for v in values]
+        if mode == "list":
+            return {name: [_as_tensor(a) for a in arrays]}
+        if all(a.shape == arrays[0].shape for a in arrays):
+            return {name: _as_tensor(np.stack(arrays))}
+    if mode == "stack":
+        shapes = sorted({tuple(a.shape) for a in arrays})
+        raise InvalidOptionError(
+            f"column {name!r}: samples in one batch have different shapes {shapes[:3]}; pass collate='pad' "
+            f"(padded tensor + {name}_shape) or collate='list', e.g. collate={{{name!r}: 'pad'}}"
+        )
+    return pad(name, arrays, pad_value)
+
+
+def pad(name: str, arrays: Sequence[np.ndarray], pad_value: float) -> dict[str, Any]:
+    """Pad samples of equal rank to the largest shape; also returns their true shapes."""
+    ranks = {a.ndim for a in arrays}
+    if len(ranks) != 1:
+        raise InvalidOptionError(f"column {name!r}: cannot pad samples of different ranks {sorted(ranks)}")
+    shapes = np.array([a.shape for a in arrays], dtype=np.int64).reshape(len(arrays), -1)
+    target = shapes.max(axis=0) if len(arrays) else np.zeros(0, dtype=np.int64)
+    out = np.full((len(arrays), *target.tolist()), pad_value, dtype=arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[(i, *(slice(0, d) for d in a.shape))] = a
+    return {name: torch.from_numpy(out), f"{name}_shape": torch.from_numpy(shapes)}
+
+
+def collate_columns(columns: Mapping[str, np.ndarray | list[Any]], collate: CollateOption,
+                    pad_value: float) -> dict[str, Any]:
+    """Batch dict from gathered columns (the no-transform fast path)."""
+    out: dict[str, Any] = {}
+    for name, values in columns.items():
+        mode = mode_of(collate, name)
+        if isinstance(values, np.ndarray) and values.dtype != object:
+            out[name] = list(_as_tensor(values)) if mode == "list" else _as_tensor(values)
+        else:
+            out.update(_stack(name, values if isinstance(values, list) else values.tolist(), mode, pad_value))
+    return out
+
+
+def collate_samples(samples: list[Any], collate: CollateOption, pad_value: float) -> Any:
+    """Batch from per-sample values (after a ``transform``)."""
+    if callable(collate):
+        return collate(samples)
+    if samples and all(isinstance(s, Mapping) for s in samples):
+        out: dict[str, Any] = {}
+        for name in samples[0]:
+            out.update(_stack(name, [s[name] for s in samples], mode_of(collate, name), pad_value))
+        return out
+    return torch.utils.data.default_collate(samples)
+
+
+def split_samples(columns: Mapping[str, np.ndarray | list[Any]], n: int) -> list[dict[str, Any]]:
+    """Per-sample dicts (for ``transform`` and callable ``collate``)."""
+    return [{name: values[i] for name, values in columns.items()} for i in range(n)]

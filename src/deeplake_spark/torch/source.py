@@ -1,0 +1,159 @@
+"""What a loader reads: per-row chunk codes of each tensor column and the tabular values.
+
+A ``LoaderSource`` is built once in the main process (from a ``Dataset`` or from Arrow rows of a
+Spark DataFrame whose tensor columns are still refs) and handed to the loader workers. It holds
+only small numpy arrays (chunk code, sample index per row), never samples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deeplake_spark.dataset.refs import TENSOR_METADATA_KEY
+from deeplake_spark.errors import InvalidOptionError, SchemaError
+from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.storage import Storage
+from deeplake_spark.torch.sampling import ChunkLayout
+
+log = logging.getLogger(__name__)
+
+#: Field metadata written by the Spark read side on ref columns (next to ``deeplake.tensor``).
+DATASET_METADATA_KEY = "deeplake.dataset"
+VERSION_METADATA_KEY = "deeplake.version"
+
+
+@dataclass
+class TensorSource:
+    """One tensor column: where its chunks live and, per row, which chunk and sample to read.
+
+    ``spec.name`` is the tensor's folder in the source dataset (it may differ from the output
+    column ``name`` after an alias). ``chunk_codes`` index ``chunk_ids``; -1 marks a null sample.
+    """
+
+    name: str
+    spec: TensorSpec
+    storage: Storage
+    dataset: str
+    chunk_ids: list[str]
+    chunk_codes: np.ndarray
+    sample_index: np.ndarray
+    total_nbytes: int = 0
+    version: int | None = None
+
+    @property
+    def has_nulls(self) -> bool:
+        return bool(np.any(self.chunk_codes < 0))
+
+
+@dataclass
+class LoaderSource:
+    """Everything a worker needs to assemble any batch of rows."""
+
+    num_rows: int
+    tensors: list[TensorSource]
+    tabular: dict[str, np.ndarray] = field(default_factory=dict)
+    order: tuple[str, ...] = ()
+
+    def layout(self) -> ChunkLayout:
+        """Rows grouped by the chunk of the biggest tensor column (the one worth reading once)."""
+        if not self.tensors:
+            return ChunkLayout.contiguous(self.num_rows, 4096)
+        primary = max(self.tensors, key=lambda t: (t.total_nbytes, len(t.chunk_ids)))
+        codes = primary.chunk_codes.astype(np.int64)
+        # Null samples read nothing: spread them in blocks of their own, 4096 rows each.
+        nulls = codes < 0
+        if nulls.any():
+            codes = codes.copy()
+            codes[nulls] = len(primary.chunk_ids) + np.flatnonzero(nulls) // 4096
+        return ChunkLayout.from_chunk_codes(codes)
+
+
+def _tensor_from_refs(name: str, refs: pa.ChunkedArray | pa.Array, spec: TensorSpec, storage: Storage,
+                      dataset: str, version: int | None) -> TensorSource:
+    if isinstance(refs, pa.ChunkedArray):
+        refs = refs.combine_chunks() if refs.num_chunks != 1 else refs.chunk(0)
+    if not pa.types.is_struct(refs.type) or refs.type.get_field_index("chunk") < 0 \
+            or refs.type.get_field_index("index") < 0:
+        raise SchemaError(f"column {name!r}: expected a deeplake ref struct<chunk, index, ...>, got {refs.type}")
+    chunk = pc.struct_field(refs, "chunk")
+    index = pc.struct_field(refs, "index")
+    valid = pc.and_(pc.is_valid(refs), pc.is_valid(chunk)) if refs.null_count else pc.is_valid(chunk)
+    encoded = pc.dictionary_encode(chunk)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    valid_np = valid.to_numpy(zero_copy_only=False)
+    codes = np.where(valid_np, np.nan_to_num(codes, nan=-1), -1).astype(np.int32)
+    sample_index = np.nan_to_num(index.to_numpy(zero_copy_only=False), nan=0).astype(np.int32)
+    nbytes = 0
+    if refs.type.get_field_index("nbytes") >= 0:
+        nbytes = int(pc.sum(pc.struct_field(refs, "nbytes")).as_py() or 0)
+    return TensorSource(name=name, spec=spec, storage=storage, dataset=dataset,
+                        chunk_ids=[str(c) for c in encoded.dictionary.to_pylist()], chunk_codes=codes,
+                        sample_index=sample_index, total_nbytes=nbytes, version=version)
+
+
+def tabular_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A numpy array for a tabular column: numeric/bool as is, anything else as objects."""
+    t = column.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+        if column.null_count:
+            log.debug("tabular column with nulls becomes float (NaN for null)")
+            return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return np.asarray(column.to_numpy(zero_copy_only=False))
+    return np.asarray(column.to_pylist() + [None], dtype=object)[:-1]
+
+
+def from_dataset(ds: Any, columns: Sequence[str] | None = None) -> LoaderSource:
+    """Source over a ``deeplake_spark.Dataset`` at its version."""
+    names = list(columns) if columns is not None else list(ds.schema.order)
+    unknown = [c for c in names if c not in ds.schema.order]
+    if unknown:
+        raise InvalidOptionError(f"columns={unknown}: not in dataset {ds.path}; it has {list(ds.schema.order)}")
+    table = ds.table(columns=names) if columns is not None else ds.table()
+    tensors, tabular = [], {}
+    for name in names:
+        if name in ds.schema.tensors:
+            tensors.append(_tensor_from_refs(name, table.column(name), ds.schema.tensors[name], ds.storage, ds.path,
+                                             ds.version))
+        else:
+            tabular[name] = tabular_values(table.column(name))
+    return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(names))
+
+
+def ref_column_info(metadata: Mapping[Any, Any] | None) -> tuple[str, int | None, TensorSpec] | None:
+    """(dataset uri, version, spec) when field metadata marks a ref column, else ``None``."""
+    if not metadata:
+        return None
+    meta = {(k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in metadata.items()}
+    if DATASET_METADATA_KEY not in meta or TENSOR_METADATA_KEY not in meta:
+        return None
+    spec_raw = meta[TENSOR_METADATA_KEY]
+    spec = TensorSpec.from_dict(json.loads(spec_raw) if isinstance(spec_raw, str) else dict(spec_raw))
+    version = meta.get(VERSION_METADATA_KEY)
+    return str(meta[DATASET_METADATA_KEY]), (int(version) if version not in (None, "") else None), spec
+
+
+def from_ref_table(table: pa.Table, ref_columns: Mapping[str, tuple[str, int | None, TensorSpec]], *,
+                   storage_options: Mapping[str, str] | None = None) -> LoaderSource:
+    """Source over Arrow rows whose ``ref_columns`` hold refs into deeplake datasets.
+
+    ``ref_columns`` maps column -> (dataset uri, version, stored tensor spec); other columns are
+    tabular.
+    """
+    storages: dict[str, Storage] = {}
+    tensors, tabular = [], {}
+    for name in table.column_names:
+        if name in ref_columns:
+            uri, version, spec = ref_columns[name]
+            storage = storages.setdefault(uri, Storage(uri, storage_options))
+            tensors.append(_tensor_from_refs(name, table.column(name), spec, storage, uri, version))
+        else:
+            tabular[name] = tabular_values(table.column(name))
+    return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(table.column_names))
