@@ -1,0 +1,515 @@
+"""Writes split over many processes: each task writes chunks + one Parquet file, one driver commits.
+
+Task side: :class:`TaskWriter` turns Arrow batches into chunk files and ONE Parquet file under the
+table root, and describes that file as :class:`WrittenFiles` (the fields of a Delta ``AddAction``,
+picklable). Driver side: :func:`commit_written` commits every task's file as ONE Delta transaction
+(creating the table in that same commit when it does not exist yet), :func:`discard_written`
+deletes what failed or aborted tasks wrote. Nothing a task writes is visible before the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+
+from deeplake_spark.dataset import delta_log
+from deeplake_spark.dataset.schema import DatasetSchema
+from deeplake_spark.dataset.refs import REF_TYPE
+from deeplake_spark.dataset.writer import TensorColumnWriter
+from deeplake_spark.errors import CommitConflict, DatasetExistsError, DatasetNotFoundError, SchemaError, StorageError
+from deeplake_spark.format.images import image_format
+from deeplake_spark.format.samples import EncodedSample, encode_block, encode_sample
+from deeplake_spark.storage import Storage, delta_storage_options
+
+log = logging.getLogger(__name__)
+
+#: Buffered rows (tabular values + refs) per task before a Parquet row group is written.
+DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024
+#: Delta truncates long string statistics; ours are only recorded when this short (exact min/max).
+_MAX_STAT_STRING = 32
+
+
+@dataclass(frozen=True)
+class WrittenFiles:
+    """What one task wrote: a Parquet file (the fields of its Delta AddAction) and its chunk files.
+
+    ``path`` is relative to the table root; ``compressions`` holds, per tensor whose image
+    compression is detected from the data, the formats seen and how often.
+    """
+
+    path: str | None
+    size: int
+    num_records: int
+    stats: str
+    chunk_paths: tuple[str, ...] = ()
+    partition_values: dict[str, str | None] = field(default_factory=dict)
+    compressions: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add_action(self, modification_time: int) -> AddAction:
+        if self.path is None:
+            raise ValueError("an empty task output has no add action")
+        return AddAction(self.path, self.size, dict(self.partition_values), modification_time, True, self.stats)
+
+
+class _ColumnStats:
+    """numRecords/minValues/maxValues/nullCount of the top-level primitive columns (Delta stats)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.num_records = 0
+        self.null_count: dict[str, int] = {}
+        self.min: dict[str, Any] = {}
+        self.max: dict[str, Any] = {}
+        self._no_minmax: set[str] = set()
+
+    def update(self, table: pa.Table) -> None:
+        self.num_records += table.num_rows
+        for f in self.schema:
+            t = f.type
+            if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+                continue
+            column = table.column(f.name)
+            self.null_count[f.name] = self.null_count.get(f.name, 0) + column.null_count
+            if f.name in self._no_minmax or not self._has_minmax(t, column):
+                self._no_minmax.add(f.name)
+                continue
+            result = pc.min_max(column).as_py() if column.null_count < len(column) else {"min": None, "max": None}
+            for key, store, pick in (("min", self.min, min), ("max", self.max, max)):
+                value = result[key]
+                if value is not None:
+                    store[f.name] = value if f.name not in store else pick(store[f.name], value)
+
+    @staticmethod
+    def _has_minmax(t: pa.DataType, column: pa.ChunkedArray) -> bool:
+        if pa.types.is_integer(t) or pa.types.is_date32(t):
+            return True
+        if pa.types.is_floating(t):
+            return not pc.any(pc.is_nan(column)).as_py()
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            longest = pc.max(pc.utf8_length(column)).as_py()
+            return longest is None or longest <= _MAX_STAT_STRING
+        return False  # timestamps/decimals/bools: exact Delta stats need care; they are optional
+
+    def to_json(self) -> str:
+        def value(v: Any) -> Any:
+            return v.isoformat() if hasattr(v, "isoformat") else v
+
+        return json.dumps({
+            "numRecords": self.num_records,
+            "minValues": {k: value(v) for k, v in self.min.items() if k not in self._no_minmax},
+            "maxValues": {k: value(v) for k, v in self.max.items() if k not in self._no_minmax},
+            "nullCount": self.null_count,
+        })
+
+
+class TaskWriter:
+    """Writes one task's rows: chunks per tensor column and one Parquet file of tabular values + refs.
+
+    ``detect_compression`` names image tensors whose jpeg/png compression is taken from the magic
+    bytes of the first sample this task sees (the driver settles the dataset's spec at commit).
+    Memory is bounded by one chunk per tensor plus ``row_group_bytes`` of buffered rows.
+
+    >>> w = TaskWriter(uri, schema, task_id=3)
+    >>> w.write({"image": binary_array, "label": int_array})
+    >>> files = w.finish()   # -> WrittenFiles for the driver's commit_written()
+    """
+
+    def __init__(self, uri: str, schema: DatasetSchema, *, storage_options: Mapping[str, str] | None = None,
+                 task_id: int = 0, detect_compression: Iterable[str] = (),
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES) -> None:
+        self.storage = Storage(uri, storage_options)
+        self.schema = schema
+        self.arrow_schema = schema.to_arrow()
+        self.detect_compression = frozenset(detect_compression)
+        self.row_group_bytes = row_group_bytes
+        self.path = f"part-{task_id:05d}-{uuid.uuid4().hex}.parquet"
+        self._writers: dict[str, TensorColumnWriter] = {}
+        self._compressions: dict[str, Counter[str]] = {}
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered_bytes = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._sink: Any = None
+        self._stats = _ColumnStats(self.arrow_schema)
+        self.rows = 0
+
+    # ---------------------------------------------------------------- tensors
+    def _writer(self, name: str, values: Any) -> TensorColumnWriter:
+        writer = self._writers.get(name)
+        if writer is None:
+            spec = self.schema.tensors[name]
+            if name in self.detect_compression:
+                found = _first_image_format(values)
+                if found is not None:
+                    spec = replace(spec, compression=found)
+            writer = self._writers[name] = TensorColumnWriter(self.storage, spec, dataset=self.storage.uri)
+        return writer
+
+    def _refs(self, name: str, values: Any) -> pa.Array:
+        if name in self.detect_compression:
+            for fmt in _image_formats(values):
+                self._compressions.setdefault(name, Counter())[fmt] += 1
+        return tensor_refs(self._writer(name, values), values, row_offset=self.rows)
+
+    # ------------------------------------------------------------------ write
+    def write(self, columns: Mapping[str, Any]) -> None:
+        """Write one batch: ``columns`` maps every dataset column to an Arrow array (or, for
+        tensors, a sequence of samples); missing columns are written as nulls."""
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise SchemaError(f"dataset {self.storage.uri}: batch columns have different lengths {lengths}")
+        n = lengths.pop() if lengths else 0
+        unknown = set(columns) - set(self.schema.order)
+        if unknown:
+            raise SchemaError(f"dataset {self.storage.uri}: unknown column(s) {sorted(unknown)}")
+        arrays = []
+        for f in self.arrow_schema:
+            values = columns.get(f.name)
+            if values is None:
+                arrays.append(pa.nulls(n, f.type))
+            elif f.name in self.schema.tensors:
+                arrays.append(self._refs(f.name, values))
+            else:
+                arrays.append(_tabular(values, f, self.storage.uri))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
+        self.rows += n
+        self._buffer.append(batch)
+        self._buffered_bytes += batch.nbytes
+        if self._buffered_bytes >= self.row_group_bytes:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_batches(self._buffer, schema=self.arrow_schema)
+        self._buffer, self._buffered_bytes = [], 0
+        if self._parquet is None:
+            full = self.storage.full_path(self.path)
+            try:
+                if self.storage.is_local:
+                    self.storage.fs.create_dir(self.storage.full_path(""), recursive=True)
+                self._sink = self.storage.fs.open_output_stream(full)
+            except OSError as e:
+                raise StorageError(f"cannot create {self.storage.uri_of(self.path)}: {e}") from e
+            self._parquet = pq.ParquetWriter(self._sink, self.arrow_schema)
+        self._parquet.write_table(table)
+        self._stats.update(table)
+
+    def finish(self) -> WrittenFiles:
+        """Flush chunks and rows, close the Parquet file and describe what was written."""
+        for writer in self._writers.values():
+            writer.flush()
+        self._flush_rows()
+        chunks = tuple(p for w in self._writers.values() for p in w.written)
+        counts = {name: dict(c) for name, c in self._compressions.items()}
+        if self._parquet is None:
+            return WrittenFiles(None, 0, 0, "{}", chunks, compressions=counts)
+        self._close()
+        try:
+            size = self.storage.fs.get_file_info(self.storage.full_path(self.path)).size or 0
+        except OSError as e:
+            raise StorageError(f"cannot stat {self.storage.uri_of(self.path)}: {e}") from e
+        return WrittenFiles(self.path, size, self.rows, self._stats.to_json(), chunks, compressions=counts)
+
+    def _close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._sink.close()
+            self._parquet = None
+
+    def discard(self) -> None:
+        """Delete everything this task wrote (called when the task fails)."""
+        try:
+            self._close()
+        except OSError as e:  # the sink may be broken already; the file is deleted below anyway
+            log.warning("closing %s after a failure: %s", self.path, e)
+        paths = [p for w in self._writers.values() for p in w.written] + [self.path]
+        _delete(self.storage, paths)
+
+
+def _first_image_format(values: Any) -> str | None:
+    for fmt in _image_formats(values, limit=1):
+        return fmt
+    return None
+
+
+def _image_formats(values: Any, limit: int | None = None) -> Iterable[str]:
+    """jpeg/png of each non-null encoded image in ``values`` (Arrow binary array or sequence)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        if not (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
+            return
+        heads = pc.binary_slice(values, 0, 8).drop_null().to_pylist()
+    else:
+        heads = [bytes(v[:8]) for v in values if isinstance(v, (bytes, bytearray, memoryview))]
+    for count, head in enumerate(heads):
+        if limit is not None and count >= limit:
+            return
+        fmt = image_format(head)
+        if fmt is not None:
+            yield fmt
+
+
+def _tabular(values: Any, f: pa.Field, dataset: str) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(values)
+    if values.type == f.type:
+        return values
+    try:
+        return values.cast(f.type, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise SchemaError(f"dataset {dataset}: column {f.name!r}: {values.type} values do not fit {f.type}: {e}") from e
+
+
+def _delete(storage: Storage, paths: Iterable[str]) -> list[str]:
+    failed = []
+    for path in paths:
+        try:
+            storage.delete(path)
+        except StorageError as e:
+            log.warning("could not delete %s (vacuum removes it later): %s", storage.uri_of(path), e)
+            failed.append(path)
+    return failed
+
+
+# ------------------------------------------------------------- Arrow columns -> chunks
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def tensor_refs(writer: TensorColumnWriter, values: Any, *, row_offset: int = 0) -> pa.Array:
+    """Store ``values`` (an Arrow array, or a sequence of samples) with ``writer``; returns refs.
+
+    Numeric (nested) lists and numeric scalars are converted without per-value Python: same-shape
+    batches go to the chunk in one block. Binary values are encoded images passed through; strings
+    feed text/json tensors. Nulls become null refs.
+    """
+    spec = writer.spec
+    where = f"dataset {writer.dataset}, tensor {spec.name!r}"
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        return pa.array([writer.add(v, row=row_offset + i) for i, v in enumerate(values)], type=REF_TYPE)
+    t = values.type
+    if pa.types.is_null(t):
+        return pa.nulls(len(values), REF_TYPE)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        textual = pa.types.is_string(t) or pa.types.is_large_string(t)
+        if textual != (spec.dtype == "str") or (not textual and not spec.is_sample_compressed):
+            need = "a text/json tensor" if textual else "an image tensor with jpeg or png compression"
+            raise SchemaError(f"{where}: {t} values need {need}; the tensor is htype {spec.htype}, dtype "
+                              f"{spec.dtype}, compression {spec.compression}")
+        return pa.array([writer.add(v, row=row_offset + i) for i, v in enumerate(values.to_pylist())], type=REF_TYPE)
+    if spec.dtype == "str":
+        raise SchemaError(f"{where}: {t} values cannot be stored in a str tensor (htype {spec.htype})")
+    return _numeric_refs(writer, values, row_offset, where)
+
+
+def _ranges_hold(mask: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per range [start, end): does ``mask`` hold anywhere inside it?"""
+    counts = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
+    return counts[ends] - counts[starts] > 0
+
+
+def _numeric_refs(writer: TensorColumnWriter, arr: pa.Array, row_offset: int, where: str) -> pa.Array:
+    spec = writer.spec
+    n = len(arr)
+    valid = np.ones(n, dtype=bool) if not arr.null_count else ~arr.is_null().to_numpy(zero_copy_only=False)
+    starts, ends = np.arange(n, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64)
+    dims: list[np.ndarray] = []
+    cur = arr
+    while _is_list(cur.type):
+        if pa.types.is_fixed_size_list(cur.type):
+            cur = cur.cast(pa.list_(cur.type.value_field))
+        if dims and cur.null_count and _ranges_hold(cur.is_null().to_numpy(zero_copy_only=False), starts, ends).any():
+            raise SchemaError(f"{where}: a null nested array inside a sample (only whole samples may be null)")
+        offsets = cur.offsets.to_numpy().astype(np.int64)
+        lengths = np.diff(offsets)
+        nonempty = ends > starts
+        first = np.minimum(starts, max(len(lengths) - 1, 0))
+        dim = np.where(nonempty, lengths[first] if len(lengths) else 0, 0)
+        if len(lengths) > 1:
+            changes = np.concatenate(([0], np.cumsum(lengths[1:] != lengths[:-1])))
+            ragged = nonempty & (changes[np.maximum(ends - 1, 0)] != changes[first])
+            if ragged.any():
+                row = row_offset + int(np.argmax(ragged))
+                raise SchemaError(f"{where}, row {row}: nested arrays of different lengths are not a tensor")
+        dims.append(np.where(valid, dim, 0) if len(dims) == 0 else dim)
+        starts, ends = offsets[starts], offsets[ends]
+        if len(dims) == 1:
+            ends = np.where(valid, ends, starts)
+        cur = cur.values
+    if not (pa.types.is_integer(cur.type) or pa.types.is_floating(cur.type) or pa.types.is_boolean(cur.type)):
+        raise SchemaError(f"{where}: {arr.type} values cannot be stored in a {spec.dtype} tensor")
+    if not dims:  # 0-d samples: one value per row
+        ends = np.where(valid, ends, starts)
+    if cur.null_count:
+        if _ranges_hold(cur.is_null().to_numpy(zero_copy_only=False), starts, ends).any():
+            raise SchemaError(f"{where}: null values inside a sample (only whole samples may be null)")
+        cur = pc.fill_null(cur, False if pa.types.is_boolean(cur.type) else 0)
+    leaf = cur.to_numpy(zero_copy_only=False)
+    flat_spec = replace(spec, shape=None, compression="none")
+    flat = encode_block(flat_spec, leaf, where=where) if len(leaf) else np.zeros(0, dtype=spec.numpy_dtype)
+    shapes = np.stack(dims, axis=1) if dims else np.zeros((n, 0), dtype=np.int64)
+    _check_shapes(spec, shapes, valid, row_offset, where)
+    if (n and valid.all() and not spec.is_sample_compressed and (shapes == shapes[0]).all()
+            and (starts[1:] == ends[:-1]).all()):
+        block = flat[starts[0]:ends[-1]].reshape((n, *shapes[0].tolist()))
+        return writer.add_block(block)
+    u8, itemsize = flat.view(np.uint8), flat.itemsize
+    refs: list[dict[str, Any] | None] = []
+    for i, shape_list in enumerate(shapes.tolist()):
+        if not valid[i]:
+            refs.append(None)
+            continue
+        shape = tuple(shape_list)
+        if spec.is_sample_compressed:
+            sample = encode_sample(spec, flat[starts[i]:ends[i]].reshape(shape), where=f"{where}, row {row_offset + i}")
+        else:
+            sample = EncodedSample(u8[starts[i] * itemsize:ends[i] * itemsize].tobytes(), shape)
+        refs.append(writer.add_encoded(sample))
+    return pa.array(refs, type=REF_TYPE)
+
+
+def _check_shapes(spec: Any, shapes: np.ndarray, valid: np.ndarray, row_offset: int, where: str) -> None:
+    if spec.shape is None or not valid.any():
+        return
+    rank = shapes.shape[1]
+    if rank != len(spec.shape):
+        row = row_offset + int(np.argmax(valid))
+        raise SchemaError(f"{where}, row {row}: rank {rank} samples do not match tensor shape {spec.shape}")
+    empty_above = np.zeros(len(shapes), dtype=bool)
+    for k, want in enumerate(spec.shape):
+        if want is not None:
+            # an empty outer dimension (e.g. no boxes) leaves inner sizes unknown: take the spec's
+            shapes[empty_above, k] = want
+            bad = valid & (shapes[:, k] != want)
+            if bad.any():
+                row = row_offset + int(np.argmax(bad))
+                raise SchemaError(f"{where}, row {row}: shape {tuple(shapes[np.argmax(bad)].tolist())} does not "
+                                  f"match tensor shape {spec.shape}")
+        empty_above |= shapes[:, k] == 0
+
+
+# ---------------------------------------------------------------------- driver side
+def existing_schema(uri: str, storage_options: Mapping[str, str] | None = None) -> DatasetSchema | None:
+    """The schema of the dataset at ``uri``, or None when there is no dataset there."""
+    try:
+        dt = delta_log.load_table(uri, storage_options)
+    except DatasetNotFoundError:
+        return None
+    return DatasetSchema.from_arrow(delta_log.arrow_schema(dt))
+
+
+def settle_compressions(schema: DatasetSchema, files: Sequence[WrittenFiles]) -> DatasetSchema:
+    """The schema with each detected image compression set to the format most samples had."""
+    seen: dict[str, Counter[str]] = {}
+    for written in files:
+        for name, counts in written.compressions.items():
+            seen.setdefault(name, Counter()).update(counts)
+    tensors = dict(schema.tensors)
+    for name, counts in seen.items():
+        if counts:
+            tensors[name] = replace(tensors[name], compression=counts.most_common(1)[0][0])
+    return DatasetSchema(schema.tabular, tensors, schema.order)
+
+
+def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles], *, mode: str = "append",
+                   storage_options: Mapping[str, str] | None = None, create_only: bool = False,
+                   operation: str = "distributed write") -> int:
+    """Commit every task's Parquet file as ONE Delta transaction; returns the new version.
+
+    Creates the table (with ``schema``, tensor specs included) in the same commit when it does not
+    exist. ``mode``: ``"append"`` or ``"overwrite"`` (replaces all rows and the schema).
+    ``create_only``: fail with DatasetExistsError when the table exists by commit time.
+    """
+    if mode not in ("append", "overwrite"):
+        raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+    delta_log.check_commit_safety(uri, storage_options)
+    now_ms = int(time.time() * 1000)
+    # One timestamp for all: readers order rows by (modification time, path) and paths start with
+    # the task number, so rows keep the DataFrame's partition order.
+    actions = [f.add_action(now_ms) for f in sorted(files, key=lambda f: f.path or "") if f.path]
+    arrow_schema = schema.to_arrow()
+    properties = CommitProperties(custom_metadata={**delta_log.ENGINE_INFO, "deeplake.operation": operation})
+    options = delta_storage_options(uri, storage_options)
+    try:
+        dt = DeltaTable(uri, storage_options=options)
+    except TableNotFoundError:
+        dt = None
+    except (DeltaError, OSError) as e:
+        raise StorageError(f"cannot open {uri}: {e}") from e
+    try:
+        if dt is None:
+            try:
+                create_table_with_add_actions(uri, DeltaSchema.from_arrow(arrow_schema), actions, mode="error",
+                                              storage_options=options, commit_properties=properties)
+                return 0
+            except DeltaError as e:
+                if "already exists" not in str(e):
+                    raise
+                if create_only:
+                    raise DatasetExistsError(f"{uri}: a dataset was created there while this write ran") from e
+                dt = DeltaTable(uri, storage_options=options)
+        elif create_only:
+            raise DatasetExistsError(f"{uri} already holds a dataset")
+        if mode == "append":
+            current = DatasetSchema.from_arrow(delta_log.arrow_schema(dt))
+            _check_same_schema(uri, current, schema)
+            arrow_schema = current.to_arrow()
+        dt.create_write_transaction(actions, mode, arrow_schema, commit_properties=properties)
+    except CommitFailedError as e:
+        raise CommitConflict(f"{uri}: commit of {len(actions)} files failed: {e}") from e
+    except DeltaError as e:
+        raise StorageError(f"{uri}: commit of {len(actions)} files failed: {e}") from e
+    dt.update_incremental()
+    log.info("%s: committed %d files, %d rows as version %d", uri, len(actions),
+             sum(f.num_records for f in files), dt.version())
+    return dt.version()
+
+
+def _check_same_schema(uri: str, current: DatasetSchema, written: DatasetSchema) -> None:
+    """Refuse an append whose files were written for another schema (changed while tasks ran)."""
+    problems = []
+    if set(current.order) != set(written.order):
+        problems.append(f"columns {list(current.order)} vs {list(written.order)}")
+    for name in current.order:
+        if name not in written.order:
+            continue
+        if name in current.tensors or name in written.tensors:
+            a, b = current.tensors.get(name), written.tensors.get(name)
+            if a is None or b is None or (a.htype, a.dtype, a.shape) != (b.htype, b.dtype, b.shape):
+                problems.append(f"tensor {name!r}")
+        elif not current.tabular.field(name).type.equals(written.tabular.field(name).type):
+            problems.append(f"column {name!r}: {current.tabular.field(name).type} vs {written.tabular.field(name).type}")
+    if problems:
+        raise CommitConflict(f"{uri}: the dataset's schema changed while the write ran ({'; '.join(problems)}); "
+                             "nothing was committed, retry the write")
+
+
+def discard_written(uri: str, files: Iterable[WrittenFiles], storage_options: Mapping[str, str] | None = None
+                    ) -> list[str]:
+    """Delete the Parquet and chunk files of tasks whose job failed; returns paths left behind."""
+    storage = Storage(uri, storage_options)
+    paths: list[str] = []
+    for written in files:
+        paths.extend(written.chunk_paths)
+        if written.path:
+            paths.append(written.path)
+    failed = _delete(storage, paths)
+    log.info("%s: deleted %d files of an aborted write", uri, len(paths) - len(failed))
+    return failed
