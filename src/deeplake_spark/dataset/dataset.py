@@ -159,6 +159,8 @@ class Dataset:
                 f"dataset {self.path} is open read-only at version {self.version}; "
                 "open it without version/timestamp to write"
             )
+        # delete/update/restore/vacuum commit through delta-rs directly: same S3 rule as append
+        delta_log.check_commit_safety(self.path, self.storage_options)
 
     def _write(self, data: Any, mode: str) -> int:
         self._check_writable()

@@ -19,25 +19,52 @@ from deeplake_spark.errors import (
     UnsafeStorageError,
     VersionNotFound,
 )
-from deeplake_spark.storage import delta_storage_options
+from deeplake_spark.storage import S3_SCHEMES, delta_storage_options, is_true, s3_option
 
 log = logging.getLogger(__name__)
 ENGINE_INFO = {"engine": "deeplake-spark"}
-_SAFE_S3_KEYS = ("aws_s3_locking_provider", "conditional_put", "aws_conditional_put", "aws_s3_allow_unsafe_rename")
+LOG_DIR = "_delta_log"
 
 
 def check_commit_safety(uri: str, storage_options: Mapping[str, str] | None) -> None:
-    """Refuse S3 writes without a safe concurrent-commit mechanism (delta-rs needs one on S3)."""
-    if not uri.startswith(("s3://", "s3a://")):
+    """Refuse S3 writes whose Delta commits could silently overwrite each other.
+
+    delta-rs (1.x) commits a version on S3 with a conditional PUT (``If-None-Match: *``): safe on
+    AWS S3 and on S3-compatible servers that honour that header (SeaweedFS, MinIO, Ceph RGW and
+    Cloudflare R2 in recent releases), silently unsafe on servers that ignore it. A custom endpoint
+    must therefore say ``conditional_put=etag`` (the server honours conditional writes) or
+    ``AWS_S3_ALLOW_UNSAFE_RENAME=true`` (one writer at a time). delta-rs 1.x dropped the DynamoDB
+    locking provider, so ``AWS_S3_LOCKING_PROVIDER`` alone is refused. Options may also be set as
+    ``AWS_*`` environment variables.
+    """
+    if not uri.startswith(S3_SCHEMES):
         return
-    keys = {k.lower() for k in (storage_options or {})}
-    if not keys.intersection(_SAFE_S3_KEYS):
+    conditional_put = s3_option(storage_options, "conditional_put")
+    if conditional_put is not None:
+        if conditional_put.strip().lower() != "etag":
+            raise UnsafeStorageError(
+                f"{uri}: conditional_put={conditional_put!r} is not supported; delta-rs commits on S3 with "
+                "conditional writes, so use conditional_put='etag' (or leave it unset on AWS S3)"
+            )
+        return
+    if is_true(s3_option(storage_options, "allow_unsafe_rename")):
+        log.warning("%s: AWS_S3_ALLOW_UNSAFE_RENAME is set; concurrent writers may lose commits", uri)
+        return
+    endpoint = s3_option(storage_options, "endpoint")
+    if s3_option(storage_options, "locking_provider") is not None:
         raise UnsafeStorageError(
-            f"{uri}: S3 has no atomic rename, so concurrent Delta commits can overwrite each other. Pass "
-            "storage_options={'conditional_put': 'etag'} (servers with If-Match/If-None-Match, e.g. AWS S3 "
-            "since 2024, SeaweedFS, MinIO), or {'AWS_S3_LOCKING_PROVIDER': 'dynamodb', ...}, or accept the risk "
-            "with {'AWS_S3_ALLOW_UNSAFE_RENAME': 'true'} for a single writer"
+            f"{uri}: AWS_S3_LOCKING_PROVIDER (DynamoDB) is no longer supported by delta-rs 1.x, which commits with "
+            "conditional writes instead. Remove it and pass storage_options={'conditional_put': 'etag'} if the "
+            f"server{' at ' + endpoint if endpoint else ''} honours If-None-Match"
         )
+    if endpoint is None:
+        return  # AWS S3 itself: conditional writes are supported (since 2024) and used by default
+    raise UnsafeStorageError(
+        f"{uri}: S3-compatible endpoint {endpoint} is not known to honour conditional writes, without which "
+        "concurrent Delta commits can silently overwrite each other. Pass storage_options={'conditional_put': "
+        "'etag'} if it supports If-None-Match on PUT (SeaweedFS, MinIO, Ceph RGW, Cloudflare R2, recent releases), "
+        "or {'AWS_S3_ALLOW_UNSAFE_RENAME': 'true'} if only one process writes at a time"
+    )
 
 
 def _parse_timestamp(value: str | datetime) -> datetime:

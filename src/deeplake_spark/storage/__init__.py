@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
-from deeplake_spark.storage.filesystem import FileEntry, Storage, delta_storage_options, normalize_uri
+from deeplake_spark.storage.filesystem import (
+    S3_OPTION_NAMES,
+    S3_SCHEMES,
+    FileEntry,
+    Storage,
+    delta_storage_options,
+    is_true,
+    make_s3_filesystem,
+    normalize_uri,
+    s3_option,
+)
 
-__all__ = ["FileEntry", "Storage", "delta_storage_options", "normalize_uri"]
+__all__ = [
+    "S3_OPTION_NAMES",
+    "S3_SCHEMES",
+    "FileEntry",
+    "Storage",
+    "delta_storage_options",
+    "is_true",
+    "make_s3_filesystem",
+    "normalize_uri",
+    "s3_option",
+]

@@ -1,7 +1,15 @@
-"""Chunk I/O over pyarrow.fs.
+"""Chunk I/O over pyarrow.fs, for local paths and S3 (AWS or S3-compatible servers).
 
 Why pyarrow.fs and not fsspec: it is already a hard dependency (Delta/Parquet), its S3 client is
 C++ (no GIL held during transfers, so loader threads overlap I/O), and it supports ranged reads.
+
+S3 settings come from ``storage_options`` first, then from ``AWS_*`` environment variables, under
+the names delta-rs (object_store) uses, so one dict configures both the Delta log and the chunks::
+
+    {"AWS_ENDPOINT_URL": "http://127.0.0.1:8333", "AWS_ACCESS_KEY_ID": "...",
+     "AWS_SECRET_ACCESS_KEY": "...", "AWS_REGION": "us-east-1", "conditional_put": "etag"}
+
+Keys are case-insensitive; delta-rs' short aliases (``endpoint``, ``access_key_id``, ...) work too.
 
 Set ``DEEPLAKE_SPARK_IO_LOG=/some/file`` to append one line ``<path> <bytes>`` per read, from every
 process (Spark workers, loader workers): used by tests and benchmarks to count chunk reads.
@@ -23,6 +31,21 @@ from deeplake_spark.errors import StorageError
 
 log = logging.getLogger(__name__)
 _IO_LOG_ENV = "DEEPLAKE_SPARK_IO_LOG"
+S3_SCHEMES = ("s3://", "s3a://")
+
+# Accepted names of each S3 setting, in order of preference: the AWS_* name (also read from the
+# environment), then object_store's aliases, which delta-rs accepts as well.
+S3_OPTION_NAMES: dict[str, tuple[str, ...]] = {
+    "endpoint": ("aws_endpoint_url", "aws_endpoint_url_s3", "aws_endpoint", "endpoint_url", "endpoint"),
+    "access_key": ("aws_access_key_id", "access_key_id"),
+    "secret_key": ("aws_secret_access_key", "secret_access_key"),
+    "session_token": ("aws_session_token", "aws_token", "session_token", "token"),
+    "region": ("aws_region", "aws_default_region", "region", "default_region"),
+    "allow_http": ("aws_allow_http", "allow_http"),
+    "conditional_put": ("aws_conditional_put", "conditional_put"),
+    "allow_unsafe_rename": ("aws_s3_allow_unsafe_rename", "allow_unsafe_rename"),
+    "locking_provider": ("aws_s3_locking_provider",),
+}
 
 
 def normalize_uri(path: str | os.PathLike[str]) -> str:
@@ -35,38 +58,68 @@ def normalize_uri(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(text))
 
 
-def _opt(options: Mapping[str, str], *names: str) -> str | None:
+def s3_option(storage_options: Mapping[str, str] | None, setting: str) -> str | None:
+    """The value of one S3 ``setting`` (a key of ``S3_OPTION_NAMES``), or None when unset.
+
+    ``storage_options`` wins over the environment; keys match case-insensitively. Only the
+    ``AWS_*`` names are read from the environment (``TOKEN`` or ``REGION`` there mean other things).
+    """
+    names = S3_OPTION_NAMES[setting]
+    given = {str(k).lower(): v for k, v in (storage_options or {}).items()}
     for name in names:
-        for key in (name, name.lower(), name.upper()):
-            if options.get(key):
-                return options[key]
+        value = given.get(name)
+        if value is not None and str(value) != "":
+            return str(value)
     for name in names:
-        if os.environ.get(name.upper()):
+        if name.startswith("aws_") and os.environ.get(name.upper()):
             return os.environ[name.upper()]
     return None
 
 
+def is_true(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def delta_storage_options(uri: str, storage_options: Mapping[str, str] | None) -> dict[str, str] | None:
-    """Options handed to delta-rs for ``uri`` (object stores only; local paths need none)."""
+    """Options handed to delta-rs for ``uri`` (object stores only; local paths need none).
+
+    The user's options pass through unchanged; for an ``http://`` S3 endpoint ``AWS_ALLOW_HTTP``
+    is added when missing, since pyarrow takes the scheme from the URL but delta-rs refuses plain
+    HTTP without it.
+    """
     if "://" not in uri:
         return None
-    return {str(k): str(v) for k, v in (storage_options or {}).items()}
+    options = {str(k): str(v) for k, v in (storage_options or {}).items()}
+    if uri.startswith(S3_SCHEMES):
+        endpoint = s3_option(options, "endpoint")
+        if endpoint and endpoint.lower().startswith("http://") and s3_option(options, "allow_http") is None:
+            options["AWS_ALLOW_HTTP"] = "true"
+    return options
 
 
-def _make_s3(options: Mapping[str, str]) -> pafs.S3FileSystem:
-    endpoint = _opt(options, "aws_endpoint_url", "aws_endpoint", "endpoint_url")
+def make_s3_filesystem(storage_options: Mapping[str, str] | None) -> pafs.S3FileSystem:
+    """A pyarrow S3 client configured from delta-rs-style ``storage_options`` and ``AWS_*`` env vars."""
     kwargs: dict[str, Any] = {
-        "access_key": _opt(options, "aws_access_key_id"),
-        "secret_key": _opt(options, "aws_secret_access_key"),
-        "session_token": _opt(options, "aws_session_token"),
-        "region": _opt(options, "aws_region", "aws_default_region") or "us-east-1",
+        "access_key": s3_option(storage_options, "access_key"),
+        "secret_key": s3_option(storage_options, "secret_key"),
+        "session_token": s3_option(storage_options, "session_token"),
+        "region": s3_option(storage_options, "region") or "us-east-1",
     }
+    endpoint = s3_option(storage_options, "endpoint")
     if endpoint:
-        parsed = urlparse(endpoint)
+        parsed = urlparse(endpoint if "://" in endpoint else f"//{endpoint}")
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
-        kwargs["scheme"] = parsed.scheme or "https"
+        if parsed.scheme:
+            kwargs["scheme"] = parsed.scheme
+        else:
+            kwargs["scheme"] = "http" if is_true(s3_option(storage_options, "allow_http")) else "https"
+    if (kwargs["access_key"] is None) != (kwargs["secret_key"] is None):
+        raise StorageError("S3 storage options: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return pafs.S3FileSystem(**kwargs)
+    try:
+        return pafs.S3FileSystem(**kwargs)
+    except (pa.ArrowInvalid, ValueError, OSError) as e:
+        raise StorageError(f"cannot configure S3 access (endpoint {endpoint!r}): {e}") from e
 
 
 @dataclass(frozen=True)
@@ -82,12 +135,15 @@ class Storage:
     """Bytes under one root (a dataset path): read, ranged read, atomic write, list, delete.
 
     Picklable (holds only the URI and options), so Spark tasks and loader workers can carry it.
+    The filesystem client is created on first use in each process; one client (and its pool of
+    HTTP connections) serves every thread of that process.
     """
 
     def __init__(self, uri: str | os.PathLike[str], storage_options: Mapping[str, str] | None = None) -> None:
         self.uri = normalize_uri(uri)
-        self.storage_options = dict(storage_options or {})
+        self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
         self._fs: pafs.FileSystem | None = None
+        self._fs_pid = 0
         self._root: str = ""
 
     def __getstate__(self) -> dict[str, Any]:
@@ -96,24 +152,33 @@ class Storage:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["uri"], state["storage_options"])  # type: ignore[misc]
 
+    def __repr__(self) -> str:
+        return f"Storage({self.uri!r})"
+
     @property
     def is_local(self) -> bool:
         return "://" not in self.uri
 
     @property
     def fs(self) -> pafs.FileSystem:
-        if self._fs is None:
-            if self.is_local:
-                self._fs, self._root = pafs.LocalFileSystem(), self.uri
-            elif self.uri.startswith(("s3://", "s3a://")):
-                parsed = urlparse(self.uri)
-                self._fs, self._root = _make_s3(self.storage_options), parsed.netloc + parsed.path
-            else:
-                try:
-                    self._fs, self._root = pafs.FileSystem.from_uri(self.uri)
-                except (pa.ArrowInvalid, ValueError) as e:
-                    raise StorageError(f"unsupported storage URI {self.uri!r}: {e}") from e
+        # A client inherited through fork() shares connections with the parent: make a new one.
+        if self._fs is None or self._fs_pid != os.getpid():
+            self._fs, self._root = self._connect()
+            self._fs_pid = os.getpid()
         return self._fs
+
+    def _connect(self) -> tuple[pafs.FileSystem, str]:
+        if self.is_local:
+            return pafs.LocalFileSystem(), self.uri
+        if self.uri.startswith(S3_SCHEMES):
+            parsed = urlparse(self.uri)
+            if not parsed.netloc:
+                raise StorageError(f"{self.uri}: an S3 URI needs a bucket, e.g. s3://bucket/datasets/cats")
+            return make_s3_filesystem(self.storage_options), parsed.netloc + parsed.path
+        try:
+            return pafs.FileSystem.from_uri(self.uri)
+        except (pa.ArrowInvalid, ValueError) as e:
+            raise StorageError(f"unsupported storage URI {self.uri!r}: {e}") from e
 
     def full_path(self, relpath: str) -> str:
         _ = self.fs
@@ -131,12 +196,14 @@ class Storage:
     def read(self, relpath: str) -> bytes:
         """Whole file. Raises FileNotFoundError for a missing file, StorageError for other failures."""
         try:
-            with self.fs.open_input_stream(self.full_path(relpath)) as f:
+            # A random-access file reads everything with one (ranged) GET on S3; an input
+            # stream would fetch it in many small requests, several times slower.
+            with self.fs.open_input_file(self.full_path(relpath)) as f:
                 data = f.readall()
         except FileNotFoundError:
             raise
         except OSError as e:
-            if "not found" in str(e).lower() or "does not exist" in str(e).lower() or "NoSuchKey" in str(e):
+            if _is_not_found(e):
                 raise FileNotFoundError(self.uri_of(relpath)) from e
             raise StorageError(f"reading {self.uri_of(relpath)} failed: {e}") from e
         self._log_read(relpath, len(data))
@@ -149,6 +216,8 @@ class Storage:
         except FileNotFoundError:
             raise
         except OSError as e:
+            if _is_not_found(e):
+                raise FileNotFoundError(self.uri_of(relpath)) from e
             raise StorageError(f"reading {self.uri_of(relpath)} [{offset}:+{length}] failed: {e}") from e
         self._log_read(relpath, len(data))
         return data
@@ -156,7 +225,8 @@ class Storage:
     def write(self, relpath: str, data: bytes | memoryview) -> None:
         """Write a whole file so that readers see all of it or nothing.
 
-        Local: temp file in the same folder, then rename. Object stores: a single PUT is atomic.
+        Local: temp file in the same folder, then rename. S3: one PUT (or a multipart upload,
+        which becomes visible only when completed), so a failed write leaves no partial object.
         """
         target = self.full_path(relpath)
         try:
@@ -180,6 +250,7 @@ class Storage:
             raise StorageError(f"checking {self.uri_of(relpath)} failed: {e}") from e
 
     def delete(self, relpath: str) -> None:
+        """Delete one file; a missing file is not an error."""
         try:
             self.fs.delete_file(self.full_path(relpath))
         except FileNotFoundError:
@@ -202,3 +273,8 @@ class Storage:
                 mtime = info.mtime_ns if info.mtime_ns is not None else 0
                 out.append(FileEntry(rel, info.size or 0, mtime))
         return out
+
+
+def _is_not_found(error: OSError) -> bool:
+    text = str(error)
+    return "NoSuchKey" in text or "not found" in text.lower() or "does not exist" in text.lower()
