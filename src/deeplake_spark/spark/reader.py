@@ -1,0 +1,307 @@
+"""Read side of the ``deeplake`` source: schema, file planning with stats pruning, Arrow batches.
+
+Planning (driver) opens the Delta log once, keeps the add actions of the version read and turns them
+into partitions that carry the Parquet paths, so executors never list or replay the log. Executors
+read Parquet with pyarrow and, for ``bytes``/``array`` columns, chunks through the dataset layer's
+``SampleReader`` (each chunk read once per partition while it stays in the cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql.datasource import (
+    DataSourceReader,
+    EqualNullSafe,
+    EqualTo,
+    Filter,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    InputPartition,
+    IsNotNull,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+)
+from pyspark.sql.types import StructField, StructType
+
+import deeplake_spark.dataset as dls_dataset
+from deeplake_spark.dataset import ChunkCache, SampleReader
+from deeplake_spark.errors import InvalidOptionError, SchemaError
+from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.spark import types as T
+from deeplake_spark.spark.read_options import ReadOptions
+from deeplake_spark.storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: Upper bound of tensor bytes (stored bytes, or decoded bytes in array mode) in one Arrow batch.
+TARGET_BATCH_BYTES = 8 * 1024 * 1024
+#: Rows per Parquet batch (tabular columns and refs are small).
+PARQUET_BATCH_ROWS = 65536
+#: Chunk cache of one partition's reader.
+PARTITION_CACHE_BYTES = 64 * 1024 * 1024
+#: Small files are grouped into partitions of about this many Parquet bytes (ref mode only).
+GROUP_TARGET_BYTES = 64 * 1024 * 1024
+MIN_SPLIT_PARTITIONS = 16
+# Delta's writers truncate string statistics (32 chars): a max that long may be below the real max.
+_STRING_STATS_PREFIX = 32
+
+
+# ------------------------------------------------------------------------------ schema
+def source_schema(ds: dls_dataset.Dataset, options: ReadOptions) -> StructType:
+    """The Spark schema of ``ds`` read with ``options``; the first field carries the options."""
+    order = list(ds.schema.order)
+    columns = list(options.columns) if options.columns is not None else order
+    unknown = [c for c in columns if c not in order]
+    if unknown:
+        raise InvalidOptionError(f"option 'columns': unknown column(s) {unknown} in dataset {ds.path}; allowed: {order}")
+    bad_modes = [c for c in options.tensor_modes if c not in ds.schema.tensors]
+    if bad_modes:
+        raise InvalidOptionError(
+            f"option 'tensors': {bad_modes} are not tensor columns of dataset {ds.path}; "
+            f"tensor columns: {list(ds.schema.tensors)}"
+        )
+    fields = []
+    for name in columns:
+        spec = ds.schema.tensors.get(name)
+        if spec is not None:
+            fields.append(T.tensor_field(name, spec, options.mode_of(name), dataset=ds.path, version=ds.version))
+        else:
+            fields.append(StructField(name, T.tabular_spark_type(name, ds.schema.tabular.field(name).type), True))
+    if options.pinned:
+        options = replace(options, version=ds.version, timestamp=None)
+    first = fields[0]
+    fields[0] = StructField(first.name, first.dataType, first.nullable,
+                            {**(first.metadata or {}), T.META_SOURCE: options.to_json()})
+    return StructType(fields)
+
+
+def _same_types(expected: StructType, actual: StructType, dataset: str) -> None:
+    by_name = {f.name: f for f in expected.fields}
+    for f in actual.fields:
+        want = by_name.get(f.name)
+        if want is None:
+            raise SchemaError(
+                f"dataset {dataset}: column {f.name!r} of the Spark schema is not in the dataset (columns: "
+                f"{list(by_name)}); reload the DataFrame or re-create the table"
+            )
+        if want.dataType != f.dataType:
+            raise SchemaError(
+                f"dataset {dataset}: column {f.name!r} is {want.dataType.simpleString()} in the dataset but "
+                f"{f.dataType.simpleString()} in the Spark schema; reload the DataFrame or re-create the table"
+            )
+
+
+# ---------------------------------------------------------------------------- planning
+@dataclass
+class DataFile:
+    """One Parquet file of the version read, with the stats used for pruning."""
+
+    path: str
+    size: int
+    rows: int
+    mtime: int
+    stats: dict[str, tuple[Any, Any, int | None]] = field(default_factory=dict)
+
+
+class FilesPartition(InputPartition):
+    """Parquet files (relative to the dataset root) that one Spark task reads."""
+
+    def __init__(self, paths: Sequence[str], rows: int) -> None:
+        super().__init__(tuple(paths))
+        self.paths = tuple(paths)
+        self.rows = rows
+
+
+def _data_files(ds: dls_dataset.Dataset, tabular: Sequence[str]) -> list[DataFile]:
+    dt = ds.delta_table
+    protocol = dt.protocol()
+    features = set(protocol.reader_features or [])
+    mapping = (dt.metadata().configuration or {}).get("delta.columnMapping.mode", "none")
+    if "deletionVectors" in features or mapping != "none":
+        raise SchemaError(
+            f"dataset {ds.path}: Delta tables with deletion vectors or column mapping are not supported by the "
+            "deeplake source; rewrite the table without them"
+        )
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    names = set(actions.column_names)
+    cols = {n: actions.column(n).to_pylist() for n in ("path", "size_bytes", "num_records")}
+    mtimes = actions.column("modification_time").cast(pa.int64()).to_pylist()
+    stats_cols: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+    for name in tabular:
+        lists = []
+        for prefix in ("min", "max", "null_count"):
+            key = f"{prefix}.{name}"
+            lists.append(actions.column(key).to_pylist() if key in names else [None] * actions.num_rows)
+        stats_cols[name] = (lists[0], lists[1], lists[2])
+    files = []
+    for i in range(actions.num_rows):
+        stats = {n: (mins[i], maxs[i], nulls[i]) for n, (mins, maxs, nulls) in stats_cols.items()}
+        files.append(DataFile(cols["path"][i], int(cols["size_bytes"][i] or 0),
+                              int(cols["num_records"][i] or 0), int(mtimes[i] or 0), stats))
+    files.sort(key=lambda f: (f.mtime, f.path))  # commit order, as Dataset.table() returns rows
+    return files
+
+
+def _compare(op: str, low: Any, high: Any, value: Any) -> bool:
+    """May a file whose column lies in [low, high] hold a row with ``column <op> value``?"""
+    if op == "eq":
+        return (low is None or low <= value) and (high is None or value <= high)
+    if op == "gt":
+        return high is None or high > value
+    if op == "ge":
+        return high is None or high >= value
+    if op == "lt":
+        return low is None or low < value
+    return low is None or low <= value  # le
+
+
+_OPS = {EqualTo: "eq", EqualNullSafe: "eq", GreaterThan: "gt", GreaterThanOrEqual: "ge", LessThan: "lt",
+        LessThanOrEqual: "le"}
+
+
+def may_match(file: DataFile, flt: Filter) -> bool:
+    """False only when the file's min/max/null-count stats prove no row passes ``flt``."""
+    attribute = getattr(flt, "attribute", ())
+    if len(attribute) != 1 or attribute[0] not in file.stats:
+        return True
+    low, high, nulls = file.stats[attribute[0]]
+    if isinstance(high, str) and len(high) >= _STRING_STATS_PREFIX:
+        high = None
+    if isinstance(flt, IsNull) or (isinstance(flt, EqualNullSafe) and flt.value is None):
+        return nulls is None or nulls > 0
+    if isinstance(flt, IsNotNull):
+        return nulls is None or nulls < file.rows
+    if file.rows and nulls == file.rows:
+        return False  # every value is null: no comparison is true
+    try:
+        if isinstance(flt, In):
+            return any(v is not None and _compare("eq", low, high, v) for v in flt.value)
+        op = _OPS.get(type(flt))
+        if op is None or flt.value is None:
+            return True
+        return _compare(op, low, high, flt.value)
+    except TypeError:  # stats and literal of incomparable Python types (e.g. naive vs aware datetime)
+        return True
+
+
+def group_files(files: Sequence[DataFile], *, group: bool) -> list[FilesPartition]:
+    """One partition per file; with ``group``, many small files are packed into fewer partitions."""
+    if not group or len(files) <= MIN_SPLIT_PARTITIONS:
+        return [FilesPartition([f.path], f.rows) for f in files]
+    total = sum(f.size for f in files)
+    target = max(GROUP_TARGET_BYTES, math.ceil(total / MIN_SPLIT_PARTITIONS))
+    out: list[FilesPartition] = []
+    current: list[DataFile] = []
+    size = 0
+    for f in files:
+        if current and size + f.size > target:
+            out.append(FilesPartition([c.path for c in current], sum(c.rows for c in current)))
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        out.append(FilesPartition([c.path for c in current], sum(c.rows for c in current)))
+    return out
+
+
+# ------------------------------------------------------------------------------ reader
+class DeepLakeReader(DataSourceReader):
+    """Reads one version of a dataset. Picklable: holds options, specs and file names only."""
+
+    def __init__(self, options: ReadOptions, schema: StructType) -> None:
+        ds = dls_dataset.open(options.path, version=options.version, timestamp=options.timestamp,
+                              storage_options=options.storage_options)
+        expected = source_schema(ds, replace(options, columns=None))
+        _same_types(expected, schema, ds.path)
+        self.options = options
+        self.schema = schema
+        self.uri = ds.path
+        self.version = ds.version
+        self.tensors: dict[str, TensorSpec] = {
+            f.name: ds.schema.tensors[f.name] for f in schema.fields if f.name in ds.schema.tensors
+        }
+        self.modes = {name: options.mode_of(name) for name in self.tensors}
+        tabular = [f.name for f in schema.fields if f.name not in self.tensors]
+        self._files: list[DataFile] | None = _data_files(ds, tabular)
+        self._filters: list[Filter] = []
+
+    def pushFilters(self, filters: list[Filter]) -> list[Filter]:  # noqa: N802 - Spark's API name
+        """Keep filters for file pruning; all of them stay with Spark, which re-applies them."""
+        self._filters = list(filters)
+        return filters
+
+    def partitions(self) -> list[InputPartition]:
+        files = self._files or []
+        kept = [f for f in files if all(may_match(f, flt) for flt in self._filters)]
+        if len(kept) != len(files):
+            log.info("%s@%d: stats pruning kept %d of %d files", self.uri, self.version, len(kept), len(files))
+        only_refs = all(mode == "ref" for mode in self.modes.values())
+        parts = group_files(kept, group=only_refs)
+        self._files = None  # the stats are not needed on executors
+        return list(parts)
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        paths = getattr(partition, "paths", None)
+        if paths is None:  # Spark's default partition for an empty plan
+            return iter(())
+        return BatchReader(self).batches(paths)
+
+
+class BatchReader:
+    """Turns Parquet rows of one partition into Arrow batches of the Spark schema."""
+
+    def __init__(self, reader: DeepLakeReader) -> None:
+        self.reader = reader
+        self.storage = Storage(reader.uri, reader.options.storage_options)
+        self.target = T.arrow_schema(reader.schema)
+        self.decoded = {n: m for n, m in reader.modes.items() if m != "ref"}
+        self._samples: SampleReader | None = None
+
+    @property
+    def samples(self) -> SampleReader:
+        if self._samples is None:
+            self._samples = SampleReader(self.storage, self.reader.tensors, dataset=self.reader.uri,
+                                         cache=ChunkCache(PARTITION_CACHE_BYTES))
+        return self._samples
+
+    def batches(self, paths: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        names = self.target.names
+        for path in paths:
+            full = path if "://" in path else self.storage.full_path(path)
+            with self.storage.fs.open_input_file(full) as handle:
+                parquet = pq.ParquetFile(handle)
+                rows = PARQUET_BATCH_ROWS if not self.decoded else 4096
+                for batch in parquet.iter_batches(batch_size=rows, columns=names, use_threads=False):
+                    if not self.decoded:
+                        yield self._convert(batch)
+                        continue
+                    for start, stop in self._byte_slices(batch):
+                        yield self._convert(batch.slice(start, stop - start))
+
+    def _byte_slices(self, batch: pa.RecordBatch) -> list[tuple[int, int]]:
+        sizes = np.zeros(batch.num_rows, dtype=np.int64)
+        for name, mode in self.decoded.items():
+            sizes += T.sample_sizes(batch.column(name), self.reader.tensors[name], mode)
+        return T.byte_slices(sizes, TARGET_BATCH_BYTES)
+
+    def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        arrays = []
+        for target_field in self.target:
+            name = target_field.name
+            column = batch.column(name)
+            mode = self.decoded.get(name)
+            if mode is None:
+                arrays.append(column if column.type == target_field.type else column.cast(target_field.type))
+                continue
+            arrays.append(T.resolve_refs(self.samples, self.reader.tensors[name], column.to_pylist(), mode,
+                                         target_field.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.target)
