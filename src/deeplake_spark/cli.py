@@ -172,7 +172,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     from deeplake_spark.dataset.refs import TENSORS_DIR
 
     ds = _open(args, args.version)
-    history = ds.history()
+    # a table loaded at an old version only knows the commits up to it
+    history = (ds if args.version is None else _open(args)).history()
     versions = sorted(int(c["version"]) for c in history)
     files = ds.storage.list("")
     log_bytes = sum(f.size for f in files if f.path.startswith("_delta_log/"))
@@ -332,7 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog=PROG, description="Inspect and maintain deeplake-spark datasets.", parents=[common])
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.set_defaults(quiet=False, verbose=False, storage_option=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     p = sub.add_parser("info", parents=[common], help="schema, tensors, rows, size on disk, versions",
@@ -396,6 +396,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deeplake-spark`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the shared options may come before or after the command; SUPPRESS keeps a later parser from
+    # resetting an earlier match, so fill in the defaults here
+    for name, default in (("quiet", False), ("verbose", False), ("storage_option", None)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
