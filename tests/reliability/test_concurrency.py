@@ -1,0 +1,69 @@
+"""Concurrent writers and readers on one dataset, as separate spawned processes on real files."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+from deltalake import DeltaTable
+from reliability_support import audit_files, chunk_files, create_dataset, make_batch, run_concurrency
+
+import deeplake_spark as dls
+from deeplake_spark.errors import CommitConflict
+
+
+@pytest.mark.slow
+def test_eight_processes_append_200_commits_while_readers_see_consistent_versions(tmp_path):
+    report = run_concurrency(str(tmp_path / "ds"), writers=8, batches=25, rows=3, readers=2)
+    assert report.problems == []
+    assert report.commits == 200
+    assert report.reader_checks > 0
+    # Retries ran out for ``report.conflicts`` appends: each raised CommitConflict, committed nothing
+    # (the batch is in the data exactly once, from its successful retry) and left no chunk behind.
+    print(f"commits={report.commits} conflicts={report.conflicts} reader_checks={report.reader_checks} "
+          f"orphan_parquet={report.orphan_parquet} seconds={report.seconds:.1f}")
+
+
+def _alter_metadata(path: str) -> None:
+    DeltaTable(path).alter.set_table_properties({"delta.appendOnly": "false"})
+
+
+def test_commit_conflict_is_raised_and_commits_nothing(tmp_path):
+    """A real conflict (another process changed the table metadata after this handle loaded it)."""
+    path = str(tmp_path / "ds")
+    ds = create_dataset(path)
+    ds.append(make_batch(0, 0, 3))
+    chunks_before = chunk_files(path)
+    proc = mp.get_context("spawn").Process(target=_alter_metadata, args=(path,))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    latest = dls.open(path).version
+    with pytest.raises(CommitConflict, match="retry") as info:
+        ds.append(make_batch(0, 1, 3))
+    assert path in str(info.value)
+    fresh = dls.open(path)
+    assert fresh.version == latest and len(fresh) == 3
+    assert chunk_files(path) == chunks_before  # the failed append removed the chunks it wrote
+    assert audit_files(path).orphan_chunks == []
+    # the application retries on a fresh handle and the rows land once
+    assert dls.open(path).append(make_batch(0, 1, 3)) == latest + 1
+    table = dls.open(path).table(columns=["batch"])
+    assert sorted(table.column("batch").to_pylist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_append_returns_its_own_commit_version_on_a_stale_handle(tmp_path):
+    path = str(tmp_path / "ds")
+    stale = create_dataset(path)
+    other = dls.open(path)
+    for b in range(3):
+        other.append(make_batch(1, b, 2))
+    version = stale.append(make_batch(0, 0, 2))
+    assert version == 4
+    row = dls.open(path, version=version).table(columns=["writer"]).column("writer").to_pylist()
+    assert row.count(0) == 2
+    history = dls.open(path, version=2).history()
+    assert [c["version"] for c in history] == [2, 1, 0]
+    assert [c.get("operationMetrics", {}).get("num_added_rows") for c in history[:2]] == [2, 2]
+    assert np.array_equal(dls.open(path)[-1]["vec"], make_batch(0, 0, 2)["vec"][1])
