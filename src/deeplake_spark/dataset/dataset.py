@@ -168,7 +168,7 @@ class Dataset:
         columns, n = to_columns(data, schema, dataset=self.path)
         writers = [TensorColumnWriter(self.storage, spec, dataset=self.path) for spec in schema.tensors.values()]
         by_name = {w.spec.name: w for w in writers}
-        committed = False
+        committing = False
         try:
             arrays = []
             for name in schema.order:
@@ -179,15 +179,14 @@ class Dataset:
                 else:
                     arrays.append(tabular_array(columns[name], schema.tabular.field(name), dataset=self.path))
             table = pa.Table.from_arrays(arrays, schema=schema.to_arrow())
+            committing = True
             version = delta_log.write_rows(self._dt, table, mode=mode, storage_options=self.storage_options,
                                            operation=mode)
-            committed = True
-        except StorageError:
-            # The commit's outcome may be unknown (e.g. lost connection): keep the chunks, vacuum
-            # removes them later if no version references them.
-            raise
-        except BaseException:
-            if not committed:
+        except BaseException as e:
+            # Once the commit has started only a CommitConflict proves that nothing was committed;
+            # after anything else (lost connection, KeyboardInterrupt) the outcome is unknown, so the
+            # chunks stay and vacuum removes them later if no version references them.
+            if not committing or isinstance(e, CommitConflict):
                 for writer in writers:
                     try:
                         writer.delete_written()
@@ -257,7 +256,7 @@ class Dataset:
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Commits, newest first (Delta's commitInfo: version, timestamp, operation, ...)."""
-        return delta_log.history(self._dt, limit)
+        return delta_log.history(self._dt, self.storage, limit)
 
     def vacuum(self, retention_hours: float = DEFAULT_RETENTION_HOURS, *, dry_run: bool = False,
                enforce_retention_duration: bool = True) -> VacuumResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -153,11 +154,15 @@ def write_rows(
             commit_properties=CommitProperties(custom_metadata={**ENGINE_INFO, "deeplake.operation": operation}),
         )
     except CommitFailedError as e:
-        raise CommitConflict(f"{dt.table_uri}: commit failed after retries: {e}") from e
+        raise CommitConflict(f"{dt.table_uri}: commit lost to concurrent writers until its retries ran out ({e}); "
+                             "nothing of it was committed, retry the write") from e
     except DeltaError as e:
         raise StorageError(f"{dt.table_uri}: write failed: {e}") from e
+    # delta-rs leaves ``dt`` at the version it just committed; read it before catching up with
+    # other writers, whose commits may already follow ours.
+    version = dt.version()
     dt.update_incremental()
-    return dt.version()
+    return version
 
 
 def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -> pds.Dataset:
@@ -192,8 +197,29 @@ def row_count(dt: DeltaTable) -> int:
     return int(pa.compute.sum(counts).as_py() or 0)
 
 
-def history(dt: DeltaTable, limit: int | None = None) -> list[dict[str, Any]]:
-    return dt.history(limit)
+def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[dict[str, Any]]:
+    """Commit infos of ``dt``'s version and older ones, newest first, each with its ``version``.
+
+    Read from the commit files themselves: delta-rs' ``DeltaTable.history`` lists every commit in
+    storage but numbers them down from the version the handle has loaded, so on a past version (or
+    on a handle that other writers have moved past) all its numbers are off.
+    """
+    out: list[dict[str, Any]] = []
+    for version in range(dt.version(), -1, -1):
+        if limit is not None and len(out) >= limit:
+            break
+        try:
+            text = storage.read(f"{LOG_DIR}/{version:020d}.json")
+        except FileNotFoundError:
+            break  # older commit files were cleaned up; a checkpoint holds their state
+        info: dict[str, Any] = {}
+        for line in text.splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "commitInfo" in action:
+                info = action["commitInfo"]
+                break
+        out.append({**info, "version": version})
+    return out
 
 
 def arrow_schema(dt: DeltaTable) -> pa.Schema:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR, chunk_id_of
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import InvalidOptionError, StorageError
@@ -34,10 +36,11 @@ class VacuumResult:
         return self.parquet_files + self.chunk_files
 
 
-def retained_versions(dt: DeltaTable, retention_hours: float) -> list[int]:
+def retained_versions(dt: DeltaTable, storage: Storage, retention_hours: float) -> list[int]:
     """Versions a reader may still open: the latest, and every version live inside the window."""
     cutoff_ms = (time.time() - retention_hours * 3600) * 1000
-    commits = sorted((int(c["version"]), int(c.get("timestamp") or 0)) for c in dt.history())
+    commits = sorted((int(c["version"]), int(c.get("timestamp") or 0))
+                     for c in delta_log.history(dt, storage))
     keep = []
     for i, (version, _ts) in enumerate(commits):
         next_ts = commits[i + 1][1] if i + 1 < len(commits) else None
@@ -88,8 +91,10 @@ def vacuum(
             f"retention_hours={retention_hours} is below the {DEFAULT_RETENTION_HOURS} h safety minimum; "
             "pass enforce_retention_duration=False if no reader or writer needs older versions"
         )
+    # A handle other writers have moved past would see their new files as unreferenced and delete them.
+    dt.update_incremental()
     latest = dt.version()
-    versions = retained_versions(dt, retention_hours)
+    versions = retained_versions(dt, storage, retention_hours)
     schema_of = {}
     for version in versions:
         dt.load_as_version(version)
@@ -98,7 +103,8 @@ def vacuum(
     dt.load_as_version(latest)
     try:
         parquet = dt.vacuum(
-            retention_hours=int(retention_hours),
+            # delta-rs takes whole hours: round up so no Parquet file of a retained version goes
+            retention_hours=math.ceil(retention_hours),
             dry_run=dry_run,
             enforce_retention_duration=False,
             full=True,
