@@ -1,0 +1,58 @@
+package deeplake.spark.jvm;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.apache.hadoop.conf.Configuration;
+
+/** Per-task LRU of parsed chunks bounded by bytes: each chunk is fetched and verified once per task. */
+final class ChunkCache {
+  static final long DEFAULT_MAX_BYTES = 256L << 20;
+  private final String root;
+  private final Configuration conf;
+  private final boolean verify;
+  private final long maxBytes;
+  private final LinkedHashMap<String, Chunk> items = new LinkedHashMap<>(16, 0.75f, true);
+  private long bytes;
+
+  ChunkCache(String root, Configuration conf, boolean verify, long maxBytes) {
+    this.root = root;
+    this.conf = conf;
+    this.verify = verify;
+    this.maxBytes = maxBytes;
+  }
+
+  Chunk get(String tensor, String chunkId) throws IOException {
+    String relpath = "_tensors/" + tensor + "/" + chunkId + ".dltc";
+    Chunk chunk = items.get(relpath);
+    if (chunk != null) {
+      return chunk;
+    }
+    String where = "dataset " + root + ", tensor '" + tensor + "', chunk file " + relpath;
+    if (chunkId.isEmpty() || chunkId.contains("/") || chunkId.contains("..")) {
+      throw new ChunkFormatException.Corrupt(where + ": invalid chunk id in a ref");
+    }
+    byte[] data;
+    try {
+      data = Io.readAll(root + "/" + relpath, conf);
+    } catch (FileNotFoundException e) {
+      throw new FileNotFoundException(where + ": chunk file is missing (vacuumed or deleted?)");
+    }
+    chunk = Chunk.parse(data, where, verify);
+    items.put(relpath, chunk);
+    bytes += chunk.memoryBytes();
+    Iterator<Map.Entry<String, Chunk>> it = items.entrySet().iterator();
+    while (bytes > maxBytes && items.size() > 1 && it.hasNext()) {
+      Map.Entry<String, Chunk> eldest = it.next();
+      if (eldest.getValue() == chunk) {
+        break;
+      }
+      bytes -= eldest.getValue().memoryBytes();
+      it.remove();
+    }
+    return chunk;
+  }
+}

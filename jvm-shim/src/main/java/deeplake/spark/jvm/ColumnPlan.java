@@ -1,0 +1,135 @@
+package deeplake.spark.jvm;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.Metadata;
+import org.apache.spark.sql.types.MetadataBuilder;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * How one output column is produced: a tabular Delta column copied from Parquet, or a tensor column
+ * (its ref read from Parquet) returned as ref, bytes or decoded array. Field metadata follows the
+ * Python source's contract (deeplake_spark/spark/types.py) so fetch() and the torch converter work
+ * on DataFrames of either source.
+ */
+public final class ColumnPlan implements Serializable {
+  private static final long serialVersionUID = 1L;
+  static final String META_DATASET = "deeplake.dataset";
+  static final String META_VERSION = "deeplake.version";
+  static final String META_TENSOR = "deeplake.tensor";
+  static final String META_ENCODING = "deeplake.encoding";
+  static final String META_SPEC = "deeplake.spec";
+
+  public static final StructType REF_TYPE = new StructType()
+      .add("chunk", DataTypes.StringType)
+      .add("index", DataTypes.IntegerType)
+      .add("shape", DataTypes.createArrayType(DataTypes.LongType))
+      .add("nbytes", DataTypes.LongType);
+  public static final StructType BYTES_TYPE = new StructType()
+      .add("data", DataTypes.BinaryType)
+      .add("shape", DataTypes.createArrayType(DataTypes.LongType));
+
+  public final String name;
+  /** null for a tabular column. */
+  public final TensorSpec spec;
+  public final String mode;
+  public final StructField field;
+
+  private ColumnPlan(String name, TensorSpec spec, String mode, StructField field) {
+    this.name = name;
+    this.spec = spec;
+    this.mode = mode;
+    this.field = field;
+  }
+
+  public boolean isTensor() {
+    return spec != null;
+  }
+
+  /** The output columns for a snapshot and options, validating the option values against the schema. */
+  public static List<ColumnPlan> plan(DeltaSnapshot snapshot, ReadOptions options) {
+    StructType schema = snapshot.schema;
+    List<String> names = new ArrayList<>();
+    for (StructField f : schema.fields()) {
+      names.add(f.name());
+    }
+    if (options.columns != null) {
+      List<String> unknown = new ArrayList<>(options.columns);
+      unknown.removeAll(names);
+      if (!unknown.isEmpty()) {
+        throw new IllegalArgumentException("option 'columns': dataset " + snapshot.root + " has no column(s) " + unknown
+            + "; columns: " + names);
+      }
+    }
+    for (String column : options.modes.keySet()) {
+      int i = names.indexOf(column);
+      if (i < 0 || !schema.fields()[i].metadata().contains(TensorSpec.METADATA_KEY)) {
+        throw new IllegalArgumentException("option 'tensors': " + column + " is not a tensor column of dataset "
+            + snapshot.root);
+      }
+    }
+    List<ColumnPlan> out = new ArrayList<>();
+    List<String> wanted = options.columns != null ? options.columns : names;
+    for (String name : wanted) {
+      StructField f = schema.fields()[names.indexOf(name)];
+      Metadata meta = f.metadata();
+      if (!meta.contains(TensorSpec.METADATA_KEY)) {
+        out.add(new ColumnPlan(name, null, null, f));
+        continue;
+      }
+      String specJson = meta.getString(TensorSpec.METADATA_KEY);
+      TensorSpec spec = TensorSpec.fromJson(name, specJson);
+      String mode = options.modeOf(name);
+      MetadataBuilder mb = new MetadataBuilder()
+          .putString(META_DATASET, snapshot.root)
+          .putLong(META_VERSION, snapshot.version);
+      DataType type;
+      if (mode.equals("ref")) {
+        type = REF_TYPE;
+        mb.putString(META_TENSOR, specJson);
+      } else {
+        type = mode.equals("bytes") ? BYTES_TYPE : arrayType(spec, snapshot.root);
+        mb.putString(META_ENCODING, mode).putString(META_SPEC, specJson);
+      }
+      out.add(new ColumnPlan(name, spec, mode, new StructField(name, type, true, mb.build())));
+    }
+    return out;
+  }
+
+  static DataType arrayType(TensorSpec spec, String dataset) {
+    if (spec.dtype == DType.STR) {
+      return DataTypes.StringType;
+    }
+    if ("jpeg".equals(spec.compression)) {
+      throw new UnsupportedOperationException("dataset " + dataset + ", tensor '" + spec.name
+          + "' is JPEG-compressed: tensors=array is not supported by the JVM reader (Java's JPEG decoder does not"
+          + " give the same pixels as libjpeg, which the Python reader uses); read it with tensors='bytes' (or '"
+          + spec.name + "=bytes') and decode the JPEG yourself, or use spark.read.format(\"deeplake\")");
+    }
+    if (spec.shape == null) {
+      throw new IllegalArgumentException("dataset " + dataset + ", tensor '" + spec.name + "' (htype " + spec.htype
+          + ") has no fixed rank (shape None), so it has no Spark array type; read it with tensors='bytes' (or"
+          + " tensors='" + spec.name + "=bytes'), leave it out with the 'columns' option, or declare a shape such"
+          + " as (None, None, 3) when creating the dataset");
+    }
+    DataType type = spec.dtype.sparkType;
+    for (int i = 0; i < spec.shape.size(); i++) {
+      type = new ArrayType(type, false);
+    }
+    return type;
+  }
+
+  public static StructType schemaOf(List<ColumnPlan> plans) {
+    StructType schema = new StructType();
+    for (ColumnPlan p : plans) {
+      schema = schema.add(p.field);
+    }
+    return schema;
+  }
+}

@@ -1,0 +1,146 @@
+package deeplake.spark.jvm;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * Byte access for dataset files: java.nio for local paths (no Hadoop checksum-file overhead), Hadoop
+ * FileSystem for every other scheme (hdfs://, s3a:// when its jars are on the classpath).
+ */
+final class Io {
+  private Io() {}
+
+  /** Absolute dataset root without trailing slash: a local path, or a {@code scheme://} URI. */
+  static String normalizeRoot(String path) {
+    String p = path.trim();
+    if (p.startsWith("file:")) {
+      p = URI.create(p).getPath();
+    }
+    if (!p.contains("://")) {
+      p = Paths.get(p).toAbsolutePath().normalize().toString();
+    }
+    while (p.length() > 1 && p.endsWith("/")) {
+      p = p.substring(0, p.length() - 1);
+    }
+    return p;
+  }
+
+  static boolean isLocal(String uri) {
+    return !uri.contains("://");
+  }
+
+  static Configuration hadoopConf(Map<String, String> options) {
+    Configuration conf = new Configuration();
+    for (Map.Entry<String, String> e : options.entrySet()) {
+      if (e.getKey().startsWith("fs.") || e.getKey().startsWith("spark.hadoop.")) {
+        conf.set(e.getKey().replaceFirst("^spark\\.hadoop\\.", ""), e.getValue());
+      }
+    }
+    return conf;
+  }
+
+  /** Whole file; a missing file raises {@link FileNotFoundException}. */
+  static byte[] readAll(String uri, Configuration conf) throws IOException {
+    if (isLocal(uri)) {
+      try {
+        return Files.readAllBytes(Paths.get(uri));
+      } catch (NoSuchFileException e) {
+        throw new FileNotFoundException(uri);
+      }
+    }
+    Path path = new Path(uri);
+    FileSystem fs = path.getFileSystem(conf);
+    long len = fs.getFileStatus(path).getLen();
+    if (len > Integer.MAX_VALUE - 16) {
+      throw new IOException(uri + ": file of " + len + " bytes is too large to read at once");
+    }
+    byte[] out = new byte[(int) len];
+    try (FSDataInputStream in = fs.open(path)) {
+      in.readFully(0, out);
+    }
+    return out;
+  }
+
+  static InputStream open(String uri, Configuration conf) throws IOException {
+    if (isLocal(uri)) {
+      return Files.newInputStream(Paths.get(uri));
+    }
+    Path path = new Path(uri);
+    return path.getFileSystem(conf).open(path);
+  }
+
+  /** File names directly inside a folder; empty when the folder does not exist. */
+  static List<String> listNames(String dirUri, Configuration conf) throws IOException {
+    List<String> out = new ArrayList<>();
+    if (isLocal(dirUri)) {
+      java.nio.file.Path dir = Paths.get(dirUri);
+      if (!Files.isDirectory(dir)) {
+        return out;
+      }
+      try (Stream<java.nio.file.Path> s = Files.list(dir)) {
+        s.forEach(p -> out.add(p.getFileName().toString()));
+      }
+      return out;
+    }
+    Path dir = new Path(dirUri);
+    FileSystem fs = dir.getFileSystem(conf);
+    if (!fs.exists(dir)) {
+      return out;
+    }
+    for (FileStatus st : fs.listStatus(dir)) {
+      out.add(st.getPath().getName());
+    }
+    return out;
+  }
+
+  /** Hadoop path for a file (local files as file: URIs). */
+  static Path hadoopPath(String uri) {
+    return isLocal(uri) ? new Path(Paths.get(uri).toUri()) : new Path(uri);
+  }
+
+  /** Percent-decode a Delta add/remove path (Delta stores RFC 2396 encoded relative URIs). */
+  static String decodeDeltaPath(String raw) {
+    if (raw.indexOf('%') < 0) {
+      return raw;
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < raw.length(); i++) {
+      char c = raw.charAt(i);
+      if (c == '%' && i + 2 < raw.length()) {
+        out.write(Integer.parseInt(raw.substring(i + 1, i + 3), 16));
+        i += 2;
+      } else {
+        byte[] b = String.valueOf(c).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        out.write(b, 0, b.length);
+      }
+    }
+    return new String(out.toByteArray(), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  /** Absolute location of a data file named by a Delta action. */
+  static String resolve(String root, String deltaPath) {
+    if (deltaPath.contains("://")) {
+      return deltaPath.startsWith("file:") ? URI.create(deltaPath).getPath() : deltaPath;
+    }
+    String decoded = decodeDeltaPath(deltaPath);
+    if (decoded.startsWith("/")) {
+      return decoded;
+    }
+    return root + "/" + decoded;
+  }
+}

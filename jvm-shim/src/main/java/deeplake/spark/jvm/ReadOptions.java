@@ -1,0 +1,140 @@
+package deeplake.spark.jvm;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Validated options of the {@code deeplake-jvm} source; the same names and values as the Python
+ * {@code deeplake} source (deeplake_spark/spark/read_options.py) plus {@code verifyChecksums}.
+ */
+public final class ReadOptions implements Serializable {
+  private static final long serialVersionUID = 1L;
+  public static final List<String> MODES = Arrays.asList("ref", "bytes", "array");
+  private static final List<String> KNOWN = Arrays.asList(
+      "path", "versionAsOf", "timestampAsOf", "tensors", "columns", "verifyChecksums");
+  private static final List<String> CATALOG_KEYS = Arrays.asList(
+      "location", "owner", "provider", "comment", "external", "is_managed_location", "transient_lastddltime");
+
+  public final String root;
+  public final Long version;
+  public final String timestamp;
+  public final String defaultMode;
+  public final Map<String, String> modes;
+  /** null = all columns. */
+  public final List<String> columns;
+  public final boolean verifyChecksums;
+  /** Hadoop settings (fs.*) for non-local datasets. */
+  public final Map<String, String> hadoopOptions;
+
+  private ReadOptions(String root, Long version, String timestamp, String defaultMode, Map<String, String> modes,
+      List<String> columns, boolean verify, Map<String, String> hadoop) {
+    this.root = root;
+    this.version = version;
+    this.timestamp = timestamp;
+    this.defaultMode = defaultMode;
+    this.modes = modes;
+    this.columns = columns;
+    this.verifyChecksums = verify;
+    this.hadoopOptions = hadoop;
+  }
+
+  public String modeOf(String column) {
+    return modes.getOrDefault(column, defaultMode);
+  }
+
+  public static ReadOptions parse(Map<String, String> options) {
+    Map<String, String> values = new HashMap<>();
+    Map<String, String> hadoop = new HashMap<>();
+    for (Map.Entry<String, String> e : options.entrySet()) {
+      String lower = e.getKey().toLowerCase(Locale.ROOT);
+      String known = null;
+      for (String k : KNOWN) {
+        if (k.toLowerCase(Locale.ROOT).equals(lower)) {
+          known = k;
+        }
+      }
+      if (known != null) {
+        values.put(known, e.getValue());
+      } else if (lower.startsWith("fs.") || lower.startsWith("spark.hadoop.")) {
+        hadoop.put(e.getKey(), e.getValue());
+      } else if (lower.startsWith("storage.") || lower.startsWith("aws_") || lower.startsWith("azure_")
+          || lower.startsWith("google_")) {
+        // Object-store settings of the Python reader: the JVM reader uses Hadoop's (fs.*) instead.
+        continue;
+      } else if (CATALOG_KEYS.contains(lower) || lower.startsWith("option.")) {
+        continue;
+      } else {
+        throw new IllegalArgumentException("unknown option '" + e.getKey() + "' for the deeplake-jvm source; allowed: "
+            + KNOWN + ", Hadoop settings starting with 'fs.'");
+      }
+    }
+    String path = values.get("path");
+    if (path == null || path.isBlank()) {
+      throw new IllegalArgumentException("the deeplake-jvm source needs a dataset path: "
+          + "spark.read.format('deeplake-jvm').load('/path')");
+    }
+    Long version = null;
+    if (values.containsKey("versionAsOf")) {
+      String text = values.get("versionAsOf").trim();
+      if (!text.matches("\\d+")) {
+        throw new IllegalArgumentException("option 'versionAsOf': bad value '" + values.get("versionAsOf")
+            + "'; allowed: a version number >= 0");
+      }
+      version = Long.parseLong(text);
+    }
+    String timestamp = values.get("timestampAsOf");
+    if (version != null && timestamp != null) {
+      throw new IllegalArgumentException("options 'versionAsOf' and 'timestampAsOf' exclude each other; pass one");
+    }
+    String defaultMode = "ref";
+    Map<String, String> modes = new HashMap<>();
+    String tensors = values.getOrDefault("tensors", "ref");
+    for (String part : tensors.split(",")) {
+      part = part.trim();
+      if (part.isEmpty()) {
+        continue;
+      }
+      int eq = part.indexOf('=');
+      String mode = (eq >= 0 ? part.substring(eq + 1) : part).trim().toLowerCase(Locale.ROOT);
+      if (!MODES.contains(mode)) {
+        throw new IllegalArgumentException("option 'tensors': bad value '" + tensors + "'; allowed: one of " + MODES
+            + ", or a comma list of column=mode pairs such as 'image=bytes,embedding=array'");
+      }
+      if (eq >= 0) {
+        modes.put(part.substring(0, eq).trim(), mode);
+      } else {
+        defaultMode = mode;
+      }
+    }
+    List<String> columns = null;
+    if (values.containsKey("columns")) {
+      LinkedHashSet<String> cols = new LinkedHashSet<>();
+      List<String> all = new ArrayList<>();
+      for (String c : values.get("columns").split(",")) {
+        if (!c.trim().isEmpty()) {
+          cols.add(c.trim());
+          all.add(c.trim());
+        }
+      }
+      if (cols.isEmpty() || cols.size() != all.size()) {
+        throw new IllegalArgumentException("option 'columns': bad value '" + values.get("columns")
+            + "'; allowed: a comma list of distinct column names of the dataset");
+      }
+      columns = Collections.unmodifiableList(new ArrayList<>(cols));
+    }
+    String verifyText = values.getOrDefault("verifyChecksums", "true").trim().toLowerCase(Locale.ROOT);
+    if (!verifyText.equals("true") && !verifyText.equals("false")) {
+      throw new IllegalArgumentException("option 'verifyChecksums': bad value '" + values.get("verifyChecksums")
+          + "'; allowed: true, false");
+    }
+    return new ReadOptions(Io.normalizeRoot(path), version, timestamp, defaultMode, modes, columns,
+        verifyText.equals("true"), hadoop);
+  }
+}

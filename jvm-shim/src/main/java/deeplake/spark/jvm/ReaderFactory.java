@@ -1,0 +1,31 @@
+package deeplake.spark.jvm;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.connector.read.InputPartition;
+import org.apache.spark.sql.connector.read.PartitionReader;
+import org.apache.spark.sql.connector.read.PartitionReaderFactory;
+
+/** Serializable recipe sent to executors: dataset root, output columns, checksum policy. */
+final class ReaderFactory implements PartitionReaderFactory {
+  private static final long serialVersionUID = 1L;
+  final String root;
+  final List<ColumnPlan> columns;
+  final boolean verifyChecksums;
+  final HashMap<String, String> hadoopOptions;
+
+  ReaderFactory(String root, List<ColumnPlan> columns, boolean verifyChecksums, Map<String, String> hadoopOptions) {
+    this.root = root;
+    this.columns = columns;
+    this.verifyChecksums = verifyChecksums;
+    this.hadoopOptions = new HashMap<>(hadoopOptions);
+  }
+
+  @Override
+  public PartitionReader<InternalRow> createReader(InputPartition partition) {
+    return new RowReader(this, (FilePartition) partition);
+  }
+}
