@@ -47,7 +47,9 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", **
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {**DEFAULT_CONF, **{k.replace("_", ".") if k.startswith("spark_") else k: str(v) for k, v in conf.items()}}
-    jar = jar_path()
+    from deeplake_spark.spark.jvm import ensure_jar  # builds the deeplake-jvm reader when its sources changed
+
+    jar = ensure_jar() or jar_path()
     if jar and "spark.jars" not in settings:
         settings["spark.jars"] = jar
     for key, value in settings.items():
