@@ -371,7 +371,7 @@ def crash_child(path: str, point: str, nth: int, delay_s: float, batch: int, row
 class CrashReport:
     crashes: int = 0
     by_point: Counter[str] = field(default_factory=Counter)
-    batches_visible_after_kill: int = 0
+    committed_by_point: Counter[str] = field(default_factory=Counter)
     probe_appends: int = 0
     orphans_before_vacuum: dict[str, int] = field(default_factory=dict)
     vacuumed: dict[str, int] = field(default_factory=dict)
@@ -394,7 +394,7 @@ def run_crash_campaign(path: str, *, crashes: int = 50, rows: int = 6, seed: int
     for i in range(crashes):
         point = KILL_POINTS[i % len(KILL_POINTS)]
         nth = rng.randint(1, 4)  # each batch writes about 2 chunks per tensor
-        delay = rng.uniform(0.0, 0.03) if point == "during_commit" else 0.0
+        delay = rng.uniform(0.0, 0.04) if point == "during_commit" else 0.0
         ready = ctx.Event()
         proc = ctx.Process(target=crash_child, args=(path, point, nth, delay, next_batch, rows, ready))
         proc.start()
@@ -413,7 +413,7 @@ def run_crash_campaign(path: str, *, crashes: int = 50, rows: int = 6, seed: int
         report.by_point[point] += 1
         next_batch += 1000
         probe_batch += 1
-        _verify_after_crash(path, i, point, rows, probe_batch, report)
+        _verify_after_crash(path, i, point, rows, next_batch - 1000, probe_batch, report)
     audit = audit_files(path)
     report.orphans_before_vacuum = {"chunks": len(audit.orphan_chunks), "parquet": len(audit.orphan_parquet),
                                     "temp": len(audit.temp_files)}
@@ -433,7 +433,8 @@ def run_crash_campaign(path: str, *, crashes: int = 50, rows: int = 6, seed: int
     return report
 
 
-def _verify_after_crash(path: str, i: int, point: str, rows: int, probe_batch: int, report: CrashReport) -> None:
+def _verify_after_crash(path: str, i: int, point: str, rows: int, batch: int, probe_batch: int,
+                        report: CrashReport) -> None:
     where = f"crash {i} ({point})"
     try:
         ds = dls.open(path)
@@ -444,7 +445,7 @@ def _verify_after_crash(path: str, i: int, point: str, rows: int, probe_batch: i
         partial = {k: n for k, n in counts.items() if n != rows}
         if partial:
             report.problems.append(f"{where}: partial appends visible: {partial}")
-        report.batches_visible_after_kill = sum(1 for (w, _b) in counts if w == 0)
+        report.committed_by_point[point] += sum(1 for (w, b) in counts if w == 0 and b >= batch)
         check_samples(ds, report.problems, limit=12)
         before = ds.version
         version = ds.append(make_batch(1, probe_batch, rows))
