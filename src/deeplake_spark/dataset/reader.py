@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Any, Iterable, Sequence
 
 from deeplake_spark.dataset.refs import chunk_relpath
-from deeplake_spark.errors import ChunkNotFoundError
+from deeplake_spark.errors import ChunkError, ChunkNotFoundError, CorruptChunkError
 from deeplake_spark.format.chunk_reader import ChunkReader
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
@@ -93,9 +93,17 @@ class SampleReader:
             if ref is not None:
                 by_chunk.setdefault(ref["chunk"], []).append(i)
         for chunk_id, positions in by_chunk.items():
-            reader = self.chunk(column, chunk_id)
-            for i in positions:
-                index = refs[i]["index"]  # type: ignore[index]
+            indices = [refs[i]["index"] for i in positions]  # type: ignore[index]
+            try:
+                reader = self.chunk(column, chunk_id)
+            except ChunkError as e:
+                # name the samples the caller asked for, not only the chunk
+                shown = ", ".join(map(str, indices[:5])) + (", ..." if len(indices) > 5 else "")
+                raise type(e)(f"{e}; cannot read sample(s) {shown} of that chunk") from e
+            for i, index in zip(positions, indices):
+                if not 0 <= index < len(reader):
+                    raise CorruptChunkError(f"{reader.where}: a ref points to sample {index} but the chunk holds "
+                                            f"{len(reader)} samples (chunk file replaced or refs damaged)")
                 out[i] = bytes(reader.sample_bytes(index)) if raw else reader.sample(index)
         return out
 
