@@ -234,15 +234,19 @@ def test_spark_dataframe_with_ref_columns(spark, boxes_ds, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("deeplake_spark.spark.source") is None,
                     reason="the deeplake Spark source is not in this build")
-def test_dataframe_read_through_the_deeplake_source(spark, boxes_ds, tmp_path):
-    df = spark.read.format("deeplake").load(boxes_ds.path)
-    layout = viz.save_grid(df.filter("score > 0.4"), tmp_path / "df.png", n=2, columns=["image", "boxes"],
-                           tile_size=64)
+@pytest.mark.parametrize("tensors", ["ref", "bytes", "image=bytes,boxes=array,label=array"])
+def test_dataframe_read_through_the_deeplake_source(spark, boxes_ds, tmp_path, tensors):
+    df = spark.read.format("deeplake").option("tensors", tensors).load(boxes_ds.path)
+    layout = viz.save_grid(df.filter("score > 0.4"), tmp_path / "df.png", n=2,
+                           columns=["image", "boxes", "mask", "label"], tile_size=64, class_names=["cat", "dog"])
     assert len(layout.cells) == 1
     pixels = read_png(tmp_path / "df.png")
     cell = layout.cells[0]
     assert px(pixels, cell.x + 10, cell.y + 10) == viz.PALETTE[0]
-    assert px(pixels, cell.x + 40, cell.y + 40) == viz.PALETTE[1]
+    assert px(pixels, cell.x + 30, cell.y + 40) == viz.PALETTE[1]
+    assert px(pixels, cell.x + 10, cell.y + 50) == blend(GREY, viz.PALETTE[0])
+    grid = viz.grid(df.filter("score > 0.4"), columns=["label", "emb"], class_names=["cat", "dog"])
+    assert [c.text for c in grid.cells[0].captions] == ["1 (dog)", "float32 (4,) min 0 max 3"]
 
 
 def test_bad_options_raise_library_errors(boxes_ds, tmp_path):

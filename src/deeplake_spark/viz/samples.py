@@ -5,6 +5,9 @@ module never imports pyspark. Its tensor columns are resolved through the datase
 metadata that the Spark source puts on each ref column's StructField::
 
     {"deeplake.dataset": uri, "deeplake.version": int, "deeplake.tensor": "<TensorSpec JSON>"}
+
+Columns the source read in ``bytes`` or ``array`` mode carry ``deeplake.encoding`` and
+``deeplake.spec`` instead and are decoded here without touching the dataset.
 """
 
 from __future__ import annotations
@@ -14,18 +17,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from deeplake_spark.dataset import Dataset
 from deeplake_spark.dataset import open as open_dataset
 from deeplake_spark.dataset.refs import TENSOR_METADATA_KEY
 from deeplake_spark.errors import InvalidOptionError, SchemaError
-from deeplake_spark.format import TensorSpec
+from deeplake_spark.format import TensorSpec, decode_sample
 
 log = logging.getLogger(__name__)
 
 DATASET_METADATA_KEY = "deeplake.dataset"
 VERSION_METADATA_KEY = "deeplake.version"
+ENCODING_METADATA_KEY = "deeplake.encoding"
+SPEC_METADATA_KEY = "deeplake.spec"
 _REF_FIELDS = frozenset({"chunk", "index", "shape", "nbytes"})
 
 
@@ -44,6 +50,7 @@ class _RefColumn:
     spec: TensorSpec
     dataset: str | None
     version: int | None
+    encoding: str = "ref"  # "ref", "bytes" ({data, shape} structs) or "array" (decoded values)
 
 
 def _meta_get(meta: Mapping[Any, Any] | None, key: str) -> Any:
@@ -57,12 +64,35 @@ def _meta_get(meta: Mapping[Any, Any] | None, key: str) -> Any:
 
 def _ref_column(name: str, meta: Mapping[Any, Any] | None) -> _RefColumn | None:
     raw = _meta_get(meta, TENSOR_METADATA_KEY)
+    encoding = "ref"
+    if raw is None:
+        raw = _meta_get(meta, SPEC_METADATA_KEY)
+        encoding = _meta_get(meta, ENCODING_METADATA_KEY) or "array"
     if raw is None:
         return None
     spec_dict = json.loads(raw) if isinstance(raw, str) else dict(raw)
     spec = TensorSpec.from_dict({**spec_dict, "name": spec_dict.get("name") or name})
     version = _meta_get(meta, VERSION_METADATA_KEY)
-    return _RefColumn(spec, _meta_get(meta, DATASET_METADATA_KEY), None if version is None else int(version))
+    return _RefColumn(spec, _meta_get(meta, DATASET_METADATA_KEY), None if version is None else int(version),
+                      encoding)
+
+
+def _decode_inline(ref: _RefColumn, column: str, values: list[Any]) -> list[Any]:
+    """Samples of a column read in ``bytes`` or ``array`` mode."""
+    spec = ref.spec
+    out: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            out.append(None)
+        elif ref.encoding == "bytes" and isinstance(value, dict):
+            compression = spec.compression if spec.is_sample_compressed else "none"
+            out.append(decode_sample(spec.dtype, compression, value["data"], tuple(value["shape"] or ()),
+                                     where=f"column {column!r}, row {i}"))
+        elif spec.dtype == "str" or isinstance(value, str):
+            out.append(value)
+        else:  # array mode: nested lists of a widened Spark type
+            out.append(np.asarray(value).astype(spec.numpy_dtype, copy=False))
+    return out
 
 
 def _check_columns(columns: Sequence[str] | None, available: Sequence[str], where: str) -> list[str]:
@@ -120,9 +150,12 @@ def from_arrow(table: pa.Table, ref_columns: Mapping[str, _RefColumn], *, title:
         if ref is None:
             values[name] = column
             continue
+        specs[name] = ref.spec.with_name(name)
+        if ref.encoding != "ref":
+            values[name] = _decode_inline(ref, name, column)
+            continue
         if not _looks_like_refs(column) and any(v is not None for v in column):
-            # already resolved (e.g. a fetch() result holding arrays), show as is
-            values[name] = column
+            values[name] = column  # already resolved by the caller: show as is
             continue
         if ref.dataset is None:
             raise SchemaError(f"column {name!r} holds tensor refs but its field metadata has no "
@@ -130,7 +163,6 @@ def from_arrow(table: pa.Table, ref_columns: Mapping[str, _RefColumn], *, title:
         ds = cache.get(ref.dataset, ref.version)
         tensor = ref.spec.name if ref.spec.name in ds.schema.tensors else name
         values[name] = ds.read_tensor(tensor, column)
-        specs[name] = ref.spec.with_name(name)
     rows = [{name: values[name][i] for name in table.column_names} for i in range(table.num_rows)]
     return SampleTable(list(table.column_names), rows, specs, title)
 
