@@ -48,19 +48,27 @@ def decode_image(data: bytes | memoryview, shape: tuple[int, ...], *, where: str
     """Decode encoded image bytes to a uint8 array of ``shape`` (the shape stored at write time)."""
     from PIL import Image
 
+    arr = None
     try:
         with Image.open(io.BytesIO(data)) as img:
-            if len(shape) == 3:
-                want = {1: "L", 3: "RGB", 4: "RGBA", 2: "LA"}.get(shape[2], "RGB")
-                if img.mode != want:
-                    img = img.convert(want)
-            elif img.mode not in ("L",):
-                img = img.convert("L")
-            arr = np.asarray(img)
+            width, height = img.size
+            # Decode only an image of the stored size: a damaged chunk must not make us decode (and
+            # allocate) an image other than the one that was written.
+            if len(shape) in (2, 3) and (height, width) == tuple(shape[:2]):
+                if len(shape) == 3:
+                    want = {1: "L", 3: "RGB", 4: "RGBA", 2: "LA"}.get(shape[2], "RGB")
+                    if img.mode != want:
+                        img = img.convert(want)
+                elif img.mode not in ("L",):
+                    img = img.convert("L")
+                arr = np.asarray(img)
     except Exception as e:  # Pillow raises many unrelated types for bad bytes
         raise DecodeError(f"{where}: cannot decode image: {e}") from e
-    if arr.shape != tuple(shape):
-        arr = arr.reshape(shape) if arr.size == int(np.prod(shape)) else arr
+    if arr is not None and arr.shape != tuple(shape) and arr.size == int(np.prod(shape)):
+        arr = arr.reshape(shape)
+    if arr is None or arr.shape != tuple(shape):
+        raise DecodeError(f"{where}: image of {height}x{width} pixels does not match its stored shape {tuple(shape)} "
+                          "(damaged chunk)")
     return arr
 
 
