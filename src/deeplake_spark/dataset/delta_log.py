@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -92,6 +93,8 @@ def load_table(
     except TableNotFoundError as e:
         raise DatasetNotFoundError(f"no deeplake dataset at {uri} (no Delta log found)") from e
     except (DeltaError, OSError) as e:
+        if "://" not in uri and os.path.isfile(uri):
+            raise DatasetNotFoundError(f"no deeplake dataset at {uri}: it is a file, a dataset is a folder") from e
         raise StorageError(f"cannot open {uri}: {e}") from e
     if version is not None and timestamp is not None:
         raise VersionNotFound(f"{uri}: pass either version or timestamp, not both")

@@ -71,6 +71,9 @@ def tabular_array(values: Sequence[Any], field: pa.Field, *, dataset: str) -> pa
             if arr.type != field.type:
                 arr = arr.cast(field.type, safe=True)
             return arr
+        if pa.types.is_integer(field.type):
+            # pa.array([1.5], type=pa.int64()) silently truncates to 1: infer, then cast safely
+            return pa.array(list(values)).cast(field.type, safe=True)
         return pa.array(list(values), type=field.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
         raise SchemaError(f"dataset {dataset}: column {field.name!r} ({field.type}): {e}") from e
