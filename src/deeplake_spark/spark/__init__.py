@@ -5,12 +5,9 @@ The only package that imports pyspark.
 
 from __future__ import annotations
 
+# Imported eagerly: a lazy wrapper named ``fetch`` is replaced by the submodule
+# ``deeplake_spark.spark.fetch`` as soon as that module is first imported.
+from deeplake_spark.spark.fetch import fetch
 from deeplake_spark.spark.session import register, spark_session
 
 __all__ = ["fetch", "register", "spark_session"]
-
-
-def fetch(df, columns=None, **options):  # type: ignore[no-untyped-def]
-    from deeplake_spark.spark.fetch import fetch as _impl
-
-    return _impl(df, columns=columns, **options)
