@@ -418,17 +418,16 @@ def run_crash_campaign(path: str, *, crashes: int = 50, rows: int = 6, seed: int
     report.orphans_before_vacuum = {"chunks": len(audit.orphan_chunks), "parquet": len(audit.orphan_parquet),
                                     "temp": len(audit.temp_files)}
     ds = dls.open(path)
-    version = ds.version
+    rows = len(ds)
     result = ds.vacuum(retention_hours=0, enforce_retention_duration=False)
     report.vacuumed = {"chunks": len(result.chunk_files), "parquet": len(result.parquet_files)}
     after = audit_files(path)
     if after.orphan_chunks or after.orphan_parquet or after.temp_files:
         report.problems.append(f"after vacuum: {len(after.orphan_chunks)} unreferenced chunks, "
                                f"{len(after.orphan_parquet)} unreferenced parquet, {len(after.temp_files)} temp files")
-    ds = dls.open(path)
-    if ds.version != version:
-        report.problems.append("vacuum changed the version")
-    check_samples(ds, report.problems)
+    ds = dls.open(path)  # delta-rs logs VACUUM START/END commits when it deletes Parquet files
+    if check_samples(ds, report.problems) != rows:
+        report.problems.append(f"vacuum changed the rows: {rows} -> {len(ds)}")
     report.seconds = time.monotonic() - t0
     return report
 
