@@ -20,7 +20,7 @@ from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
 from deeplake_spark.dataset.writer import TensorColumnWriter, write_tensor_column
-from deeplake_spark.errors import CommitConflict, ReadOnlyError, SchemaError, StorageError
+from deeplake_spark.errors import CommitConflict, ReadOnlyError, SchemaError, StorageError, VersionNotFound
 from deeplake_spark.storage import Storage, normalize_uri
 
 log = logging.getLogger(__name__)
@@ -94,15 +94,19 @@ class Dataset:
 
     def table(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None) -> pa.Table:
         """Rows as an Arrow table: tabular columns as values, tensor columns as ref structs."""
-        if columns is None and filter is None:
-            if self._snapshot is None:
-                self._snapshot = self.arrow_dataset().to_table()
-            return self._snapshot
         if columns is not None:
             unknown = [c for c in columns if c not in self.schema.order]
             if unknown:
                 raise SchemaError(f"dataset {self.path}: unknown column(s) {unknown}; has {list(self.schema.order)}")
-        return self.arrow_dataset().to_table(columns=list(columns) if columns is not None else None, filter=filter)
+        try:
+            if columns is None and filter is None:
+                if self._snapshot is None:
+                    self._snapshot = self.arrow_dataset().to_table()
+                return self._snapshot
+            return self.arrow_dataset().to_table(columns=list(columns) if columns is not None else None, filter=filter)
+        except FileNotFoundError as e:
+            raise VersionNotFound(f"dataset {self.path}: a data file of version {self.version} is gone (vacuumed "
+                                  f"after this version left the retention window?): {e}") from e
 
     def reader(self, *, cache_bytes: int | None = None) -> SampleReader:
         """A sample reader with its own chunk cache (one per thread/worker is a good default)."""
