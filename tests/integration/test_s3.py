@@ -224,3 +224,43 @@ def test_server_killed_mid_append_leaves_no_partial_rows(s3_server):
     again = dls.open(uri, storage_options=options)
     assert len(again) == len(after) + 1 and again[len(after)]["label"] == 999
     assert again[len(after)]["x"].tolist() == [7] * 10
+
+
+# ------------------------------------------------------------------- integrations
+def spark_options(server: S3Server) -> dict[str, str]:
+    """Reader/writer options for the Spark source: AWS_* keys as they are, others as storage.<key>."""
+    return {k if k.startswith("AWS_") else f"storage.{k}": v for k, v in server.storage_options.items()}
+
+
+@pytest.mark.slow
+def test_torch_loader_streams_from_s3(s3_server):
+    pytest.importorskip("torch")
+    uri, options = s3_server.uri(), s3_server.storage_options
+    schema = {"x": dls.tensor("generic", dtype="float32", chunk_size=4096), "label": "int64"}
+    dls.create(uri, schema, storage_options=options).append(rows(0, 40))
+    loader = dls.open(uri, storage_options=options).pytorch(batch_size=8, num_workers=2, shuffle=True, seed=3)
+    seen = []
+    for batch in loader:
+        assert (batch["x"][:, 0, 0] == batch["label"].to(batch["x"].dtype)).all()
+        seen += batch["label"].tolist()
+    assert sorted(seen) == list(range(40)) and seen != list(range(40))
+
+
+@pytest.mark.slow
+def test_spark_reads_s3_dataset(s3_server, spark):
+    uri, options = s3_server.uri(), s3_server.storage_options
+    schema = {"x": dls.tensor("generic", dtype="float32", shape=(None, None)), "label": "int64"}
+    ds = dls.create(uri, schema, storage_options=options)
+    ds.append(rows(0, 5))
+    ds.append(rows(5, 3))
+
+    def reader() -> Any:
+        r = spark.read.format("deeplake").option("tensors", "array")
+        for key, value in spark_options(s3_server).items():
+            r = r.option(key, value)
+        return r
+
+    got = reader().load(uri).orderBy("label").collect()
+    assert [r["label"] for r in got] == list(range(8))
+    assert all(np.array_equal(np.array(r["x"]), np.full((2, 3), r["label"])) for r in got)
+    assert reader().option("versionAsOf", 1).load(uri).count() == 5
