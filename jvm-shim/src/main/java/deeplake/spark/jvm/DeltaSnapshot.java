@@ -128,6 +128,78 @@ public final class DeltaSnapshot {
     return replay.finish(target, latest);
   }
 
+  /**
+   * The latest version committed at or before {@code timestamp} (ISO 8601; no zone = UTC), judged by
+   * each commit's commitInfo.timestamp (the file's modification time when it has none).
+   */
+  public static long versionAt(String root, String timestamp, Configuration conf) throws IOException {
+    long when = parseTimestampMillis(timestamp);
+    String logDir = root + "/_delta_log";
+    TreeSet<Long> commits = new TreeSet<>();
+    for (String name : Io.listNames(logDir, conf)) {
+      Matcher m = COMMIT.matcher(name);
+      if (m.matches()) {
+        commits.add(Long.parseLong(m.group(1)));
+      }
+    }
+    if (commits.isEmpty()) {
+      throw new FileNotFoundException("no deeplake dataset at " + root + " (no Delta log found)");
+    }
+    long found = -1;
+    long first = Long.MAX_VALUE;
+    for (long v : commits) {
+      String file = String.format("%s/%020d.json", logDir, v);
+      long ts = commitTimestamp(file, conf);
+      first = Math.min(first, ts);
+      if (ts <= when) {
+        found = v;
+      }
+    }
+    if (found < 0) {
+      throw new IllegalArgumentException(root + ": no version at or before timestamp " + timestamp
+          + " (first commit at " + java.time.Instant.ofEpochMilli(first) + ")");
+    }
+    return found;
+  }
+
+  private static long commitTimestamp(String file, Configuration conf) throws IOException {
+    try (BufferedReader in = new BufferedReader(new InputStreamReader(Io.open(file, conf), StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (line.contains("\"commitInfo\"")) {
+          JsonNode info = JSON.readTree(line).path("commitInfo");
+          if (info.has("timestamp")) {
+            return info.get("timestamp").asLong();
+          }
+        }
+      }
+    }
+    return Io.modificationTime(file, conf);
+  }
+
+  static long parseTimestampMillis(String text) {
+    String t = text.trim().replace(' ', 'T');
+    if (t.endsWith("Z") || t.endsWith("z")) {
+      t = t.substring(0, t.length() - 1) + "+00:00";
+    }
+    try {
+      return java.time.OffsetDateTime.parse(t).toInstant().toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      // no zone: UTC, as the Python reader assumes
+    }
+    try {
+      return java.time.LocalDateTime.parse(t).toInstant(java.time.ZoneOffset.UTC).toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      // date only
+    }
+    try {
+      return java.time.LocalDate.parse(t).atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      throw new IllegalArgumentException("option 'timestampAsOf': cannot parse timestamp '" + text
+          + "'; use ISO 8601, e.g. 2026-01-31T12:00:00Z", e);
+    }
+  }
+
   /** Accumulates actions in log order. */
   private static final class Replay {
     final String root;

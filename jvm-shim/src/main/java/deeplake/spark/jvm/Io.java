@@ -84,6 +84,14 @@ final class Io {
     return path.getFileSystem(conf).open(path);
   }
 
+  static long modificationTime(String uri, Configuration conf) throws IOException {
+    if (isLocal(uri)) {
+      return Files.getLastModifiedTime(Paths.get(uri)).toMillis();
+    }
+    Path path = new Path(uri);
+    return path.getFileSystem(conf).getFileStatus(path).getModificationTime();
+  }
+
   /** File names directly inside a folder; empty when the folder does not exist. */
   static List<String> listNames(String dirUri, Configuration conf) throws IOException {
     List<String> out = new ArrayList<>();

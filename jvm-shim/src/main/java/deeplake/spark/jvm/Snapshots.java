@@ -2,15 +2,18 @@ package deeplake.spark.jvm;
 
 import java.io.IOException;
 
-/** Loads the snapshot that options select (versionAsOf or latest). */
+import org.apache.hadoop.conf.Configuration;
+
+/** Loads the snapshot that options select: versionAsOf, timestampAsOf or the latest version. */
 final class Snapshots {
   private Snapshots() {}
 
   static DeltaSnapshot load(ReadOptions options) throws IOException {
+    Configuration conf = Io.hadoopConf(options.hadoopOptions);
+    Long version = options.version;
     if (options.timestamp != null) {
-      throw new UnsupportedOperationException("option 'timestampAsOf' is not supported by the deeplake-jvm source; "
-          + "pass versionAsOf (see deeplake_spark.open(path).history()) or use spark.read.format(\"deeplake\")");
+      version = DeltaSnapshot.versionAt(options.root, options.timestamp, conf);
     }
-    return DeltaSnapshot.load(options.root, options.version, Io.hadoopConf(options.hadoopOptions));
+    return DeltaSnapshot.load(options.root, version, conf);
   }
 }

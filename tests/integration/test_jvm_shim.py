@@ -1,0 +1,295 @@
+"""The JVM reader (``format("deeplake-jvm")``) against the Python reader on the same datasets.
+
+Every test reads real datasets written by the Python API with the jar that ``spark_session()``
+built from ``jvm-shim/`` and put on the classpath; values are compared with the Python source
+(``format("deeplake")``) and with ``deeplake_spark.open(...)``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+import deeplake_spark as dls
+
+pytest.importorskip("pyspark")
+
+from py4j.protocol import Py4JJavaError  # noqa: E402
+from pyspark.errors import PySparkException  # noqa: E402
+
+from deeplake_spark.spark import jvm  # noqa: E402
+
+SPARK_ERRORS = (Py4JJavaError, PySparkException)
+#: Metadata of the Python source's first field only (its options), not part of the column contract.
+_SOURCE_ONLY_META = "deeplake.source"
+
+
+def jpeg(value: int, shape=(6, 5, 3)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full(shape, value % 256, np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def png_gray(value: int, shape=(5, 7)) -> np.ndarray:
+    return ((np.arange(np.prod(shape)).reshape(shape) * 3 + value) % 256).astype(np.uint8)
+
+
+KINDS = {
+    "id": "int64",
+    "name": "string",
+    "jpg": dls.tensor("image", shape=(None, None, 3)),
+    "png": dls.tensor("image", compression="png", shape=(None, None)),
+    "rgba": dls.tensor("image", compression="png", shape=(None, None, 4)),
+    "label": dls.tensor("class_label"),
+    "boxes": dls.tensor("bbox"),
+    "mask": dls.tensor("binary_mask", shape=(None, None)),
+    "seg": dls.tensor("segment_mask", shape=(3, 3)),
+    "emb": dls.tensor("embedding", dtype="float16", shape=(4,)),
+    "text": dls.tensor("text"),
+    "meta": dls.tensor("json"),
+    "audio": dls.tensor("audio", shape=(None,)),
+    "ragged": dls.tensor("generic", dtype="float32"),
+    "i8": dls.tensor(dtype="int8", shape=(2,)),
+    "i16": dls.tensor(dtype="int16", shape=(2,)),
+    "u8": dls.tensor(dtype="uint8", shape=(None, 2)),
+    "u16": dls.tensor(dtype="uint16", shape=(2,)),
+    "u32": dls.tensor(dtype="uint32", shape=()),
+    "u64": dls.tensor(dtype="uint64", shape=(1,)),
+    "i64": dls.tensor(dtype="int64", shape=(2, 1), compression="lz4"),
+    "f32": dls.tensor(dtype="float32", shape=(None,), compression="lz4"),
+    "f64": dls.tensor(dtype="float64", shape=(2,)),
+    "flag": dls.tensor(dtype="bool", shape=()),
+}
+
+
+def kinds_row(i: int) -> dict:
+    rng = np.random.default_rng(i)
+    return {
+        "id": i,
+        "name": None if i == 3 else f"row {i}",
+        "jpg": jpeg(i * 10, (4 + i % 3, 5, 3)),
+        "png": png_gray(i),
+        "rgba": rng.integers(0, 256, (3, 2, 4)).astype(np.uint8),
+        "label": i % 4,
+        "boxes": rng.random((i % 3, 4)).astype(np.float32),
+        "mask": rng.random((2, 3)) > 0.5,
+        "seg": rng.integers(0, 9, (3, 3)).astype(np.int32),
+        "emb": (np.arange(4) + i / 3).astype(np.float16),
+        "text": f"caption {i} é",
+        "meta": {"k": i, "tags": ["a", "b"]},
+        "audio": rng.random(i + 1).astype(np.float32),
+        "ragged": rng.random((2,) * (i % 3 + 1)).astype(np.float32),
+        "i8": np.array([-i, i], np.int8),
+        "i16": np.array([-300 * i, 7], np.int16),
+        "u8": rng.integers(0, 256, (i % 2 + 1, 2)).astype(np.uint8),
+        "u16": np.array([65535, i], np.uint16),
+        "u32": np.uint32(4_000_000_000 + i),
+        "u64": np.array([2**62 + i], np.uint64),
+        "i64": np.array([[-(2**40)], [i]], np.int64),
+        "f32": rng.standard_normal(i * 50).astype(np.float32),
+        "f64": np.array([np.pi, -i], np.float64),
+        "flag": bool(i % 2),
+    }
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    """Every htype/dtype, lz4, jpeg/png, nulls, over three commits (versions 1..3)."""
+    path = str(tmp_path_factory.mktemp("jvm_kinds") / "ds")
+    ds = dls.create(path, KINDS)
+    ds.append([kinds_row(i) for i in range(4)])
+    ds.append([kinds_row(i) for i in range(4, 6)])
+    row = kinds_row(6)
+    row["emb"] = None  # a missing sample
+    row["jpg"] = None
+    ds.append([row])
+    return path
+
+
+def read(spark, path, source="deeplake-jvm", **options):
+    reader = spark.read.format(source)
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    return reader.load(path)
+
+
+def assert_same_as_python_source(spark, path, **options):
+    """Same schema (types and column metadata) and the same rows, in the same order."""
+    jvm_df = read(spark, path, **options)
+    py_df = read(spark, path, source="deeplake", **options)
+    assert [(f.name, f.dataType) for f in jvm_df.schema] == [(f.name, f.dataType) for f in py_df.schema]
+    for a, b in zip(jvm_df.schema, py_df.schema):
+        assert a.metadata == {k: v for k, v in b.metadata.items() if k != _SOURCE_ONLY_META}, a.name
+    jvm_rows, py_rows = jvm_df.collect(), py_df.collect()
+    assert len(jvm_rows) == len(py_rows)
+    for a, b in zip(jvm_rows, py_rows):
+        assert a == b
+    return jvm_rows
+
+
+def test_jar_is_built_and_registered(spark):
+    assert jvm.is_available()
+    assert not jvm.is_stale()
+    assert jvm.jar_file().name == f"deeplake-spark-jvm-{dls.__version__}.jar"
+    assert spark.conf.get("spark.jars").endswith(jvm.jar_file().name)
+
+
+def test_ref_mode_matches_python_source(spark, kinds):
+    rows = assert_same_as_python_source(spark, kinds)
+    refs = dls.open(kinds).table().to_pylist()
+    assert [r["id"] for r in rows] == [r["id"] for r in refs] == list(range(7))
+    assert rows[2]["jpg"].asDict(recursive=True) == refs[2]["jpg"]
+    assert rows[6]["emb"] is None
+
+
+def test_bytes_mode_matches_python_source_and_stored_bytes(spark, kinds):
+    rows = assert_same_as_python_source(spark, kinds, tensors="bytes")
+    ds = dls.open(kinds)
+    refs = ds.table()
+    for name in ds.schema.tensors:
+        want = ds.read_tensor(name, refs.column(name).to_pylist(), raw=True)
+        for row, stored, ref in zip(rows, want, refs.column(name).to_pylist()):
+            if stored is None:
+                assert row[name] is None
+            else:
+                assert bytes(row[name]["data"]) == stored, name
+                assert list(row[name]["shape"]) == ref["shape"], name
+    assert bytes(rows[0]["jpg"]["data"]).startswith(b"\xff\xd8\xff")
+
+
+def test_array_mode_matches_python_source_and_api(spark, kinds):
+    options = {"tensors": "array,jpg=bytes,ragged=bytes"}
+    rows = assert_same_as_python_source(spark, kinds, **options)
+    df = read(spark, kinds, **options)
+    types = {f.name: f.dataType.simpleString() for f in df.schema}
+    assert types["png"] == "array<array<smallint>>" and types["rgba"] == "array<array<array<smallint>>>"
+    assert types["emb"] == "array<float>" and types["u32"] == "bigint" and types["label"] == "int"
+    assert types["u64"] == "array<bigint>" and types["i8"] == "array<tinyint>" and types["text"] == "string"
+    ds = dls.open(kinds)
+    for i, row in enumerate(rows):
+        want = ds[i]
+        for name in ds.schema.tensors:
+            if name in ("jpg", "ragged"):
+                continue
+            if want[name] is None:
+                assert row[name] is None, name
+            elif isinstance(want[name], str):
+                assert row[name] == want[name], name
+            elif np.asarray(want[name]).size == 0:
+                assert row[name] == [], name  # a (0, 4) box list is an empty Spark array
+            else:
+                expected = np.asarray(want[name])
+                got = np.array(row[name], dtype=np.float64 if expected.dtype.kind == "f" else object)
+                assert got.shape == expected.shape, name
+                np.testing.assert_array_equal(got.astype(expected.dtype), expected, err_msg=name)
+
+
+def test_time_travel_and_column_selection_match_python_source(spark, kinds):
+    for version in (0, 1, 2):
+        rows = assert_same_as_python_source(spark, kinds, versionAsOf=version, tensors="bytes")
+        assert len(rows) == {0: 0, 1: 4, 2: 6}[version]
+    assert read(spark, kinds, versionAsOf=2).schema["emb"].metadata["deeplake.version"] == 2
+    history = {h["version"]: h["timestamp"] for h in dls.open(kinds).history()}
+    from datetime import datetime, timezone
+
+    at = datetime.fromtimestamp(history[2] / 1000, tz=timezone.utc).isoformat()
+    assert read(spark, kinds, timestampAsOf=at).count() == 6
+    # (the Python source checks modes of unselected columns too, hence the jpg/ragged modes)
+    rows = assert_same_as_python_source(spark, kinds, columns="id,f32,text", tensors="array,jpg=bytes,ragged=bytes")
+    assert rows[5].asDict().keys() == {"id", "f32", "text"}
+
+
+def test_delete_update_and_checkpoint_are_replayed(spark, tmp_path):
+    path = str(tmp_path / "cp")
+    ds = dls.create(path, {"id": "int64", "v": dls.tensor(dtype="int32", shape=(2,))})
+    for k in range(3):
+        ds.append({"id": [k * 2, k * 2 + 1], "v": [np.array([k, i], np.int32) for i in range(2)]})
+    ds.delete("id = 2")
+    ds.update(new_values={"id": 100}, predicate="id = 5")
+    ds.delta_table.create_checkpoint()
+    ds.append({"id": [7], "v": [np.array([7, 7], np.int32)]})
+    log_dir = os.path.join(path, "_delta_log")
+    assert any(name.endswith(".checkpoint.parquet") for name in os.listdir(log_dir))
+    expected = assert_same_as_python_source(spark, path, tensors="array")
+    assert sorted(r["id"] for r in expected) == [0, 1, 3, 4, 7, 100]
+    # The checkpoint alone must carry the state: drop the commits it covers.
+    cp_version = ds.version - 1
+    for v in range(cp_version + 1):
+        os.remove(os.path.join(log_dir, f"{v:020d}.json"))
+    rows = read(spark, path, tensors="array").collect()
+    assert rows == expected
+    with pytest.raises(SPARK_ERRORS, match="commit 0 is missing"):
+        read(spark, path, versionAsOf=1).schema
+
+
+def test_column_pruning_reads_no_unselected_chunks(spark, kinds, tmp_path):
+    path = str(tmp_path / "pruned")
+    shutil.copytree(kinds, path)
+    shutil.rmtree(os.path.join(path, "_tensors", "jpg"))
+    df = read(spark, path, tensors="array,jpg=bytes,ragged=bytes")
+    assert df.count() == 7  # no column at all: row counts only
+    assert sorted(r["id"] for r in df.select("id", "emb").collect()) == list(range(7))
+    assert df.select("f32").where("size(f32) > 100").count() == 4
+    with pytest.raises(SPARK_ERRORS, match=r"_tensors/jpg/[0-9a-f]{32}\.dltc: chunk file is missing"):
+        df.select("jpg").collect()
+
+
+def _first_chunk(path: str, tensor: str) -> str:
+    folder = os.path.join(path, "_tensors", tensor)
+    return os.path.join(folder, sorted(os.listdir(folder))[0])
+
+
+def test_corrupt_chunk_names_the_file(spark, kinds, tmp_path):
+    path = str(tmp_path / "corrupt")
+    shutil.copytree(kinds, path)
+    chunk = _first_chunk(path, "f32")
+    data = bytearray(open(chunk, "rb").read())
+    data[-1] ^= 0xFF
+    open(chunk, "wb").write(bytes(data))
+    relpath = f"_tensors/f32/{os.path.basename(chunk)}"
+    with pytest.raises(SPARK_ERRORS) as excinfo:
+        read(spark, path, tensors="bytes").select("f32").collect()
+    message = str(excinfo.value)
+    assert "payload checksum mismatch" in message and relpath in message and "tensor 'f32'" in message
+    # Refs alone never touch chunks; verifyChecksums=false trades the check for speed.
+    assert read(spark, path).select("f32").count() == 7
+    assert read(spark, path, tensors="bytes", verifyChecksums="false").select("f32").count() == 7
+
+
+def test_unknown_format_version_names_the_file(spark, kinds, tmp_path):
+    path = str(tmp_path / "future")
+    shutil.copytree(kinds, path)
+    chunk = _first_chunk(path, "text")
+    data = bytearray(open(chunk, "rb").read())
+    struct.pack_into("<H", data, 4, 2)
+    open(chunk, "wb").write(bytes(data))
+    with pytest.raises(SPARK_ERRORS) as excinfo:
+        read(spark, path, tensors="array", columns="text").collect()
+    message = str(excinfo.value)
+    assert "chunk format version 2 is not supported" in message
+    assert f"_tensors/text/{os.path.basename(chunk)}" in message
+
+
+def test_option_errors_are_clear(spark, kinds):
+    with pytest.raises(SPARK_ERRORS, match="no fixed rank") as excinfo:
+        read(spark, kinds, tensors="array,jpg=bytes").schema
+    assert "ragged" in str(excinfo.value)
+    with pytest.raises(SPARK_ERRORS, match="JPEG-compressed: tensors=array is not supported by the JVM reader"):
+        read(spark, kinds, tensors="array,ragged=bytes").schema
+    with pytest.raises(SPARK_ERRORS, match="option 'tensors': bad value 'pixels'"):
+        read(spark, kinds, tensors="pixels").schema
+    with pytest.raises(SPARK_ERRORS, match="unknown option 'colums'"):
+        read(spark, kinds, colums="id").schema
+    with pytest.raises(SPARK_ERRORS, match=r"version 99 does not exist \(versions 0..3\)"):
+        read(spark, kinds, versionAsOf=99).schema
+    with pytest.raises(SPARK_ERRORS, match=r"has no column\(s\) \[nope\]"):
+        read(spark, kinds, columns="id,nope").schema
+    with pytest.raises(SPARK_ERRORS, match="no deeplake dataset at"):
+        read(spark, os.path.join(kinds, "missing")).schema
