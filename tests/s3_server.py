@@ -8,7 +8,7 @@ is missing it is pip-installed into the running interpreter's environment.
     with S3Server(tmp_dir).start() as server:
         ds = dls.create(server.uri("cats"), schema, storage_options=server.storage_options)
 
-In tests, use the session-scoped ``s3_server`` fixture (``from s3_server import s3_server``).
+In tests, use the session-scoped ``s3_server`` fixture (``from s3_server import s3_server_fixture``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Self
 
 import pytest
 
@@ -90,7 +91,6 @@ class S3Server:
         self.base_port = _free_port_block(len(_PORT_NAMES))
         self.ports = {name: self.base_port + i for i, name in enumerate(_PORT_NAMES)}
         self.process: subprocess.Popen[bytes] | None = None
-        self._log_file: Any = None
 
     # ----------------------------------------------------------- addresses
     @property
@@ -145,7 +145,7 @@ class S3Server:
             "-master.electionTimeout=500ms", "-volume.preStopSeconds=0",
         ]
 
-    def start(self, timeout: float = 60.0) -> S3Server:
+    def start(self, timeout: float = 60.0) -> Self:
         """Start the server and wait until the bucket accepts writes."""
         if self.process is not None and self.process.poll() is None:
             return self
@@ -153,9 +153,9 @@ class S3Server:
         identity = {"name": "test", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
         (self.data_dir / "s3.json").write_text(json.dumps({"identities": [identity]}))
-        self._log_file = open(self.data_dir / "weed.log", "ab")
-        self.process = subprocess.Popen(self._command(), stdout=self._log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.data_dir / "weed.log", "ab") as log_file:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(self._command(), stdout=log_file, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_ready(timeout)
         return self
 
@@ -192,9 +192,6 @@ class S3Server:
         if self.process is not None:
             self.process.wait(timeout=30)
         self.process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
         # weed also listens on unix sockets named after its ports; a SIGKILL leaves them behind
         for port in self.ports.values():
             for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
@@ -215,20 +212,20 @@ class S3Server:
                 self.process.kill()
         self._reap()
 
-    def restart(self, timeout: float = 60.0) -> S3Server:
+    def restart(self, timeout: float = 60.0) -> Self:
         """Kill (if running) and start again on the same ports and data."""
         self.kill()
         return self.start(timeout)
 
-    def __enter__(self) -> S3Server:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+@pytest.fixture(scope="session", name="s3_server")
+def s3_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One SeaweedFS server for the whole test run (tests use unique prefixes in its bucket)."""
     server = S3Server(tmp_path_factory.mktemp("seaweedfs")).start()
     try:

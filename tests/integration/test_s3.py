@@ -5,17 +5,30 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow.fs as pafs
 import pytest
-from s3_server import S3Server, s3_server  # noqa: F401 - the fixture is used by name
+from s3_server import (
+    S3Server,
+    s3_server_fixture,  # noqa: F401 - registers the s3_server fixture
+)
 
 import deeplake_spark as dls
-from deeplake_spark.errors import CommitConflict, DatasetNotFoundError, StorageError, UnsafeStorageError
-from deeplake_spark.storage import Storage, delta_storage_options, make_s3_filesystem, s3_option
+from deeplake_spark.errors import (
+    CommitConflict,
+    DatasetNotFoundError,
+    StorageError,
+    UnsafeStorageError,
+)
+from deeplake_spark.storage import (
+    Storage,
+    delta_storage_options,
+    make_s3_filesystem,
+    s3_option,
+)
 
 SCHEMA = {"x": dls.tensor("generic", dtype="float32"), "label": "int64"}
 
@@ -88,7 +101,7 @@ def test_create_append_read_time_travel_on_s3(s3_server):
 
     old = dls.open(uri, version=1, storage_options=options)
     assert len(old) == 6 and old[5]["label"] == 5
-    when = datetime.fromtimestamp(first_commit + 0.2, timezone.utc).isoformat()
+    when = datetime.fromtimestamp(first_commit + 0.2, UTC).isoformat()
     at_time = dls.open(uri, timestamp=when, storage_options=options)
     assert at_time.version == 1
     assert [c["version"] for c in reopened.history()] == [2, 1, 0]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
