@@ -129,6 +129,12 @@ class DeepLakeDataLoader(DataLoader):
     move on from pass to pass; ``set_epoch`` sets them as with ``DistributedSampler``). Batches
     are moved to ``device`` (pinned memory and non-blocking copies for CUDA). Usable as a context
     manager, like petastorm's.
+
+    Workers start the platform's default way (fork on Linux), so lambdas work as ``transform``.
+    In a Spark driver a forked child closes the py4j sockets of the parent's *other* threads
+    (py4j retries a failed send, so this is harmless unless another thread is inside a Spark call
+    at that moment); pass ``multiprocessing_context="forkserver"`` to avoid it (needs picklable
+    options and an ``if __name__ == "__main__":`` guard in scripts).
     """
 
     def __init__(self, dataset: StreamingDataset, *, num_workers: int, device: Any = None, prefetch_factor: int = 2,

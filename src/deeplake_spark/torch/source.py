@@ -157,3 +157,16 @@ def from_ref_table(table: pa.Table, ref_columns: Mapping[str, tuple[str, int | N
         else:
             tabular[name] = tabular_values(table.column(name))
     return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(table.column_names))
+
+
+def select(source: LoaderSource, columns: Sequence[str] | None) -> LoaderSource:
+    """The same rows with only ``columns`` (all when None), in the order given."""
+    if columns is None:
+        return source
+    names = list(columns)
+    unknown = [c for c in names if c not in source.order]
+    if unknown:
+        raise InvalidOptionError(f"columns={unknown}: unknown; available columns are {list(source.order)}")
+    tensors = [t for t in source.tensors if t.name in names]
+    tabular = {k: v for k, v in source.tabular.items() if k in names}
+    return LoaderSource(num_rows=source.num_rows, tensors=tensors, tabular=tabular, order=tuple(names))
