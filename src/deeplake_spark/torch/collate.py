@@ -9,6 +9,8 @@ Collate modes, per column (``collate="stack"`` or ``collate={"boxes": "pad"}``):
   tensors ``batch["boxes_shape"][:, 0]`` is the number of boxes of each sample).
 * ``"list"``: a list of per-sample tensors (``None`` for null samples).
 
+Modes apply to tensor columns; numeric tabular columns are always one stacked tensor.
+
 Text tensors and non-numeric tabular columns always come as lists of Python values. A callable
 ``collate`` gets the list of per-sample dicts (after ``transform``) and returns the batch.
 """
@@ -151,12 +153,12 @@ def pad(name: str, arrays: Sequence[np.ndarray], pad_value: float) -> dict[str, 
     return {name: torch.from_numpy(out), f"{name}_shape": torch.from_numpy(shapes)}
 
 
-def collate_columns(columns: Mapping[str, np.ndarray | list[Any]], collate: CollateOption,
-                    pad_value: float) -> dict[str, Any]:
-    """Batch dict from gathered columns (the no-transform fast path)."""
+def collate_columns(columns: Mapping[str, np.ndarray | list[Any]], collate: CollateOption, pad_value: float,
+                    tensor_columns: frozenset[str] | set[str]) -> dict[str, Any]:
+    """Batch dict from gathered columns (the no-transform fast path); tabular columns always stack."""
     out: dict[str, Any] = {}
     for name, values in columns.items():
-        mode = mode_of(collate, name)
+        mode = mode_of(collate, name) if name in tensor_columns else "stack"
         if isinstance(values, np.ndarray) and values.dtype != object:
             out[name] = list(_as_tensor(values)) if mode == "list" else _as_tensor(values)
         else:

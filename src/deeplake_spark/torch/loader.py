@@ -77,6 +77,7 @@ class StreamingDataset(IterableDataset):
         self.pad_value = pad_value
         self.verify = verify
         self.first_epoch = 0
+        self._tensor_names = frozenset(t.name for t in source.tensors)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -99,7 +100,7 @@ class StreamingDataset(IterableDataset):
         """One batch from its rows and the loaded chunks."""
         columns = collate_mod.gather_columns(self.source, rows, chunks)
         if self.transform is None and not callable(self.collate):
-            batch = collate_mod.collate_columns(columns, self.collate, self.pad_value)
+            batch = collate_mod.collate_columns(columns, self.collate, self.pad_value, self._tensor_names)
         else:
             samples = collate_mod.split_samples(columns, len(rows))
             if self.transform is not None:
