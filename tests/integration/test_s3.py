@@ -277,3 +277,30 @@ def test_spark_reads_s3_dataset(s3_server, spark):
     assert [r["label"] for r in got] == list(range(8))
     assert all(np.array_equal(np.array(r["x"]), np.full((2, 3), r["label"])) for r in got)
     assert reader().option("versionAsOf", 1).load(uri).count() == 5
+
+
+@pytest.mark.slow
+def test_spark_writes_s3_dataset(s3_server, spark):
+    uri = s3_server.uri()
+    df = spark.createDataFrame([(i, [float(i)] * 4) for i in range(10)], "id long, emb array<float>").repartition(2)
+    writer = df.write.format("deeplake").mode("append")
+    for key, value in spark_options(s3_server).items():
+        writer = writer.option(key, value)
+    writer.save(uri)
+    writer.save(uri)
+
+    ds = dls.open(uri, storage_options=s3_server.storage_options)
+    assert ds.version == 1 and len(ds) == 20 and "emb" in ds.schema.tensors
+    data = ds[:]
+    assert sorted(data["id"].tolist()) == sorted(list(range(10)) * 2)
+    assert np.array_equal(data["emb"][:, 0], data["id"].astype(np.float32))
+    chunks = [p for p in objects_under(s3_server, uri) if p.startswith("_tensors/emb/")]
+    assert chunks and all(p.endswith(".dltc") for p in chunks)
+
+    plain = {k: v for k, v in spark_options(s3_server).items() if k != "storage.conditional_put"}
+    refused = df.write.format("deeplake").mode("append")
+    for key, value in plain.items():
+        refused = refused.option(key, value)
+    with pytest.raises(Exception, match="conditional_put"):
+        refused.save(uri)
+    assert len(dls.open(uri, storage_options=s3_server.storage_options)) == 20
