@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -132,18 +133,59 @@ def _spark_writer_missing() -> str | None:
 
     if importlib.util.find_spec("pyspark") is None:
         return "pyspark is not installed (pip install 'deeplake-spark[spark]')"
-    if importlib.util.find_spec("deeplake_spark.spark.source") is None:
-        return "this build has no deeplake Spark data source"
-    from deeplake_spark.spark.source import DeepLakeDataSource
-
-    if "writer" not in vars(DeepLakeDataSource):
-        return "the deeplake Spark data source has no writer yet"
+    for module in ("deeplake_spark.spark.source", "deeplake_spark.spark.writer"):
+        if importlib.util.find_spec(module) is None:
+            return f"this build has no {module} module"
     return None
 
 
 def _import_spark(folder: str, path: str, classes: list[str], *, quiet: bool,
                   storage_options: dict[str, str] | None) -> int:
-    raise InvalidOptionError("spark engine not wired yet")
+    """binaryFile source -> image/label/label_name/filename columns -> ``df.write.format("deeplake")``."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    import deeplake_spark as dls
+    from deeplake_spark.spark import spark_session
+
+    existing = SparkSession.getActiveSession()
+    spark = existing or spark_session()
+    try:
+        root = os.path.abspath(folder).rstrip("/") + "/"
+        files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
+                 .withColumn("filename", F.regexp_replace("path", r"^file:(//)?" + re.escape(root), ""))
+                 .where(F.lower("filename").rlike(r"^[^/]+/(.*/)?[^./][^/]*\.(jpg|jpeg|png)$")))
+        label_of = F.create_map(*[F.lit(x) for i, name in enumerate(classes) for x in (name, i)])
+        df = (files.withColumn("label_name", F.element_at(F.split("filename", "/"), 1))
+              .select(F.col("content").alias("image"), label_of[F.col("label_name")].cast("long").alias("label"),
+                      "label_name", "filename")
+              .orderBy("filename"))
+        if not quiet:
+            print(f"import: writing {folder} with Spark {spark.version} ...", file=sys.stderr)
+        writer = df.write.format("deeplake").mode("append").option("saveMode", "errorifexists")
+        for key, value in (storage_options or {}).items():
+            writer = writer.option(f"storage.{key}", value)
+        try:
+            writer.save(path)
+        except PySparkException as e:
+            lines = [line for line in str(e).splitlines() if "Error:" in line] or str(e).splitlines()[:1]
+            raise DeepLakeSparkError(f"import-folder: Spark write to {path} failed: {lines[-1].strip()}") from e
+    finally:
+        if existing is None:
+            spark.stop()
+    return dls.open(path, storage_options=storage_options).version
+
+
+def _check_absent(path: str, storage_options: dict[str, str] | None) -> None:
+    import deeplake_spark as dls
+    from deeplake_spark.errors import DatasetExistsError, DatasetNotFoundError
+
+    try:
+        dls.open(path, storage_options=storage_options)
+    except DatasetNotFoundError:
+        return
+    raise DatasetExistsError(f"import-folder: {path} already holds a dataset; choose a new path")
 
 
 def import_folder(folder: str, path: str, *, engine: str = "auto", batch_size: int = 1000, quiet: bool = False,
@@ -152,6 +194,7 @@ def import_folder(folder: str, path: str, *, engine: str = "auto", batch_size: i
     if batch_size < 1:
         raise InvalidOptionError(f"--batch-size must be >= 1, not {batch_size}")
     classes, files = scan_folder(folder)
+    _check_absent(path, storage_options)
     note = ""
     if engine in ("auto", "spark"):
         reason = _spark_writer_missing()

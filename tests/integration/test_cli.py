@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -128,6 +129,11 @@ def test_import_folder_errors(tmp_path, capsys):
     assert main(["import-folder", str(tmp_path / "nope"), str(tmp_path / "ds")]) == 1
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "imgs" / "a" / "x.png")
+    dls.create(str(tmp_path / "taken"), {"x": "int64"})
+    assert main(["import-folder", str(tmp_path / "imgs"), str(tmp_path / "taken"), "--engine", "python"]) == 1
+    assert "DatasetExistsError" in capsys.readouterr().err
 
 
 def test_import_folder_quiet_prints_nothing(image_folder, tmp_path, capsys):
@@ -206,3 +212,23 @@ def test_restore_makes_an_old_version_latest(imported, capsys):
     assert restored.version == 3 and len(restored) == 5
     assert main(["restore", imported, "42"]) == 1
     assert "VersionNotFound" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("deeplake_spark.spark.writer") is None,
+                    reason="the deeplake Spark writer is not in this build")
+def test_import_folder_with_spark_matches_the_python_engine(spark, image_folder, imported, tmp_path, capsys):
+    path = str(tmp_path / "pets-spark")
+    assert main(["import-folder", str(image_folder), path, "--engine", "spark"]) == 0
+    assert "engine spark" in capsys.readouterr().out
+    assert spark.range(1).count() == 1  # the test's session was reused, not stopped
+    by_spark, by_python = dls.open(path), dls.open(imported)
+    columns = ["label", "label_name", "filename"]
+    assert sorted(by_spark.table(columns=columns).to_pylist(), key=lambda r: r["filename"]) == \
+        by_python.table(columns=columns).to_pylist()
+    spark_rows = by_spark.table(columns=["image", "filename"]).to_pylist()
+    raw = by_spark.read_tensor("image", [r["image"] for r in spark_rows], raw=True)
+    for row, data in zip(spark_rows, raw):
+        assert data == (image_folder / row["filename"]).read_bytes()
+    assert main(["import-folder", str(image_folder), path, "--engine", "spark", "-q"]) == 1
+    assert "DatasetExistsError" in capsys.readouterr().err
