@@ -366,7 +366,7 @@ def _numeric_refs(writer: TensorColumnWriter, arr: pa.Array, row_offset: int, wh
     flat = encode_block(flat_spec, leaf, where=where) if len(leaf) else np.zeros(0, dtype=spec.numpy_dtype)
     shapes = np.stack(dims, axis=1) if dims else np.zeros((n, 0), dtype=np.int64)
     _check_shapes(spec, shapes, valid, row_offset, where)
-    if (n and valid.all() and not spec.is_sample_compressed and (shapes == shapes[0]).all()
+    if (n and valid.all() and not spec.is_sample_compressed and shapes[0].all() and (shapes == shapes[0]).all()
             and (starts[1:] == ends[:-1]).all()):
         block = flat[starts[0]:ends[-1]].reshape((n, *shapes[0].tolist()))
         return writer.add_block(block)

@@ -199,7 +199,9 @@ def _check_tensor_input(f: StructField, spec: TensorSpec) -> None:
         ok = spec.is_sample_compressed
     elif isinstance(t, StringType):
         ok = spec.dtype == "str"
-    elif _is_image_struct(t) or _is_bytes_struct(f):
+    elif _is_bytes_struct(f):
+        ok = True
+    elif _is_image_struct(t):
         ok = spec.dtype != "str"
     elif type(element) in _SPARK_DTYPES:
         ok = spec.dtype != "str" and (spec.shape is None or len(spec.shape) == depth)
