@@ -453,3 +453,89 @@ def _verify_after_crash(path: str, i: int, point: str, rows: int, batch: int, pr
         report.probe_appends += 1
     except Exception as e:  # report and go on: one broken state must not hide the others
         report.problems.append(f"{where}: {type(e).__name__}: {e}")
+
+
+# ------------------------------------------------------------ appends + deletes
+def delete_worker(path: str, rounds: int, start: Any, out: Any) -> None:
+    """Delete the ``seq = 0`` rows again and again while appends land; report each outcome."""
+    from deeplake_spark.errors import DeepLakeSparkError
+
+    ds = dls.open(path)
+    start.wait()
+    records = []
+    for _ in range(rounds):
+        try:
+            records.append(("ok", ds.delete("seq = 0"), ""))
+        except CommitConflict as e:
+            records.append(("conflict", None, str(e)[:300]))
+        except DeepLakeSparkError as e:
+            records.append(("error", None, f"{type(e).__name__}: {e}"[:300]))
+        time.sleep(random.uniform(0.0, 0.05))
+    out.put(("deleter", 0, records))
+
+
+@dataclass
+class MixedReport:
+    appends: int = 0
+    deletes: int = 0
+    delete_conflicts: int = 0
+    append_conflicts: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def run_appends_with_deletes(path: str, *, writers: int = 3, batches: int = 8, rows: int = 3,
+                             delete_rounds: int = 10, timeout: float = 300.0) -> MixedReport:
+    """Appenders and a deleter race; conflicts must surface as CommitConflict and lose nothing."""
+    import multiprocessing as mp
+
+    report = MixedReport()
+    create_dataset(path)
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=append_worker, args=(path, w, batches, rows, False, start, out)) for w in range(writers)]
+    procs.append(ctx.Process(target=delete_worker, args=(path, delete_rounds, start, out)))
+    for p in procs:
+        p.start()
+    start.set()
+    results = {}
+    deadline = time.monotonic() + timeout
+    while len(results) < len(procs) and time.monotonic() < deadline:
+        try:
+            kind, who, payload = out.get(timeout=1.0)
+        except Exception:  # queue.Empty: keep waiting while the children live
+            if all(not p.is_alive() for p in procs):
+                break
+            continue
+        results[(kind, who)] = payload
+    for p in procs:
+        p.join(30)
+        if p.exitcode != 0:
+            report.problems.append(f"process {p.name} exited with {p.exitcode}")
+    for status, version, info in results.get(("deleter", 0), []):
+        if status == "error":
+            report.problems.append(f"delete raised a non-conflict error: {info}")
+        elif status == "conflict":
+            report.delete_conflicts += 1
+        else:
+            report.deletes += 1
+            left = dls.open(path, version=version).table(columns=["seq"]).column("seq").to_pylist().count(0)
+            if left:
+                report.problems.append(f"delete() returned version {version}, which still has {left} seq=0 rows")
+    for w in range(writers):
+        for status, writer, batch, version, _info in results.get(("writer", w), []):
+            if status == "conflict":
+                report.append_conflicts += 1
+            else:
+                report.appends += 1
+                got = rows_by_batch(dls.open(path, version=version)).get((writer, batch), 0)
+                if got < rows - 1:  # the deleter may already have removed its seq=0 row at that version
+                    report.problems.append(f"append of {(writer, batch)} -> version {version} shows {got} rows")
+    ds = dls.open(path)
+    ds.delete("seq = 0")
+    table = ds.table(columns=["writer", "batch", "seq"])
+    keys = Counter(zip(*(table.column(c).to_pylist() for c in ("writer", "batch", "seq"))))
+    want = Counter((w, b, s) for w in range(writers) for b in range(batches) for s in range(1, rows))
+    if keys != want:
+        report.problems.append(f"final rows differ: missing {list((want - keys).elements())[:5]}, "
+                               f"extra {list((keys - want).elements())[:5]}")
+    return report

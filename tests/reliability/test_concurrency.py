@@ -7,7 +7,9 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 from deltalake import DeltaTable
-from reliability_support import audit_files, chunk_files, create_dataset, make_batch, run_concurrency
+from reliability_support import (
+    audit_files, chunk_files, create_dataset, make_batch, run_appends_with_deletes, run_concurrency,
+)
 
 import deeplake_spark as dls
 from deeplake_spark.errors import CommitConflict
@@ -67,3 +69,12 @@ def test_append_returns_its_own_commit_version_on_a_stale_handle(tmp_path):
     assert [c["version"] for c in history] == [2, 1, 0]
     assert [c.get("operationMetrics", {}).get("num_added_rows") for c in history[:2]] == [2, 2]
     assert np.array_equal(dls.open(path)[-1]["vec"], make_batch(0, 0, 2)["vec"][1])
+
+
+@pytest.mark.slow
+def test_deletes_racing_appends_surface_conflicts_and_lose_nothing(tmp_path):
+    report = run_appends_with_deletes(str(tmp_path / "ds"), writers=3, batches=8, rows=3, delete_rounds=10)
+    print(f"appends={report.appends} deletes={report.deletes} delete_conflicts={report.delete_conflicts} "
+          f"append_conflicts={report.append_conflicts}")
+    assert report.problems == []
+    assert report.appends == 24 and report.deletes + report.delete_conflicts == 10
