@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
@@ -219,13 +219,14 @@ class Dataset:
     def delete(self, predicate: str | None = None) -> int:
         """Delete rows matching a SQL predicate on tabular columns (all rows when None)."""
         self._check_writable()
+        self._dt.update_incremental()  # act on the latest version, not on what this handle saw last
         try:
             self._dt.delete(predicate)
+        except CommitFailedError as e:
+            raise self._conflict(f"delete({predicate!r})", e) from e
         except DeltaError as e:
             raise SchemaError(f"dataset {self.path}: delete({predicate!r}) failed: {e}") from e
-        self._dt.update_incremental()
-        self._invalidate()
-        return self.version
+        return self._after_commit()
 
     def update(self, updates: Mapping[str, str] | None = None, *, new_values: Mapping[str, Any] | None = None,
                predicate: str | None = None) -> int:
@@ -235,14 +236,15 @@ class Dataset:
         bad = [n for n in names if n in self.schema.tensors or n not in self.schema.order]
         if bad:
             raise SchemaError(f"dataset {self.path}: update() works on tabular columns only; bad column(s) {bad}")
+        self._dt.update_incremental()
         try:
             self._dt.update(updates=dict(updates) if updates else None,
                             new_values=dict(new_values) if new_values else None, predicate=predicate)
+        except CommitFailedError as e:
+            raise self._conflict("update", e) from e
         except DeltaError as e:
             raise SchemaError(f"dataset {self.path}: update failed: {e}") from e
-        self._dt.update_incremental()
-        self._invalidate()
-        return self.version
+        return self._after_commit()
 
     def restore(self, version: int | str | datetime) -> int:
         """Make ``version`` (or a timestamp) the content of a new latest version."""
@@ -250,13 +252,25 @@ class Dataset:
         delta_log.load_table(self.path, self.storage_options,
                              version=version if isinstance(version, int) else None,
                              timestamp=None if isinstance(version, int) else version)
+        self._dt.update_incremental()
         try:
             self._dt.restore(version)
+        except CommitFailedError as e:
+            raise self._conflict(f"restore to {version}", e) from e
         except DeltaError as e:
             raise StorageError(f"dataset {self.path}: restore to {version} failed: {e}") from e
+        return self._after_commit()
+
+    def _after_commit(self) -> int:
+        # delta-rs leaves the handle at the version it committed; other writers may already follow
+        version = self._dt.version()
         self._dt.update_incremental()
         self._invalidate()
-        return self.version
+        return version
+
+    def _conflict(self, operation: str, error: Exception) -> CommitConflict:
+        return CommitConflict(f"dataset {self.path}: {operation} lost to a concurrent commit ({error}); nothing of it "
+                              "was committed, retry it")
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Commits, newest first (Delta's commitInfo: version, timestamp, operation, ...)."""
