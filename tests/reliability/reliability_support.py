@@ -9,6 +9,7 @@ run in child processes live at module level so ``spawn``/``forkserver`` children
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import threading
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import deeplake_spark as dls
-from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR, chunk_id_of
+from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR
 from deeplake_spark.errors import CommitConflict
 
 TENSOR_COLUMNS = ("vec", "note")
@@ -217,7 +218,7 @@ def run_concurrency(path: str, *, writers: int = 8, batches: int = 25, rows: int
     while len(results) < writers + readers and time.monotonic() < deadline:
         try:
             kind, who, payload = out.get(timeout=1.0)
-        except Exception:  # queue.Empty; keep waiting until the deadline
+        except queue.Empty:  # keep waiting until the deadline
             if all(not p.is_alive() for p in procs):
                 break
             continue
@@ -279,7 +280,7 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
     added = added_rows_by_version(ds)
     previous: set[str] = set()
     batches_upto: Counter[tuple[int, int]] = Counter()
-    for version in range(0, ds.version + 1):
+    for version in range(ds.version + 1):
         old = dls.open(path, version=version)
         if len(old) != sum(n for v, n in added.items() if v <= version):
             problems.append(f"version {version}: len {len(old)} disagrees with the history's operationMetrics")
@@ -294,9 +295,8 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
                 got = Counter(zip(rows.column("writer").to_pylist(), rows.column("batch").to_pylist()))
                 if got != {committed[version]: report.rows}:
                     problems.append(f"version {version}: adds rows {dict(got)}, append() said {committed[version]}")
-        if version % 20 == 0 or version == ds.version:
-            if rows_by_batch(old) != batches_upto:
-                problems.append(f"version {version}: rows are not exactly the batches committed up to it")
+        if (version % 20 == 0 or version == ds.version) and rows_by_batch(old) != batches_upto:
+            problems.append(f"version {version}: rows are not exactly the batches committed up to it")
         previous = files
     audit = audit_files(path)
     report.orphan_parquet = len(audit.orphan_parquet)
@@ -451,7 +451,7 @@ def _verify_after_crash(path: str, i: int, point: str, rows: int, batch: int, pr
         if version != before + 1 or rows_by_batch(dls.open(path))[(1, probe_batch)] != rows:
             report.problems.append(f"{where}: the next append did not land as version {before + 1}")
         report.probe_appends += 1
-    except Exception as e:  # report and go on: one broken state must not hide the others
+    except Exception as e:  # noqa: BLE001 - recorded as a problem: one broken state must not hide the others
         report.problems.append(f"{where}: {type(e).__name__}: {e}")
 
 
@@ -502,7 +502,7 @@ def run_appends_with_deletes(path: str, *, writers: int = 3, batches: int = 8, r
     while len(results) < len(procs) and time.monotonic() < deadline:
         try:
             kind, who, payload = out.get(timeout=1.0)
-        except Exception:  # queue.Empty: keep waiting while the children live
+        except queue.Empty:  # keep waiting while the children live
             if all(not p.is_alive() for p in procs):
                 break
             continue

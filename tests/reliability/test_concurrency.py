@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from deltalake import DeltaTable
 from reliability_support import (
-    audit_files, chunk_files, create_dataset, make_batch, run_appends_with_deletes, run_concurrency,
+    audit_files,
+    chunk_files,
+    create_dataset,
+    make_batch,
+    run_appends_with_deletes,
+    run_concurrency,
 )
 
 import deeplake_spark as dls

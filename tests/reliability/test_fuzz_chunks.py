@@ -11,7 +11,14 @@ import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 from fuzz_support import (
-    FIXED_HEADER_SIZE, NUMERIC, campaign_child, exercise, fix_header_crc, mutate, png_bytes, valid_chunk,
+    FIXED_HEADER_SIZE,
+    NUMERIC,
+    campaign_child,
+    exercise,
+    fix_header_crc,
+    mutate,
+    png_bytes,
+    valid_chunk,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

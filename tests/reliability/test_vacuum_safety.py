@@ -8,7 +8,13 @@ import time
 
 import numpy as np
 import pytest
-from reliability_support import audit_files, chunk_files, create_dataset, make_batch, rows_by_batch
+from reliability_support import (
+    audit_files,
+    chunk_files,
+    create_dataset,
+    make_batch,
+    rows_by_batch,
+)
 
 import deeplake_spark as dls
 from deeplake_spark.errors import ChunkNotFoundError, VersionNotFound
@@ -38,7 +44,7 @@ def _read_versions_until(path: str, versions: list[int], stop, out) -> None:
                 if len(rows["vec"]) != len(ds):
                     errors.append(f"version {version}: {len(rows['vec'])} samples for {len(ds)} rows")
                 dls.open(path, version=version)[0:len(ds)]
-            except Exception as e:  # reported to the parent, which fails the test
+            except Exception as e:  # noqa: BLE001 - reported to the parent, which fails the test
                 errors.append(f"version {version}: {type(e).__name__}: {e}")
             reads += 1
     out.put((reads, errors[:5]))
