@@ -21,7 +21,7 @@ from deeplake_spark.errors import (
     UnsafeStorageError,
     VersionNotFound,
 )
-from deeplake_spark.storage import S3_SCHEMES, delta_storage_options, is_true, s3_option
+from deeplake_spark.storage import S3_SCHEMES, Storage, delta_storage_options, is_true, s3_option
 
 log = logging.getLogger(__name__)
 ENGINE_INFO = {"engine": "deeplake-spark"}
@@ -138,7 +138,7 @@ def create_table(
             storage_options=delta_storage_options(uri, storage_options),
             commit_properties=CommitProperties(custom_metadata=ENGINE_INFO),
         )
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise StorageError(f"cannot create dataset at {uri}: {e}") from e
 
 
@@ -161,10 +161,18 @@ def write_rows(
                              "nothing of it was committed, retry the write") from e
     except DeltaError as e:
         raise StorageError(f"{dt.table_uri}: write failed: {e}") from e
+    except OSError as e:
+        # delta-rs reports I/O failures of the commit itself (e.g. a connection reset while PUTting
+        # the log entry) as a bare OSError. The commit may or may not have landed.
+        raise StorageError(f"{dt.table_uri}: write failed, the commit may or may not have landed "
+                           f"(open the dataset again to see): {e}") from e
     # delta-rs leaves ``dt`` at the version it just committed; read it before catching up with
     # other writers, whose commits may already follow ours.
     version = dt.version()
-    dt.update_incremental()
+    try:
+        dt.update_incremental()
+    except (DeltaError, OSError) as e:
+        log.warning("%s: committed version %d but could not reload the log: %s", dt.table_uri, version, e)
     return version
 
 
