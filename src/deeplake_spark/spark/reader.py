@@ -220,7 +220,8 @@ class DeepLakeReader(DataSourceReader):
     def __init__(self, options: ReadOptions, schema: StructType) -> None:
         ds = dls_dataset.open(options.path, version=options.version, timestamp=options.timestamp,
                               storage_options=options.storage_options)
-        expected = source_schema(ds, replace(options, columns=None))
+        present = tuple(n for n in schema.fieldNames() if n in ds.schema.order) or None
+        expected = source_schema(ds, replace(options, columns=present))
         _same_types(expected, schema, ds.path)
         self.options = options
         self.schema = schema
