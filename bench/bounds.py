@@ -1,0 +1,89 @@
+"""Hardware-bound baselines on the same bytes and cores (run inside ``bench.worker``).
+
+- JPEG decode alone: the stored JPEG bytes, already in memory, decoded by PIL in ``workers``
+  processes (what any JPEG loader must at least spend).
+- LZ4 decompress + copy alone: the payloads of our tensor store's chunk files, already in memory,
+  decompressed and copied into batch arrays in ``workers`` processes.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from bench import data
+
+_SHARED: dict[str, Any] = {}
+
+
+def _decode_share(args: tuple[int, int]) -> int:
+    from PIL import Image
+
+    wid, workers = args
+    jpegs = _SHARED["jpegs"]
+    for jpeg in jpegs[wid::workers]:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            np.asarray(img.convert("RGB"))
+    return len(jpegs[wid::workers])
+
+
+def _lz4_share(args: tuple[int, int]) -> int:
+    import lz4.block
+
+    wid, workers = args
+    count = 0
+    batch = np.empty((64, data.TENSOR_SIZE, data.TENSOR_SIZE, 3), dtype=np.uint8)
+    filled = 0
+    for payload, raw_len, positions in _SHARED["chunks"][wid::workers]:
+        raw = lz4.block.decompress(payload, uncompressed_size=raw_len)
+        for k in range(len(positions) - 1):
+            sample = np.frombuffer(raw, dtype=np.uint8, count=int(positions[k + 1] - positions[k]),
+                                   offset=int(positions[k]))
+            batch[filled] = sample.reshape(batch.shape[1:])
+            filled = (filled + 1) % len(batch)
+            count += 1
+    return count
+
+
+def _timed_pool(target: Any, workers: int, min_seconds: float) -> dict[str, Any]:
+    ctx = mp.get_context("fork")  # children share _SHARED without copying
+    with ctx.Pool(workers) as pool:
+        pool.map(target, [(w, workers) for w in range(workers)])  # warm-up, page in
+        samples, rounds = 0, 0
+        start = time.perf_counter()
+        while True:
+            samples += sum(pool.map(target, [(w, workers) for w in range(workers)]))
+            rounds += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+    return {"samples": samples, "seconds": elapsed, "samples_per_s": samples / elapsed, "rounds": rounds}
+
+
+def jpeg_decode(n: int, workers: int, min_seconds: float) -> dict[str, Any]:
+    _SHARED["jpegs"] = data.images(n).jpegs
+    return _timed_pool(_decode_share, workers, min_seconds)
+
+
+def lz4_copy(path: str, workers: int, min_seconds: float) -> dict[str, Any]:
+    from deeplake_spark.format.header import decode_header
+
+    chunks = []
+    folder = os.path.join(path, "_tensors", "image")
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as f:
+            blob = f.read()
+        header = decode_header(memoryview(blob))
+        if header.compression != "lz4":
+            raise RuntimeError(f"{name}: expected an LZ4 chunk, found {header.compression}")
+        payload = blob[header.header_len : header.header_len + header.payload_len]
+        chunks.append((payload, header.raw_payload_len, np.asarray(header.byte_positions, dtype=np.int64)))
+    _SHARED["chunks"] = chunks
+    result = _timed_pool(_lz4_share, workers, min_seconds)
+    result["chunks"] = len(chunks)
+    return result

@@ -1,0 +1,153 @@
+"""Deterministic benchmark data made from real photographs shipped inside installed wheels.
+
+No downloads: the photos come from scikit-learn's ``load_sample_images`` (two photos) and, when
+installed, scikit-image's ``data`` module. Each sample is a seeded random crop (scale, position,
+flip) of one photo; its label is the photo's index.
+
+- ``images``: 256x256 RGB JPEG bytes (quality 90) + int64 labels.
+- ``tensors``: 224x224x3 uint8 arrays + labels (stored LZ4 by the systems that can).
+- ``embeddings``: float32[768] rows + labels.
+
+Generated samples are cached under ``bench/_work/data`` so repeated runs skip the encoding.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from bench.config import WORK_DIR
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 256
+TENSOR_SIZE = 224
+EMBEDDING_DIM = 768
+# scikit-image photographs that ship inside its wheel (no pooch download needed).
+_SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry", "retina",
+                   "hubble_deep_field")
+
+
+@lru_cache(maxsize=1)
+def photos() -> tuple[list[np.ndarray], list[str]]:
+    """Source photographs as uint8 RGB arrays and their names."""
+    try:
+        from sklearn.datasets import load_sample_images
+    except ImportError as e:
+        raise RuntimeError("bench data needs scikit-learn: .venv/bin/pip install scikit-learn") from e
+    bunch = load_sample_images()
+    out = [np.asarray(img, dtype=np.uint8) for img in bunch.images]
+    names = [os.path.basename(f) for f in bunch.filenames]
+    try:
+        import skimage.data as skdata
+    except ImportError:
+        log.info("scikit-image not installed: using scikit-learn's %d photos only", len(out))
+    else:
+        for name in _SKIMAGE_PHOTOS:
+            try:
+                img = np.asarray(getattr(skdata, name)())
+            except (AttributeError, OSError, ModuleNotFoundError, ValueError) as e:
+                log.info("skipping scikit-image photo %s: %s", name, e)
+                continue
+            if img.ndim == 2:
+                img = np.stack([img] * 3, axis=-1)
+            out.append(np.ascontiguousarray(img[..., :3]).astype(np.uint8))
+            names.append(name)
+    return out, names
+
+
+def _crop(rng: np.random.Generator, photo: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = photo.shape[:2]
+    side = int(rng.uniform(0.45, 1.0) * min(h, w))
+    side = max(side, min(size, min(h, w)))
+    y = int(rng.integers(0, h - side + 1))
+    x = int(rng.integers(0, w - side + 1))
+    crop = Image.fromarray(photo[y : y + side, x : x + side]).resize((size, size), Image.BILINEAR)
+    arr = np.asarray(crop)
+    if rng.random() < 0.5:
+        arr = arr[:, ::-1]
+    return np.ascontiguousarray(arr)
+
+
+def _labels(n: int, seed: int) -> np.ndarray:
+    count = len(photos()[0])
+    return np.random.default_rng(seed).integers(0, count, size=n).astype(np.int64)
+
+
+@dataclass
+class ImageData:
+    """``jpegs[i]`` is the encoded crop of photo ``labels[i]``."""
+
+    jpegs: list[bytes]
+    labels: np.ndarray
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(len(j) for j in self.jpegs)
+
+    @property
+    def decoded_bytes_per_sample(self) -> int:
+        return IMAGE_SIZE * IMAGE_SIZE * 3
+
+
+def images(n: int) -> ImageData:
+    """``n`` JPEG crops, the first ``m`` of ``images(n)`` equal ``images(m)``."""
+    path = os.path.join(WORK_DIR, "data", f"images_{n}.npz")
+    if os.path.exists(path):
+        with np.load(path) as z:
+            blob, offsets, labels = z["blob"], z["offsets"], z["labels"]
+        data = blob.tobytes()
+        return ImageData([data[offsets[i] : offsets[i + 1]] for i in range(n)], labels)
+    from PIL import Image
+
+    pics = photos()[0]
+    labels = _labels(n, seed=1)
+    jpegs = []
+    for i in range(n):
+        rng = np.random.default_rng([7, i])
+        buf = io.BytesIO()
+        Image.fromarray(_crop(rng, pics[labels[i]], IMAGE_SIZE)).save(buf, format="JPEG", quality=90)
+        jpegs.append(buf.getvalue())
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(j) for j in jpegs], out=offsets[1:])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path + ".tmp.npz", blob=np.frombuffer(b"".join(jpegs), dtype=np.uint8), offsets=offsets, labels=labels)
+    os.replace(path + ".tmp.npz", path)
+    return ImageData(jpegs, labels)
+
+
+def tensors(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 224, 224, 3)`` uint8 crops and their labels."""
+    path = os.path.join(WORK_DIR, "data", f"tensors_{n}.npy")
+    labels = _labels(n, seed=2)
+    if os.path.exists(path):
+        return np.load(path, mmap_mode="r"), labels
+    pics = photos()[0]
+    out = np.empty((n, TENSOR_SIZE, TENSOR_SIZE, 3), dtype=np.uint8)
+    for i in range(n):
+        out[i] = _crop(np.random.default_rng([11, i]), pics[labels[i]], TENSOR_SIZE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path + ".tmp.npy", out)
+    os.replace(path + ".tmp.npy", path)
+    return out, labels
+
+
+def embeddings(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 768)`` float32 unit vectors and labels (cheap to make: not cached)."""
+    rng = np.random.default_rng(3)
+    out = rng.standard_normal((n, EMBEDDING_DIM), dtype=np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out, _labels(n, seed=3)
+
+
+def sample_nbytes(kind: str) -> int:
+    """Bytes of one decoded sample as a training loop receives it (the MB/s numerator)."""
+    return {"images": IMAGE_SIZE * IMAGE_SIZE * 3, "tensors": TENSOR_SIZE * TENSOR_SIZE * 3,
+            "embeddings": EMBEDDING_DIM * 4}[kind]

@@ -1,0 +1,139 @@
+"""deeplake-spark driven through its Python API (functions run inside ``bench.worker`` processes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from bench import data
+from bench.measure import NotAvailable, consume
+
+INGEST_BATCH = 1_000
+
+
+def schema(kind: str) -> dict[str, Any]:
+    import deeplake_spark as dls
+
+    if kind == "images":
+        return {"image": dls.tensor("image"), "label": "int64"}
+    if kind == "tensors":
+        return {"image": dls.tensor("image", shape=(data.TENSOR_SIZE, data.TENSOR_SIZE, 3), compression="lz4"),
+                "label": "int64"}
+    if kind == "embeddings":
+        return {"embedding": dls.tensor("embedding", shape=(data.EMBEDDING_DIM,)), "label": "int64"}
+    raise ValueError(kind)
+
+
+def column(kind: str) -> str:
+    return "embedding" if kind == "embeddings" else "image"
+
+
+def load(kind: str, n: int) -> tuple[Any, np.ndarray]:
+    """The samples of ``kind`` (JPEG bytes for images, arrays otherwise) and labels."""
+    if kind == "images":
+        img = data.images(n)
+        return img.jpegs, img.labels
+    if kind == "tensors":
+        return data.tensors(n)
+    return data.embeddings(n)
+
+
+def build(path: str, kind: str, n: int) -> dict[str, Any]:
+    """Append ``n`` samples in commits of ``INGEST_BATCH`` rows; returns the time it took."""
+    import deeplake_spark as dls
+
+    samples, labels = load(kind, n)
+    shutil.rmtree(path, ignore_errors=True)
+    name = column(kind)
+    start = time.perf_counter()
+    ds = dls.create(path, schema(kind))
+    for lo in range(0, n, INGEST_BATCH):
+        hi = min(n, lo + INGEST_BATCH)
+        ds.append({name: samples[lo:hi], "label": labels[lo:hi]})
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": n, "disk_bytes": disk_bytes(path)}
+
+
+def disk_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: int = 0) -> Any:
+    import deeplake_spark as dls
+
+    ds = dls.open(path)
+    try:
+        return ds.pytorch(batch_size=batch_size, num_workers=workers, shuffle=True, seed=seed, num_epochs=1)
+    except TypeError as e:
+        raise NotAvailable(f"ds.pytorch(batch_size=, num_workers=, shuffle=, seed=) rejected: {e}") from e
+
+
+def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: float) -> dict[str, Any]:
+    """Samples/s of ``ds.pytorch(...)`` (batch, workers, shuffle as given)."""
+    loader = make_loader(path, kind, batch_size=batch_size, workers=workers)
+    return consume(lambda: loader, min_seconds=min_seconds)
+
+
+def random_access(path: str, reads: int) -> dict[str, Any]:
+    """Median latency of ``ds[i]`` (image + label) for random ``i`` on an opened dataset."""
+    import deeplake_spark as dls
+
+    ds = dls.open(path)
+    n = len(ds)
+    rng = np.random.default_rng(5)
+    start = time.perf_counter()
+    first = ds[int(rng.integers(n))]
+    first_s = time.perf_counter() - start
+    if first["image"].shape != (data.IMAGE_SIZE, data.IMAGE_SIZE, 3):
+        raise RuntimeError(f"ds[i]['image'] has shape {first['image'].shape}")
+    times = []
+    for i in rng.integers(0, n, size=reads):
+        t = time.perf_counter()
+        row = ds[int(i)]
+        _ = row["image"].shape
+        times.append(time.perf_counter() - t)
+    return {"median_s": statistics.median(times), "p90_s": float(np.percentile(times, 90)), "first_s": first_s,
+            "reads": reads}
+
+
+def build_commits(path: str, commits: int) -> dict[str, Any]:
+    """A dataset with ``commits`` appends of 5 rows each (a small tensor + a label)."""
+    import deeplake_spark as dls
+
+    shutil.rmtree(path, ignore_errors=True)
+    ds = dls.create(path, {"x": dls.tensor("generic", dtype="float32", shape=(16,)), "label": "int64"})
+    rng = np.random.default_rng(9)
+    start = time.perf_counter()
+    for c in range(commits):
+        ds.append({"x": rng.standard_normal((5, 16), dtype=np.float32), "label": np.full(5, c, dtype=np.int64)})
+    return {"seconds": time.perf_counter() - start, "version": ds.version}
+
+
+def open_versions(path: str, version: int, repeats: int) -> dict[str, Any]:
+    """Median time to open latest vs ``version`` and read its first row."""
+    import deeplake_spark as dls
+
+    def timed(v: int | None) -> float:
+        t = time.perf_counter()
+        ds = dls.open(path, version=v)
+        n = len(ds)
+        _ = ds[n - 1]["x"]
+        return time.perf_counter() - t
+
+    latest, past = [], []
+    expected_rows = 5 * version
+    for _ in range(repeats):
+        latest.append(timed(None))
+        past.append(timed(version))
+    rows = len(dls.open(path, version=version))
+    if rows != expected_rows:
+        raise RuntimeError(f"version {version} has {rows} rows, expected {expected_rows}")
+    return {"latest_s": statistics.median(latest), "version_s": statistics.median(past)}

@@ -1,0 +1,277 @@
+"""Machine facts, the results table, targets met/missed, bench/RESULTS.md and the throughput chart."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata as md
+import logging
+import os
+import platform
+import subprocess
+import sys
+from typing import Any, Iterable
+
+from bench.config import BENCH_DIR, REPO_DIR, Sizes
+from bench.measure import Row
+
+log = logging.getLogger(__name__)
+RESULTS_MD = os.path.join(BENCH_DIR, "RESULTS.md")
+CHART_PNG = os.path.join(BENCH_DIR, "throughput.png")
+_PACKAGES = ("deeplake-spark", "deeplake", "pyspark", "deltalake", "pyarrow", "torch", "numpy", "pillow", "lz4",
+             "pandas", "scikit-learn", "scikit-image", "matplotlib", "petastorm")
+
+
+def machine_facts() -> dict[str, Any]:
+    facts: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
+                             "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            models = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        facts["cpu"] = models[0] if models else platform.processor()
+    except OSError:
+        facts["cpu"] = platform.processor()
+    try:
+        import psutil
+
+        facts["memory_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+        facts["load_average_at_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except ImportError:
+        pass
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    facts["versions"] = versions
+    try:
+        from PIL import features
+
+        facts["pillow_libjpeg_turbo"] = bool(features.check_feature("libjpeg_turbo"))
+    except ImportError:
+        pass
+    try:
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
+        facts["java"] = (out.stderr or out.stdout).splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        facts["java"] = "not found"
+    try:
+        facts["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR,
+                                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return facts
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def _extra_text(extra: dict[str, Any]) -> str:
+    parts = []
+    for key, value in extra.items():
+        if isinstance(value, float):
+            parts.append(f"{key}={_fmt(value)}")
+        elif value is not None:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def table_lines(rows: Iterable[Row]) -> list[str]:
+    lines = ["| case | system | data | value | unit | details | note |", "|---|---|---|---:|---|---|---|"]
+    for r in rows:
+        note = r.note.replace("|", "/").replace("\n", " ")
+        lines.append(f"| {r.case} | {r.system} | {r.kind} | {_fmt(r.value)} | {r.unit} | "
+                     f"{_extra_text(r.extra)} | {note} |")
+    return lines
+
+
+def _find(rows: list[Row], case: str, system: str, kind: str) -> Row | None:
+    for r in rows:
+        if r.case.startswith(case) and r.system == system and r.kind == kind and r.available:
+            return r
+    return None
+
+
+def _ratio(a: Row | None, b: Row | None) -> float | None:
+    if a is None or b is None or not b.value:
+        return None
+    return a.value / b.value  # type: ignore[operator]
+
+
+def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, float | None, str]]:
+    """(target, measured as text, ratio, verdict) for every target of issue #5."""
+    out: list[tuple[str, str, float | None, str]] = []
+
+    def add(name: str, ratio: float | None, threshold: float, text: str, higher_is_better: bool = True) -> None:
+        if ratio is None:
+            out.append((name, text or "not measured", None, "not measured"))
+            return
+        ok = ratio >= threshold if higher_is_better else ratio <= threshold
+        out.append((name, text, ratio, "met" if ok else "MISSED"))
+
+    for kind, vs_dl4, vs_bound, bound_name in (("tensors", 1.5, 0.70, "LZ4 decompress + copy alone"),
+                                               ("images", 1.0, 0.85, "JPEG decode alone (PIL)")):
+        ours = _find(rows, "2", "ours loader", kind)
+        dl4 = _find(rows, "2", "deeplake4 pytorch()", kind)
+        dl4b = _find(rows, "2", "deeplake4 batches()", kind)
+        r = _ratio(ours, dl4)
+        rb = _ratio(ours, dl4b)
+        text = "" if r is None else f"{r:.2f}x DL4 pytorch() (shuffled, 2 workers)" + (
+            "" if rb is None else f"; {rb:.2f}x DL4 batches() (unshuffled)")
+        add(f"loader {kind} >= {vs_dl4}x Deep Lake 4", r, vs_dl4, text)
+        bound = _find(rows, "3", bound_name, kind)
+        r = _ratio(ours, bound)
+        add(f"loader {kind} >= {vs_bound:.0%} of {bound_name}", r, vs_bound, "" if r is None else f"{r:.0%} of bound")
+    for kind in ("images", "tensors", "embeddings"):
+        spark_pq = _find(rows, "1", "spark parquet write", kind)
+        for system in ("ours (Python API)", "ours (Spark write)"):
+            ours = _find(rows, "1", system, kind)
+            r = _ratio(ours, spark_pq)
+            add(f"ingest {kind}: {system} >= 1.0x Spark Parquet write", r, 1.0, "" if r is None else f"{r:.2f}x")
+    small = large = None
+    for r in rows:
+        if r.case.startswith("6") and r.system == "ours loader" and r.available:
+            if small is None:
+                small = r
+            else:
+                large = r
+    growth = _ratio(large, small)
+    add("loader RSS flat in dataset size (2x rows -> <= 1.10x peak RSS)", growth, 1.10,
+        "" if growth is None else f"{_fmt(small.value)} MB -> {_fmt(large.value)} MB ({growth:.2f}x)",  # type: ignore[union-attr]
+        higher_is_better=False)
+    latest = version = None
+    for r in rows:
+        if r.case.startswith("7") and r.system.startswith("ours open") and r.available:
+            if "latest" in r.system:
+                latest = r
+            else:
+                version = r
+    tt = _ratio(version, latest)
+    add("time-travel open within 2x of latest", tt, 2.0, "" if tt is None else f"{tt:.2f}x latest",
+        higher_is_better=False)
+    q = facts.get("query_bytes")
+    if q:
+        scale = q["keep_10pct_mb"] / q["keep_1pct_mb"] if q["keep_1pct_mb"] else None
+        add("query: chunk bytes read scale with rows kept (10% vs 1% keep -> >= 5x bytes)", scale, 5.0,
+            f"1%: {q['keep_1pct_mb']:.2f} MB, 10%: {q['keep_10pct_mb']:.2f} MB of {q['total_mb']:.1f} MB")
+    else:
+        add("query: chunk bytes read scale with rows kept", None, 5.0, "")
+    return out
+
+
+def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds: float,
+                  chart: str | None) -> str:
+    goal = targets(rows, facts)
+    lines = [
+        "# deeplake-spark benchmark results",
+        "",
+        f"Generated by `python -m bench{' --quick' if sizes.mode == 'quick' else ''}` on "
+        f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {seconds / 60:.1f} min "
+        f"({sizes.mode} mode). Speed is judged only as ratios measured in this run, on the same data and cores.",
+        "",
+        "## Machine",
+        "",
+    ]
+    versions = facts.pop("versions", {})
+    for key, value in facts.items():
+        if key != "query_bytes":
+            lines.append(f"- {key}: {value}")
+    lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    facts["versions"] = versions
+    lines += [
+        "",
+        "## Data",
+        "",
+        f"- images: {sizes.images:,} crops (256x256 JPEG q90) of real photos shipped in scikit-learn / scikit-image, "
+        "labels = source photo",
+        f"- tensors: {sizes.tensors:,} uint8[224,224,3] crops of the same photos (LZ4 chunks where the system can)",
+        f"- embeddings: {sizes.embeddings:,} float32[768]",
+        f"- query: {sizes.query_rows:,} rows (id, day, label, float32[64]) + a 1,000-row label table",
+        f"- time travel: {sizes.commits:,} commits of 5 rows",
+        f"- loaders: batch {sizes.batch_size}, {sizes.workers} workers, shuffled unless noted; throughput excludes "
+        "the first batch (shown as first_batch_s)",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | ratio | verdict |",
+        "|---|---|---:|---|",
+    ]
+    for name, text, ratio, verdict in goal:
+        lines.append(f"| {name} | {text} | {_fmt(ratio)} | {verdict} |")
+    lines += ["", "## All measurements", ""] + table_lines(rows)
+    if chart:
+        lines += ["", f"![throughput per system]({os.path.basename(chart)})"]
+    lines.append("")
+    text = "\n".join(lines)
+    with open(RESULTS_MD, "w") as f:
+        f.write(text)
+    return text
+
+
+def chart(rows: list[Row], path: str = CHART_PNG) -> str | None:
+    """Bars of samples/s per system for ingest and streaming, one panel per data kind."""
+    panels = [(case, kind) for case in ("1", "2") for kind in ("images", "tensors", "embeddings")]
+    data = {p: [(r.system, r.value) for r in rows if r.case.startswith(p[0]) and r.kind == p[1] and r.available]
+            for p in panels}
+    titles = {"1": "ingest", "2": "stream to torch"}
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _pillow_chart(data, titles, path)
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8))
+    for ax, (case, kind) in zip(axes.flat, panels):
+        items = data[(case, kind)]
+        names = [n for n, _ in items]
+        values = [v for _, v in items]
+        colors = ["#d62728" if n.startswith("ours") else "#7f7f7f" for n in names]
+        ax.barh(range(len(items)), values, color=colors)
+        ax.set_yticks(range(len(items)), names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{titles[case]}: {kind}", fontsize=10)
+        ax.set_xlabel("samples/s", fontsize=8)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {_fmt(v)}", va="center", fontsize=7)
+    fig.suptitle("deeplake-spark vs peers (red = ours), same data, 2 cores", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _pillow_chart(data: dict[tuple[str, str], list[tuple[str, float]]], titles: dict[str, str], path: str) -> str:
+    from PIL import Image, ImageDraw
+
+    width, panel_h = 900, 170
+    img = Image.new("RGB", (width, panel_h * len(data) + 10), "white")
+    draw = ImageDraw.Draw(img)
+    y = 5
+    for (case, kind), items in data.items():
+        draw.text((10, y), f"{titles[case]}: {kind} (samples/s)", fill="black")
+        top = max((v for _, v in items), default=1.0) or 1.0
+        for i, (name, value) in enumerate(items):
+            yy = y + 18 + i * 20
+            draw.text((10, yy), name[:28], fill="black")
+            bar = int((width - 330) * value / top)
+            draw.rectangle([220, yy, 220 + bar, yy + 14], fill=(214, 39, 40) if name.startswith("ours") else (127,) * 3)
+            draw.text((225 + bar, yy), _fmt(value), fill="black")
+        y += panel_h
+    img.save(path)
+    return path
+
+
+def print_table(rows: list[Row], facts: dict[str, Any]) -> None:
+    print("\n".join(table_lines(rows)))
+    print()
+    for name, text, ratio, verdict in targets(rows, facts):
+        print(f"[{verdict:>12}] {name}: {text}")
+    sys.stdout.flush()
