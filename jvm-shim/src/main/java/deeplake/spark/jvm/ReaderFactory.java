@@ -8,6 +8,7 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.connector.read.PartitionReaderFactory;
+import org.apache.spark.sql.vectorized.ColumnarBatch;
 
 /** Serializable recipe sent to executors: dataset root, output columns, checksum policy. */
 final class ReaderFactory implements PartitionReaderFactory {
@@ -26,6 +27,16 @@ final class ReaderFactory implements PartitionReaderFactory {
 
   @Override
   public PartitionReader<InternalRow> createReader(InputPartition partition) {
-    return new RowReader(this, (FilePartition) partition);
+    throw new UnsupportedOperationException("the deeplake-jvm source reads columnar batches only");
+  }
+
+  @Override
+  public boolean supportColumnarReads(InputPartition partition) {
+    return true;
+  }
+
+  @Override
+  public PartitionReader<ColumnarBatch> createColumnarReader(InputPartition partition) {
+    return new BatchReader(this, (FilePartition) partition);
   }
 }

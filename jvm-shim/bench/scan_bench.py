@@ -1,0 +1,134 @@
+"""Scan benchmark: JVM reader vs Python reader vs Spark's Parquet reader on the same tensor values.
+
+One dataset (a float32 embedding tensor of ``dim`` values per row, ``rows`` rows in ``files``
+commits) is read three ways in one Spark session:
+
+* ``deeplake-jvm``  -- ``spark.read.format("deeplake-jvm")`` (this jar; no Python workers);
+* ``deeplake``      -- ``spark.read.format("deeplake")`` (the Python data source);
+* ``parquet``       -- ``spark.read.parquet`` of the same samples written by Spark: an
+  ``array<float>`` column (array cases) or a ``binary`` column holding the very bytes the chunks
+  hold (bytes cases).
+
+Cases: ``count`` (``df.select(col).count()``: Spark may answer from metadata), ``scan`` (count
+of rows whose tensor is not null: every sample is read and materialized) and ``sum`` (sum of all
+decoded values via ``aggregate``). Each timing is the best of ``repeats`` runs after one warm-up.
+
+Call :func:`run` from the benchmark package, or run this file:
+``.venv/bin/python jvm-shim/bench/scan_bench.py --rows 20000 --dim 512``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+SYSTEMS = ("deeplake-jvm", "deeplake", "parquet")
+
+
+def make_dataset(path: str, *, rows: int, dim: int, files: int, seed: int = 0) -> None:
+    """A dataset of ``rows`` float32 embeddings of ``dim`` values, appended in ``files`` commits."""
+    import deeplake_spark as dls
+
+    ds = dls.create(path, {"id": "int64", "emb": dls.tensor("embedding", dtype="float32", shape=(dim,))})
+    rng = np.random.default_rng(seed)
+    per_file = -(-rows // files)
+    for start in range(0, rows, per_file):
+        n = min(per_file, rows - start)
+        ds.append({"id": np.arange(start, start + n), "emb": list(rng.standard_normal((n, dim), dtype=np.float32))})
+
+
+def _best(action: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    result = action()  # warm-up: JIT, Python workers, file cache
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: int = 4,
+        repeats: int = 3) -> list[dict[str, Any]]:
+    """Build the data under ``workdir`` and time every (case, system); returns one dict per timing."""
+    from pyspark.sql import functions as F
+
+    ds_path = os.path.join(workdir, "ds")
+    if not os.path.exists(ds_path):
+        make_dataset(ds_path, rows=rows, dim=dim, files=files)
+    arrays_path = os.path.join(workdir, "arrays.parquet")
+    bytes_path = os.path.join(workdir, "bytes.parquet")
+    if not os.path.exists(arrays_path):
+        base = spark.read.format("deeplake-jvm").option("tensors", "array").load(ds_path)
+        base.repartition(files).write.parquet(arrays_path)
+        raw = spark.read.format("deeplake-jvm").option("tensors", "bytes").load(ds_path)
+        raw.select("id", F.col("emb.data").alias("emb")).repartition(files).write.parquet(bytes_path)
+
+    def frame(system: str, mode: str) -> Any:
+        if system == "parquet":
+            return spark.read.parquet(arrays_path if mode == "array" else bytes_path).select("emb")
+        return spark.read.format(system).option("tensors", mode).load(ds_path).select("emb")
+
+    def value_sum(df: Any) -> float:
+        total = F.aggregate("emb", F.lit(0.0).cast("double"), lambda acc, x: acc + x.cast("double"))
+        return float(df.select(F.sum(total)).first()[0])
+
+    cases: dict[str, tuple[str, Callable[[Any], Any]]] = {
+        "count": ("array", lambda df: df.count()),
+        "scan_bytes": ("bytes", lambda df: df.where(F.col("emb").isNotNull()).count()),
+        "scan_array": ("array", lambda df: df.where(F.col("emb").isNotNull()).count()),
+        "sum_array": ("array", value_sum),
+    }
+    results = []
+    for case, (mode, action) in cases.items():
+        for system in SYSTEMS:
+            seconds, value = _best(lambda: action(frame(system, mode)), repeats)
+            results.append({"case": case, "system": system, "seconds": round(seconds, 4),
+                            "rows_per_s": round(rows / seconds), "result": value})
+    return results
+
+
+def ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per case: JVM reader speed-up over the Python reader and over Parquet (>1 = JVM faster)."""
+    out: dict[str, dict[str, float]] = {}
+    for case in dict.fromkeys(r["case"] for r in results):
+        t = {r["system"]: r["seconds"] for r in results if r["case"] == case}
+        out[case] = {"vs_python": round(t["deeplake"] / t["deeplake-jvm"], 2),
+                     "vs_parquet": round(t["parquet"] / t["deeplake-jvm"], 2)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--workdir", default=None, help="kept when given; a temp folder otherwise")
+    args = parser.parse_args()
+    from deeplake_spark.spark import spark_session
+
+    spark = spark_session(master=args.master)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="deeplake-jvm-bench-")
+    try:
+        results = run(spark, workdir, rows=args.rows, dim=args.dim, files=args.files, repeats=args.repeats)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    mib = args.rows * args.dim * 4 / 2**20
+    print(f"rows={args.rows} dim={args.dim} ({mib:.0f} MiB of float32) files={args.files} master={args.master}")
+    for r in results:
+        print(f"{r['case']:<11} {r['system']:<13} {r['seconds']:>8.3f} s {r['rows_per_s']:>10} rows/s  {r['result']}")
+    print(json.dumps({"results": results, "ratios": ratios(results)}, indent=1))
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

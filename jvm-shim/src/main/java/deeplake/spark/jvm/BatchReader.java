@@ -1,0 +1,216 @@
+package deeplake.spark.jvm;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.parquet.schema.MessageType;
+import org.apache.spark.sql.connector.read.PartitionReader;
+import org.apache.spark.sql.execution.datasources.parquet.VectorizedParquetRecordReader;
+import org.apache.spark.sql.execution.vectorized.OnHeapColumnVector;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.vectorized.ColumnVector;
+import org.apache.spark.sql.vectorized.ColumnarBatch;
+import org.apache.spark.unsafe.types.UTF8String;
+
+/**
+ * Columnar batches of one Delta data file. Spark's vectorized Parquet reader reads the tabular and
+ * ref columns the query needs; those vectors are handed on untouched (tabular columns, refs in ref
+ * mode). Tensor columns in bytes/array mode get vectors filled from chunks (cached per task). A
+ * Parquet batch is split into several output batches when its tensor cells would pass
+ * {@link #MAX_BATCH_BYTES}.
+ */
+final class BatchReader implements PartitionReader<ColumnarBatch> {
+  static final int PARQUET_BATCH_ROWS = 4096;
+  static final long MAX_BATCH_BYTES = 64L << 20;
+  private final ReaderFactory factory;
+  private final FilePartition partition;
+  private final ColumnPlan[] columns;
+  private final Configuration conf;
+  private VectorizedParquetRecordReader parquet;
+  /** Position of each output column in the Parquet batch, -1 when the file lacks it (all null). */
+  private int[] ordinals;
+  private TensorColumnWriter[] writers;
+  private OnHeapColumnVector[] nullColumns;
+  private ChunkCache cache;
+  private ColumnarBatch parquetBatch;
+  private int parquetRows;
+  private int position;
+  private long emptyRowsLeft = -1;
+  private ColumnarBatch current;
+  private boolean opened;
+  private UTF8String[] lastChunkIds;
+  private Chunk[] lastChunks;
+
+  BatchReader(ReaderFactory factory, FilePartition partition) {
+    this.factory = factory;
+    this.partition = partition;
+    this.columns = factory.columns.toArray(new ColumnPlan[0]);
+    this.conf = Io.hadoopConf(factory.hadoopOptions);
+  }
+
+  private void open() throws IOException {
+    opened = true;
+    if (columns.length == 0) {
+      // count() and friends: no column is needed, only the number of rows.
+      emptyRowsLeft = partition.numRecords >= 0 ? partition.numRecords : footer().getRecordCount();
+      return;
+    }
+    MessageType fileSchema;
+    try (ParquetFileReader footer = footer()) {
+      fileSchema = footer.getFooter().getFileMetaData().getSchema();
+    }
+    List<String> requested = new ArrayList<>();
+    ordinals = new int[columns.length];
+    for (int i = 0; i < columns.length; i++) {
+      ordinals[i] = -1;  // a column added after this file was written reads as null
+      if (fileSchema.containsField(columns[i].name)) {
+        ordinals[i] = requested.size();
+        requested.add(columns[i].name);
+      }
+    }
+    parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
+    parquet.initialize(partition.location, requested);
+    parquet.enableReturningBatches();
+    ColumnarBatch batch = parquet.resultBatch();
+    writers = new TensorColumnWriter[columns.length];
+    nullColumns = new OnHeapColumnVector[columns.length];
+    lastChunkIds = new UTF8String[columns.length];
+    lastChunks = new Chunk[columns.length];
+    for (int i = 0; i < columns.length; i++) {
+      ColumnPlan c = columns[i];
+      boolean decoded = c.isTensor() && !c.mode.equals("ref");
+      if (ordinals[i] < 0) {
+        nullColumns[i] = new OnHeapColumnVector(PARQUET_BATCH_ROWS, c.field.dataType());
+        nullColumns[i].putNulls(0, PARQUET_BATCH_ROWS);
+        continue;
+      }
+      DataType stored = batch.column(ordinals[i]).dataType();
+      DataType want = c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType();
+      if (!DataType.equalsStructurally(stored, want, true)) {
+        throw new IOException("dataset " + factory.root + ", data file " + partition.location + ": column '"
+            + c.name + "' is stored as " + stored.simpleString() + ", the Delta schema says " + want.simpleString());
+      }
+      if (decoded) {
+        writers[i] = new TensorColumnWriter(c, PARQUET_BATCH_ROWS);
+      }
+    }
+    cache = new ChunkCache(factory.root, conf, factory.verifyChecksums, ChunkCache.DEFAULT_MAX_BYTES);
+  }
+
+  private ParquetFileReader footer() throws IOException {
+    return ParquetFileReader.open(HadoopInputFile.fromPath(Io.hadoopPath(partition.location), conf));
+  }
+
+  @Override
+  public boolean next() throws IOException {
+    if (!opened) {
+      open();
+    }
+    if (parquet == null) {
+      if (emptyRowsLeft <= 0) {
+        return false;
+      }
+      int n = (int) Math.min(emptyRowsLeft, PARQUET_BATCH_ROWS);
+      emptyRowsLeft -= n;
+      current = new ColumnarBatch(new ColumnVector[0], n);
+      return true;
+    }
+    if (parquetBatch == null || position >= parquetRows) {
+      if (!parquet.nextBatch()) {
+        return false;
+      }
+      parquetBatch = parquet.resultBatch();
+      parquetRows = parquetBatch.numRows();
+      position = 0;
+    }
+    int end = batchEnd(position);
+    ColumnVector[] out = new ColumnVector[columns.length];
+    for (int i = 0; i < columns.length; i++) {
+      if (ordinals[i] < 0) {
+        out[i] = nullColumns[i];
+      } else if (writers[i] == null) {
+        out[i] = OffsetColumnVector.of(parquetBatch.column(ordinals[i]), position, end - position);
+      } else {
+        out[i] = fill(i, position, end);
+      }
+    }
+    current = new ColumnarBatch(out, end - position);
+    position = end;
+    return true;
+  }
+
+  /** End of the next output batch: as many rows as fit {@link #MAX_BATCH_BYTES} of decoded tensors (at least one). */
+  private int batchEnd(int start) {
+    long bytes = 0;
+    int end = start;
+    while (end < parquetRows) {
+      long row = 0;
+      for (int i = 0; i < columns.length; i++) {
+        if (writers[i] != null) {
+          ColumnVector ref = parquetBatch.column(ordinals[i]);
+          if (!ref.isNullAt(end) && !ref.getChild(3).isNullAt(end)) {
+            row += ref.getChild(3).getLong(end);
+          }
+        }
+      }
+      if (end > start && bytes + row > MAX_BATCH_BYTES) {
+        break;
+      }
+      bytes += row;
+      end++;
+    }
+    return end;
+  }
+
+  private ColumnVector fill(int column, int start, int end) throws IOException {
+    TensorColumnWriter writer = writers[column];
+    writer.reset();
+    ColumnVector refs = parquetBatch.column(ordinals[column]);
+    ColumnVector chunkIds = refs.getChild(0);
+    ColumnVector indices = refs.getChild(1);
+    for (int r = start; r < end; r++) {
+      if (refs.isNullAt(r) || chunkIds.isNullAt(r) || indices.isNullAt(r)) {
+        writer.putNull(r - start);
+        continue;
+      }
+      UTF8String chunkId = chunkIds.getUTF8String(r);
+      Chunk chunk = lastChunks[column];
+      if (chunk == null || !chunkId.equals(lastChunkIds[column])) {
+        chunk = cache.get(columns[column].name, chunkId.toString());
+        lastChunks[column] = chunk;
+        lastChunkIds[column] = chunkId.copy();
+      }
+      writer.put(r - start, chunk, indices.getInt(r));
+    }
+    return writer.vector();
+  }
+
+  @Override
+  public ColumnarBatch get() {
+    return current;
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (parquet != null) {
+      parquet.close();
+      parquet = null;
+    }
+    if (writers != null) {
+      for (TensorColumnWriter w : writers) {
+        if (w != null) {
+          w.vector().close();
+        }
+      }
+      for (OnHeapColumnVector v : nullColumns) {
+        if (v != null) {
+          v.close();
+        }
+      }
+    }
+  }
+}
