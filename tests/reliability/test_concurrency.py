@@ -83,3 +83,29 @@ def test_deletes_racing_appends_surface_conflicts_and_lose_nothing(tmp_path):
           f"append_conflicts={report.append_conflicts}")
     assert report.problems == []
     assert report.appends == 24 and report.deletes + report.delete_conflicts == 10
+
+
+def _create(path: str, start, out) -> None:
+    from deeplake_spark.errors import DatasetExistsError
+
+    start.wait()
+    try:
+        dls.create(path, {"a": "int64"})
+        out.put("created")
+    except DatasetExistsError:
+        out.put("exists")
+
+
+def test_processes_racing_to_create_one_dataset(tmp_path):
+    path = str(tmp_path / "ds")
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_create, args=(path, start, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    outcomes = sorted(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+    assert outcomes == ["created", "exists", "exists", "exists"]
+    assert dls.open(path).version == 0
