@@ -142,6 +142,10 @@ def create_table(
             commit_properties=CommitProperties(custom_metadata=ENGINE_INFO),
         )
     except (DeltaError, OSError) as e:
+        # another process may have created it between the check above and our commit of version 0
+        if DeltaTable.is_deltatable(uri, storage_options=delta_storage_options(uri, storage_options)):
+            raise DatasetExistsError(f"{uri} already holds a Delta table (created concurrently); open it with "
+                                     "deeplake_spark.open()") from e
         raise StorageError(f"cannot create dataset at {uri}: {e}") from e
 
 
