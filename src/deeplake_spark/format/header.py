@@ -118,7 +118,8 @@ def decode_header(data: bytes | memoryview, *, where: str = "chunk") -> ChunkHea
             "upgrade deeplake-spark"
         )
     if header_len < FIXED_HEADER_SIZE:
-        raise CorruptChunkError(f"{where}: header length {header_len} is shorter than the fixed header (damaged header)")
+        raise CorruptChunkError(f"{where}: header length {header_len} is shorter than the fixed header "
+                                "(damaged header)")
     if header_len > len(view):
         raise CorruptChunkError(f"{where}: truncated chunk (header says {header_len} bytes, file has {len(view)})")
     # Header checksum first: everything below trusts the header's numbers.
