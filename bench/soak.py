@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                                          batches=args.batches, readers=args.readers, timeout=3600)
         crash = scenarios.run_crash_campaign(os.path.join(root, "crash"), crashes=args.crashes, seed=seed)
         fuzz = _fuzz(fuzz_support, args.fuzz_inputs, seed)
-        problems = conc.problems + crash.problems + fuzz.get("failures", []) + ([fuzz["crash"]] if "crash" in fuzz else [])
+        problems = conc.problems + crash.problems + fuzz.get("failures", [])
+        if "crash" in fuzz:
+            problems.append(fuzz["crash"])
         summary["commits"] += conc.commits
         summary["conflicts"] += conc.conflicts
         summary["reader_checks"] += conc.reader_checks

@@ -492,7 +492,8 @@ def run_appends_with_deletes(path: str, *, writers: int = 3, batches: int = 8, r
     create_dataset(path)
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=append_worker, args=(path, w, batches, rows, False, start, out)) for w in range(writers)]
+    procs = [ctx.Process(target=append_worker, args=(path, w, batches, rows, False, start, out))
+             for w in range(writers)]
     procs.append(ctx.Process(target=delete_worker, args=(path, delete_rounds, start, out)))
     for p in procs:
         p.start()
