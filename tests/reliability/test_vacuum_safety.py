@@ -19,8 +19,7 @@ from reliability_support import (
 import deeplake_spark as dls
 from deeplake_spark.errors import ChunkNotFoundError, VersionNotFound
 
-WINDOW_S = 1.8
-RETENTION_HOURS = WINDOW_S / 3600
+GAP_S = 2.5
 
 
 def _data_files(path: str) -> set[str]:
@@ -33,11 +32,13 @@ def _data_files(path: str) -> set[str]:
     return out
 
 
-def _read_versions_until(path: str, versions: list[int], stop, out) -> None:
+def _read_versions_until(path: str, versions: list[int], reading, stop, out) -> None:
     """Child process: keep reading every row and sample of ``versions`` until told to stop."""
     reads, errors = 0, []
     held = {v: dls.open(path, version=v) for v in versions}
     while not stop.is_set() or reads < 2 * len(versions):
+        if reads >= len(versions):
+            reading.set()
         for version, ds in held.items():
             try:
                 rows = ds[0:len(ds)]
@@ -56,22 +57,27 @@ def test_vacuum_keeps_every_version_inside_the_window_readable(tmp_path):
     ds = create_dataset(path)
     ds.append(make_batch(0, 0, 4))              # v1
     ds.overwrite(make_batch(0, 1, 4))           # v2: v1's rows and chunks are no longer current
-    time.sleep(WINDOW_S + 0.7)                  # v1 stops being the latest more than WINDOW_S ago
+    time.sleep(GAP_S)
     ds.append(make_batch(0, 2, 4))              # v3
-    ds.overwrite(make_batch(0, 3, 4))           # v4: v2 and v3 are inside the window
+    ds.overwrite(make_batch(0, 3, 4))           # v4
     assert ds.version == 4
     held = {v: dls.open(path, version=v) for v in (1, 2, 3)}
 
     ctx = mp.get_context("spawn")
-    stop, out = ctx.Event(), ctx.Queue()
-    reader = ctx.Process(target=_read_versions_until, args=(path, [2, 3, 4], stop, out))
+    reading, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    reader = ctx.Process(target=_read_versions_until, args=(path, [2, 3, 4], reading, stop, out))
     reader.start()
-    time.sleep(1.0)  # let the reader start reading before the vacuum
+    assert reading.wait(120), "the reader process did not start reading"
 
+    # The window ends halfway between v2's and v3's commits (GAP_S apart), however slow the machine:
+    # v1 (replaced by v2) falls out, v2 (replaced by v3), v3 and v4 stay inside.
+    stamps = {c["version"]: c["timestamp"] for c in ds.history()}
+    cutoff_ms = (stamps[2] + stamps[3]) / 2
+    retention_hours = (time.time() * 1000 - cutoff_ms) / 3_600_000
     before = _data_files(path)
-    dry = ds.vacuum(RETENTION_HOURS, dry_run=True, enforce_retention_duration=False)
+    dry = ds.vacuum(retention_hours, dry_run=True, enforce_retention_duration=False)
     assert _data_files(path) == before, "a dry run deleted files"
-    result = ds.vacuum(RETENTION_HOURS, enforce_retention_duration=False)
+    result = ds.vacuum(retention_hours, enforce_retention_duration=False)
     gone = before - _data_files(path)
     stop.set()
     reads, errors = out.get(timeout=120)
