@@ -43,7 +43,7 @@ def chunks(draw: st.DrawFn) -> bytes:
     return builder.finish()
 
 
-@settings(max_examples=HYPOTHESIS_EXAMPLES, deadline=2000, derandomize=True,
+@settings(max_examples=HYPOTHESIS_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=chunks(), rng=st.randoms(use_true_random=False), rounds=st.integers(0, 3))
 def test_hypothesis_chunks_mutated_decode_or_raise_library_errors(data, rng, rounds):
