@@ -11,7 +11,7 @@ from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import SchemaError
 
 
-def _column_values(values: Any, column: str) -> Sequence[Any]:
+def _column_values(values: Any, column: str, dataset: str) -> Sequence[Any]:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values.to_pylist()
     if isinstance(values, np.ndarray):
@@ -20,7 +20,8 @@ def _column_values(values: Any, column: str) -> Sequence[Any]:
         return list(values.to_numpy())
     if isinstance(values, (list, tuple)):
         return values
-    raise SchemaError(f"column {column!r}: expected a list, numpy array or Arrow array, got {type(values).__name__}")
+    raise SchemaError(f"dataset {dataset}: column {column!r}: expected a list, numpy array or Arrow array, "
+                      f"got {type(values).__name__}")
 
 
 def to_columns(data: Any, schema: DatasetSchema, *, dataset: str) -> tuple[dict[str, Sequence[Any]], int]:
@@ -56,7 +57,7 @@ def to_columns(data: Any, schema: DatasetSchema, *, dataset: str) -> tuple[dict[
     missing = [c for c in schema.order if c not in columns]
     if missing:
         raise SchemaError(f"dataset {dataset}: missing column(s) {missing}")
-    out = {name: _column_values(columns[name], name) for name in schema.order}
+    out = {name: _column_values(columns[name], name, dataset) for name in schema.order}
     lengths = {name: len(v) for name, v in out.items()}
     if len(set(lengths.values())) > 1:
         raise SchemaError(f"dataset {dataset}: columns have different lengths {lengths}")
