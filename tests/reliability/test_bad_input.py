@@ -97,6 +97,8 @@ BAD = {
     "list of non-dicts": ([1, 2, 3], SchemaError, "one dict per row"),
     "a string": ("rows", SchemaError, "cannot append str"),
     "row missing a column": ([{"img": IMG}], SchemaError, "missing column"),
+    "None for a whole column": (_good(vec=None), SchemaError, "'vec'"),
+    "None for a row": ([None], SchemaError, "one dict per row"),
 }
 
 
