@@ -303,11 +303,3 @@ def test_spark_writes_s3_dataset(s3_server, spark):
     assert np.array_equal(data["emb"][:, 0], data["id"].astype(np.float32))
     chunks = [p for p in objects_under(s3_server, uri) if p.startswith("_tensors/emb/")]
     assert chunks and all(p.endswith(".dltc") for p in chunks)
-
-    plain = {k: v for k, v in spark_options(s3_server).items() if k != "storage.conditional_put"}
-    refused = df.write.format("deeplake").mode("append")
-    for key, value in plain.items():
-        refused = refused.option(key, value)
-    with pytest.raises(Exception, match="conditional_put"):
-        refused.save(uri)
-    assert len(dls.open(uri, storage_options=s3_server.storage_options)) == 20
