@@ -14,12 +14,12 @@ import deeplake_spark as dls
 
 pytest.importorskip("pyspark")
 
-from pyspark.errors import PythonException  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
-from pyspark.sql.utils import AnalysisException  # noqa: E402
+from pyspark.errors import PythonException
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
 
-from deeplake_spark.errors import DatasetExistsError, InvalidOptionError, SchemaError  # noqa: E402
-from deeplake_spark.spark.writer import make_writer, write  # noqa: E402
+from deeplake_spark.errors import DatasetExistsError, InvalidOptionError, SchemaError
+from deeplake_spark.spark.writer import make_writer, write
 
 
 def encode(array: np.ndarray, fmt: str) -> bytes:

@@ -13,8 +13,9 @@ stored undecoded; numeric ``array<...>`` columns (nested for more dimensions) be
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.types import (

@@ -17,14 +17,19 @@ Save modes. PySpark 4.3 lets only ``append`` and ``overwrite`` reach a Python da
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.sql import DataFrame
-from pyspark.sql.datasource import DataSourceArrowWriter, DataSourceWriter, WriterCommitMessage
+from pyspark.sql.datasource import (
+    DataSourceArrowWriter,
+    DataSourceWriter,
+    WriterCommitMessage,
+)
 from pyspark.sql.types import StructType
 
 from deeplake_spark.dataset.distributed import (
@@ -35,10 +40,20 @@ from deeplake_spark.dataset.distributed import (
     existing_schema,
     settle_compressions,
 )
-from deeplake_spark.errors import CommitConflict, DatasetExistsError, InvalidOptionError, SchemaError
+from deeplake_spark.errors import (
+    CommitConflict,
+    DatasetExistsError,
+    InvalidOptionError,
+    SchemaError,
+)
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.spark import types as T
-from deeplake_spark.spark.write_options import WriteOptions, WritePlan, normalize_save_mode, plan_write
+from deeplake_spark.spark.write_options import (
+    WriteOptions,
+    WritePlan,
+    normalize_save_mode,
+    plan_write,
+)
 
 log = logging.getLogger(__name__)
 
