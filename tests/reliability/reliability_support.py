@@ -191,6 +191,7 @@ class ConcurrencyReport:
     conflict_examples: list[str] = field(default_factory=list)
     max_attempts: int = 0
     orphan_parquet: int = 0
+    order_inversions: int = 0
     reader_checks: int = 0
     reader_versions: int = 0
     seconds: float = 0.0
@@ -279,6 +280,7 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
     # exactly the batch whose append() returned that version (full scans of every 20th version).
     added = added_rows_by_version(ds)
     previous: set[str] = set()
+    added_by_file: set[tuple[int, str]] = set()
     batches_upto: Counter[tuple[int, int]] = Counter()
     for version in range(ds.version + 1):
         old = dls.open(path, version=version)
@@ -288,6 +290,7 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
         new_files = files - previous
         if version in committed:
             batches_upto[committed[version]] = report.rows
+            added_by_file.update((version, f) for f in new_files)
             if len(new_files) != 1 or previous - files:
                 problems.append(f"version {version}: adds {len(new_files)} files, removes {len(previous - files)}")
             else:
@@ -298,6 +301,14 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
         if (version % 20 == 0 or version == ds.version) and rows_by_batch(old) != batches_upto:
             problems.append(f"version {version}: rows are not exactly the batches committed up to it")
         previous = files
+    # Row order (files sorted by modification time, see delta_log.ordered_fragments_dataset) against
+    # commit order: each inversion is a later commit whose rows come before an earlier commit's.
+    actions = pa.table(ds.delta_table.get_add_actions(flatten=False))
+    by_mtime = sorted(zip(actions.column("modification_time").cast(pa.int64()).to_pylist(),
+                          actions.column("path").to_pylist()))
+    commit_of = {p: v for v, p in added_by_file}
+    order = [commit_of.get(p, -1) for _, p in by_mtime]
+    report.order_inversions = sum(1 for a, b in zip(order, order[1:]) if a > b)
     audit = audit_files(path)
     report.orphan_parquet = len(audit.orphan_parquet)
     if audit.orphan_chunks or audit.temp_files:

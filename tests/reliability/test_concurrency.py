@@ -20,16 +20,32 @@ import deeplake_spark as dls
 from deeplake_spark.errors import CommitConflict
 
 
+@pytest.fixture(scope="module")
+def eight_writers(tmp_path_factory):
+    """8 spawned processes x 25 appends (200 commits) while 2 reader processes check every version."""
+    return run_concurrency(str(tmp_path_factory.mktemp("eight") / "ds"), writers=8, batches=25, rows=3, readers=2)
+
+
 @pytest.mark.slow
-def test_eight_processes_append_200_commits_while_readers_see_consistent_versions(tmp_path):
-    report = run_concurrency(str(tmp_path / "ds"), writers=8, batches=25, rows=3, readers=2)
+def test_eight_processes_append_200_commits_while_readers_see_consistent_versions(eight_writers):
+    report = eight_writers
+    print(f"commits={report.commits} conflicts={report.conflicts} reader_checks={report.reader_checks} "
+          f"orphan_parquet={report.orphan_parquet} order_inversions={report.order_inversions} "
+          f"seconds={report.seconds:.1f}")
     assert report.problems == []
     assert report.commits == 200
     assert report.reader_checks > 0
-    # Retries ran out for ``report.conflicts`` appends: each raised CommitConflict, committed nothing
-    # (the batch is in the data exactly once, from its successful retry) and left no chunk behind.
-    print(f"commits={report.commits} conflicts={report.conflicts} reader_checks={report.reader_checks} "
-          f"orphan_parquet={report.orphan_parquet} seconds={report.seconds:.1f}")
+    # An append whose retries ran out raised CommitConflict, committed nothing and left no chunk
+    # behind; the worker's retry then landed the batch exactly once (checked in problems).
+    assert all("retry" in message for message in report.conflict_examples)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="rows are ordered by Parquet file modification time, not by commit version: with "
+                          "concurrent writers a later commit's rows can sort before an earlier one's, so ds[i] "
+                          "is not stable across versions (see delta_log.ordered_fragments_dataset)", strict=False)
+def test_row_order_follows_commit_order_under_concurrent_appends(eight_writers):
+    assert eight_writers.order_inversions == 0
 
 
 def _alter_metadata(path: str) -> None:
