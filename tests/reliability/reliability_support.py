@@ -8,6 +8,7 @@ run in child processes live at module level so ``spawn``/``forkserver`` children
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import random
@@ -308,7 +309,7 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
                           actions.column("path").to_pylist()))
     commit_of = {p: v for v, p in added_by_file}
     order = [commit_of.get(p, -1) for _, p in by_mtime]
-    report.order_inversions = sum(1 for a, b in zip(order, order[1:]) if a > b)
+    report.order_inversions = sum(1 for a, b in itertools.pairwise(order) if a > b)
     audit = audit_files(path)
     report.orphan_parquet = len(audit.orphan_parquet)
     if audit.orphan_chunks or audit.temp_files:
