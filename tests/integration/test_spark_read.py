@@ -319,17 +319,26 @@ def test_time_travel_options(spark, pets):
     assert load(spark, pets, versionAsOf=0).count() == 0
     assert load(spark, pets, versionAsOf=1).count() == 20
     assert load(spark, pets, versionAsOf="2").schema["image"].metadata["deeplake.version"] == 2
-    history = {h["version"]: h["timestamp"] for h in dls.open(pets).history()}
-    from datetime import datetime, timezone
-
-    at = datetime.fromtimestamp(history[2] / 1000, tz=timezone.utc).isoformat()
-    df = load(spark, pets, timestampAsOf=at)
-    assert df.count() == 40
-    assert df.schema["emb"].metadata["deeplake.version"] == 2
     with pytest.raises(Exception, match="VersionNotFound"):
         load(spark, pets, versionAsOf=99).schema
     with pytest.raises(Exception, match="VersionNotFound"):
         load(spark, pets, timestampAsOf="1990-01-01T00:00:00Z").schema
+
+
+def test_timestamp_as_of_reads_the_version_live_then(spark, tmp_path):
+    from datetime import datetime, timezone
+
+    path = str(tmp_path / "tt")
+    ds = dls.create(path, {"id": "int64", "emb": dls.tensor("embedding", shape=(2,))})
+    ds.append({"id": [0, 1], "emb": [[0, 0], [1, 1]]})
+    time.sleep(0.5)
+    between = datetime.now(timezone.utc).isoformat()
+    time.sleep(0.5)
+    ds.append({"id": [2], "emb": [[2, 2]]})
+    df = load(spark, path, timestampAsOf=between, tensors="array")
+    assert df.schema["emb"].metadata["deeplake.version"] == 1
+    assert sorted(r["id"] for r in df.collect()) == [0, 1]
+    assert load(spark, path).count() == 3
 
 
 def test_bad_options_name_the_option_and_allowed_values(spark, pets, tmp_path):

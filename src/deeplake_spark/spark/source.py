@@ -17,8 +17,6 @@ PySpark 4.3 calls ``schema()`` with the table's options but builds the reader fr
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter
 from pyspark.sql.types import StructType
 
@@ -52,10 +50,12 @@ class DeepLakeDataSource(DataSource):
         if source is None:
             # A user-given schema (spark.read.schema(...)): options come from the source itself.
             return DeepLakeReader(self._options(), schema)
-        storage: dict[str, Any] = {}
-        if "path" in self.options:
-            storage = self._options().storage_options
-        return DeepLakeReader(ReadOptions.from_json(source, storage), schema)
+        if "path" not in self.options:  # CREATE TABLE: the options only reach schema()
+            return DeepLakeReader(ReadOptions.from_json(source), schema)
+        given = self._options()
+        from_schema = ReadOptions.from_json(source, given.storage_options)
+        # A schema copied from another dataset's DataFrame must not redirect the read.
+        return DeepLakeReader(from_schema if from_schema.path == given.path else given, schema)
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         from deeplake_spark.spark.writer import make_writer
