@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"[4/5] converters ({train_conv.mode}: no copy) for {len(train_conv)} train / {len(test_conv)} test "
           f"rows in {time.perf_counter() - t:.1f}s")
 
+    import torch
+
+    # A model this small trains fastest on one thread; more threads spin and wait on a busy machine.
+    torch.set_num_threads(1)
     t = time.perf_counter()
     model = make_model()
     loss = train(model, train_conv, epochs=args.epochs, num_workers=args.workers)

@@ -30,8 +30,12 @@ def test_digits_train_through_spark_sql_and_the_converter(spark, tmp_path):
     assert batch["image"].shape == (16, 8, 8) and batch["image"].dtype == torch.uint8
     assert set(batch) == {"id", "image", "label"}
 
-    torch.set_num_threads(2)
-    model = demo.make_model()
-    demo.train(model, train_conv, epochs=10, num_workers=2)
-    acc = demo.accuracy(model, test_conv, num_workers=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest, more spin on a busy machine
+    try:
+        model = demo.make_model()
+        demo.train(model, train_conv, epochs=10, num_workers=2)
+        acc = demo.accuracy(model, test_conv, num_workers=2)
+    finally:
+        torch.set_num_threads(threads)
     assert acc >= 0.95, f"test accuracy {acc:.3f}"
