@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.stop()
     facts.update(ctx.facts)
+    facts["load_average_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     seconds = time.perf_counter() - start
     print_table(rows, facts)
     if not args.no_write:

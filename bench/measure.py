@@ -85,16 +85,18 @@ def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_
     runs past ``max_seconds`` (e.g. an endless loader) is cut and flagged ``truncated``.
     """
     truncated = False
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     first_batch_s: float | None = None
     t0 = start
-    samples = nbytes = epochs = 0
+    samples = nbytes = epochs = all_samples = 0
     epoch_samples = 0
     while True:
         epoch_samples = 0
         for batch in make_epoch():
             n, b = batch_stats(batch)
             epoch_samples += n
+            all_samples += n
             if first_batch_s is None:
                 first_batch_s = time.perf_counter() - start
                 t0 = time.perf_counter()
@@ -108,10 +110,19 @@ def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_
         elapsed = time.perf_counter() - t0
         if truncated or epoch_samples == 0 or elapsed >= min_seconds or epochs >= max_epochs:
             break
-    return {"samples": samples, "bytes": nbytes, "seconds": elapsed, "epochs": epochs,
+    cpu = _cpu_seconds() - cpu_start
+    return {"cpu_ms_per_sample": 1e3 * cpu / max(1, all_samples),
+            "samples": samples, "bytes": nbytes, "seconds": elapsed, "epochs": epochs,
             "epoch_samples": epoch_samples, "first_batch_s": first_batch_s,
             "samples_per_s": samples / elapsed if elapsed > 0 else None,
             "mb_per_s": nbytes / elapsed / 1e6 if elapsed > 0 else None, "truncated": truncated}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, its threads and its reaped children (DataLoader workers are
+    joined when an epoch ends): a measure of work that a busy shared machine does not distort."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def tree_rss(pid: int) -> int:

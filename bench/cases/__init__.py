@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,3 +98,13 @@ def unavailable(case: str, system: str, kind: str, reason: str) -> Row:
 def failed(case: str, system: str, kind: str, error: BaseException) -> Row:
     text = str(error).strip().splitlines()
     return Row(case=case, system=system, kind=kind, note=f"failed: {text[-1] if text else type(error).__name__}")
+
+
+def spark_error_text(error: BaseException) -> str:
+    """The innermost ``SomeError: message`` of a (Spark-wrapped Python) exception, one line."""
+    matches = re.findall(r"([A-Za-z_.]*(?:Error|Exception|Conflict|NotFound)): (.+)", str(error))
+    if matches:
+        name, message = matches[-1]
+        return f"{name.rsplit('.', 1)[-1]}: {message.strip()}"[:400]
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:400]

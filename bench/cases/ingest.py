@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import time
 from typing import Any
 
-from bench.cases import STORE_MODULES, Context, failed, unavailable
+from bench.cases import STORE_MODULES, Context, failed, spark_error_text, unavailable
 from bench.measure import NotAvailable, Row, run_job, worker_python
 
 log = logging.getLogger(__name__)
@@ -120,19 +119,9 @@ def _spark_writes(ctx: Context, kind: str) -> list[Row]:
             seconds = time.perf_counter() - start
             rows.append(_row("ours (Spark write)", kind, {"rows": n, "seconds": seconds, "disk_bytes": _du(target)}))
         except Exception as e:  # Spark wraps the Python source's errors in its own types
-            rows.append(failed(CASE, "ours (Spark write)", kind, RuntimeError(_first_line(e))))
+            rows.append(failed(CASE, "ours (Spark write)", kind, RuntimeError(spark_error_text(e))))
     shutil.rmtree(out_dir, ignore_errors=True)
     return rows
-
-
-def _first_line(e: BaseException) -> str:
-    """The innermost ``SomeError: message`` of a (Spark-wrapped Python) exception."""
-    matches = re.findall(r"([A-Za-z_.]*(?:Error|Exception|Conflict|NotFound)): (.+)", str(e))
-    if matches:
-        name, message = matches[-1]
-        return f"{name.rsplit('.', 1)[-1]}: {message.strip()}"[:400]
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:400]
 
 
 def _du(path: str) -> int:

@@ -130,9 +130,18 @@ def build_commits(path: str, commits: int) -> dict[str, Any]:
 def open_versions(path: str, version: int, repeats: int) -> dict[str, Any]:
     """Median time to open latest vs the ``version``-th data commit and read its last row."""
     deeplake = _deeplake()
-    history = list(deeplake.open_read_only(path).history)
-    # history[0] is creation, [1] the schema commit, [1 + k] holds k data commits.
-    target = history[1 + version].id
+    # History entries carry no messages on reopen and include non-data entries: find the first
+    # entry holding ``version`` data commits (5 rows each) by binary search on its row count.
+    ds = deeplake.open(path)
+    ids = [v.id for v in ds.history]
+    lo, hi = 0, len(ids) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(ds.history[ids[mid]].open()) >= 5 * version:
+            hi = mid
+        else:
+            lo = mid + 1
+    target = ids[lo]
 
     def timed(v: str | None) -> float:
         t = time.perf_counter()
