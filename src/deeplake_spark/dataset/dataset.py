@@ -196,6 +196,8 @@ class Dataset:
                         writer.delete_written()
                     except StorageError as cleanup_error:
                         log.warning("could not remove orphan chunks after a failed append: %s", cleanup_error)
+            if committing:
+                self._invalidate()  # the handle may have moved to a newer version
             raise
         self._invalidate()
         log.info("%s %d rows to %s -> version %d", mode, n, self.path, version)

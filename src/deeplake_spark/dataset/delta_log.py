@@ -156,6 +156,9 @@ def write_rows(
     """Commit ``table`` (tabular + ref columns) as one Delta transaction; returns the new version."""
     check_commit_safety(dt.table_uri, storage_options)
     try:
+        # Commit on top of the latest version: delta-rs fails every write from a handle that a
+        # concurrent delete has moved past ("deleted data this operation read"), retries included.
+        dt.update_incremental()
         write_deltalake(
             dt,
             table,
@@ -165,8 +168,12 @@ def write_rows(
                                                max_commit_retries=COMMIT_RETRIES),
         )
     except CommitFailedError as e:
-        raise CommitConflict(f"{dt.table_uri}: commit lost to concurrent writers until its retries ran out ({e}); "
-                             "nothing of it was committed, retry the write") from e
+        try:
+            dt.update_incremental()  # so that a retry through the same handle starts from the latest version
+        except (DeltaError, OSError) as reload_error:
+            log.warning("%s: could not reload the log after a conflict: %s", dt.table_uri, reload_error)
+        raise CommitConflict(f"{dt.table_uri}: commit lost to concurrent writers ({e}); nothing of it was "
+                             "committed, retry the write") from e
     except DeltaError as e:
         raise StorageError(f"{dt.table_uri}: write failed: {e}") from e
     except OSError as e:
