@@ -132,6 +132,9 @@ def chunk_files(path: str) -> set[str]:
 
 
 # ---------------------------------------------------------------- concurrency
+MAX_APPEND_ATTEMPTS = 50
+
+
 def append_worker(path: str, writer: int, batches: int, rows: int, reopen: bool, start: Any, out: Any) -> None:
     """Append ``batches`` batches; report each attempt's outcome (version or CommitConflict)."""
     ds = dls.open(path)
@@ -147,8 +150,11 @@ def append_worker(path: str, writer: int, batches: int, rows: int, reopen: bool,
                 version = ds.append(make_batch(writer, batch, rows))
             except CommitConflict as e:
                 records.append(("conflict", writer, batch, None, str(e)[:300]))
-                continue
-            records.append(("ok", writer, batch, version, attempts))
+                if attempts < MAX_APPEND_ATTEMPTS:
+                    continue
+                records.append(("gave up", writer, batch, None, attempts))
+            else:
+                records.append(("ok", writer, batch, version, attempts))
             break
     out.put(("writer", writer, records))
 
@@ -253,6 +259,9 @@ def _verify_concurrency(path: str, results: dict[tuple[str, int], Any], report: 
                 report.conflicts += 1
                 if len(report.conflict_examples) < 3:
                     report.conflict_examples.append(info)
+                continue
+            if status == "gave up":
+                problems.append(f"writer {writer}: batch {batch} still conflicted after {info} attempts")
                 continue
             report.max_attempts = max(report.max_attempts, info)
             if version in committed:
@@ -522,7 +531,11 @@ def run_appends_with_deletes(path: str, *, writers: int = 3, batches: int = 8, r
         results[(kind, who)] = payload
     for p in procs:
         p.join(30)
-        if p.exitcode != 0:
+        if p.is_alive():
+            p.kill()
+            p.join()
+            report.problems.append(f"process {p.name} did not finish")
+        elif p.exitcode != 0:
             report.problems.append(f"process {p.name} exited with {p.exitcode}")
     for status, version, info in results.get(("deleter", 0), []):
         if status == "error":
@@ -535,9 +548,11 @@ def run_appends_with_deletes(path: str, *, writers: int = 3, batches: int = 8, r
             if left:
                 report.problems.append(f"delete() returned version {version}, which still has {left} seq=0 rows")
     for w in range(writers):
-        for status, writer, batch, version, _info in results.get(("writer", w), []):
+        for status, writer, batch, version, info in results.get(("writer", w), []):
             if status == "conflict":
                 report.append_conflicts += 1
+            elif status == "gave up":
+                report.problems.append(f"writer {writer}: batch {batch} still conflicted after {info} attempts")
             else:
                 report.appends += 1
                 got = rows_by_batch(dls.open(path, version=version)).get((writer, batch), 0)

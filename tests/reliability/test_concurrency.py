@@ -12,6 +12,7 @@ from reliability_support import (
     chunk_files,
     create_dataset,
     make_batch,
+    rows_by_batch,
     run_appends_with_deletes,
     run_concurrency,
 )
@@ -48,32 +49,63 @@ def test_row_order_follows_commit_order_under_concurrent_appends(eight_writers):
     assert eight_writers.order_inversions == 0
 
 
-def _alter_metadata(path: str) -> None:
-    DeltaTable(path).alter.set_table_properties({"delta.appendOnly": "false"})
+def _append_losing_a_race(path: str, out) -> None:
+    """Child process: another writer changes the table metadata while this append is committing."""
+    from deeplake_spark.dataset import delta_log
+
+    real_write = delta_log.write_deltalake
+    raced: list[int] = []
+
+    def racing_write(*args, **kwargs):
+        if not raced:  # fault injection, this process only: a concurrent commit lands first
+            raced.append(1)
+            DeltaTable(path).alter.set_table_properties({"delta.appendOnly": "false"})
+        return real_write(*args, **kwargs)
+
+    delta_log.write_deltalake = racing_write
+    ds = dls.open(path)
+    chunks = chunk_files(path)
+    result = {"version_before": ds.version}
+    try:
+        ds.append(make_batch(0, 1, 3))
+        result["error"] = None
+    except CommitConflict as e:
+        result["error"] = str(e)
+    result["version_after_conflict"] = dls.open(path).version
+    result["chunks_unchanged"] = chunk_files(path) == chunks
+    result["orphan_chunks"] = audit_files(path).orphan_chunks
+    result["retry_version"] = ds.append(make_batch(0, 1, 3))  # the same handle
+    out.put(result)
 
 
-def test_commit_conflict_is_raised_and_commits_nothing(tmp_path):
-    """A real conflict (another process changed the table metadata after this handle loaded it)."""
+def test_commit_conflict_is_raised_commits_nothing_and_the_same_handle_can_retry(tmp_path):
+    path = str(tmp_path / "ds")
+    create_dataset(path).append(make_batch(0, 0, 3))
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_append_losing_a_race, args=(path, out))
+    proc.start()
+    result = out.get(timeout=120)
+    proc.join(60)
+    assert proc.exitcode == 0
+    before = result["version_before"]
+    assert result["error"] is not None and "retry" in result["error"] and path in result["error"]
+    assert result["version_after_conflict"] == before + 1  # only the other writer's commit
+    assert result["chunks_unchanged"] and result["orphan_chunks"] == []
+    assert result["retry_version"] == before + 2
+    table = dls.open(path).table(columns=["batch"])
+    assert sorted(table.column("batch").to_pylist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_append_after_a_concurrent_delete(tmp_path):
+    """delta-rs fails writes from a handle that a delete moved past, however often they retry."""
     path = str(tmp_path / "ds")
     ds = create_dataset(path)
     ds.append(make_batch(0, 0, 3))
-    chunks_before = chunk_files(path)
-    proc = mp.get_context("spawn").Process(target=_alter_metadata, args=(path,))
-    proc.start()
-    proc.join(60)
-    assert proc.exitcode == 0
-    latest = dls.open(path).version
-    with pytest.raises(CommitConflict, match="retry") as info:
-        ds.append(make_batch(0, 1, 3))
-    assert path in str(info.value)
-    fresh = dls.open(path)
-    assert fresh.version == latest and len(fresh) == 3
-    assert chunk_files(path) == chunks_before  # the failed append removed the chunks it wrote
-    assert audit_files(path).orphan_chunks == []
-    # the application retries on a fresh handle and the rows land once
-    assert dls.open(path).append(make_batch(0, 1, 3)) == latest + 1
-    table = dls.open(path).table(columns=["batch"])
-    assert sorted(table.column("batch").to_pylist()) == [0, 0, 0, 1, 1, 1]
+    dls.open(path).delete("seq = 0")
+    for batch in (1, 2):
+        ds.append(make_batch(0, batch, 3))
+    assert rows_by_batch(dls.open(path)) == {(0, 0): 2, (0, 1): 3, (0, 2): 3}
 
 
 def test_append_returns_its_own_commit_version_on_a_stale_handle(tmp_path):
