@@ -15,9 +15,11 @@ import deeplake_spark as dls
 
 pytest.importorskip("pyspark")
 
-from pyspark.sql import functions as F  # noqa: E402
+from datetime import UTC
 
-from deeplake_spark.spark import types as T  # noqa: E402
+from pyspark.sql import functions as F
+
+from deeplake_spark.spark import types as T
 
 
 def jpeg(value: int, shape=(8, 6, 3)) -> bytes:
@@ -95,7 +97,7 @@ def test_metadata_survives_select_join_filter_alias(spark, pets):
         meta = out.schema[name].metadata
         assert meta["deeplake.dataset"] == dls.open(pets).path
         assert meta["deeplake.version"] == 3
-        assert '"name": "%s"' % tensor in meta["deeplake.tensor"]
+        assert f'"name": "{tensor}"' in meta["deeplake.tensor"]
 
 
 def test_ref_and_tabular_reads_open_no_chunk_file(spark, pets, tmp_path):
@@ -129,7 +131,7 @@ def test_partitions_follow_delta_files_and_stats_prune(spark, pets, tmp_path):
             os.remove(f)
     rows = load(spark, path).where("id = 45").select("id", "label").collect()
     assert [(r["id"], r["label"]) for r in rows] == [(45, 0)]
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="FileNotFoundError"):
         load(spark, path).count()
 
 
@@ -252,7 +254,7 @@ def test_array_mode_round_trips_decoded_values(spark, all_types):
 
 def test_array_mode_refuses_ragged_rank_with_hint(spark, pets):
     with pytest.raises(Exception, match="no fixed rank") as excinfo:
-        load(spark, pets, tensors="array").schema
+        _ = load(spark, pets, tensors="array").schema
     assert "tensors='bytes'" in spark_error(excinfo)
     df = load(spark, pets, tensors="image=bytes,emb=array")
     assert df.schema["emb"].dataType.simpleString() == "array<float>"
@@ -320,19 +322,19 @@ def test_time_travel_options(spark, pets):
     assert load(spark, pets, versionAsOf=1).count() == 20
     assert load(spark, pets, versionAsOf="2").schema["image"].metadata["deeplake.version"] == 2
     with pytest.raises(Exception, match="VersionNotFound"):
-        load(spark, pets, versionAsOf=99).schema
+        _ = load(spark, pets, versionAsOf=99).schema
     with pytest.raises(Exception, match="VersionNotFound"):
-        load(spark, pets, timestampAsOf="1990-01-01T00:00:00Z").schema
+        _ = load(spark, pets, timestampAsOf="1990-01-01T00:00:00Z").schema
 
 
 def test_timestamp_as_of_reads_the_version_live_then(spark, tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     path = str(tmp_path / "tt")
     ds = dls.create(path, {"id": "int64", "emb": dls.tensor("embedding", shape=(2,))})
     ds.append({"id": [0, 1], "emb": [[0, 0], [1, 1]]})
     time.sleep(0.5)
-    between = datetime.now(timezone.utc).isoformat()
+    between = datetime.now(UTC).isoformat()
     time.sleep(0.5)
     ds.append({"id": [2], "emb": [[2, 2]]})
     df = load(spark, path, timestampAsOf=between, tensors="array")
@@ -352,16 +354,21 @@ def test_bad_options_name_the_option_and_allowed_values(spark, pets, tmp_path):
     ]
     for options, message in cases:
         with pytest.raises(Exception, match="InvalidOptionError") as excinfo:
-            load(spark, pets, **options).schema
+            _ = load(spark, pets, **options).schema
         assert message in spark_error(excinfo), options
     with pytest.raises(Exception, match="DatasetNotFoundError"):
-        load(spark, str(tmp_path / "missing")).schema
+        _ = load(spark, str(tmp_path / "missing")).schema
 
 
 def test_columns_option_selects_and_orders(spark, pets):
     df = load(spark, pets, columns="emb, id", tensors="array")
     assert df.schema.fieldNames() == ["emb", "id"]
     assert df.where("id = 3").collect()[0]["emb"] == [3.0, 4.0, 5.0, 6.0]
+    # A user-given schema naming a subset of columns also prunes (types must match the dataset).
+    given = spark.read.format("deeplake").schema("label bigint, id bigint").load(pets)
+    assert given.where("id = 7").collect()[0].asDict() == {"label": 2, "id": 7}
+    with pytest.raises(Exception, match="SchemaError"):
+        spark.read.format("deeplake").schema("id string").load(pets).collect()
 
 
 def test_new_reads_see_new_commits_time_travel_stays(spark, tmp_path):

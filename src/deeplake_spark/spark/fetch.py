@@ -13,7 +13,8 @@ says where the chunks live. ``fetch`` reads only the chunks the surviving rows p
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

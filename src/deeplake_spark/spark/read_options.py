@@ -8,8 +8,9 @@ TABLE ... USING deeplake`` adds catalog keys (``location``, ``owner``, ``provide
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from deeplake_spark.errors import DatasetNotFoundError, InvalidOptionError
 from deeplake_spark.storage import normalize_uri

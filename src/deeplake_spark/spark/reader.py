@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -235,7 +236,7 @@ class DeepLakeReader(DataSourceReader):
         self._files: list[DataFile] | None = _data_files(ds, tabular)
         self._filters: list[Filter] = []
 
-    def pushFilters(self, filters: list[Filter]) -> list[Filter]:  # noqa: N802 - Spark's API name
+    def pushFilters(self, filters: list[Filter]) -> list[Filter]:
         """Keep filters for file pruning; all of them stay with Spark, which re-applies them."""
         self._filters = list(filters)
         return filters

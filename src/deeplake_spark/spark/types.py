@@ -16,7 +16,8 @@ to) the Arrow type that ``pyspark`` derives from the Spark type.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
