@@ -135,6 +135,26 @@ def test_partitions_follow_delta_files_and_stats_prune(spark, pets, tmp_path):
         load(spark, path).count()
 
 
+def test_stats_pruning_is_conservative():
+    from pyspark.sql.datasource import EqualTo, GreaterThan, In, IsNotNull, IsNull, LessThan, Not
+
+    from deeplake_spark.spark.reader import DataFile, may_match
+
+    f = DataFile("a.parquet", 1, 10, 0, {"x": (5, 9, 0), "s": ("b", "m" * 40, 2), "f": (0.5, 1.5, 0),
+                                          "n": (None, None, 10)})
+    assert not may_match(f, EqualTo(("x",), 4)) and may_match(f, EqualTo(("x",), 5))
+    assert not may_match(f, LessThan(("x",), 5)) and not may_match(f, GreaterThan(("x",), 9))
+    assert may_match(f, In(("x",), (1, 7))) and not may_match(f, In(("x",), (1, 10)))
+    assert not may_match(f, IsNull(("x",))) and may_match(f, IsNull(("s",)))
+    assert not may_match(f, IsNotNull(("n",))) and not may_match(f, EqualTo(("n",), 1))
+    assert may_match(f, Not(EqualTo(("x",), 5)))  # negations are never used for pruning
+    assert not may_match(f, EqualTo(("s",), "a"))
+    assert may_match(f, EqualTo(("s",), "z"))  # a 32+ char max may be truncated: not used
+    assert may_match(f, GreaterThan(("f",), 2.0))  # NaN > 2.0 in Spark; stats leave NaN out
+    assert not may_match(f, LessThan(("f",), 0.1))
+    assert may_match(f, EqualTo(("unknown",), 1))
+
+
 def _file_has(parquet_path: str, value: int) -> bool:
     import pyarrow.parquet as pq
 
