@@ -136,7 +136,15 @@ def test_partitions_follow_delta_files_and_stats_prune(spark, pets, tmp_path):
 
 
 def test_stats_pruning_is_conservative():
-    from pyspark.sql.datasource import EqualTo, GreaterThan, In, IsNotNull, IsNull, LessThan, Not
+    from pyspark.sql.datasource import (
+        EqualTo,
+        GreaterThan,
+        In,
+        IsNotNull,
+        IsNull,
+        LessThan,
+        Not,
+    )
 
     from deeplake_spark.spark.reader import DataFile, may_match
 

@@ -189,10 +189,10 @@ def may_match(file: DataFile, flt: Filter) -> bool:
         op = _OPS.get(type(flt))
         if op is None or flt.value is None:
             return True
-        if isinstance(low, float) or isinstance(high, float) or isinstance(flt.value, float):
-            # Spark orders NaN above every number, and Delta's min/max leave NaN out.
-            if op in ("gt", "ge") or flt.value != flt.value:
-                return True
+        floats = isinstance(low, float) or isinstance(high, float) or isinstance(flt.value, float)
+        # Spark orders NaN above every number, and Delta's min/max leave NaN out.
+        if floats and (op in ("gt", "ge") or flt.value != flt.value):
+            return True
         return _compare(op, low, high, flt.value)
     except TypeError:  # stats and literal of incomparable Python types (e.g. naive vs aware datetime)
         return True
