@@ -59,21 +59,33 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       emptyRowsLeft = partition.numRecords >= 0 ? partition.numRecords : footer().getRecordCount();
       return;
     }
-    MessageType fileSchema;
-    try (ParquetFileReader footer = footer()) {
-      fileSchema = footer.getFooter().getFileMetaData().getSchema();
-    }
     List<String> requested = new ArrayList<>();
     ordinals = new int[columns.length];
     for (int i = 0; i < columns.length; i++) {
-      ordinals[i] = -1;  // a column added after this file was written reads as null
-      if (fileSchema.containsField(columns[i].name)) {
-        ordinals[i] = requested.size();
-        requested.add(columns[i].name);
-      }
+      ordinals[i] = requested.size();
+      requested.add(columns[i].name);
     }
     parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
-    parquet.initialize(partition.location, requested);
+    try {
+      parquet.initialize(partition.location, requested);
+    } catch (IOException missingColumn) {
+      // Files written before a column was added lack it: read what they have, the rest is null.
+      parquet.close();
+      MessageType fileSchema;
+      try (ParquetFileReader footer = footer()) {
+        fileSchema = footer.getFooter().getFileMetaData().getSchema();
+      }
+      requested.clear();
+      for (int i = 0; i < columns.length; i++) {
+        ordinals[i] = -1;
+        if (fileSchema.containsField(columns[i].name)) {
+          ordinals[i] = requested.size();
+          requested.add(columns[i].name);
+        }
+      }
+      parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
+      parquet.initialize(partition.location, requested);
+    }
     parquet.enableReturningBatches();
     ColumnarBatch batch = parquet.resultBatch();
     writers = new TensorColumnWriter[columns.length];

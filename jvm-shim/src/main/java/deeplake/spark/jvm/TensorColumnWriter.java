@@ -76,7 +76,6 @@ final class TensorColumnWriter {
       putBytes(row, chunk, index);
       return;
     }
-    String where = chunk.where + ", sample " + index;
     long[] shape = chunk.shape(index);
     int rank = levels.length - 1;
     byte[] raw = chunk.rawPayload();
@@ -87,16 +86,17 @@ final class TensorColumnWriter {
       return;
     }
     if (shape.length != rank) {
-      throw new ChunkFormatException.Corrupt(where + ": sample has shape " + Arrays.toString(shape)
-          + ", expected rank " + rank);
+      throw new ChunkFormatException.Corrupt(chunk.where + ", sample " + index + ": sample has shape "
+          + Arrays.toString(shape) + ", expected rank " + rank);
     }
     DType dtype = chunk.dtype;
+    String where = chunk.where;  // the sample index is added to messages of the rare failures below
     if (chunk.isImage()) {
-      raw = decodePng(raw, off, len, shape, where);
+      raw = decodePng(raw, off, len, shape, where + ", sample " + index);
       off = 0;
       dtype = DType.UINT8;
     } else {
-      chunk.elementCount(index);
+      checkLength(chunk, index, shape, len);
     }
     if (rank == 0) {
       putValues(vector, row, 1, raw, off, dtype, where);
@@ -126,6 +126,17 @@ final class TensorColumnWriter {
     leaf.reserve((int) (used[rank] + lists));
     putValues(leaf, used[rank], (int) lists, raw, off, dtype, where);
     used[rank] += (int) lists;
+  }
+
+  private static void checkLength(Chunk chunk, int index, long[] shape, int len) throws ChunkFormatException {
+    long n = chunk.dtype.itemsize;
+    for (long d : shape) {
+      n *= d;
+    }
+    if (n != len) {
+      throw new ChunkFormatException.Corrupt(chunk.where + ", sample " + index + ": " + len
+          + " bytes do not hold shape " + Arrays.toString(shape) + " of " + chunk.dtype.formatName);
+    }
   }
 
   private void putBytes(int row, Chunk chunk, int index) throws ChunkFormatException {
