@@ -80,10 +80,10 @@ def test_quickstart(kernel_name, tmp_path):
 def test_training(kernel_name, tmp_path):
     cells, elapsed = run_notebook("02_training.ipynb", kernel_name, tmp_path)
     text = "\n".join(_text(c) for c in cells)
-    assert "SparkDatasetConverter(mode='view') 720 training rows, 180 validation rows" in text
-    assert re.search(r"720 samples in [\d.]+ s: \d+ samples/s", text)
-    assert re.search(r"trained 3 epochs, 2160 samples in [\d.]+ s: \d+ samples/s", text)
-    accuracy = float(re.search(r"validation accuracy: ([\d.]+)% on 180 samples", text).group(1))
+    assert "SparkDatasetConverter(mode='view') 480 training rows, 120 validation rows" in text
+    assert re.search(r"480 samples in [\d.]+ s: \d+ samples/s", text)
+    assert re.search(r"trained 3 epochs, 1440 samples in [\d.]+ s: \d+ samples/s", text)
+    accuracy = float(re.search(r"validation accuracy: ([\d.]+)% on 120 samples", text).group(1))
     assert accuracy > 60  # three shapes are easy; chance is 33 %
     print(f"02_training.ipynb ran in {elapsed:.1f} s; validation accuracy {accuracy}%")
 

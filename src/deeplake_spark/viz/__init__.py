@@ -25,7 +25,13 @@ from typing import Any, Mapping, Sequence
 
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.viz.grid import CellBox, Grid, GridLayout
-from deeplake_spark.viz.render import BBOX_FORMATS, MASK_ALPHA, PALETTE, RenderOptions, render
+from deeplake_spark.viz.render import (
+    BBOX_FORMATS,
+    MASK_ALPHA,
+    PALETTE,
+    RenderOptions,
+    render,
+)
 from deeplake_spark.viz.samples import collect
 
 __all__ = ["BBOX_FORMATS", "MASK_ALPHA", "PALETTE", "CellBox", "Grid", "GridLayout", "grid", "save_grid", "show"]

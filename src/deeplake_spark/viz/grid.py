@@ -106,7 +106,7 @@ class Grid:
     def to_html(self) -> str:
         """A self-contained HTML fragment (images inlined as PNG data URIs)."""
         parts = [
-            f'<div class="deeplake-spark-grid" style="font-family:sans-serif;font-size:12px">',
+            '<div class="deeplake-spark-grid" style="font-family:sans-serif;font-size:12px">',
             f'<div style="margin:4px 0"><b>{html.escape(self.title)}</b></div>',
             f'<div style="display:grid;grid-template-columns:repeat({self.per_row},{self.tile_size + 16}px);gap:8px">',
         ]
