@@ -11,7 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deeplake_spark as dls
-from deeplake_spark.dataset.distributed import TaskWriter, commit_written, discard_written
+from deeplake_spark.dataset.distributed import (
+    TaskWriter,
+    commit_written,
+    discard_written,
+)
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import SchemaError
 
