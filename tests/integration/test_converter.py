@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import deeplake_spark as dls  # noqa: E402
-from deeplake_spark.errors import InvalidOptionError  # noqa: E402
+import deeplake_spark as dls
+from deeplake_spark.errors import InvalidOptionError
 
 N = 120
 

@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-import deeplake_spark as dls  # noqa: E402
-from deeplake_spark import demo  # noqa: E402
+import deeplake_spark as dls
+from deeplake_spark import demo
 
 
 @pytest.mark.slow

@@ -12,9 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import deeplake_spark as dls  # noqa: E402
-from deeplake_spark.errors import InvalidOptionError  # noqa: E402
-from deeplake_spark.torch.sampling import ChunkLayout, pass_order  # noqa: E402
+import deeplake_spark as dls
+from deeplake_spark.errors import InvalidOptionError
+from deeplake_spark.torch.sampling import ChunkLayout, pass_order
 
 N = 300
 
@@ -97,7 +97,7 @@ def test_seed_and_epochs_make_the_shuffle(small_ds):
     assert a == b
     loader = ds.pytorch(batch_size=20, num_workers=2, seed=1, columns=["id"])
     first, second = _ids(loader), _ids(loader)  # a second pass runs the next epoch
-    assert first == a and second != first and sorted(sum(second, [])) == list(range(N))
+    assert first == a and second != first and sorted(i for b in second for i in b) == list(range(N))
     loader.set_epoch(0)
     assert _ids(loader) == a
     unshuffled = [i for bt in _ids(ds.pytorch(batch_size=20, num_workers=2, shuffle=False, columns=["id"]))
@@ -121,7 +121,7 @@ def test_each_chunk_read_once_per_epoch(small_ds, tmp_path, monkeypatch):
         pass
     reads = [line.split()[0] for line in log_file.read_text().splitlines() if "/x/" in line]
     chunks = set(np.asarray(ds.table(columns=["x"]).column("x").combine_chunks().field("chunk")).tolist())
-    assert set(os.path.basename(r)[: -len(".dltc")] for r in reads) == chunks
+    assert {os.path.basename(r)[: -len(".dltc")] for r in reads} == chunks
     # Each worker reads whole chunks; only a chunk cut by the split between the 2 workers is read twice.
     assert len(chunks) <= len(reads) <= len(chunks) + 1
 
@@ -182,8 +182,8 @@ def test_null_samples_and_main_process_loading(tmp_path):
         next(iter(ds.pytorch(batch_size=10, num_workers=0)))
 
 
-@pytest.mark.parametrize("options", [dict(batch_size=0), dict(num_workers=-1), dict(collate="zip"),
-                                     dict(columns=["nope"]), dict(rank=1, world_size=1), dict(transform=3)])
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"num_workers": -1}, {"collate": "zip"},
+                                     {"columns": ["nope"]}, {"rank": 1, "world_size": 1}, {"transform": 3}])
 def test_bad_options_fail_before_any_worker_starts(small_ds, options):
     ds, _ = small_ds
     with pytest.raises(InvalidOptionError):

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deeplake_spark.errors import InvalidOptionError
-from deeplake_spark.torch.sampling import ChunkLayout, epoch_plan, loader_order, pass_order
+from deeplake_spark.torch.sampling import (
+    ChunkLayout,
+    epoch_plan,
+    loader_order,
+    pass_order,
+)
 
 
 def _all_rows(layout, **kw):
@@ -73,7 +78,7 @@ def test_only_the_last_batch_of_a_rank_is_short():
 
 def test_same_inputs_same_order_and_epochs_differ():
     layout = ChunkLayout.contiguous(500, 32)
-    kw = dict(num_workers=2, batch_size=16, seed=42)
+    kw = {"num_workers": 2, "batch_size": 16, "seed": 42}
     a = [b.tolist() for b in pass_order(layout, first_epoch=0, num_epochs=1, **kw)]
     b = [b.tolist() for b in pass_order(layout, first_epoch=0, num_epochs=1, **kw)]
     c = [b.tolist() for b in pass_order(layout, first_epoch=1, num_epochs=1, **kw)]
@@ -122,8 +127,8 @@ def test_loader_order_round_robin_skips_finished_workers():
     assert [x.tolist() for x in loader_order([[a, c, e], [b], [d]])] == [[0], [1], [3], [2], [4]]
 
 
-@pytest.mark.parametrize("kw", [dict(rank=2, world_size=2), dict(num_workers=0), dict(batch_size=0),
-                                dict(shuffle_window=0), dict(seed=-1)])
+@pytest.mark.parametrize("kw", [{"rank": 2, "world_size": 2}, {"num_workers": 0}, {"batch_size": 0},
+                                {"shuffle_window": 0}, {"seed": -1}])
 def test_bad_options_are_rejected(kw):
     with pytest.raises(InvalidOptionError):
         epoch_plan(ChunkLayout.contiguous(10, 2), **kw)

@@ -7,7 +7,11 @@ pyspark only when called.
 from __future__ import annotations
 
 from deeplake_spark.torch.converter import SparkDatasetConverter, make_spark_converter
-from deeplake_spark.torch.loader import DeepLakeDataLoader, StreamingDataset, make_dataset_loader
+from deeplake_spark.torch.loader import (
+    DeepLakeDataLoader,
+    StreamingDataset,
+    make_dataset_loader,
+)
 
 __all__ = ["DeepLakeDataLoader", "SparkDatasetConverter", "StreamingDataset", "make_dataset_loader",
            "make_spark_converter"]

@@ -21,7 +21,8 @@ import os
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
@@ -105,7 +106,7 @@ class _StageProgress:
                 bar.n = sum(c for _, c in seen.values())
                 bar.refresh()
 
-    def __enter__(self) -> _StageProgress:
+    def __enter__(self) -> Self:
         if self._tracker is not None:
             self._thread = threading.Thread(target=self._run, name="deeplake-progress", daemon=True)
             self._thread.start()

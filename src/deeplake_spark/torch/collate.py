@@ -17,7 +17,8 @@ Text tensors and non-numeric tabular columns always come as lists of Python valu
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -158,7 +159,7 @@ class DeepLakeDataLoader(DataLoader):
         for batch in super().__iter__():
             yield to_device(batch, self.target_device)
 
-    def __enter__(self) -> DeepLakeDataLoader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

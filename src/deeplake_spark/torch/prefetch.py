@@ -9,9 +9,10 @@ and the shuffle window, never by the dataset size, and each chunk is read once p
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Self
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class ChunkPrefetcher:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> ChunkPrefetcher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,8 +25,8 @@ on one worker when ``num_epochs > 1`` runs in one pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
