@@ -32,6 +32,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from deeplake_spark.dataset.delta_log import check_commit_safety
 from deeplake_spark.dataset.distributed import (
     TaskWriter,
     WrittenFiles,
@@ -192,6 +193,8 @@ def make_writer(options: dict[str, str], schema: StructType, overwrite: bool) ->
         raise InvalidOptionError(f"option saveMode={opts.save_mode!r} contradicts Spark's mode('overwrite')")
     if not overwrite and mode == "overwrite":
         raise InvalidOptionError("option saveMode='overwrite' needs Spark's mode('overwrite')")
+    # Refuse unsafe object-store commits before any task writes a byte.
+    check_commit_safety(opts.path, opts.storage_options)
     existing = existing_schema(opts.path, opts.storage_options)
     if existing is not None and mode == "errorifexists":
         raise DatasetExistsError(f"{opts.path} already holds a dataset (save mode errorifexists); use mode "
