@@ -198,3 +198,22 @@ def test_sample_bytes_are_not_copied_for_fixed_shape_batches(small_ds):
     buf = io.BytesIO()
     torch.save(batch, buf)  # plain tensors: picklable across processes
     assert buf.tell() > 64 * 6 * 4
+
+
+def test_memory_is_bounded_by_prefetch_depth_not_dataset_size(small_ds):
+    from deeplake_spark.torch.prefetch import ChunkPrefetcher
+    from deeplake_spark.torch.source import from_dataset
+
+    ds, _ = small_ds
+    source = from_dataset(ds, ["x", "id"])
+    num_chunks = len(source.tensors[0].chunk_ids)
+    batches = pass_order(source.layout(), first_epoch=0, num_epochs=1, num_workers=1, batch_size=10, seed=2,
+                         shuffle_window=2)
+    peak = 0
+    with ChunkPrefetcher(source.tensors, batches, prefetch_chunks=1, io_threads=2) as prefetcher:
+        for i in range(len(batches)):
+            prefetcher.chunks_for(i)
+            peak = max(peak, prefetcher.live_chunks)
+            prefetcher.release(i)
+    # A batch mixes at most two windows of 2 chunks, plus 1 prefetched: far below the 12 chunks.
+    assert num_chunks >= 10 and peak <= 2 * 2 + 1

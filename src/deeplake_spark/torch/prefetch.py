@@ -106,6 +106,11 @@ class ChunkPrefetcher:
             self._next += 1
         return {key: self._live[key].result() for key in needed}
 
+    @property
+    def live_chunks(self) -> int:
+        """Chunks loaded or loading now (what bounds a worker's memory)."""
+        return len(self._live)
+
     def release(self, batch: int) -> None:
         """Forget chunks whose last use was ``batch``."""
         for key in self._needs[batch]:
