@@ -4,7 +4,8 @@
     python -m bench.soak --writers 8 --batches 100 --crashes 300 --fuzz-inputs 200000 --rounds 3
 
 Every round runs, on fresh datasets under a temporary folder: N writer processes appending
-concurrently while reader processes check each version they see; a writer SIGKILLed at injected
+concurrently while reader processes check each version they see; appends racing a process that
+deletes rows; a writer SIGKILLed at injected
 and random points (then vacuum); the chunk decoder on seeded mutated chunks in a memory-limited
 child. Prints the figures and exits non-zero if any invariant broke.
 """
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--batches", type=int, default=50, help="appends per writer")
     parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--delete-rounds", type=int, default=20, help="deletes racing the appends")
     parser.add_argument("--crashes", type=int, default=150)
     parser.add_argument("--fuzz-inputs", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1)
@@ -69,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         conc = scenarios.run_concurrency(os.path.join(root, "concurrent"), writers=args.writers,
                                          batches=args.batches, readers=args.readers, timeout=3600)
+        mixed = scenarios.run_appends_with_deletes(os.path.join(root, "deletes"), writers=3,
+                                                   batches=max(1, args.batches // 2),
+                                                   delete_rounds=args.delete_rounds, timeout=3600)
         crash = scenarios.run_crash_campaign(os.path.join(root, "crash"), crashes=args.crashes, seed=seed)
         fuzz = _fuzz(fuzz_support, args.fuzz_inputs, seed)
-        problems = conc.problems + crash.problems + fuzz.get("failures", [])
+        problems = conc.problems + mixed.problems + crash.problems + fuzz.get("failures", [])
         if "crash" in fuzz:
             problems.append(fuzz["crash"])
         summary["commits"] += conc.commits
@@ -85,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": {"commits": conc.commits, "conflicts": conc.conflicts, "max_attempts": conc.max_attempts,
                             "orphan_parquet_before_vacuum": conc.orphan_parquet, "reader_checks": conc.reader_checks,
                             "reader_versions": conc.reader_versions, "seconds": round(conc.seconds, 1)},
+            "deletes_racing_appends": {"appends": mixed.appends, "deletes": mixed.deletes,
+                                       "delete_conflicts": mixed.delete_conflicts,
+                                       "append_conflicts": mixed.append_conflicts},
             "crash": {"crashes": crash.crashes, "by_point": dict(crash.by_point),
                       "committed_by_point": dict(crash.committed_by_point),
                       "orphans_before_vacuum": crash.orphans_before_vacuum, "vacuumed": crash.vacuumed,
