@@ -151,7 +151,9 @@ class SparkDatasetConverter:
         """A streaming DataLoader over the rows; also a context manager (``with ... as loader``).
 
         ``num_epochs=None`` (petastorm's default) loops forever. petastorm's ``workers_count``,
-        ``cur_shard`` and ``shard_count`` are accepted for ``num_workers``, ``rank``, ``world_size``.
+        ``cur_shard``, ``shard_count`` and ``shuffle_row_groups`` are accepted for ``num_workers``,
+        ``rank``, ``world_size`` and ``shuffle``; ``shuffling_queue_capacity`` and
+        ``reader_pool_type`` are accepted and ignored.
         Other options as for ``Dataset.pytorch`` (collate, pad_value, batch_transform,
         prefetch_chunks, shuffle_window, io_threads).
         """
@@ -159,11 +161,17 @@ class SparkDatasetConverter:
         for old, new in _ALIASES.items():
             if old in options:
                 named[new] = options.pop(old)
-        if "transform_spec" in options or "shuffling_queue_capacity" in options or "data_loader_fn" in options:
-            bad = [k for k in ("transform_spec", "shuffling_queue_capacity", "data_loader_fn") if k in options]
+        if "shuffle_row_groups" in options:
+            shuffle = bool(options.pop("shuffle_row_groups"))
+        ignored = [k for k in ("shuffling_queue_capacity", "reader_pool_type") if options.pop(k, None) is not None]
+        if ignored:
+            log.info("make_torch_dataloader: petastorm option(s) %s have no effect (chunk order + shuffle_window "
+                     "shuffle; torch worker processes)", ignored)
+        unsupported = [k for k in ("transform_spec", "data_loader_fn") if k in options]
+        if unsupported:
             raise InvalidOptionError(
-                f"petastorm option(s) {bad} are not supported: use transform= (per sample dict), batch_transform= "
-                "(per batch) and shuffle=/shuffle_window= instead"
+                f"petastorm option(s) {unsupported} are not supported: use transform= (per sample dict) and "
+                "batch_transform= (per batch of tensors) instead"
             )
         return make_loader(self._loader_source(columns), batch_size=batch_size, num_epochs=num_epochs,
                            shuffle=shuffle, seed=seed, transform=transform, device=device, drop_last=drop_last,
