@@ -140,7 +140,7 @@ def _spark_writer_missing() -> str | None:
 
 
 def _import_spark(folder: str, path: str, classes: list[str], *, quiet: bool,
-                  storage_options: dict[str, str] | None) -> int:
+                  storage_options: dict[str, str] | None) -> tuple[int, int]:
     """binaryFile source -> image/label/label_name/filename columns -> ``df.write.format("deeplake")``."""
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
@@ -155,7 +155,7 @@ def _import_spark(folder: str, path: str, classes: list[str], *, quiet: bool,
         root = os.path.abspath(folder).rstrip("/") + "/"
         files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
                  .withColumn("filename", F.regexp_replace("path", r"^file:(//)?" + re.escape(root), ""))
-                 .where(F.lower("filename").rlike(r"^[^/]+/(.*/)?[^./][^/]*\.(jpg|jpeg|png)$")))
+                 .where(F.lower("filename").rlike(r"^[^./][^/]*/(.*/)?[^./][^/]*\.(jpg|jpeg|png)$")))
         label_of = F.create_map(*[F.lit(x) for i, name in enumerate(classes) for x in (name, i)])
         df = (files.withColumn("label_name", F.element_at(F.split("filename", "/"), 1))
               .select(F.col("content").alias("image"), label_of[F.col("label_name")].cast("long").alias("label"),
@@ -174,7 +174,8 @@ def _import_spark(folder: str, path: str, classes: list[str], *, quiet: bool,
     finally:
         if existing is None:
             spark.stop()
-    return dls.open(path, storage_options=storage_options).version
+    ds = dls.open(path, storage_options=storage_options)
+    return ds.version, len(ds)
 
 
 def _check_absent(path: str, storage_options: dict[str, str] | None) -> None:
@@ -199,8 +200,10 @@ def import_folder(folder: str, path: str, *, engine: str = "auto", batch_size: i
     if engine in ("auto", "spark"):
         reason = _spark_writer_missing()
         if reason is None:
-            version = _import_spark(folder, path, classes, quiet=quiet, storage_options=storage_options)
-            return ImportResult(path, len(files), classes, version, "spark")
+            version, rows = _import_spark(folder, path, classes, quiet=quiet, storage_options=storage_options)
+            if rows != len(files):  # e.g. file names Spark spells differently (URL-encoded characters)
+                note = f"warning: Spark imported {rows} of the {len(files)} image files found in {folder}"
+            return ImportResult(path, rows, classes, version, "spark", note)
         if engine == "spark":
             raise InvalidOptionError(f"import-folder --engine spark: {reason}")
         note = f"note: imported with the Python API because the Spark deeplake writer is not usable: {reason}"
@@ -356,8 +359,8 @@ def cmd_import_folder(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"imported {result.rows} images in {len(result.classes)} classes {result.classes} into {result.path} "
               f"(version {result.version}, engine {result.engine})")
-        if result.note:
-            print(result.note, file=sys.stderr)
+    if result.note and (not args.quiet or result.note.startswith("warning")):
+        print(result.note, file=sys.stderr)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -219,8 +220,14 @@ def test_restore_makes_an_old_version_latest(imported, capsys):
                     reason="the deeplake Spark writer is not in this build")
 def test_import_folder_with_spark_matches_the_python_engine(spark, image_folder, imported, tmp_path, capsys):
     path = str(tmp_path / "pets-spark")
-    assert main(["import-folder", str(image_folder), path, "--engine", "spark"]) == 0
-    assert "engine spark" in capsys.readouterr().out
+    folder = tmp_path / "my images"  # a space in the path: Spark's file URIs must still map back
+    shutil.copytree(image_folder, folder)
+    (folder / ".cache").mkdir()
+    shutil.copy(image_folder / "cat" / "0.jpg", folder / ".cache" / "0.jpg")  # hidden: not a class
+    assert main(["import-folder", str(folder), path, "--engine", "spark"]) == 0
+    captured = capsys.readouterr()
+    assert "imported 5 images in 3 classes ['cat', 'dog', 'eel']" in captured.out and "engine spark" in captured.out
+    assert "warning" not in captured.err
     assert spark.range(1).count() == 1  # the test's session was reused, not stopped
     by_spark, by_python = dls.open(path), dls.open(imported)
     columns = ["label", "label_name", "filename"]
