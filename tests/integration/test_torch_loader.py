@@ -21,12 +21,14 @@ N = 300
 
 @pytest.fixture(scope="module")
 def small_ds(tmp_path_factory):
-    """300 rows: a fixed-shape lz4 tensor in ~12 chunks, a ragged bbox tensor, png images, id/name."""
+    """300 rows: a fixed-shape lz4 tensor in ~12 chunks, a ragged bbox tensor, png images, a class_label
+    tensor, id/name."""
     path = str(tmp_path_factory.mktemp("loader") / "ds")
     ds = dls.create(path, {
         "x": dls.tensor("generic", dtype="float32", shape=(6,), compression="lz4", chunk_size=25 * 24),
         "boxes": dls.tensor("bbox", chunk_size=2000),
         "image": dls.tensor("image", compression="png", chunk_size=4000),
+        "cls": dls.tensor("class_label"),
         "id": "int64",
         "name": "string",
     })
@@ -36,6 +38,7 @@ def small_ds(tmp_path_factory):
         "x": np.repeat(np.arange(N, dtype="float32")[:, None], 6, axis=1),
         "boxes": [np.full((i % 4, 4), i, dtype="float32") for i in range(N)],
         "image": list(images),
+        "cls": np.arange(N) % 7,
         "id": np.arange(N),
         "name": [f"row{i}" for i in range(N)],
     })
@@ -62,9 +65,11 @@ def test_every_sample_once_and_order_matches_the_pure_plan(small_ds):
 
 def test_fixed_shape_values_follow_their_rows(small_ds):
     ds, _ = small_ds
-    for batch in ds.pytorch(batch_size=32, num_workers=2, columns=["id", "x"]):
+    for batch in ds.pytorch(batch_size=32, num_workers=2, columns=["id", "x", "cls"]):
         assert batch["x"].dtype == torch.float32 and batch["x"].shape[1:] == (6,)
         assert torch.equal(batch["x"][:, 3].long(), batch["id"])
+        assert batch["cls"].dtype == torch.int32 and batch["cls"].shape == batch["id"].shape
+        assert torch.equal(batch["cls"].long(), batch["id"] % 7)
 
 
 def test_ddp_ranks_partition_the_epoch_with_workers(small_ds):
