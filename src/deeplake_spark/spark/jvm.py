@@ -13,6 +13,7 @@ ships the jar and has no sources, so nothing is built there.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
@@ -89,7 +90,9 @@ def build_jar(*, force: bool = False, javac: str | None = None) -> str:
         raise DeepLakeSparkError("javac not found on PATH; install a JDK 17+ to build the JVM reader")
     folder = jars_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".build.lock", "w") as lock:
+    # The lock lives outside the package so a checkout never shows it as an untracked file.
+    lock_name = f"deeplake-spark-jvm-{hashlib.sha1(str(folder).encode()).hexdigest()[:12]}.lock"
+    with open(Path(tempfile.gettempdir()) / lock_name, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force and not is_stale():
             return str(jar_file())
