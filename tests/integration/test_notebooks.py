@@ -69,7 +69,7 @@ def test_quickstart(kernel_name, tmp_path):
     assert "rows=18" in text and "boxes: tensor(htype=bbox, dtype=float32, shape=(None, 4)" in text
     grids = [h for h in html if "deeplake-spark-grid" in h]
     assert len(grids) == 2 and all(h.count("data:image/png;base64,") >= 4 for h in grids)
-    assert "1 box (xywh)" in grids[0]
+    assert "1 box (xywh)" in grids[0] and "0 (circle)" in grids[0]
     assert re.search(r"\|square/000\.jpg\s*\|square\s*\|\[96, 96, 3\]", text)
     assert "latest: 12 rows; version 0 : 18 rows" in text and "Spark versionAsOf: 18" in text
     assert "DELETE" in text and "after restore: 18 rows at version 2" in text
