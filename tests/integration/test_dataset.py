@@ -199,3 +199,9 @@ def test_null_tensor_samples_are_null_refs(ds_path):
     assert dataset[1]["x"] is None
     got = dataset[:]
     assert got["x"][1] is None and got["x"][2].shape == (2, 2)
+
+
+def test_show_renders_an_html_grid(ds):
+    grid = ds.show(3, columns=["image", "label", "caption"])
+    html = grid._repr_html_()
+    assert html.count("<img") == 3 and "sample 2" in html

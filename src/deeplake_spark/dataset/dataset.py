@@ -287,6 +287,12 @@ class Dataset:
         self._invalidate()
         return result
 
+    def show(self, n: int = 8, columns: Sequence[str] | None = None, **options: Any) -> Any:
+        """An HTML grid of the first ``n`` samples (Jupyter / Databricks); see ``deeplake_spark.viz.show``."""
+        from deeplake_spark.viz import show  # integration layer, imported lazily
+
+        return show(self, n, columns, **options)
+
     def pytorch(self, **loader_options: Any) -> Any:
         """A streaming torch ``DataLoader`` over this dataset (see ``deeplake_spark.torch``)."""
         from deeplake_spark.torch import make_dataset_loader  # integration layer, imported lazily

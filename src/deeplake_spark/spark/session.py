@@ -64,5 +64,8 @@ def register(spark: SparkSession) -> None:
     from deeplake_spark.spark.functions import register_functions
     from deeplake_spark.spark.source import DeepLakeDataSource
 
+    # A reader with pushFilters fails every read without this; it is a runtime conf, so an
+    # existing session (a Databricks notebook) can take it here.
+    spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
     spark.dataSource.register(DeepLakeDataSource)
     register_functions(spark)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ S3_OPTION_NAMES: dict[str, tuple[str, ...]] = {
 def normalize_uri(path: str | os.PathLike[str]) -> str:
     """Absolute local path (no scheme) or an unchanged ``scheme://`` URI, without trailing slash."""
     text = os.fspath(path)
+    if text.startswith("dbfs:/") and not text.startswith("dbfs://"):
+        # Databricks: dbfs:/x is visible to Python through the FUSE mount /dbfs/x
+        return os.path.abspath("/dbfs/" + text[len("dbfs:/") :].lstrip("/"))
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/(?!/)", text):
+        raise StorageError(f"unsupported path {text!r}: use a local path or a scheme://bucket/prefix URI")
     if "://" in text:
         if text.startswith("file://"):
             return os.path.abspath(urlparse(text).path)
