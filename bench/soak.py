@@ -25,15 +25,16 @@ from typing import Any
 _RELIABILITY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "reliability")
 
 
-def _load_scenarios() -> tuple[Any, Any]:
+def _load_scenarios() -> tuple[Any, Any, Any]:
     # The scenarios live with the tests (one copy of the invariants); children find them through
     # sys.path, which multiprocessing hands down.
     if _RELIABILITY not in sys.path:
         sys.path.insert(0, _RELIABILITY)
+    import concurrency_scenarios
+    import crash_scenarios
     import fuzz_support
-    import reliability_support
 
-    return reliability_support, fuzz_support
+    return concurrency_scenarios, crash_scenarios, fuzz_support
 
 
 def _fuzz(fuzz_support: Any, inputs: int, seed: int) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the datasets of a failed round")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
-    scenarios, fuzz_support = _load_scenarios()
+    concurrency, crashes, fuzz_support = _load_scenarios()
 
     summary: dict[str, Any] = {"seed": args.seed, "commits": 0, "conflicts": 0, "reader_checks": 0, "crashes": 0,
                                "fuzz_inputs": 0, "problems": [], "rounds": []}
@@ -69,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         root = tempfile.mkdtemp(prefix="deeplake-soak-")
         seed = args.seed + r
         t0 = time.monotonic()
-        conc = scenarios.run_concurrency(os.path.join(root, "concurrent"), writers=args.writers,
+        conc = concurrency.run_concurrency(os.path.join(root, "concurrent"), writers=args.writers,
                                          batches=args.batches, readers=args.readers, timeout=3600)
-        mixed = scenarios.run_appends_with_deletes(os.path.join(root, "deletes"), writers=3,
+        mixed = concurrency.run_appends_with_deletes(os.path.join(root, "deletes"), writers=3,
                                                    batches=max(1, args.batches // 2),
                                                    delete_rounds=args.delete_rounds, timeout=3600)
-        crash = scenarios.run_crash_campaign(os.path.join(root, "crash"), crashes=args.crashes, seed=seed)
+        crash = crashes.run_crash_campaign(os.path.join(root, "crash"), crashes=args.crashes, seed=seed)
         fuzz = _fuzz(fuzz_support, args.fuzz_inputs, seed)
         problems = conc.problems + mixed.problems + crash.problems + fuzz.get("failures", [])
         if "crash" in fuzz:

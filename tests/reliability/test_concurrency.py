@@ -6,6 +6,7 @@ import multiprocessing as mp
 
 import numpy as np
 import pytest
+from concurrency_scenarios import run_appends_with_deletes, run_concurrency
 from deltalake import DeltaTable
 from reliability_support import (
     audit_files,
@@ -13,8 +14,6 @@ from reliability_support import (
     create_dataset,
     make_batch,
     rows_by_batch,
-    run_appends_with_deletes,
-    run_concurrency,
 )
 
 import deeplake_spark as dls

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from reliability_support import KILL_POINTS, run_crash_campaign
+from crash_scenarios import KILL_POINTS, run_crash_campaign
 
 CRASHES = int(os.environ.get("DEEPLAKE_SPARK_CRASHES", "50"))
 
