@@ -195,8 +195,10 @@ def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -
     """The table's Parquet files as a pyarrow dataset in commit order.
 
     delta-rs lists files in no stable order; rows are ordered by (file modification time, path) so
-    ``ds[i]`` is stable across versions: rows of older commits come first. Rows rewritten by
-    ``delete``/``update`` move to the position of that commit.
+    with one writer ``ds[i]`` is stable across versions: rows of older commits come first. Rows
+    rewritten by ``delete``/``update`` move to the position of that commit. With concurrent writers
+    a file written earlier can be committed later and sort before rows of an earlier commit
+    (tests/reliability measures it; Delta add actions carry no commit version to sort by).
     """
     base = dt.to_pyarrow_dataset(schema=schema)
     actions = pa.table(dt.get_add_actions(flatten=False))
