@@ -25,6 +25,9 @@ from pyspark.errors import PySparkException  # noqa: E402
 from deeplake_spark.spark import jvm  # noqa: E402
 
 SPARK_ERRORS = (Py4JJavaError, PySparkException)
+# The jar is built by spark_session() from jvm-shim/ when javac exists; without both, nothing to test.
+pytestmark = pytest.mark.skipif(shutil.which("javac") is None and not jvm.jar_file().exists(),
+                                reason="no javac to build the deeplake-jvm jar and no prebuilt jar")
 #: Metadata of the Python source's first field only (its options), not part of the column contract.
 _SOURCE_ONLY_META = "deeplake.source"
 
@@ -227,6 +230,20 @@ def test_delete_update_and_checkpoint_are_replayed(spark, tmp_path):
     assert rows == expected
     with pytest.raises(SPARK_ERRORS, match="commit 0 is missing"):
         read(spark, path, versionAsOf=1).schema
+
+
+def test_files_written_before_a_column_was_added_read_it_as_null(spark, tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    path = str(tmp_path / "evolved")
+    ds = dls.create(path, {"id": "int64", "v": dls.tensor(dtype="int16", shape=(1,))})
+    ds.append({"id": [0, 1], "v": [np.array([5], np.int16), np.array([6], np.int16)]})
+    refs = dls.open(path).table().column("v")
+    later = pa.table({"id": pa.array([2], pa.int64()), "v": refs.take([0]), "extra": pa.array(["x"])})
+    write_deltalake(path, later, mode="append", schema_mode="merge")
+    rows = read(spark, path, tensors="array").collect()
+    assert [(r["id"], r["v"], r["extra"]) for r in rows] == [(0, [5], None), (1, [6], None), (2, [5], "x")]
 
 
 def test_column_pruning_reads_no_unselected_chunks(spark, kinds, tmp_path):

@@ -29,7 +29,8 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
   private final ReaderFactory factory;
   private final FilePartition partition;
   private final ColumnPlan[] columns;
-  private final Configuration conf;
+  /** Created on first use: parsing Hadoop's XML defaults costs more than reading a local file. */
+  private Configuration conf;
   private VectorizedParquetRecordReader parquet;
   /** Position of each output column in the Parquet batch, -1 when the file lacks it (all null). */
   private int[] ordinals;
@@ -49,7 +50,13 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     this.factory = factory;
     this.partition = partition;
     this.columns = factory.columns.toArray(new ColumnPlan[0]);
-    this.conf = Io.hadoopConf(factory.hadoopOptions);
+  }
+
+  private Configuration conf() {
+    if (conf == null) {
+      conf = Io.hadoopConf(factory.hadoopOptions);
+    }
+    return conf;
   }
 
   private void open() throws IOException {
@@ -110,11 +117,11 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
         writers[i] = new TensorColumnWriter(c, PARQUET_BATCH_ROWS);
       }
     }
-    cache = new ChunkCache(factory.root, conf, factory.verifyChecksums, ChunkCache.DEFAULT_MAX_BYTES);
+    cache = new ChunkCache(factory.root, this::conf, factory.verifyChecksums, ChunkCache.DEFAULT_MAX_BYTES);
   }
 
   private ParquetFileReader footer() throws IOException {
-    return ParquetFileReader.open(HadoopInputFile.fromPath(Io.hadoopPath(partition.location), conf));
+    return ParquetFileReader.open(HadoopInputFile.fromPath(Io.hadoopPath(partition.location), conf()));
   }
 
   @Override

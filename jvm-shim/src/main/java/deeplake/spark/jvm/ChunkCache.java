@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 
 import org.apache.hadoop.conf.Configuration;
 
@@ -12,13 +13,13 @@ import org.apache.hadoop.conf.Configuration;
 final class ChunkCache {
   static final long DEFAULT_MAX_BYTES = 256L << 20;
   private final String root;
-  private final Configuration conf;
+  private final Supplier<Configuration> conf;
   private final boolean verify;
   private final long maxBytes;
   private final LinkedHashMap<String, Chunk> items = new LinkedHashMap<>(16, 0.75f, true);
   private long bytes;
 
-  ChunkCache(String root, Configuration conf, boolean verify, long maxBytes) {
+  ChunkCache(String root, Supplier<Configuration> conf, boolean verify, long maxBytes) {
     this.root = root;
     this.conf = conf;
     this.verify = verify;
@@ -37,7 +38,8 @@ final class ChunkCache {
     }
     byte[] data;
     try {
-      data = Io.readAll(root + "/" + relpath, conf);
+      String location = root + "/" + relpath;
+      data = Io.readAll(location, Io.isLocal(location) ? null : conf.get());
     } catch (FileNotFoundException e) {
       throw new FileNotFoundException(where + ": chunk file is missing (vacuumed or deleted?)");
     }

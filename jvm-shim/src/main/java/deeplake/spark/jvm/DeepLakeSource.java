@@ -23,9 +23,13 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister {
     return SHORT_NAME;
   }
 
+  /** Spark calls inferSchema then getTable on the same instance for one load(): replay the log once. */
+  private Map<String, String> lastProperties;
+  private DeepLakeTable lastTable;
+
   @Override
   public StructType inferSchema(CaseInsensitiveStringMap options) {
-    return load(options).schema();
+    return load(options.asCaseSensitiveMap()).schema();
   }
 
   @Override
@@ -33,12 +37,18 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister {
     return load(properties);
   }
 
-  private static DeepLakeTable load(Map<String, String> properties) {
+  private synchronized DeepLakeTable load(Map<String, String> properties) {
+    Map<String, String> key = new java.util.HashMap<>(properties);
+    if (lastTable != null && key.equals(lastProperties)) {
+      return lastTable;
+    }
     ReadOptions options = ReadOptions.parse(properties);
     try {
-      return new DeepLakeTable(Snapshots.load(options), options);
+      lastTable = new DeepLakeTable(Snapshots.load(options), options);
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
     }
+    lastProperties = key;
+    return lastTable;
   }
 }
