@@ -54,6 +54,7 @@ _SPARK_DTYPES: dict[type, str] = {
     BooleanType: "bool", ByteType: "int8", ShortType: "int16", IntegerType: "int32", LongType: "int64",
     FloatType: "float32", DoubleType: "float64",
 }
+_SPARK_TYPES = tuple(_SPARK_DTYPES)
 #: Fields of Spark's image source struct (``spark.read.format("image")``).
 _IMAGE_STRUCT_FIELDS = frozenset({"height", "width", "nChannels", "data"})
 
@@ -218,7 +219,8 @@ def _default_spec(f: StructField, target: str) -> tuple[str, dict[str, Any]] | N
     """Inferred (htype, settings) for a column without tensor options, None for tabular columns."""
     t = f.dataType
     meta = (f.metadata or {}).get(T.META_SPEC)
-    if meta is not None and (_is_bytes_struct(f) or isinstance(_depth_and_element(t)[1], (StringType, *_SPARK_TYPES))):
+    read_back = _is_bytes_struct(f) or isinstance(_depth_and_element(t)[1], (StringType, *_SPARK_TYPES))
+    if meta is not None and read_back:  # a column read from a deeplake dataset keeps its spec
         spec = TensorSpec.from_dict({**json.loads(meta), "name": target})
         return spec.htype, {"dtype": spec.dtype, "shape": spec.shape, "compression": spec.compression,
                             "chunk_size": spec.chunk_size}
@@ -234,7 +236,6 @@ def _default_spec(f: StructField, target: str) -> tuple[str, dict[str, Any]] | N
     return None
 
 
-_SPARK_TYPES = tuple(_SPARK_DTYPES)
 _SPEC_ATTRS = {"htype": "htype", "dtype": "dtype", "shape": "shape", "compression": "compression",
                "chunkSize": "chunk_size"}
 
