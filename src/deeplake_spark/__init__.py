@@ -30,6 +30,7 @@ __all__ = [
     "register",
     "spark_session",
     "tensor",
+    "write",
 ]
 
 
@@ -52,6 +53,14 @@ def fetch(df: Any, columns: list[str] | None = None, **options: Any) -> Any:
     from deeplake_spark.spark import fetch as _impl
 
     return _impl(df, columns=columns, **options)
+
+
+def write(df: Any, path: str, mode: str = "errorifexists", **options: Any) -> None:
+    """Write a Spark DataFrame as a deeplake dataset with any Spark save mode
+    (``append``, ``overwrite``, ``errorifexists``, ``ignore``); options as for ``df.write.format("deeplake")``."""
+    from deeplake_spark.spark import write as _impl
+
+    _impl(df, path, mode=mode, **options)
 
 
 def make_spark_converter(df: Any, **options: Any) -> Any:

@@ -18,9 +18,10 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from tqdm import tqdm
 
@@ -61,7 +62,7 @@ def _size(nbytes: float) -> str:
 def _when(ms: Any) -> str:
     if ms is None:
         return "?"
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _print_json(data: Any) -> None:

@@ -182,3 +182,11 @@ def test_lz4_decompressed_once():
     first = reader.raw_payload
     reader.sample(3)
     assert reader.raw_payload is first
+
+
+def test_block_of_zero_byte_samples():
+    spec = TensorSpec.create("b", "bbox")
+    builder = ChunkBuilder(spec)
+    builder.add_block(encode_block(spec, np.zeros((3, 0, 4), np.float32)))
+    reader = ChunkReader(builder.finish())
+    assert [reader.sample(i).shape for i in range(3)] == [(0, 4)] * 3

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pds
@@ -74,12 +75,12 @@ def check_commit_safety(uri: str, storage_options: Mapping[str, str] | None) -> 
 
 def _parse_timestamp(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError as e:
         raise VersionNotFound(f"cannot parse timestamp {value!r}; use ISO 8601, e.g. 2026-01-31T12:00:00Z") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def load_table(
@@ -112,7 +113,7 @@ def load_table(
     elif timestamp is not None:
         when = _parse_timestamp(timestamp)
         first_ms = min(int(c.get("timestamp") or 0) for c in dt.history())
-        first = datetime.fromtimestamp(first_ms / 1000, tz=timezone.utc).isoformat()
+        first = datetime.fromtimestamp(first_ms / 1000, tz=UTC).isoformat()
         if when.timestamp() * 1000 < first_ms:
             raise VersionNotFound(f"{uri}: no version at or before timestamp {when.isoformat()} (first commit at {first})")
         try:

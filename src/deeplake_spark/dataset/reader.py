@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from deeplake_spark.dataset.refs import chunk_relpath
 from deeplake_spark.errors import ChunkError, ChunkNotFoundError, CorruptChunkError

@@ -7,8 +7,9 @@ the tensor spec as JSON under ``deeplake.tensor``, so the spec is versioned with
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from deeplake_spark.dataset.refs import REF_TYPE, chunk_relpath
 from deeplake_spark.format.chunk_writer import ChunkBuilder
-import numpy as np
-
 from deeplake_spark.format.samples import EncodedSample, encode_block, encode_sample
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage

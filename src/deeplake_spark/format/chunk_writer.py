@@ -55,7 +55,8 @@ class ChunkBuilder:
         little-endian); returns the index of the first. Avoids per-sample Python work."""
         count = len(block)
         sample_nbytes = block[0].nbytes if count else 0
-        self._parts.append(memoryview(np.ascontiguousarray(block)).cast("B"))
+        if block.size:
+            self._parts.append(memoryview(np.ascontiguousarray(block)).cast("B"))
         self._sizes.extend([sample_nbytes] * count)
         self._shapes.extend([tuple(block.shape[1:])] * count)
         self._nbytes += sample_nbytes * count

@@ -106,7 +106,9 @@ class TensorSpec:
             if self.dtype != "uint8":
                 raise SchemaError(f"tensor {self.name!r}: {self.compression} compression needs dtype uint8, not {self.dtype}")
             if self.shape is not None and len(self.shape) not in (2, 3):
-                raise SchemaError(f"tensor {self.name!r}: {self.compression} images must have rank 2 or 3, not shape {self.shape}")
+                raise SchemaError(
+                    f"tensor {self.name!r}: {self.compression} images must have rank 2 or 3, not shape {self.shape}"
+                )
         if self.dtype == "str":
             if self.shape not in (None, ()):
                 raise SchemaError(f"tensor {self.name!r}: str samples are 0-d; shape {self.shape} is not allowed")

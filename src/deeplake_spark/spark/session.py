@@ -22,6 +22,7 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.driver.memory": "4g",
     "spark.sql.parquet.columnarReaderBatchSize": "256",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "1024",
+    "spark.sql.execution.arrow.maxBytesPerBatch": str(64 * 1024 * 1024),
     "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
     "spark.sql.shuffle.partitions": "8",
     "spark.driver.extraJavaOptions": "-Dio.netty.tryReflectionSetAccessible=true",

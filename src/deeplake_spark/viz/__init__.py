@@ -21,7 +21,8 @@ metadata the ``deeplake`` source puts on each ref column.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.viz.grid import CellBox, Grid, GridLayout
