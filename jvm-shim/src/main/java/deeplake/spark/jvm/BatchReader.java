@@ -187,7 +187,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
 
   private ColumnVector fill(int column, int start, int end) throws IOException {
     TensorColumnWriter writer = writers[column];
-    writer.reset();
+    writer.reset(end - start);
     ColumnVector refs = parquetBatch.column(ordinals[column]);
     ColumnVector chunkIds = refs.getChild(0);
     ColumnVector indices = refs.getChild(1);

@@ -239,16 +239,15 @@ public final class Chunk {
     return out;
   }
 
-  /** Element count of a numeric sample, after checking its byte length against its shape (FORMAT.md 4.10). */
-  public int elementCount(int index) throws ChunkFormatException {
-    long n = 1;
-    for (long d : shape(index)) {
+  /** Numeric samples: their byte length must match their shape (FORMAT.md 4.10). */
+  public void checkSampleLength(int index, long[] shape) throws ChunkFormatException {
+    long n = dtype.itemsize;
+    for (long d : shape) {
       n *= d;
     }
-    if (dtype != DType.STR && !isImage() && n * dtype.itemsize != sampleLength(index)) {
+    if (n != sampleLength(index)) {
       throw new ChunkFormatException.Corrupt(where + ", sample " + index + ": " + sampleLength(index)
-          + " bytes do not hold shape " + java.util.Arrays.toString(shape(index)) + " of " + dtype.formatName);
+          + " bytes do not hold shape " + java.util.Arrays.toString(shape) + " of " + dtype.formatName);
     }
-    return (int) n;
   }
 }

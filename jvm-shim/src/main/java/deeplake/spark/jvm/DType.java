@@ -5,8 +5,8 @@ import org.apache.spark.sql.types.DataTypes;
 
 /**
  * Sample dtypes of the format (docs/FORMAT.md 3.4) and the Spark type each maps to in {@code tensors=array}
- * mode. Unsigned types widen to the next signed type so every value fits; uint64 maps to bigint and
- * values above 2^63-1 wrap (documented in jvm-shim/README.md); float16 widens to float.
+ * mode, as in the Python source: unsigned types widen to the next signed type so every value fits;
+ * uint64 maps to bigint and a value above 2^63-1 is an error; float16 widens to float.
  */
 public enum DType {
   BOOL(1, "bool", 1, DataTypes.BooleanType),
@@ -51,25 +51,5 @@ public enum DType {
       }
     }
     return null;
-  }
-
-  /** Bytes per element of {@link #sparkType} inside an UnsafeArrayData. */
-  public int sparkElementSize() {
-    if (sparkType == DataTypes.BooleanType || sparkType == DataTypes.ByteType) {
-      return 1;
-    }
-    if (sparkType == DataTypes.ShortType) {
-      return 2;
-    }
-    if (sparkType == DataTypes.IntegerType || sparkType == DataTypes.FloatType) {
-      return 4;
-    }
-    return 8;
-  }
-
-  /** True when the stored little-endian bytes are already Spark's in-memory element layout. */
-  public boolean sameLayoutAsSpark() {
-    return this == BOOL || this == INT8 || this == INT16 || this == INT32 || this == INT64
-        || this == FLOAT32 || this == FLOAT64 || this == UINT64;
   }
 }

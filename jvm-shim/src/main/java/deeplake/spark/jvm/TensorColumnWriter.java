@@ -15,6 +15,7 @@ import javax.imageio.ImageIO;
 import org.apache.spark.sql.execution.vectorized.OnHeapColumnVector;
 import org.apache.spark.sql.execution.vectorized.WritableColumnVector;
 import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.vectorized.ColumnVector;
 
 /**
  * Writes the samples of one tensor column into a Spark column vector, batch by batch, in
@@ -24,50 +25,61 @@ import org.apache.spark.sql.types.DataType;
  */
 final class TensorColumnWriter {
   private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
-  private final ColumnPlan column;
   private final boolean bytesMode;
-  private final OnHeapColumnVector vector;
+  /** Exactly one of these three holds the column: bytes mode, str tensors in array mode, numeric arrays. */
+  private final SliceColumnVectors.SampleBytes sampleBytes;
+  private final SliceColumnVectors.Slices strings;
   /** Array mode: vector of each nesting level, levels[rank] holds the values. */
   private final WritableColumnVector[] levels;
   /** Entries written so far at each level of the current batch (levels[0] is indexed by row). */
   private final int[] used;
+  /** Bytes mode: shape entries written so far in the current batch. */
+  private int shapeUsed;
 
   TensorColumnWriter(ColumnPlan column, int capacity) {
-    this.column = column;
     this.bytesMode = column.mode.equals("bytes");
     DataType type = column.field.dataType();
-    this.vector = new OnHeapColumnVector(capacity, type);
-    int rank = bytesMode || column.spec.dtype == DType.STR ? 0 : column.spec.shape.size();
+    boolean strings = !bytesMode && column.spec.dtype == DType.STR;
+    this.sampleBytes = bytesMode ? new SliceColumnVectors.SampleBytes(capacity) : null;
+    this.strings = strings ? new SliceColumnVectors.Slices(type, capacity) : null;
+    int rank = bytesMode || strings ? 0 : column.spec.shape.size();
     levels = new WritableColumnVector[rank + 1];
-    levels[0] = vector;
-    for (int i = 1; i <= rank; i++) {
-      levels[i] = levels[i - 1].arrayData();
+    if (!bytesMode && !strings) {
+      levels[0] = new OnHeapColumnVector(capacity, type);
+      for (int i = 1; i <= rank; i++) {
+        levels[i] = levels[i - 1].arrayData();
+      }
     }
     used = new int[rank + 1];
   }
 
-  OnHeapColumnVector vector() {
-    return vector;
+  ColumnVector vector() {
+    return bytesMode ? sampleBytes : strings != null ? strings : levels[0];
   }
 
-  void reset() {
-    vector.reset();
+  void reset(int rows) {
     Arrays.fill(used, 0);
-    if (bytesMode) {
-      shapeUsed = 0;
+    shapeUsed = 0;
+    if (sampleBytes != null) {
+      sampleBytes.reset(rows);
+    } else if (strings != null) {
+      strings.reset(rows);
+    } else {
+      levels[0].reset();
     }
   }
 
-  private int shapeUsed;
-
   void putNull(int row) {
-    vector.putNull(row);
-    if (bytesMode) {
-      vector.getChild(0).putNull(row);
-      vector.getChild(1).putNull(row);
-      vector.getChild(1).putArray(row, shapeUsed, 0);
-    } else if (levels.length > 1) {
-      vector.putArray(row, used[1], 0);
+    if (sampleBytes != null) {
+      sampleBytes.setNull(row);
+      sampleBytes.shapes.putArray(row, shapeUsed, 0);
+    } else if (strings != null) {
+      strings.setNull(row);
+    } else {
+      levels[0].putNull(row);
+      if (levels.length > 1) {
+        levels[0].putArray(row, used[1], 0);
+      }
     }
   }
 
@@ -81,8 +93,8 @@ final class TensorColumnWriter {
     byte[] raw = chunk.rawPayload();
     int off = chunk.sampleOffset(index);
     int len = chunk.sampleLength(index);
-    if (chunk.dtype == DType.STR) {
-      vector.putByteArray(row, raw, off, len);
+    if (strings != null) {
+      strings.set(row, raw, off, len);
       return;
     }
     if (shape.length != rank) {
@@ -96,10 +108,10 @@ final class TensorColumnWriter {
       off = 0;
       dtype = DType.UINT8;
     } else {
-      checkLength(chunk, index, shape, len);
+      chunk.checkSampleLength(index, shape);
     }
     if (rank == 0) {
-      putValues(vector, row, 1, raw, off, dtype, where);
+      putValues(levels[0], row, 1, raw, off, dtype, where);
       return;
     }
     // Level j holds prod(shape[0..j-1]) lists of shape[j] entries each.
@@ -128,22 +140,10 @@ final class TensorColumnWriter {
     used[rank] += (int) lists;
   }
 
-  private static void checkLength(Chunk chunk, int index, long[] shape, int len) throws ChunkFormatException {
-    long n = chunk.dtype.itemsize;
-    for (long d : shape) {
-      n *= d;
-    }
-    if (n != len) {
-      throw new ChunkFormatException.Corrupt(chunk.where + ", sample " + index + ": " + len
-          + " bytes do not hold shape " + Arrays.toString(shape) + " of " + chunk.dtype.formatName);
-    }
-  }
-
   private void putBytes(int row, Chunk chunk, int index) throws ChunkFormatException {
-    int off = chunk.sampleOffset(index);
-    vector.getChild(0).putByteArray(row, chunk.rawPayload(), off, chunk.sampleLength(index));
+    sampleBytes.data.set(row, chunk.rawPayload(), chunk.sampleOffset(index), chunk.sampleLength(index));
     long[] shape = chunk.shape(index);
-    WritableColumnVector shapes = vector.getChild(1);
+    WritableColumnVector shapes = sampleBytes.shapes;
     shapes.putArray(row, shapeUsed, shape.length);
     WritableColumnVector dims = shapes.arrayData();
     dims.reserve(shapeUsed + shape.length);

@@ -58,15 +58,6 @@ public final class TensorSpec implements Serializable {
         node.path("compression").asText("none"));
   }
 
-  public boolean isImage() {
-    return "jpeg".equals(compression) || "png".equals(compression);
-  }
-
-  /** Rank when every sample has the same rank, else -1 (ragged, any rank). */
-  public int fixedRank() {
-    return shape == null ? -1 : shape.size();
-  }
-
   @Override
   public String toString() {
     return "tensor(htype=" + htype + ", dtype=" + dtype.formatName + ", shape=" + shape + ", compression="
