@@ -190,3 +190,26 @@ def test_block_of_zero_byte_samples():
     builder.add_block(encode_block(spec, np.zeros((3, 0, 4), np.float32)))
     reader = ChunkReader(builder.finish())
     assert [reader.sample(i).shape for i in range(3)] == [(0, 4)] * 3
+
+
+@pytest.mark.parametrize("mode, fmt", [("RGB", "JPEG"), ("L", "JPEG"), ("RGB", "PNG"), ("L", "PNG"), ("RGBA", "PNG"),
+                                       ("LA", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("I;16", "PNG")])
+def test_header_probe_agrees_with_decoded_shape(mode, fmt):
+    from deeplake_spark.format.images import decode_image, probe_image
+
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(0, 255, (9, 13, 3), dtype=np.uint8)).convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    shape = probe_image(buf.getvalue(), where="t")
+    assert shape[:2] == (9, 13)
+    assert decode_image(buf.getvalue(), shape, where="t").shape == shape
+
+
+def test_png_with_a_damaged_chunk_is_refused():
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(buf, format="PNG")
+    damaged = bytearray(buf.getvalue())
+    damaged[-20] ^= 0xFF
+    with pytest.raises(DecodeError, match="png"):
+        encode_sample(TensorSpec.create("m", "image", compression="png"), bytes(damaged))

@@ -66,7 +66,8 @@ class ChunkBuilder:
         """Serialize header + payload. The builder can be reused after ``reset()``."""
         positions = np.zeros(len(self._shapes) + 1, dtype=np.uint64)
         np.cumsum(self._sizes, out=positions[1:])
-        raw = b"".join(self._parts)
+        # one part (a block from add_block) is compressed/written without an extra copy
+        raw = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         payload = lz4.block.compress(raw, store_size=False) if self.spec.compression == "lz4" else raw
         header = encode_header(
             dtype=self.spec.dtype,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 
@@ -23,8 +24,72 @@ def image_format(data: bytes | memoryview) -> str | None:
     return None
 
 
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> channels after Pillow's decode
+
+
+def _jpeg_shape(data: bytes) -> tuple[int, ...] | None:
+    """(H, W[, C]) from the JPEG's start-of-frame segment; None when unusual (Pillow decides)."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 10 > n or data[i + 4] != 8:
+                return None
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
+            components = data[i + 9]
+            if not height or not width or components not in (1, 3):
+                return None
+            return (height, width) if components == 1 else (height, width, 3)
+        if marker == 0xDA or length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
+def _png_shape(data: bytes, where: str) -> tuple[int, ...] | None:
+    """(H, W[, C]) from IHDR after checking every chunk's CRC; None when unusual (Pillow decides)."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return None
+    pos, seen_end = 8, False
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            raise DecodeError(f"{where}: truncated PNG")
+        if zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            raise DecodeError(f"{where}: undecodable png bytes: chunk CRC mismatch")
+        if data[pos + 4 : pos + 8] == b"IEND":
+            seen_end = True
+            break
+        pos = end
+    if not seen_end:
+        raise DecodeError(f"{where}: truncated PNG (no IEND chunk)")
+    width = int.from_bytes(data[16:20], "big")
+    height = int.from_bytes(data[20:24], "big")
+    bit_depth, colour_type = data[24], data[25]
+    channels = _PNG_CHANNELS.get(colour_type)
+    if channels is None or not width or not height or (bit_depth == 16 and colour_type != 0):
+        return None
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
 def probe_image(data: bytes, *, where: str) -> tuple[int, ...]:
-    """Shape (H, W[, C]) of encoded image bytes, without decoding the pixels."""
+    """Shape (H, W[, C]) of encoded image bytes, without decoding the pixels.
+
+    Common JPEG/PNG files are read from their headers directly (fast ingest); anything unusual
+    goes through Pillow.
+    """
     from PIL import Image
 
     fmt = image_format(data)
@@ -32,6 +97,9 @@ def probe_image(data: bytes, *, where: str) -> tuple[int, ...]:
         raise DecodeError(f"{where}: bytes are not a JPEG or PNG image (first bytes {bytes(data[:8])!r})")
     if fmt == "jpeg" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         raise DecodeError(f"{where}: truncated JPEG (no end-of-image marker)")
+    fast = _jpeg_shape(data) if fmt == "jpeg" else _png_shape(data, where)
+    if fast is not None:
+        return fast
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
