@@ -17,6 +17,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
+from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
@@ -167,10 +168,11 @@ class Dataset:
         # delete/update/restore/vacuum commit through delta-rs directly: same S3 rule as append
         delta_log.check_commit_safety(self.path, self.storage_options)
 
-    def _write(self, data: Any, mode: str) -> int:
+    def _write(self, data: Any, mode: str, progress: bool | None = None) -> int:
         self._check_writable()
         schema = self.schema
         columns, n = to_columns(data, schema, dataset=self.path)
+        bar = progress_bar(n * max(len(schema.tensors), 1), f"{mode} {os.path.basename(self.path)}", "sample", progress)
         writers = [TensorColumnWriter(self.storage, spec, dataset=self.path) for spec in schema.tensors.values()]
         by_name = {w.spec.name: w for w in writers}
         committing = False
@@ -181,6 +183,7 @@ class Dataset:
                     refs, _ = write_tensor_column(self.storage, by_name[name].spec, columns[name],
                                                   dataset=self.path, writer=by_name[name])
                     arrays.append(refs)
+                    bar.update(n)
                 else:
                     arrays.append(tabular_array(columns[name], schema.tabular.field(name), dataset=self.path))
             table = pa.Table.from_arrays(arrays, schema=schema.to_arrow())
@@ -200,24 +203,27 @@ class Dataset:
             if committing:
                 self._invalidate()  # the handle may have moved to a newer version
             raise
+        finally:
+            bar.close()
         self._invalidate()
         log.info("%s %d rows to %s -> version %d", mode, n, self.path, version)
         return version
 
-    def append(self, data: Any) -> int:
+    def append(self, data: Any, *, progress: bool | None = None) -> int:
         """Append rows in one atomic commit; returns the new version.
 
         ``data``: a dict of columns (numpy arrays, lists, Arrow arrays; encoded JPEG/PNG bytes for
         image tensors), a list of row dicts, a pyarrow Table/RecordBatch or a pandas DataFrame.
-        Chunks are written first; if anything fails, no row becomes visible.
+        Chunks are written first; if anything fails, no row becomes visible. ``progress``: tqdm bar
+        (None: only for big appends on a terminal; False: silent).
         """
-        return self._write(data, "append")
+        return self._write(data, "append", progress)
 
     extend = append
 
-    def overwrite(self, data: Any) -> int:
+    def overwrite(self, data: Any, *, progress: bool | None = None) -> int:
         """Replace all rows in one commit (old versions stay readable until vacuumed)."""
-        return self._write(data, "overwrite")
+        return self._write(data, "overwrite", progress)
 
     def delete(self, predicate: str | None = None) -> int:
         """Delete rows matching a SQL predicate on tabular columns (all rows when None)."""
@@ -280,11 +286,14 @@ class Dataset:
         return delta_log.history(self._dt, self.storage, limit)
 
     def vacuum(self, retention_hours: float = DEFAULT_RETENTION_HOURS, *, dry_run: bool = False,
-               enforce_retention_duration: bool = True) -> VacuumResult:
-        """Delete Parquet and chunk files that no version inside the retention window needs."""
+               enforce_retention_duration: bool = True, progress: bool | None = None) -> VacuumResult:
+        """Delete Parquet and chunk files that no version inside the retention window needs.
+
+        ``progress``: tqdm bars (None: only for big vacuums on a terminal; False: silent).
+        """
         self._check_writable()
         result = vacuum(self._dt, self.storage, retention_hours=retention_hours, dry_run=dry_run,
-                        enforce_retention_duration=enforce_retention_duration)
+                        enforce_retention_duration=enforce_retention_duration, progress=progress)
         self._invalidate()
         return result
 

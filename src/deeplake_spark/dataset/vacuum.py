@@ -14,6 +14,7 @@ from deltalake.exceptions import DeltaError
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR, chunk_id_of
+from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import InvalidOptionError, StorageError
 from deeplake_spark.storage import Storage
@@ -50,7 +51,8 @@ def retained_versions(dt: DeltaTable, storage: Storage, retention_hours: float) 
     return keep
 
 
-def _referenced_chunks(dt: DeltaTable, versions: list[int], schema_of: dict[int, DatasetSchema]) -> set[str]:
+def _referenced_chunks(dt: DeltaTable, versions: list[int], schema_of: dict[int, DatasetSchema],
+                       progress: bool | None = None) -> set[str]:
     """``"<tensor>/<chunk id>"`` for every chunk referenced by any of ``versions``."""
     files: dict[str, list[str]] = {}
     for version in versions:
@@ -60,14 +62,16 @@ def _referenced_chunks(dt: DeltaTable, versions: list[int], schema_of: dict[int,
             files.setdefault(path, tensors)
     filesystem = dt.to_pyarrow_dataset().filesystem
     chunk_ids: set[str] = set()
-    for path, tensors in files.items():
-        if not tensors:
-            continue
-        table = pq.read_table(path, columns=tensors, filesystem=filesystem)
-        for name in tensors:
-            column = table.column(name).combine_chunks()
-            ids = column.field("chunk").drop_null().unique().to_pylist()
-            chunk_ids.update(f"{name}/{i}" for i in ids)
+    with progress_bar(len(files), "vacuum: scanning refs", "file", progress, auto_min=100) as bar:
+        for path, tensors in files.items():
+            bar.update(1)
+            if not tensors:
+                continue
+            table = pq.read_table(path, columns=tensors, filesystem=filesystem)
+            for name in tensors:
+                column = table.column(name).combine_chunks()
+                ids = column.field("chunk").drop_null().unique().to_pylist()
+                chunk_ids.update(f"{name}/{i}" for i in ids)
     return chunk_ids
 
 
@@ -78,6 +82,7 @@ def vacuum(
     retention_hours: float = DEFAULT_RETENTION_HOURS,
     dry_run: bool = False,
     enforce_retention_duration: bool = True,
+    progress: bool | None = None,
 ) -> VacuumResult:
     """Remove files that no version inside ``retention_hours`` needs.
 
@@ -99,7 +104,7 @@ def vacuum(
     for version in versions:
         dt.load_as_version(version)
         schema_of[version] = DatasetSchema.from_arrow(pa.schema(dt.schema().to_arrow()))
-    referenced = _referenced_chunks(dt, versions, schema_of)
+    referenced = _referenced_chunks(dt, versions, schema_of, progress)
     dt.load_as_version(latest)
     try:
         parquet = dt.vacuum(
@@ -121,8 +126,10 @@ def vacuum(
         if key not in referenced and entry.mtime_ns <= cutoff_ns:
             orphans.append(entry.path)
     if not dry_run:
-        for path in orphans:
-            storage.delete(path)
+        with progress_bar(len(orphans), "vacuum: deleting chunks", "file", progress, auto_min=100) as bar:
+            for path in orphans:
+                storage.delete(path)
+                bar.update(1)
     log.info("vacuum %s: %d parquet, %d chunk files %s", storage.uri, len(parquet), len(orphans),
              "would be deleted" if dry_run else "deleted")
     base = dt.table_uri.rstrip("/")
