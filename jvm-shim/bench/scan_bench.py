@@ -27,7 +27,8 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,10 @@ def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: i
     results = []
     for case, (mode, action) in cases.items():
         for system in SYSTEMS:
-            seconds, value = _best(lambda: action(frame(system, mode)), repeats)
+            def one_run(action: Callable[[Any], Any] = action, system: str = system, mode: str = mode) -> Any:
+                return action(frame(system, mode))
+
+            seconds, value = _best(one_run, repeats)
             results.append({"case": case, "system": system, "seconds": round(seconds, 4),
                             "rows_per_s": round(rows / seconds), "result": value})
     return results

@@ -19,6 +19,8 @@ import deeplake_spark as dls
 
 pytest.importorskip("pyspark")
 
+from datetime import UTC
+
 from py4j.protocol import Py4JJavaError  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 
@@ -200,9 +202,9 @@ def test_time_travel_and_column_selection_match_python_source(spark, kinds):
         assert len(rows) == {0: 0, 1: 4, 2: 6}[version]
     assert read(spark, kinds, versionAsOf=2).schema["emb"].metadata["deeplake.version"] == 2
     history = {h["version"]: h["timestamp"] for h in dls.open(kinds).history()}
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    at = datetime.fromtimestamp(history[2] / 1000, tz=timezone.utc).isoformat()
+    at = datetime.fromtimestamp(history[2] / 1000, tz=UTC).isoformat()
     assert read(spark, kinds, timestampAsOf=at).count() == 6
     # (the Python source checks modes of unselected columns too, hence the jpg/ragged modes)
     rows = assert_same_as_python_source(spark, kinds, columns="id,f32,text", tensors="array,jpg=bytes,ragged=bytes")
@@ -229,7 +231,28 @@ def test_delete_update_and_checkpoint_are_replayed(spark, tmp_path):
     rows = read(spark, path, tensors="array").collect()
     assert rows == expected
     with pytest.raises(SPARK_ERRORS, match="commit 0 is missing"):
-        read(spark, path, versionAsOf=1).schema
+        read(spark, path, versionAsOf=1)
+
+
+def test_many_batches_per_file_and_split_batches(spark, tmp_path):
+    # 5000 rows in one data file: more than one Parquet batch (4096 rows); maxBatchBytes=700 also
+    # cuts every Parquet batch into many output batches (tabular columns become offset views).
+    path = str(tmp_path / "batches")
+    n = 5000
+    ds = dls.create(path, {"id": "int64", "name": "string", "v": dls.tensor(dtype="uint8", shape=(None,)),
+                           "s": dls.tensor("text")})
+    ds.append({"id": np.arange(n), "name": [None if i % 7 == 0 else f"n{i}" for i in range(n)],
+               "v": [np.full(i % 50, i % 256, np.uint8) if i % 11 else None for i in range(n)],
+               "s": [f"t{i}" for i in range(n)]})
+    expected = [(i, None if i % 7 == 0 else f"n{i}", [i % 256] * (i % 50) if i % 11 else None, f"t{i}")
+                for i in range(n)]
+    for options in ({}, {"maxBatchBytes": "700"}):
+        rows = read(spark, path, tensors="array", **options).collect()
+        assert [tuple(r) for r in rows] == expected
+        raw = read(spark, path, tensors="bytes", **options).collect()
+        assert [bytes(r["v"]["data"]) if r["v"] else None for r in raw[:60]] == [
+            bytes([i % 256] * (i % 50)) if i % 11 else None for i in range(60)]
+        assert [r["name"] for r in raw] == [e[1] for e in expected]
 
 
 def test_files_written_before_a_column_was_added_read_it_as_null(spark, tmp_path):
@@ -296,17 +319,17 @@ def test_unknown_format_version_names_the_file(spark, kinds, tmp_path):
 
 def test_option_errors_are_clear(spark, kinds):
     with pytest.raises(SPARK_ERRORS, match="no fixed rank") as excinfo:
-        read(spark, kinds, tensors="array,jpg=bytes").schema
+        read(spark, kinds, tensors="array,jpg=bytes")
     assert "ragged" in str(excinfo.value)
     with pytest.raises(SPARK_ERRORS, match="JPEG-compressed: tensors=array is not supported by the JVM reader"):
-        read(spark, kinds, tensors="array,ragged=bytes").schema
+        read(spark, kinds, tensors="array,ragged=bytes")
     with pytest.raises(SPARK_ERRORS, match="option 'tensors': bad value 'pixels'"):
-        read(spark, kinds, tensors="pixels").schema
+        read(spark, kinds, tensors="pixels")
     with pytest.raises(SPARK_ERRORS, match="unknown option 'colums'"):
-        read(spark, kinds, colums="id").schema
+        read(spark, kinds, colums="id")
     with pytest.raises(SPARK_ERRORS, match=r"version 99 does not exist \(versions 0..3\)"):
-        read(spark, kinds, versionAsOf=99).schema
+        read(spark, kinds, versionAsOf=99)
     with pytest.raises(SPARK_ERRORS, match=r"has no column\(s\) \[nope\]"):
-        read(spark, kinds, columns="id,nope").schema
+        read(spark, kinds, columns="id,nope")
     with pytest.raises(SPARK_ERRORS, match="no deeplake dataset at"):
-        read(spark, os.path.join(kinds, "missing")).schema
+        read(spark, os.path.join(kinds, "missing"))

@@ -20,12 +20,11 @@ import org.apache.spark.unsafe.types.UTF8String;
  * Columnar batches of one Delta data file. Spark's vectorized Parquet reader reads the tabular and
  * ref columns the query needs; those vectors are handed on untouched (tabular columns, refs in ref
  * mode). Tensor columns in bytes/array mode get vectors filled from chunks (cached per task). A
- * Parquet batch is split into several output batches when its tensor cells would pass
- * {@link #MAX_BATCH_BYTES}.
+ * Parquet batch is split into several output batches when its tensor cells would pass the
+ * {@code maxBatchBytes} option (64 MiB).
  */
 final class BatchReader implements PartitionReader<ColumnarBatch> {
   static final int PARQUET_BATCH_ROWS = 4096;
-  static final long MAX_BATCH_BYTES = 64L << 20;
   private final ReaderFactory factory;
   private final FilePartition partition;
   private final ColumnPlan[] columns;
@@ -162,7 +161,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     return true;
   }
 
-  /** End of the next output batch: as many rows as fit {@link #MAX_BATCH_BYTES} of decoded tensors (at least one). */
+  /** End of the next output batch: as many rows as fit {@code maxBatchBytes} of tensor data (at least one). */
   private int batchEnd(int start) {
     long bytes = 0;
     int end = start;
@@ -176,7 +175,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
           }
         }
       }
-      if (end > start && bytes + row > MAX_BATCH_BYTES) {
+      if (end > start && bytes + row > factory.maxBatchBytes) {
         break;
       }
       bytes += row;

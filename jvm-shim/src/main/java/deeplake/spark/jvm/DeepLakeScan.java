@@ -79,6 +79,7 @@ final class DeepLakeScan implements ScanBuilder, SupportsPushDownRequiredColumns
 
   @Override
   public PartitionReaderFactory createReaderFactory() {
-    return new ReaderFactory(snapshot.root, new ArrayList<>(columns), options.verifyChecksums, options.hadoopOptions);
+    return new ReaderFactory(snapshot.root, new ArrayList<>(columns), options.verifyChecksums, options.maxBatchBytes,
+        options.hadoopOptions);
   }
 }

@@ -18,7 +18,7 @@ public final class ReadOptions implements Serializable {
   private static final long serialVersionUID = 1L;
   public static final List<String> MODES = Arrays.asList("ref", "bytes", "array");
   private static final List<String> KNOWN = Arrays.asList(
-      "path", "versionAsOf", "timestampAsOf", "tensors", "columns", "verifyChecksums");
+      "path", "versionAsOf", "timestampAsOf", "tensors", "columns", "verifyChecksums", "maxBatchBytes");
   private static final List<String> CATALOG_KEYS = Arrays.asList(
       "location", "owner", "provider", "comment", "external", "is_managed_location", "transient_lastddltime");
 
@@ -30,11 +30,13 @@ public final class ReadOptions implements Serializable {
   /** null = all columns. */
   public final List<String> columns;
   public final boolean verifyChecksums;
+  /** Tensor bytes per output batch before a Parquet batch is split. */
+  public final long maxBatchBytes;
   /** Hadoop settings (fs.*) for non-local datasets. */
   public final Map<String, String> hadoopOptions;
 
   private ReadOptions(String root, Long version, String timestamp, String defaultMode, Map<String, String> modes,
-      List<String> columns, boolean verify, Map<String, String> hadoop) {
+      List<String> columns, boolean verify, long maxBatchBytes, Map<String, String> hadoop) {
     this.root = root;
     this.version = version;
     this.timestamp = timestamp;
@@ -42,6 +44,7 @@ public final class ReadOptions implements Serializable {
     this.modes = modes;
     this.columns = columns;
     this.verifyChecksums = verify;
+    this.maxBatchBytes = maxBatchBytes;
     this.hadoopOptions = hadoop;
   }
 
@@ -134,7 +137,12 @@ public final class ReadOptions implements Serializable {
       throw new IllegalArgumentException("option 'verifyChecksums': bad value '" + values.get("verifyChecksums")
           + "'; allowed: true, false");
     }
+    String batchText = values.getOrDefault("maxBatchBytes", String.valueOf(64L << 20)).trim();
+    if (!batchText.matches("\\d{1,18}") || Long.parseLong(batchText) == 0) {
+      throw new IllegalArgumentException("option 'maxBatchBytes': bad value '" + batchText
+          + "'; allowed: a positive number of bytes");
+    }
     return new ReadOptions(Io.normalizeRoot(path), version, timestamp, defaultMode, modes, columns,
-        verifyText.equals("true"), hadoop);
+        verifyText.equals("true"), Long.parseLong(batchText), hadoop);
   }
 }

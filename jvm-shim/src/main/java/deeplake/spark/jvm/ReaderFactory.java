@@ -16,12 +16,15 @@ final class ReaderFactory implements PartitionReaderFactory {
   final String root;
   final List<ColumnPlan> columns;
   final boolean verifyChecksums;
+  final long maxBatchBytes;
   final HashMap<String, String> hadoopOptions;
 
-  ReaderFactory(String root, List<ColumnPlan> columns, boolean verifyChecksums, Map<String, String> hadoopOptions) {
+  ReaderFactory(String root, List<ColumnPlan> columns, boolean verifyChecksums, long maxBatchBytes,
+      Map<String, String> hadoopOptions) {
     this.root = root;
     this.columns = columns;
     this.verifyChecksums = verifyChecksums;
+    this.maxBatchBytes = maxBatchBytes;
     this.hadoopOptions = new HashMap<>(hadoopOptions);
   }
 

@@ -39,6 +39,11 @@ final class SliceColumnVectors {
     }
 
     @Override
+    public void closeIfFreeable() {
+      // Spark calls this after each batch; these vectors are reused for the next one.
+    }
+
+    @Override
     public boolean hasNull() {
       return nullCount > 0;
     }
