@@ -205,3 +205,15 @@ def test_show_renders_an_html_grid(ds):
     grid = ds.show(3, columns=["image", "label", "caption"])
     html = grid._repr_html_()
     assert html.count("<img") == 3 and "sample 2" in html
+
+
+def test_random_access_right_after_open_reads_only_the_owning_files(ds_path, ds):
+    for start in range(10, 40, 10):
+        ds.append(rows(start, 10))
+    fresh = dls.open(ds_path)
+    first_file = next(iter(fresh.arrow_dataset().get_fragments())).path
+    os.remove(first_file if os.path.isabs(first_file) else os.path.join(ds_path, first_file))
+    # rows 0..9 live in the first file only: any row of the other files still reads
+    for i in (15, 27, 39):
+        assert dls.open(ds_path)[i]["id"] == i
+    assert list(dls.open(ds_path)[[39, 12]]["id"]) == [39, 12]

@@ -126,8 +126,29 @@ class Dataset:
             raise SchemaError(f"dataset {self.path}: {column!r} is not a tensor column; tensors: {list(self.schema.tensors)}")
         return self.reader().read(column, refs, raw=raw)
 
+    def _take(self, indices: np.ndarray, columns: Sequence[str]) -> pa.Table:
+        """Rows at ``indices``. A few rows of a not-yet-loaded snapshot are read from just the data
+        files that hold them (found through the add actions' row counts), so ``ds[i]`` right after
+        ``open`` does not scan every file of the version."""
+        if self._snapshot is None and len(indices) <= 64:
+            dataset = self.arrow_dataset()
+            counts = delta_log.fragment_row_counts(self._dt, dataset)
+            if counts is not None:
+                fragments = list(dataset.get_fragments())
+                starts = np.concatenate([[0], np.cumsum(counts)])
+                owner = np.searchsorted(starts, indices, side="right") - 1
+                pieces, order = [], []
+                for f in np.unique(owner):
+                    mine = np.nonzero(owner == f)[0]
+                    part = fragments[f].to_table(schema=dataset.schema, columns=list(columns))
+                    pieces.append(part.take(pa.array(indices[mine] - starts[f], type=pa.int64())))
+                    order.append(mine)
+                joined = pa.concat_tables(pieces)
+                return joined.take(pa.array(np.argsort(np.concatenate(order), kind="stable"), type=pa.int64()))
+        return self.table().select(list(columns)).take(pa.array(indices, type=pa.int64()))
+
     def _rows(self, indices: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
-        taken = self.table().select(list(columns)).take(pa.array(indices, type=pa.int64()))
+        taken = self._take(np.asarray(indices, dtype=np.int64), columns)
         out: dict[str, Any] = {}
         for name in columns:
             col = taken.column(name)

@@ -218,6 +218,19 @@ def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -
     return pds.FileSystemDataset(fragments, base.schema, base.format, base.filesystem)
 
 
+def fragment_row_counts(dt: DeltaTable, dataset: pds.FileSystemDataset) -> list[int] | None:
+    """Rows per fragment of ``dataset`` from the add actions' stats (None when stats are missing)."""
+    actions = pa.table(dt.get_add_actions(flatten=False))
+    counts = dict(zip(actions.column("path").to_pylist(), actions.column("num_records").to_pylist()))
+    out = []
+    for fragment in dataset.get_fragments():
+        count = counts.get(fragment.path, counts.get(fragment.path.rsplit("/", 1)[-1]))
+        if count is None:
+            return None
+        out.append(int(count))
+    return out
+
+
 def row_count(dt: DeltaTable) -> int:
     actions = pa.table(dt.get_add_actions(flatten=False))
     counts = actions.column("num_records")
