@@ -13,14 +13,14 @@ import shutil
 import sys
 import time
 
-from bench.cases import Context, bounds, ingest, memory, query, random_access, stream, versions
+from bench.cases import Context, bounds, ingest, memory, query, random_access, stream, stream_s3, versions
 from bench.config import FULL, QUICK, WORK_DIR
 from bench.measure import NotAvailable, Row, run_job, worker_python
 from bench.report import chart, machine_facts, print_table, write_results
 
 log = logging.getLogger("bench")
 CASES = {"1": "ingest", "2": "stream", "3": "bounds", "4": "query", "5": "random access", "6": "peak RSS",
-         "7": "time travel"}
+         "7": "time travel", "8": "stream from S3"}
 
 
 def _deeplake4_version(facts: dict) -> None:
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "5": lambda: random_access.run(ctx),
         "6": lambda: memory.run(ctx),
         "7": lambda: versions.run(ctx),
+        "8": lambda: stream_s3.run(ctx),
     }
     try:
         for case in wanted:

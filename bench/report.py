@@ -157,6 +157,14 @@ def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, floa
     tt = _ratio(version, latest)
     add("time-travel open within 2x of latest", tt, 2.0, "" if tt is None else f"{tt:.2f}x latest",
         higher_is_better=False)
+    for kind in ("tensors", "images"):
+        local = _find(rows, "8", "ours loader, local disk", kind)
+        s3 = _find(rows, "8", "ours loader, S3 (SeaweedFS)", kind)
+        r = _ratio(local, s3)
+        text = "" if r is None else (f"local {_fmt(local.value)} vs S3 {_fmt(s3.value)} samples/s; "  # type: ignore[union-attr]
+                                     f"{_fmt(local.extra.get('mb_per_s'))} vs {_fmt(s3.extra.get('mb_per_s'))} MB/s")  # type: ignore[union-attr]
+        add(f"loader {kind}: streaming from the local S3 server within 1.5x of local disk", r, 1.5, text,
+            higher_is_better=False)
     q = facts.get("query_bytes")
     name = "query: chunk bytes read <= kept share of chunk bytes + 2 chunks (1% and 10% keep)"
     if q:
@@ -193,6 +201,10 @@ def ratios(rows: list[Row]) -> list[tuple[str, float | None]]:
                 if ours is not None and other is not None and ours.extra.get("cpu_ms_per_sample"):
                     out.append((f"stream {kind}: CPU per sample, {peer} / {mine}",
                                 other.extra.get("cpu_ms_per_sample", 0) / ours.extra["cpu_ms_per_sample"]))
+    for kind in ("tensors", "images"):
+        out.append((f"stream {kind}: ours loader from S3 (SeaweedFS) / from local disk",
+                    _ratio(_find(rows, "8", "ours loader, S3 (SeaweedFS)", kind),
+                           _find(rows, "8", "ours loader, local disk", kind))))
     dl4 = _find(rows, "5", "deeplake4 ds[i]", "images")
     ours = _find(rows, "5", "ours ds[i]", "images")
     out.append(("random access: Deep Lake 4 latency / ours latency", _ratio(dl4, ours)))
@@ -250,6 +262,8 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "- Parquet + pyarrow shuffles row groups and rows inside a row group (petastorm-style), a weaker "
               "shuffle than ours and Deep Lake 4's `DataLoader(shuffle=True)`.",
               "- The Spark query row includes Spark planning of the Python data source (worker start-ups).",
+              "- Case 8 streams the same stores from a SeaweedFS S3 server on 127.0.0.1 (no network latency) "
+              "that shares the loader's cores, so local/S3 measures request overhead plus the server's CPU.",
               "- A row with `not available` or `failed` says why; targets without a measurement say `not measured`.",
               ]
     lines += ["", "## Ratios (> 1 = ours better; same run, same data)", "",
