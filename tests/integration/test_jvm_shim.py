@@ -211,6 +211,16 @@ def test_time_travel_and_column_selection_match_python_source(spark, kinds):
     assert rows[5].asDict().keys() == {"id", "f32", "text"}
 
 
+def test_sql_table_using_the_jvm_source(spark, kinds):
+    spark.sql(f"CREATE TABLE jvm_kinds USING `deeplake-jvm` OPTIONS (path '{kinds}', tensors 'array,jpg=bytes,ragged=bytes')")
+    try:
+        rows = spark.sql("SELECT id, text, f64 FROM jvm_kinds WHERE id >= 5 ORDER BY id").collect()
+        assert [tuple(r) for r in rows] == [(5, "caption 5 é", [np.pi, -5.0]), (6, "caption 6 é", [np.pi, -6.0])]
+    finally:
+        spark.sql("DROP TABLE jvm_kinds")
+    assert os.path.isdir(os.path.join(kinds, "_delta_log"))  # an external table: data stays
+
+
 def test_delete_update_and_checkpoint_are_replayed(spark, tmp_path):
     path = str(tmp_path / "cp")
     ds = dls.create(path, {"id": "int64", "v": dls.tensor(dtype="int32", shape=(2,))})
