@@ -211,6 +211,25 @@ def test_time_travel_and_column_selection_match_python_source(spark, kinds):
     assert rows[5].asDict().keys() == {"id", "f32", "text"}
 
 
+def test_tabular_types_match_python_source(spark, tmp_path):
+    import datetime as dt
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    path = str(tmp_path / "tabular")
+    schema = {"ts": pa.timestamp("us", tz="UTC"), "day": pa.date32(), "price": pa.decimal128(10, 2),
+              "tags": pa.list_(pa.string()), "f": pa.float32(), "ok": pa.bool_(), "blob": pa.binary(),
+              "small": pa.int8(), "v": dls.tensor(dtype="float64", shape=(1,))}
+    ds = dls.create(path, schema)
+    ds.append({"ts": [dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC), None],
+               "day": [dt.date(2026, 1, 2), dt.date(1970, 1, 1)], "price": [Decimal("12.34"), None],
+               "tags": [["a", "b"], []], "f": [1.5, -2.0], "ok": [True, None], "blob": [b"\x00\x01", b""],
+               "small": [-128, 127], "v": [np.array([0.5]), np.array([-0.25])]})
+    rows = assert_same_as_python_source(spark, path, tensors="array")
+    assert rows[0]["tags"] == ["a", "b"] and rows[0]["price"] == Decimal("12.34") and rows[1]["small"] == 127
+
+
 def test_sql_table_using_the_jvm_source(spark, kinds):
     spark.sql(f"CREATE TABLE jvm_kinds USING `deeplake-jvm` OPTIONS (path '{kinds}', tensors 'array,jpg=bytes,ragged=bytes')")
     try:
