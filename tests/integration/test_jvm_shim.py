@@ -248,7 +248,8 @@ def test_delete_update_and_checkpoint_are_replayed(spark, tmp_path):
     ds.delete("id = 2")
     ds.update(new_values={"id": 100}, predicate="id = 5")
     ds.delta_table.create_checkpoint()
-    ds.append({"id": [7], "v": [np.array([7, 7], np.int32)]})
+    assert read(spark, path).count() == 5
+    ds.append({"id": [7], "v": [np.array([7, 7], np.int32)]})  # a new load() sees the new version
     log_dir = os.path.join(path, "_delta_log")
     assert any(name.endswith(".checkpoint.parquet") for name in os.listdir(log_dir))
     expected = assert_same_as_python_source(spark, path, tensors="array")
