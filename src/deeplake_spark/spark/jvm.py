@@ -60,8 +60,10 @@ def pyspark_jars_dir() -> Path:
     return folder
 
 
-def _source_files(src: Path) -> list[Path]:
-    return sorted(p for p in (src / "src" / "main").rglob("*") if p.is_file())
+def _source_entries(src: Path) -> list[Path]:
+    # Folders too: deleting or adding a source file changes its folder's mtime.
+    main = src / "src" / "main"
+    return [main, *main.rglob("*")]
 
 
 def is_stale() -> bool:
@@ -73,7 +75,7 @@ def is_stale() -> bool:
     if not jar.exists():
         return True
     built = jar.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in _source_files(src))
+    return any(p.stat().st_mtime > built for p in _source_entries(src))
 
 
 def build_jar(*, force: bool = False, javac: str | None = None) -> str:
