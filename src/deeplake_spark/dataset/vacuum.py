@@ -13,8 +13,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from deeplake_spark.dataset import delta_log
-from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR, chunk_id_of
 from deeplake_spark.dataset.progress import progress_bar
+from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR, chunk_id_of
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import InvalidOptionError, StorageError
 from deeplake_spark.storage import Storage
