@@ -54,6 +54,10 @@ class Dataset:
         self.read_only = read_only
         self._dt = table
         self._snapshot: pa.Table | None = None
+        # for ds[i] before the whole snapshot is loaded: (fragments, first row of each, dataset schema)
+        # and the fragments already read
+        self._locator: tuple[list[Any], np.ndarray, pa.Schema] | None = None
+        self._fragment_tables: dict[int, pa.Table] = {}
         self._schema: DatasetSchema | None = None
         self._reader: SampleReader | None = None
 
@@ -79,6 +83,8 @@ class Dataset:
 
     def _invalidate(self) -> None:
         self._snapshot = None
+        self._locator = None
+        self._fragment_tables = {}
         self._schema = None
 
     def __repr__(self) -> str:
@@ -87,6 +93,8 @@ class Dataset:
     def __len__(self) -> int:
         if self._snapshot is not None:
             return self._snapshot.num_rows
+        if self._locator is not None:
+            return int(self._locator[1][-1])
         return delta_log.row_count(self._dt)
 
     # ------------------------------------------------------------------ read
@@ -131,16 +139,22 @@ class Dataset:
         files that hold them (found through the add actions' row counts), so ``ds[i]`` right after
         ``open`` does not scan every file of the version."""
         if self._snapshot is None and len(indices) <= 64:
-            dataset = self.arrow_dataset()
-            counts = delta_log.fragment_row_counts(self._dt, dataset)
-            if counts is not None:
-                fragments = list(dataset.get_fragments())
-                starts = np.concatenate([[0], np.cumsum(counts)])
+            if self._locator is None:
+                dataset = self.arrow_dataset()
+                counts = delta_log.fragment_row_counts(self._dt, dataset)
+                if counts is not None:
+                    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+                    self._locator = (list(dataset.get_fragments()), starts, dataset.schema)
+            if self._locator is not None:
+                fragments, starts, schema = self._locator
                 owner = np.searchsorted(starts, indices, side="right") - 1
                 pieces, order = [], []
                 for f in np.unique(owner):
+                    f = int(f)
+                    if f not in self._fragment_tables:
+                        self._fragment_tables[f] = fragments[f].to_table(schema=schema)
                     mine = np.nonzero(owner == f)[0]
-                    part = fragments[f].to_table(schema=dataset.schema, columns=list(columns))
+                    part = self._fragment_tables[f].select(list(columns))
                     pieces.append(part.take(pa.array(indices[mine] - starts[f], type=pa.int64())))
                     order.append(mine)
                 joined = pa.concat_tables(pieces)
