@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -100,8 +100,10 @@ def test_time_travel_after_append_delete_overwrite(ds_path, ds):
     assert sorted(v3[:]["id"]) == list(range(3, 15))
     assert list(dls.open(ds_path)[:]["id"]) == [100, 101]
     first_ts = ds.history()[-2]["timestamp"]  # version 1's commit time (ms)
-    by_time = dls.open(ds_path, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(first_ts / 1000 + 0.9)) + "Z")
-    assert by_time.version >= 1
+    # exactly version 1's commit time (ms precision): the version as of then is version 1
+    when = datetime.fromtimestamp(first_ts / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    by_time = dls.open(ds_path, timestamp=when)
+    assert by_time.version == 1 and len(by_time) == 10
     with pytest.raises(ReadOnlyError):
         v1.append(rows(0, 1))
 
