@@ -165,6 +165,13 @@ def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, floa
                                      f"{_fmt(local.extra.get('mb_per_s'))} vs {_fmt(s3.extra.get('mb_per_s'))} MB/s")  # type: ignore[union-attr]
         add(f"loader {kind}: streaming from the local S3 server within 1.5x of local disk", r, 1.5, text,
             higher_is_better=False)
+    for r in rows:
+        if r.case.startswith("9") and r.system.startswith("jvm speed-up") and r.available:
+            vs_parquet = float(r.extra.get("vs_parquet") or 0)
+            # both must hold: >= 3x the Python reader and >= Parquet's speed
+            add(f"jvm scan {r.kind}: >= 3x the Python reader and >= 1x Spark Parquet",
+                min(r.value / 3.0, vs_parquet), 1.0,  # type: ignore[operator]
+                f"{r.value:.2f}x python reader, {vs_parquet:.2f}x parquet")
     q = facts.get("query_bytes")
     name = "query: chunk bytes read <= kept share of chunk bytes + 2 chunks (1% and 10% keep)"
     if q:
