@@ -33,6 +33,6 @@ class Sizes:
 
 
 QUICK = Sizes(mode="quick", images=1_000, tensors=500, embeddings=10_000, query_rows=100_000, commits=200,
-              random_access_reads=30, stream_min_seconds=3.0, rounds=2)
+              random_access_reads=30, stream_min_seconds=1.5, rounds=1)
 FULL = Sizes(mode="full", images=10_000, tensors=5_000, embeddings=100_000, query_rows=1_000_000, commits=1_000,
              random_access_reads=100, stream_min_seconds=8.0, rounds=2)

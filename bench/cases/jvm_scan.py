@@ -30,7 +30,7 @@ def _scan_bench() -> Any:
 
 
 def run(ctx: Context) -> list[Row]:
-    rows = 20_000 if ctx.sizes.mode == "quick" else 80_000
+    rows = 10_000 if ctx.sizes.mode == "quick" else 80_000
     try:
         spark = ctx.spark()
         scan = _scan_bench()
