@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 def stack_samples(samples: Sequence[Any]) -> Any:
     """One numpy array when every sample has the same shape and dtype, else the list itself."""
+    if samples and all(isinstance(s, str) for s in samples):
+        return np.array(samples, dtype=object)
     if not samples or any(s is None or isinstance(s, str) for s in samples):
-        return np.array(samples, dtype=object) if samples and all(isinstance(s, str) for s in samples) else list(samples)
+        return list(samples)
     first = samples[0]
     if all(s.shape == first.shape and s.dtype == first.dtype for s in samples):
         return np.stack(samples)
@@ -140,8 +142,7 @@ class Dataset:
         ``open`` does not scan every file of the version."""
         if self._snapshot is None and len(indices) <= 64:
             if self._locator is None:
-                dataset = self.arrow_dataset()
-                counts = delta_log.fragment_row_counts(self._dt, dataset)
+                dataset, counts = delta_log.ordered_fragments(self._dt, self.schema.to_arrow())
                 if counts is not None:
                     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
                     self._locator = (list(dataset.get_fragments()), starts, dataset.schema)

@@ -192,8 +192,9 @@ def write_rows(
     return version
 
 
-def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -> pds.Dataset:
-    """The table's Parquet files as a pyarrow dataset in commit order.
+def ordered_fragments(dt: DeltaTable, schema: pa.Schema | None = None) -> tuple[pds.FileSystemDataset, list[int] | None]:
+    """The table's Parquet files as a pyarrow dataset in commit order, and the rows of each file
+    (from the add actions' stats; None when a file has none). Reads the add actions once.
 
     delta-rs lists files in no stable order; rows are ordered by (file modification time, path) so
     with one writer ``ds[i]`` is stable across versions: rows of older commits come first. Rows
@@ -203,32 +204,35 @@ def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -
     """
     base = dt.to_pyarrow_dataset(schema=schema)
     actions = pa.table(dt.get_add_actions(flatten=False))
-    rank = {p: (t, p) for p, t in zip(actions.column("path").to_pylist(),
-                                      actions.column("modification_time").cast(pa.int64()).to_pylist())}
-    fragments = list(base.get_fragments())
+    by_path = {
+        p: (t, n)
+        for p, t, n in zip(actions.column("path").to_pylist(),
+                           actions.column("modification_time").cast(pa.int64()).to_pylist(),
+                           actions.column("num_records").to_pylist())
+    }
+
+    def action_of(fragment: Any) -> tuple[int, int | None] | None:
+        path = fragment.path
+        return by_path.get(path, by_path.get(path.rsplit("/", 1)[-1]))
 
     def key(fragment: Any) -> tuple[int, str]:
-        path = fragment.path
-        for candidate in (path, path.rsplit("/", 1)[-1]):
-            if candidate in rank:
-                return rank[candidate]
-        return (1 << 62, path)
+        action = action_of(fragment)
+        return (action[0] if action is not None else 1 << 62, fragment.path)
 
-    fragments.sort(key=key)
-    return pds.FileSystemDataset(fragments, base.schema, base.format, base.filesystem)
+    fragments = sorted(base.get_fragments(), key=key)
+    counts = []
+    for fragment in fragments:
+        action = action_of(fragment)
+        if action is None or action[1] is None:
+            counts = None
+            break
+        counts.append(int(action[1]))
+    return pds.FileSystemDataset(fragments, base.schema, base.format, base.filesystem), counts
 
 
-def fragment_row_counts(dt: DeltaTable, dataset: pds.FileSystemDataset) -> list[int] | None:
-    """Rows per fragment of ``dataset`` from the add actions' stats (None when stats are missing)."""
-    actions = pa.table(dt.get_add_actions(flatten=False))
-    counts = dict(zip(actions.column("path").to_pylist(), actions.column("num_records").to_pylist()))
-    out = []
-    for fragment in dataset.get_fragments():
-        count = counts.get(fragment.path, counts.get(fragment.path.rsplit("/", 1)[-1]))
-        if count is None:
-            return None
-        out.append(int(count))
-    return out
+def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -> pds.FileSystemDataset:
+    """The table's Parquet files as a pyarrow dataset in commit order (see :func:`ordered_fragments`)."""
+    return ordered_fragments(dt, schema)[0]
 
 
 def row_count(dt: DeltaTable) -> int:

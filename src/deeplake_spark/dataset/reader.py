@@ -32,18 +32,21 @@ class ChunkCache:
                 self._items.move_to_end(key)
             return reader
 
+    @staticmethod
+    def _cost(reader: ChunkReader) -> int:
+        """Bytes a cached reader holds: the stored chunk plus its decompressed LZ4 payload."""
+        header = reader.header
+        return header.nbytes + (header.raw_payload_len if header.compression == "lz4" else 0)
+
     def put(self, key: str, reader: ChunkReader) -> None:
-        size = reader.header.nbytes + (reader.header.raw_payload_len if reader.header.compression == "lz4" else 0)
         with self._lock:
             if key in self._items:
                 return
             self._items[key] = reader
-            self._bytes += size
+            self._bytes += self._cost(reader)
             while self._bytes > self.max_bytes and len(self._items) > 1:
                 _, old = self._items.popitem(last=False)
-                self._bytes -= old.header.nbytes + (
-                    old.header.raw_payload_len if old.header.compression == "lz4" else 0
-                )
+                self._bytes -= self._cost(old)
 
 
 class SampleReader:
@@ -107,7 +110,3 @@ class SampleReader:
                                             f"{len(reader)} samples (chunk file replaced or refs damaged)")
                 out[i] = bytes(reader.sample_bytes(index)) if raw else reader.sample(index)
         return out
-
-    def iter_chunks(self, column: str, chunk_ids: Iterable[str]) -> Iterable[ChunkReader]:
-        for chunk_id in chunk_ids:
-            yield self.chunk(column, chunk_id)
