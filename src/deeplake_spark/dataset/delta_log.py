@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
@@ -240,7 +241,7 @@ def row_count(dt: DeltaTable) -> int:
     counts = actions.column("num_records")
     if counts.null_count:
         return ordered_fragments_dataset(dt).count_rows()
-    return int(pa.compute.sum(counts).as_py() or 0)
+    return int(pc.sum(counts).as_py() or 0)
 
 
 def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[dict[str, Any]]:
