@@ -35,6 +35,14 @@ class VersionNotFound(DeepLakeSparkError, LookupError):
     """A version or timestamp outside a dataset's history."""
 
 
+class CorruptDatasetError(DeepLakeSparkError, ValueError):
+    """A dataset whose Delta log, refs or metadata are damaged or hostile."""
+
+
+class UnsafePathError(CorruptDatasetError):
+    """A ref's chunk id or a Delta action's path that would lead outside the dataset root."""
+
+
 class ReadOnlyError(DeepLakeSparkError, PermissionError):
     """A write on a dataset opened at a past version."""
 
