@@ -15,6 +15,7 @@ import pyarrow.dataset as pds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from deeplake_spark.dataset.paths import check_data_path
 from deeplake_spark.errors import (
     CommitConflict,
     DatasetExistsError,
@@ -203,8 +204,8 @@ def ordered_fragments(dt: DeltaTable, schema: pa.Schema | None = None) -> tuple[
     a file written earlier can be committed later and sort before rows of an earlier commit
     (tests/reliability measures it; Delta add actions carry no commit version to sort by).
     """
+    actions = checked_add_actions(dt)  # before delta-rs builds a dataset over the files
     base = dt.to_pyarrow_dataset(schema=schema)
-    actions = pa.table(dt.get_add_actions(flatten=False))
     by_path = {
         p: (t, n)
         for p, t, n in zip(actions.column("path").to_pylist(),
@@ -236,8 +237,21 @@ def ordered_fragments_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -
     return ordered_fragments(dt, schema)[0]
 
 
-def row_count(dt: DeltaTable) -> int:
+def checked_add_actions(dt: DeltaTable) -> pa.Table:
+    """The add actions of ``dt``'s version, after checking that every path stays inside the table.
+
+    A foreign or hostile writer can name files outside the table (``../x.parquet``,
+    ``file:///...``, ``/abs/...``); no reader of ours may return their rows, so the whole version
+    is refused with :class:`UnsafePathError` naming the action.
+    """
     actions = pa.table(dt.get_add_actions(flatten=False))
+    for path in actions.column("path").to_pylist():
+        check_data_path(path, table=dt.table_uri, action="add")
+    return actions
+
+
+def row_count(dt: DeltaTable) -> int:
+    actions = checked_add_actions(dt)
     counts = actions.column("num_records")
     if counts.null_count:
         return ordered_fragments_dataset(dt).count_rows()
@@ -245,27 +259,43 @@ def row_count(dt: DeltaTable) -> int:
 
 
 def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[dict[str, Any]]:
-    """Commit infos of ``dt``'s version and older ones, newest first, each with its ``version``.
+    """Commit infos of ``dt``'s version and older ones, newest first, each with its ``version``
+    and ``timestamp`` (ms since the epoch).
 
     Read from the commit files themselves: delta-rs' ``DeltaTable.history`` lists every commit in
     storage but numbers them down from the version the handle has loaded, so on a past version (or
-    on a handle that other writers have moved past) all its numbers are off.
+    on a handle that other writers have moved past) all its numbers are off. ``commitInfo`` is
+    optional in the Delta protocol; for a commit without one (or without its timestamp) the commit
+    file's modification time is the commit time, as Delta itself does, never 0 (1970).
     """
+    from deeplake_spark.errors import CorruptDatasetError  # local: this file's imports are shared by others
+
     out: list[dict[str, Any]] = []
     for version in range(dt.version(), -1, -1):
         if limit is not None and len(out) >= limit:
             break
+        commit_file = f"{LOG_DIR}/{version:020d}.json"
         try:
-            text = storage.read(f"{LOG_DIR}/{version:020d}.json")
+            text = storage.read(commit_file)
         except FileNotFoundError:
             break  # older commit files were cleaned up; a checkpoint holds their state
         info: dict[str, Any] = {}
-        for line in text.splitlines():
-            action = json.loads(line) if line.strip() else {}
-            if "commitInfo" in action:
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                action = json.loads(line)
+            except ValueError as e:
+                raise CorruptDatasetError(f"dataset {storage.uri}: line {number} of the Delta commit {commit_file} "
+                                          f"is not JSON ({e})") from e
+            if isinstance(action, dict) and isinstance(action.get("commitInfo"), dict):
                 info = action["commitInfo"]
                 break
-        out.append({**info, "version": version})
+        timestamp = info.get("timestamp")
+        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or timestamp <= 0:
+            entry = storage.info(commit_file)
+            timestamp = entry.mtime_ns // 1_000_000 if entry is not None else None
+        out.append({**info, "version": version, "timestamp": None if timestamp is None else int(timestamp)})
     return out
 
 

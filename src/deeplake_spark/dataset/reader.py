@@ -7,13 +7,63 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from deeplake_spark.dataset.refs import chunk_relpath
+import numpy as np
+
+from deeplake_spark.dataset.refs import check_chunk_id, chunk_relpath
 from deeplake_spark.errors import ChunkError, ChunkNotFoundError, CorruptChunkError
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.format.header import ChunkHeader
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def check_spec_shapes(header: ChunkHeader, spec: TensorSpec | None, where: str) -> None:
+    """Refuse a chunk holding a sample whose shape contradicts ``spec``'s fixed rank or sizes.
+
+    Our writers never store such a sample, so one means a damaged or foreign chunk; returning it
+    would hand the caller an array of the wrong shape. Runs once per chunk load, over the header's
+    shape arrays (no per-sample Python work).
+    """
+    if spec is None or spec.shape is None or header.sample_count == 0:
+        return
+    rank = len(spec.shape)
+    ndims = header.ndims[: header.sample_count]
+    bad = np.flatnonzero(ndims != rank)
+    if bad.size == 0:
+        fixed = [(axis, size) for axis, size in enumerate(spec.shape) if size is not None]
+        if not fixed:
+            return
+        dims = header.dims[: header.sample_count * rank].reshape(header.sample_count, rank)
+        axes = np.array([a for a, _ in fixed])
+        sizes = np.array([d for _, d in fixed], dtype=np.int64)
+        bad = np.flatnonzero((dims[:, axes] != sizes).any(axis=1))
+        if bad.size == 0:
+            return
+    index = int(bad[0])
+    raise CorruptChunkError(f"{where}, sample {index}: the chunk header gives shape {header.shape(index)} but "
+                            f"tensor {spec.name!r} has fixed shape {spec.shape} (damaged or foreign chunk file)")
+
+
+def check_ref(reader: ChunkReader, ref: dict[str, Any]) -> int:
+    """The sample index of ``ref`` once its index is inside the chunk and its shape is the chunk's.
+
+    A ref's shape is only a copy of what the chunk header says; readers that hand the shape out
+    (``tensors=bytes``) must not trust a copy that disagrees with the bytes it describes.
+    """
+    index = ref.get("index")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(reader):
+        raise CorruptChunkError(f"{reader.where}: a ref points to sample {index!r} but the chunk holds "
+                                f"{len(reader)} samples (chunk file replaced or refs damaged)")
+    index = int(index)
+    claimed = ref.get("shape")
+    actual = reader.header.shape(index)
+    if claimed is None or len(claimed) != len(actual) or any(c != a for c, a in zip(claimed, actual)):
+        raise CorruptChunkError(f"{reader.where}, sample {index}: the ref says shape "
+                                f"{None if claimed is None else list(claimed)} but the chunk header says "
+                                f"{list(actual)} (refs damaged or hostile)")
+    return index
 
 
 class ChunkCache:
@@ -71,31 +121,40 @@ class SampleReader:
         self.verify = verify
 
     def chunk(self, column: str, chunk_id: str) -> ChunkReader:
-        """The reader for one chunk, from cache or storage."""
-        key = f"{column}/{chunk_id}"
-        reader = self.cache.get(key)
+        """The reader for one chunk, from cache or storage.
+
+        The chunk id is validated before anything (cache key, path) is built from it, and a chunk
+        whose samples contradict the tensor's fixed shape is refused once, when it is loaded.
+        """
+        path = chunk_relpath(column, chunk_id, where=f"dataset {self.dataset}, tensor {column!r}")
+        reader = self.cache.get(path)
         if reader is not None:
             return reader
-        path = chunk_relpath(column, chunk_id)
         where = f"dataset {self.dataset}, tensor {column!r}, chunk file {path}"
         try:
             data = self.storage.read(path)
         except FileNotFoundError as e:
             raise ChunkNotFoundError(f"{where}: chunk file is missing (vacuumed or deleted?)") from e
         reader = ChunkReader(data, where=where, verify=self.verify)
-        self.cache.put(key, reader)
+        check_spec_shapes(reader.header, self.tensors.get(column), where)
+        self.cache.put(path, reader)
         return reader
 
     def read(self, column: str, refs: Sequence[dict[str, Any] | None], *, raw: bool = False) -> list[Any]:
         """Samples for ``refs`` in the same order; ``None`` refs give ``None``.
 
-        ``raw=True`` returns the stored bytes (e.g. the JPEG) instead of decoded arrays.
+        ``raw=True`` returns the stored bytes (e.g. the JPEG) instead of decoded arrays. Every ref is
+        checked against its chunk (index in range, shape equal to the header's): a mismatch is a
+        :class:`CorruptChunkError` naming the chunk file, the sample and both shapes.
         """
         out: list[Any] = [None] * len(refs)
         by_chunk: dict[str, list[int]] = {}
         for i, ref in enumerate(refs):
             if ref is not None:
                 by_chunk.setdefault(ref["chunk"], []).append(i)
+        # every chunk id of the call is checked before the first chunk is read
+        for chunk_id in by_chunk:
+            check_chunk_id(chunk_id, where=f"dataset {self.dataset}, tensor {column!r}")
         for chunk_id, positions in by_chunk.items():
             indices = [refs[i]["index"] for i in positions]  # type: ignore[index]
             try:
@@ -104,9 +163,7 @@ class SampleReader:
                 # name the samples the caller asked for, not only the chunk
                 shown = ", ".join(map(str, indices[:5])) + (", ..." if len(indices) > 5 else "")
                 raise type(e)(f"{e}; cannot read sample(s) {shown} of that chunk") from e
-            for i, index in zip(positions, indices):
-                if not 0 <= index < len(reader):
-                    raise CorruptChunkError(f"{reader.where}: a ref points to sample {index} but the chunk holds "
-                                            f"{len(reader)} samples (chunk file replaced or refs damaged)")
+            for i in positions:
+                index = check_ref(reader, refs[i])  # type: ignore[arg-type]
                 out[i] = bytes(reader.sample_bytes(index)) if raw else reader.sample(index)
         return out
