@@ -18,6 +18,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from deeplake_spark.dataset.paths import check_data_path
 from deeplake_spark.errors import (
     CommitConflict,
+    CorruptDatasetError,
     DatasetExistsError,
     DatasetNotFoundError,
     StorageError,
@@ -268,8 +269,6 @@ def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[
     optional in the Delta protocol; for a commit without one (or without its timestamp) the commit
     file's modification time is the commit time, as Delta itself does, never 0 (1970).
     """
-    from deeplake_spark.errors import CorruptDatasetError  # local: this file's imports are shared by others
-
     out: list[dict[str, Any]] = []
     for version in range(dt.version(), -1, -1):
         if limit is not None and len(out) >= limit:

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,11 +230,26 @@ class Storage:
         self._log_read(relpath, len(data))
         return data
 
+    def open_input(self, relpath: str) -> pa.NativeFile:
+        """A random-access file (for ranged reads, e.g. Parquet footers and column chunks).
+
+        Raises FileNotFoundError for a missing file, StorageError for other failures to open it.
+        """
+        try:
+            return self.fs.open_input_file(self.full_path(relpath))
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            if _is_not_found(e):
+                raise FileNotFoundError(self.uri_of(relpath)) from e
+            raise StorageError(f"opening {self.uri_of(relpath)} failed: {e}") from e
+
     def write(self, relpath: str, data: bytes | memoryview) -> None:
         """Write a whole file so that readers see all of it or nothing.
 
-        Local: temp file in the same folder, then rename. S3: one PUT (or a multipart upload,
-        which becomes visible only when completed), so a failed write leaves no partial object.
+        Local: temp file ``.tmp-<hex>`` in the same folder, then rename; the temp file is removed
+        on any failure (disk full, interrupt). S3: one PUT (or a multipart upload, which becomes
+        visible only when completed), so a failed write leaves no partial object.
         """
         target = self.full_path(relpath)
         try:
@@ -241,14 +257,28 @@ class Storage:
                 folder = os.path.dirname(target)
                 os.makedirs(folder, exist_ok=True)
                 tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, target)
+                try:
+                    with open(tmp, "wb") as f:
+                        f.write(data)
+                    os.replace(tmp, target)
+                except BaseException:
+                    # BaseException: a KeyboardInterrupt or a worker being stopped must not leave a
+                    # partial file behind either (the error itself still propagates).
+                    self._remove_temp(tmp)
+                    raise
             else:
                 with self.fs.open_output_stream(target) as f:
                     f.write(data)
         except OSError as e:
             raise StorageError(f"writing {self.uri_of(relpath)} failed: {e}") from e
+
+    def _remove_temp(self, tmp: str) -> None:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # e.g. the file system went read-only: vacuum removes it later
+            log.warning("could not remove the temp file %s of a failed write: %s", tmp, e)
 
     def exists(self, relpath: str) -> bool:
         try:
@@ -256,20 +286,69 @@ class Storage:
         except OSError as e:
             raise StorageError(f"checking {self.uri_of(relpath)} failed: {e}") from e
 
-    def delete(self, relpath: str) -> None:
-        """Delete one file; a missing file is not an error."""
+    def info(self, relpath: str) -> FileEntry | None:
+        """Size and modification time of one file; None when it does not exist (or is not a file)."""
         try:
-            self.fs.delete_file(self.full_path(relpath))
-        except FileNotFoundError:
-            pass
+            info = self.fs.get_file_info(self.full_path(relpath))
         except OSError as e:
-            raise StorageError(f"deleting {self.uri_of(relpath)} failed: {e}") from e
+            raise StorageError(f"checking {self.uri_of(relpath)} failed: {e}") from e
+        if info.type != pafs.FileType.File:
+            return None
+        return FileEntry(relpath, info.size or 0, info.mtime_ns if info.mtime_ns is not None else 0)
 
-    def list(self, relprefix: str) -> list[FileEntry]:
-        """Files (recursively) under ``relprefix``; empty when it does not exist."""
+    def through_link(self, relpath: str) -> bool:
+        """True when ``relpath`` or a folder on the way to it (below the root) is a symbolic link.
+
+        Always False for object stores, which have no links. The root itself may be a link (a
+        dataset folder mounted elsewhere); only what lies inside it is checked.
+        """
+        if not self.is_local:
+            return False
+        current = self.full_path("")
+        for part in relpath.split("/"):
+            if not part:
+                continue
+            current = os.path.join(current, part)
+            if os.path.islink(current):
+                return True
+        return False
+
+    def delete(self, relpath: str) -> bool:
+        """Delete one file; True when it was deleted, False when it was already gone.
+
+        Never deletes through a symbolic link: a local path that is a link or passes through a
+        linked folder raises StorageError (the link, and what it points to, stay untouched).
+        """
+        if self.through_link(relpath):
+            raise StorageError(f"not deleting {self.uri_of(relpath)}: it is, or lies under, a symbolic link "
+                               "inside the dataset folder; only files stored in the dataset itself are deleted")
+        try:
+            if self.is_local:
+                os.unlink(self.full_path(relpath))
+            else:
+                self.fs.delete_file(self.full_path(relpath))
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            if _is_not_found(e):
+                return False
+            raise StorageError(f"deleting {self.uri_of(relpath)} failed: {e}") from e
+        return True
+
+    def list(self, relprefix: str, *, recursive: bool = True) -> list[FileEntry]:
+        """Files under ``relprefix`` (all levels, or only its own with ``recursive=False``); empty
+        when it does not exist.
+
+        Symbolic links are never followed nor reported: a linked file or folder (or a prefix that
+        passes through one) is skipped with a warning. So a link to a folder outside the dataset,
+        or a link loop, can neither make a caller delete files outside the dataset nor count a
+        file twice.
+        """
+        if self.is_local:
+            return list(self._walk_local(relprefix, recursive))
         base = self.full_path(relprefix)
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+            infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
         except OSError as e:
             raise StorageError(f"listing {self.uri_of(relprefix)} failed: {e}") from e
         root = self.full_path("")
@@ -280,6 +359,40 @@ class Storage:
                 mtime = info.mtime_ns if info.mtime_ns is not None else 0
                 out.append(FileEntry(rel, info.size or 0, mtime))
         return out
+
+    def _walk_local(self, relprefix: str, recursive: bool) -> Iterator[FileEntry]:
+        # os.scandir with follow_symlinks=False rather than pyarrow's LocalFileSystem, which
+        # follows links (and so leaves the dataset folder, or loops forever through a link cycle).
+        relprefix = relprefix.strip("/")
+        if relprefix and self.through_link(relprefix):
+            log.warning("%s is a symbolic link (or lies under one): not listed", self.uri_of(relprefix))
+            return
+        pending = [relprefix]
+        while pending:
+            rel_folder = pending.pop()
+            folder = self.full_path(rel_folder)
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # missing (or removed while we walk): nothing under it
+            except OSError as e:
+                raise StorageError(f"listing {self.uri_of(rel_folder)} failed: {e}") from e
+            for entry in entries:
+                rel = f"{rel_folder}/{entry.name}" if rel_folder else entry.name
+                try:
+                    if entry.is_symlink():
+                        log.warning("skipping symbolic link %s: links inside a dataset are not followed",
+                                    self.uri_of(rel))
+                    elif entry.is_dir(follow_symlinks=False):
+                        if recursive:
+                            pending.append(rel)
+                    elif entry.is_file(follow_symlinks=False):
+                        stat = entry.stat(follow_symlinks=False)
+                        yield FileEntry(rel, stat.st_size, stat.st_mtime_ns)
+                except FileNotFoundError:
+                    continue  # deleted between scandir and stat
+                except OSError as e:
+                    raise StorageError(f"listing {self.uri_of(rel)} failed: {e}") from e
 
 
 def _is_not_found(error: OSError) -> bool:

@@ -1,0 +1,128 @@
+"""Which Parquet data files a dataset's Delta log names, and which of them are on storage.
+
+Vacuum and ``deeplake-spark info`` must only ever touch (or count) the dataset's own files. A
+dataset folder may also hold a user's files (``README.md``, ``raw_images/``, the source images of
+an import, a nested dataset), which no Delta action names. So "the dataset's data files" is read
+from the log itself: every path an ``add`` or ``remove`` action names, in the JSON commits and the
+checkpoints that still exist. This works for commits written by any engine, with or without
+``commitInfo``.
+
+Paths in Delta actions are percent-encoded relative URIs (delta-rs writes the partition folder
+``k=a%20b`` as ``k=a%2520b``); the functions here return them decoded, as they are on storage,
+after :func:`~deeplake_spark.dataset.paths.check_data_path` has accepted the encoded form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from deeplake_spark.dataset.paths import check_data_path
+from deeplake_spark.errors import CorruptDatasetError, StorageError
+from deeplake_spark.storage import FileEntry, Storage
+
+LOG_DIR = "_delta_log"
+SIDECARS_DIR = f"{LOG_DIR}/_sidecars"
+#: ``<version>.json`` commits, ``<version>.checkpoint[.<part or uuid>...].parquet|json`` checkpoints
+#: and ``<from>.<to>.compacted.json`` log compactions: every log file that can hold add/remove actions.
+_LOG_FILE = re.compile(r"^(\d{20})\.(?:json|checkpoint(?:\.[^/]+)?\.(?:parquet|json)|\d{20}\.compacted\.json)$")
+_FILE_ACTIONS = ("add", "remove")
+
+
+def data_path(raw: object, *, table: str, action: str) -> str:
+    """The storage path (relative, decoded) of a Delta action's ``path``; UnsafePathError if it leaves the table."""
+    return unquote(check_data_path(raw, table=table, action=action))
+
+
+def _json_actions(text: str, *, table: str, log_file: str) -> Iterable[tuple[str, object]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except ValueError as e:
+            raise CorruptDatasetError(f"dataset {table}: line {number} of the Delta log file {log_file} is not "
+                                      f"JSON ({e})") from e
+        if not isinstance(action, dict):
+            raise CorruptDatasetError(f"dataset {table}: line {number} of the Delta log file {log_file} is not "
+                                      "a JSON object")
+        for kind in _FILE_ACTIONS:
+            body = action.get(kind)
+            if body is not None:
+                yield kind, body.get("path") if isinstance(body, dict) else None
+
+
+def _parquet_actions(storage: Storage, relpath: str, *, table: str) -> Iterable[tuple[str, object]]:
+    try:
+        with storage.open_input(relpath) as f:
+            parquet = pq.ParquetFile(f)
+            present = [k for k in _FILE_ACTIONS if k in parquet.schema_arrow.names]
+            actions = parquet.read(columns=present)
+    except (FileNotFoundError, StorageError):
+        raise
+    except OSError as e:
+        raise StorageError(f"reading the Delta checkpoint {storage.uri_of(relpath)} failed: {e}") from e
+    except (pa.ArrowInvalid, ValueError) as e:
+        raise CorruptDatasetError(f"dataset {table}: the Delta checkpoint {relpath} is not valid Parquet ({e})") from e
+    for kind in present:
+        column = actions.column(kind)
+        if not pa.types.is_struct(column.type) or column.type.get_field_index("path") < 0:
+            raise CorruptDatasetError(f"dataset {table}: the {kind!r} column of the Delta checkpoint {relpath} "
+                                      "has no path field")
+        # struct_field (not StructArray.field): rows of other actions have a null struct here
+        for path in pc.struct_field(column, "path").to_pylist():
+            if path is not None:
+                yield kind, path
+
+
+def logged_data_files(storage: Storage, *, up_to_version: int) -> set[str]:
+    """Every data file (relative, decoded path) that an add or remove action names in the log files
+    of versions ``<= up_to_version``: the commits and checkpoints still in ``_delta_log``.
+
+    Newer commits are left out on purpose: vacuum decides what to keep from a snapshot at
+    ``up_to_version``, so files a concurrent writer commits meanwhile must not count as "ours and
+    unused". Raises UnsafePathError (nothing returned) when any action names a path outside the table.
+    """
+    table = storage.uri
+    paths: set[str] = set()
+    for entry in storage.list(LOG_DIR, recursive=False) + storage.list(SIDECARS_DIR, recursive=False):
+        name = entry.path.rsplit("/", 1)[-1]
+        match = _LOG_FILE.match(name)
+        in_sidecars = entry.path.startswith(SIDECARS_DIR + "/")
+        if in_sidecars and name.endswith(".parquet"):
+            pass  # sidecars of a v2 checkpoint: only add/remove actions, named by a uuid
+        elif match is None or int(match.group(1)) > up_to_version:
+            continue
+        try:
+            if name.endswith(".parquet"):
+                actions = list(_parquet_actions(storage, entry.path, table=table))
+            else:
+                text = storage.read(entry.path).decode("utf-8", errors="replace")
+                actions = list(_json_actions(text, table=table, log_file=entry.path))
+        except FileNotFoundError:
+            continue  # removed by log cleanup while we list: its versions are gone from the log too
+        for kind, raw in actions:
+            paths.add(data_path(raw, table=table, action=kind))
+    return paths
+
+
+def existing_files(storage: Storage, relpaths: Iterable[str]) -> dict[str, FileEntry]:
+    """The files of ``relpaths`` that exist, stored in the dataset itself (not through a link).
+
+    One non-recursive listing per folder (the root, partition folders), never a walk of the whole
+    dataset folder, which may hold a user's big unrelated trees.
+    """
+    wanted = set(relpaths)
+    folders = {p.rsplit("/", 1)[0] if "/" in p else "" for p in wanted}
+    found: dict[str, FileEntry] = {}
+    for folder in sorted(folders):
+        for entry in storage.list(folder, recursive=False):
+            if entry.path in wanted:
+                found[entry.path] = entry
+    return found
