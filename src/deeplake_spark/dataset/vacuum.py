@@ -1,31 +1,44 @@
-"""Vacuum: delete Parquet files (delta-rs) and chunk files that no retained version references."""
+"""Vacuum: delete the dataset's own Parquet, chunk and temp files that no retained version needs.
+
+Nothing else is ever deleted: the folder may also hold a user's files, a nested dataset or the
+source images of an import, and no Delta action or ref names those. Parquet files are found in
+the Delta log (:mod:`deeplake_spark.dataset.delta_files`), chunk files under ``_tensors/``; delta-rs'
+own ``vacuum(full=True)``, which deletes every file the log does not know, is never used.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from deeplake_spark.dataset import delta_log
+from deeplake_spark.dataset import delta_files, delta_log
 from deeplake_spark.dataset.progress import progress_bar
-from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR, chunk_id_of
+from deeplake_spark.dataset.refs import CHUNK_ID_PATTERN, CHUNK_SUFFIX, TENSORS_DIR
 from deeplake_spark.dataset.schema import DatasetSchema
-from deeplake_spark.errors import InvalidOptionError, StorageError
-from deeplake_spark.storage import Storage
+from deeplake_spark.errors import CorruptDatasetError, DeepLakeSparkError, InvalidOptionError, StorageError
+from deeplake_spark.storage import FileEntry, Storage
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_HOURS = 168
+#: Name prefix of the temp files ``Storage.write`` renames into place (left behind by a crash).
+TEMP_PREFIX = ".tmp-"
 
 
 @dataclass
 class VacuumResult:
-    """What vacuum deleted (or would delete, for a dry run), as paths relative to the dataset root."""
+    """What vacuum deleted (or would delete, for a dry run), as paths relative to the dataset root.
+
+    Only files that were really there (and, unless ``dry_run``, really deleted by this call) are listed.
+    """
 
     parquet_files: list[str] = field(default_factory=list)
     chunk_files: list[str] = field(default_factory=list)
@@ -37,42 +50,107 @@ class VacuumResult:
         return self.parquet_files + self.chunk_files
 
 
+def check_retention(retention_hours: object, *, enforce_retention_duration: bool) -> float:
+    """``retention_hours`` as a float when it is a finite number >= 0 (and >= 168 h when enforced)."""
+    if isinstance(retention_hours, bool) or not isinstance(retention_hours, numbers.Real) \
+            or not math.isfinite(float(retention_hours)) or retention_hours < 0:
+        raise InvalidOptionError(f"vacuum: retention_hours must be a finite number of hours >= 0, not "
+                                 f"{retention_hours!r}")
+    hours = float(retention_hours)
+    if enforce_retention_duration and hours < DEFAULT_RETENTION_HOURS:
+        raise InvalidOptionError(
+            f"retention_hours={hours:g} is below the {DEFAULT_RETENTION_HOURS} h safety minimum; "
+            "pass enforce_retention_duration=False if no reader or writer needs older versions"
+        )
+    return hours
+
+
 def retained_versions(dt: DeltaTable, storage: Storage, retention_hours: float) -> list[int]:
-    """Versions a reader may still open: the latest, and every version live inside the window."""
+    """Versions a reader may still open: the latest, and every version live inside the window.
+
+    Commit times come from ``commitInfo.timestamp`` or, where a writer left it out, from the commit
+    file's modification time (see :func:`delta_log.history`).
+    """
     cutoff_ms = (time.time() - retention_hours * 3600) * 1000
-    commits = sorted((int(c["version"]), int(c.get("timestamp") or 0))
-                     for c in delta_log.history(dt, storage))
+    commits = sorted((int(c["version"]), c.get("timestamp")) for c in delta_log.history(dt, storage))
     keep = []
     for i, (version, _ts) in enumerate(commits):
         next_ts = commits[i + 1][1] if i + 1 < len(commits) else None
-        # a version stays readable while it was the latest at some time after the cutoff
+        # a version stays readable while it was the latest at some time after the cutoff; a
+        # successor of unknown time (its commit file vanished meanwhile) keeps it too
         if next_ts is None or next_ts >= cutoff_ms:
             keep.append(version)
     return keep
 
 
-def _referenced_chunks(dt: DeltaTable, versions: list[int], schema_of: dict[int, DatasetSchema],
-                       progress: bool | None = None) -> set[str]:
-    """``"<tensor>/<chunk id>"`` for every chunk referenced by any of ``versions``."""
-    files: dict[str, list[str]] = {}
-    for version in versions:
+def _snapshot(dt: DeltaTable, version: int) -> tuple[list[str], DatasetSchema]:
+    """Data files (relative, decoded) and schema of ``version``."""
+    try:
         dt.load_as_version(version)
-        tensors = list(schema_of[version].tensors)
-        for path in pa.table(dt.get_add_actions(flatten=False)).column("path").to_pylist():
-            files.setdefault(path, tensors)
-    filesystem = dt.to_pyarrow_dataset().filesystem
-    chunk_ids: set[str] = set()
-    with progress_bar(len(files), "vacuum: scanning refs", "file", progress, auto_min=100) as bar:
-        for path, tensors in files.items():
+        actions = pa.table(dt.get_add_actions(flatten=False))
+        arrow_schema = pa.schema(dt.schema().to_arrow())
+    except DeltaError as e:
+        raise StorageError(f"dataset {dt.table_uri}: vacuum cannot load version {version} of the Delta log: {e}") from e
+    files = [delta_files.data_path(p, table=dt.table_uri, action=f"add (version {version})")
+             for p in actions.column("path").to_pylist()]
+    return files, DatasetSchema.from_arrow(arrow_schema)
+
+
+def _chunk_keys(storage: Storage, relpath: str, tensors: set[str]) -> set[str]:
+    """``"<tensor>/<chunk id>"`` of every ref in one data file. Raises FileNotFoundError when it is gone."""
+    try:
+        with storage.open_input(relpath) as f:
+            parquet = pq.ParquetFile(f)
+            present = sorted(tensors & set(parquet.schema_arrow.names))
+            table = parquet.read(columns=present)
+    except (FileNotFoundError, DeepLakeSparkError):
+        raise
+    except OSError as e:
+        raise StorageError(f"vacuum: reading the refs of {storage.uri_of(relpath)} failed: {e}") from e
+    except (pa.ArrowInvalid, ValueError) as e:
+        raise CorruptDatasetError(f"dataset {storage.uri}: data file {relpath} is not valid Parquet ({e}); "
+                                  "vacuum deleted nothing") from e
+    keys: set[str] = set()
+    for name in present:
+        column = table.column(name)
+        if pa.types.is_null(column.type):
+            continue  # a writer that only knew the tabular columns (all refs null)
+        if not pa.types.is_struct(column.type) or column.type.get_field_index("chunk") < 0:
+            raise CorruptDatasetError(f"dataset {storage.uri}: column {name!r} of data file {relpath} is "
+                                      f"{column.type}, not a tensor ref; vacuum deleted nothing")
+        try:
+            # other engines rewrite refs with string_view / large_string chunk ids: compare as strings
+            ids = pc.unique(pc.drop_null(pc.struct_field(column, "chunk").cast(pa.string())))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise CorruptDatasetError(f"dataset {storage.uri}: the chunk ids of column {name!r} in data file "
+                                      f"{relpath} are not strings ({e}); vacuum deleted nothing") from e
+        keys.update(f"{name}/{chunk_id}" for chunk_id in ids.to_pylist())
+    return keys
+
+
+def _own_chunk_files(storage: Storage) -> list[FileEntry]:
+    """Chunk files and temp files directly inside ``_tensors/<tensor>/`` (links never listed)."""
+    out = []
+    for entry in storage.list(TENSORS_DIR):
+        parts = entry.path.split("/")
+        if len(parts) != 3:
+            continue  # not a file this library writes
+        name = parts[2]
+        if name.startswith(TEMP_PREFIX) or (
+                name.endswith(CHUNK_SUFFIX) and CHUNK_ID_PATTERN.fullmatch(name[: -len(CHUNK_SUFFIX)])):
+            out.append(entry)
+    return out
+
+
+def _delete(storage: Storage, paths: list[str], what: str, progress: bool | None) -> list[str]:
+    """Delete ``paths``; the ones that were really deleted (not already gone)."""
+    deleted = []
+    with progress_bar(len(paths), f"vacuum: deleting {what}", "file", progress, auto_min=100) as bar:
+        for path in paths:
+            if storage.delete(path):
+                deleted.append(path)
             bar.update(1)
-            if not tensors:
-                continue
-            table = pq.read_table(path, columns=tensors, filesystem=filesystem)
-            for name in tensors:
-                column = table.column(name).combine_chunks()
-                ids = column.field("chunk").drop_null().unique().to_pylist()
-                chunk_ids.update(f"{name}/{i}" for i in ids)
-    return chunk_ids
+    return deleted
 
 
 def vacuum(
@@ -84,54 +162,78 @@ def vacuum(
     enforce_retention_duration: bool = True,
     progress: bool | None = None,
 ) -> VacuumResult:
-    """Remove files that no version inside ``retention_hours`` needs.
+    """Remove the dataset's own files that no version inside ``retention_hours`` needs.
 
-    Chunk files younger than the retention window are never deleted, so a concurrent writer whose
-    commit has not landed yet keeps its chunks.
+    May delete exactly three kinds of file, each only when its modification time is older than
+    the retention cutoff:
+
+    (a) Parquet data files that an add or remove action in the Delta log (commits and checkpoints
+        still present) names and that no retained version uses;
+    (b) chunk files ``_tensors/<tensor>/<chunk id>.dltc`` that no retained version references;
+    (c) temp files ``_tensors/<tensor>/.tmp-*`` of interrupted writes.
+
+    Everything else in the folder (a user's files, a nested dataset, links) is left alone.
+    Symbolic links are never followed: a link inside the dataset, and whatever it points to, is
+    skipped with a warning. Versions inside the window whose data files an earlier, shorter
+    vacuum already removed cannot be read; they are left out of ``retained_versions`` and their
+    remaining files kept until they leave the window. Any other failure (a Delta action path
+    outside the table, a storage error while reading refs) aborts before anything is deleted.
+    Young chunk files are never deleted, so a concurrent writer whose commit has not landed yet
+    keeps its chunks.
     """
-    if retention_hours < 0:
-        raise InvalidOptionError(f"retention_hours must be >= 0, not {retention_hours}")
-    if enforce_retention_duration and retention_hours < DEFAULT_RETENTION_HOURS:
-        raise InvalidOptionError(
-            f"retention_hours={retention_hours} is below the {DEFAULT_RETENTION_HOURS} h safety minimum; "
-            "pass enforce_retention_duration=False if no reader or writer needs older versions"
-        )
-    # A handle other writers have moved past would see their new files as unreferenced and delete them.
-    dt.update_incremental()
-    latest = dt.version()
-    versions = retained_versions(dt, storage, retention_hours)
-    schema_of = {}
-    for version in versions:
-        dt.load_as_version(version)
-        schema_of[version] = DatasetSchema.from_arrow(pa.schema(dt.schema().to_arrow()))
-    referenced = _referenced_chunks(dt, versions, schema_of, progress)
-    dt.load_as_version(latest)
+    hours = check_retention(retention_hours, enforce_retention_duration=enforce_retention_duration)
+    cutoff_ns = int((time.time() - hours * 3600) * 1e9)
     try:
-        parquet = dt.vacuum(
-            # delta-rs takes whole hours: round up so no Parquet file of a retained version goes
-            retention_hours=math.ceil(retention_hours),
-            dry_run=dry_run,
-            enforce_retention_duration=False,
-            full=True,
-        )
+        # A handle other writers have moved past would see their new files as unreferenced and delete them.
+        dt.update_incremental()
     except DeltaError as e:
-        raise StorageError(f"{dt.table_uri}: Delta vacuum failed: {e}") from e
-    cutoff_ns = int((time.time() - retention_hours * 3600) * 1e9)
-    orphans = []
-    for entry in storage.list(TENSORS_DIR):
-        parts = entry.path.split("/")
-        if len(parts) < 3 or not entry.path.endswith(CHUNK_SUFFIX) and not parts[-1].startswith(".tmp-"):
-            continue
-        key = f"{parts[-2]}/{chunk_id_of(entry.path)}"
-        if key not in referenced and entry.mtime_ns <= cutoff_ns:
-            orphans.append(entry.path)
+        raise StorageError(f"dataset {dt.table_uri}: vacuum cannot read the Delta log: {e}") from e
+    latest = dt.version()
+    window = retained_versions(dt, storage, hours)
+    files_of: dict[int, list[str]] = {}
+    tensors: set[str] = set()
+    try:
+        for version in window:
+            files_of[version], schema = _snapshot(dt, version)
+            tensors.update(schema.tensors)
+    finally:
+        dt.load_as_version(latest)
+    # Only log files up to `latest`: what a concurrent writer commits from now on is not ours to judge.
+    logged = delta_files.logged_data_files(storage, up_to_version=latest)
+    needed = {path for paths in files_of.values() for path in paths}
+    on_storage = delta_files.existing_files(storage, logged | needed)
+
+    referenced: set[str] = set()
+    missing: set[str] = set()
+    with progress_bar(len(needed), "vacuum: scanning refs", "file", progress, auto_min=100) as bar:
+        for path in sorted(needed):
+            bar.update(1)
+            if path not in on_storage:
+                if storage.through_link(path):
+                    raise StorageError(f"dataset {storage.uri}: data file {path} is reached through a symbolic "
+                                       "link; vacuum does not follow links and deleted nothing")
+                missing.add(path)
+                continue
+            try:
+                referenced |= _chunk_keys(storage, path, tensors)
+            except FileNotFoundError:
+                missing.add(path)  # deleted meanwhile (e.g. by another vacuum)
+    retained = [v for v in window if missing.isdisjoint(files_of[v])]
+    if missing:
+        log.warning("vacuum %s: versions %s cannot be read any more (%d data files already deleted); they are "
+                    "not retained", storage.uri, sorted(set(window) - set(retained)), len(missing))
+
+    parquet = sorted(p for p in logged - needed if p in on_storage and on_storage[p].mtime_ns <= cutoff_ns)
+    chunks = []
+    for entry in _own_chunk_files(storage):
+        tensor, name = entry.path.split("/")[1:]
+        key = f"{tensor}/{name[: -len(CHUNK_SUFFIX)]}"
+        if (name.startswith(TEMP_PREFIX) or key not in referenced) and entry.mtime_ns <= cutoff_ns:
+            chunks.append(entry.path)
+    chunks.sort()
     if not dry_run:
-        with progress_bar(len(orphans), "vacuum: deleting chunks", "file", progress, auto_min=100) as bar:
-            for path in orphans:
-                storage.delete(path)
-                bar.update(1)
-    log.info("vacuum %s: %d parquet, %d chunk files %s", storage.uri, len(parquet), len(orphans),
+        parquet = _delete(storage, parquet, "Parquet files", progress)
+        chunks = _delete(storage, chunks, "chunks", progress)
+    log.info("vacuum %s: %d Parquet, %d chunk files %s", storage.uri, len(parquet), len(chunks),
              "would be deleted" if dry_run else "deleted")
-    base = dt.table_uri.rstrip("/")
-    rel = [p[len(base) + 1 :] if p.startswith(base) else p for p in parquet]
-    return VacuumResult(sorted(rel), sorted(orphans), versions, dry_run)
+    return VacuumResult(parquet, chunks, retained, dry_run)
