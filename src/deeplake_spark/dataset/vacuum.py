@@ -197,7 +197,10 @@ def vacuum(
             files_of[version], schema = _snapshot(dt, version)
             tensors.update(schema.tensors)
     finally:
-        dt.load_as_version(latest)
+        try:
+            dt.load_as_version(latest)
+        except DeltaError as e:
+            raise StorageError(f"dataset {dt.table_uri}: vacuum cannot reload version {latest}: {e}") from e
     # Only log files up to `latest`: what a concurrent writer commits from now on is not ours to judge.
     logged = delta_files.logged_data_files(storage, up_to_version=latest)
     needed = {path for paths in files_of.values() for path in paths}
