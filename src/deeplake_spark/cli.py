@@ -218,16 +218,23 @@ def import_folder(folder: str, path: str, *, engine: str = "auto", batch_size: i
 # ------------------------------------------------------------------- commands
 def cmd_info(args: argparse.Namespace) -> int:
     """Schema, row count, size on disk and versions."""
+    from deeplake_spark.dataset import delta_files
     from deeplake_spark.dataset.refs import TENSORS_DIR
 
     ds = _open(args, args.version)
     # a table loaded at an old version only knows the commits up to it
     history = (ds if args.version is None else _open(args)).history()
     versions = sorted(int(c["version"]) for c in history)
-    files = ds.storage.list("")
-    log_bytes = sum(f.size for f in files if f.path.startswith("_delta_log/"))
-    chunk_files = [f for f in files if f.path.startswith(f"{TENSORS_DIR}/")]
-    table_bytes = sum(f.size for f in files if f.path.endswith(".parquet"))
+    # Only the dataset's own files count: the folder may also hold a user's files or a nested
+    # dataset. Listings never follow symbolic links, so a link loop cannot count a file twice.
+    log_files = ds.storage.list(delta_files.LOG_DIR)
+    chunk_files = ds.storage.list(TENSORS_DIR)
+    latest = versions[-1] if versions else ds.version
+    data_files = delta_files.existing_files(ds.storage, delta_files.logged_data_files(ds.storage,
+                                                                                       up_to_version=latest))
+    files = log_files + chunk_files + list(data_files.values())
+    log_bytes = sum(f.size for f in log_files)
+    table_bytes = sum(f.size for f in data_files.values())
     chunks_by_tensor: dict[str, list[int]] = {}
     for f in chunk_files:
         chunks_by_tensor.setdefault(f.path.split("/")[1], []).append(f.size)
@@ -320,6 +327,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_vacuum(args: argparse.Namespace) -> int:
     """Delete files no retained version needs; prints each file deleted (or that would be)."""
     from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS
+    from deeplake_spark.errors import StorageError
 
     if args.retention_hours < DEFAULT_RETENTION_HOURS and not args.force:
         raise InvalidOptionError(
@@ -327,7 +335,13 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
             "readers of older versions and running writers may lose files. Pass --force if none exist"
         )
     ds = _open(args)
-    result = ds.vacuum(args.retention_hours, dry_run=args.dry_run, enforce_retention_duration=not args.force)
+    try:
+        result = ds.vacuum(args.retention_hours, dry_run=args.dry_run, enforce_retention_duration=not args.force)
+    except OSError as e:
+        if isinstance(e, DeepLakeSparkError):
+            raise
+        # an I/O failure no layer below named: still one line naming the dataset, not a traceback
+        raise StorageError(f"vacuum {ds.path}: {e}") from e
     for path in result.files:
         print(path)
     if not args.quiet:
