@@ -6,7 +6,8 @@ import lz4.block
 import numpy as np
 
 from deeplake_spark.format.checksum import XXH64
-from deeplake_spark.format.header import encode_header
+from deeplake_spark.format.header import encode_header, header_len_for
+from deeplake_spark.format.limits import MAX_HEADER_LEN, MAX_SAMPLES
 from deeplake_spark.format.samples import EncodedSample
 from deeplake_spark.format.spec import TensorSpec
 
@@ -25,6 +26,7 @@ class ChunkBuilder:
         self._sizes: list[int] = []
         self._shapes: list[tuple[int, ...]] = []
         self._nbytes = 0
+        self._total_dims = 0
         self._checksum_algorithm = checksum_algorithm
 
     def __len__(self) -> int:
@@ -39,8 +41,20 @@ class ChunkBuilder:
         """True when ``sample`` can join this chunk without passing the target size.
 
         An empty chunk accepts any sample, so a sample bigger than the target gets a chunk of its own.
+        A chunk also closes before its sample count or header would pass the format's limits (many
+        zero-byte samples never reach the size target).
         """
-        return not self._shapes or self._nbytes + len(sample.data) <= self.spec.chunk_size
+        if not self._shapes:
+            return True
+        count, dims = len(self._shapes) + 1, self._total_dims + len(sample.shape)
+        return (self._nbytes + len(sample.data) <= self.spec.chunk_size and count <= MAX_SAMPLES
+                and header_len_for(count, dims) <= MAX_HEADER_LEN)
+
+    def room_for(self, sample_ndim: int) -> int:
+        """How many more samples of rank ``sample_ndim`` the format's limits let this chunk take."""
+        per_sample = 9 + 4 * sample_ndim  # a byte position, a rank byte and the dims (padding: 16)
+        by_header = (MAX_HEADER_LEN - header_len_for(len(self._shapes), self._total_dims) - 16) // per_sample
+        return max(0, min(MAX_SAMPLES - len(self._shapes), by_header))
 
     def add(self, sample: EncodedSample) -> int:
         """Append a sample; returns its index in the chunk."""
@@ -48,6 +62,7 @@ class ChunkBuilder:
         self._sizes.append(len(sample.data))
         self._shapes.append(sample.shape)
         self._nbytes += len(sample.data)
+        self._total_dims += len(sample.shape)
         return len(self._shapes) - 1
 
     def add_block(self, block: np.ndarray) -> int:
@@ -60,6 +75,7 @@ class ChunkBuilder:
         self._sizes.extend([sample_nbytes] * count)
         self._shapes.extend([tuple(block.shape[1:])] * count)
         self._nbytes += sample_nbytes * count
+        self._total_dims += (block.ndim - 1) * count
         return len(self._shapes) - count
 
     def finish(self) -> bytes:
@@ -77,6 +93,7 @@ class ChunkBuilder:
             payload=payload,
             raw_payload_len=len(raw),
             checksum_algorithm=self._checksum_algorithm,
+            where=f"tensor {self.spec.name!r}",
         )
         return header + payload
 
@@ -85,3 +102,4 @@ class ChunkBuilder:
         self._sizes.clear()
         self._shapes.clear()
         self._nbytes = 0
+        self._total_dims = 0

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deeplake_spark.errors import CorruptChunkError, UnsupportedFormatVersion
+from deeplake_spark.errors import CorruptChunkError, SchemaError, UnsupportedFormatVersion
 from deeplake_spark.format.checksum import CRC32C, XXH64, checksum
+from deeplake_spark.format.limits import (
+    MAX_HEADER_LEN,
+    MAX_LZ4_RATIO,
+    MAX_NDIM,
+    MAX_SAMPLES,
+    MAX_TOTAL_DIMS,
+    shape_problem,
+)
 from deeplake_spark.format.spec import COMPRESSION_BY_CODE, COMPRESSIONS, DTYPE_BY_CODE, DTYPES
 
 MAGIC = b"DLTC"
@@ -19,14 +27,14 @@ FIXED_HEADER_SIZE = 64
 _FIXED = struct.Struct("<4sHBBB3xIIIQQQII8x")
 assert _FIXED.size == FIXED_HEADER_SIZE  # layout constant, not input validation
 _HEADER_CRC_OFFSET = 20
-# Hard caps that stop a lying header from causing huge allocations.
-MAX_SAMPLES = 1 << 28
-MAX_NDIM = 32
-MAX_LZ4_RATIO = 255
-
 
 def _pad8(n: int) -> int:
     return (n + 7) & ~7
+
+
+def header_len_for(count: int, total_dims: int) -> int:
+    """Bytes of the header of a chunk of ``count`` samples with ``total_dims`` dims in all."""
+    return FIXED_HEADER_SIZE + 8 * (count + 1) + _pad8(count) + _pad8(4 * total_dims)
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,21 @@ def encode_header(
     payload: bytes | memoryview,
     raw_payload_len: int,
     checksum_algorithm: int = XXH64,
+    where: str = "chunk",
 ) -> bytes:
-    """Serialize a header for ``payload`` (already compressed for lz4 chunks)."""
+    """Serialize a header for ``payload`` (already compressed for lz4 chunks).
+
+    Refuses (SchemaError) what ``decode_header`` would refuse, so no unreadable chunk is written.
+    """
     count = len(shapes)
+    for index, shape in enumerate(shapes):
+        problem = shape_problem(shape)
+        if problem is not None:
+            raise SchemaError(f"{where}: sample {index} of shape {shape} cannot be stored: {problem}")
+    total_dims = sum(len(s) for s in shapes)
+    if count > MAX_SAMPLES or total_dims > MAX_TOTAL_DIMS or header_len_for(count, total_dims) > MAX_HEADER_LEN:
+        raise SchemaError(f"{where}: {count} samples with {total_dims} dims do not fit one chunk header "
+                          f"(at most {MAX_SAMPLES} samples and a {MAX_HEADER_LEN}-byte header)")
     ndims = np.fromiter((len(s) for s in shapes), dtype=np.uint8, count=count)
     dims = np.fromiter((d for s in shapes for d in s), dtype="<u4")
     positions = np.asarray(byte_positions, dtype="<u8")
@@ -131,7 +151,7 @@ def decode_header(data: bytes | memoryview, *, where: str = "chunk") -> ChunkHea
         raise CorruptChunkError(f"{where}: unknown dtype/compression/checksum code ({dtype_code}, {comp_code}, {algo})")
     if count > MAX_SAMPLES or total_dims > count * MAX_NDIM:
         raise CorruptChunkError(f"{where}: implausible sample count {count} / dims {total_dims}")
-    expected_len = FIXED_HEADER_SIZE + 8 * (count + 1) + _pad8(count) + _pad8(4 * total_dims)
+    expected_len = header_len_for(count, total_dims)
     if expected_len != header_len:
         raise CorruptChunkError(f"{where}: header length {header_len} does not match its contents ({expected_len})")
     compression = COMPRESSION_BY_CODE[comp_code]
@@ -147,6 +167,9 @@ def decode_header(data: bytes | memoryview, *, where: str = "chunk") -> ChunkHea
     dims = np.frombuffer(view, dtype="<u4", count=total_dims, offset=off)
     if int(ndims.sum(dtype=np.int64)) != total_dims:
         raise CorruptChunkError(f"{where}: shape table is inconsistent")
+    if count and int(ndims.max()) > MAX_NDIM:
+        raise CorruptChunkError(f"{where}: sample {int(np.argmax(ndims))} has rank {int(ndims.max())}, above the "
+                                f"format's limit of {MAX_NDIM}")
     if positions[0] != 0 or positions[-1] != raw_len or (count and np.any(np.diff(positions.astype(np.int64)) < 0)):
         raise CorruptChunkError(f"{where}: byte positions are inconsistent with the payload length")
     dim_offsets = np.zeros(count + 1, dtype=np.int64)

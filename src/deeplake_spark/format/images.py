@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from deeplake_spark.errors import DecodeError
+from deeplake_spark.errors import DecodeError, SchemaError
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -149,6 +149,9 @@ def encode_image(array: np.ndarray, compression: str, *, where: str) -> bytes:
             f"{where}: cannot encode array of dtype {array.dtype} and shape {array.shape} as {compression}; "
             "need uint8 (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
         )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise SchemaError(f"{where}: an image of shape {array.shape} has no pixels; {compression} cannot store an "
+                          "empty image (store None for a missing image)")
     img = Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
     buf = io.BytesIO()
     if compression == "jpeg":

@@ -10,6 +10,7 @@ import numpy as np
 
 from deeplake_spark.errors import SchemaError
 from deeplake_spark.format.images import decode_image, encode_image, probe_image
+from deeplake_spark.format.limits import shape_problem
 from deeplake_spark.format.spec import TensorSpec
 
 
@@ -22,6 +23,11 @@ class EncodedSample:
 
 
 def _check_shape(spec: TensorSpec, shape: tuple[int, ...], where: str) -> None:
+    # what the chunk header cannot hold is refused here, at append time, not by a later read
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise SchemaError(f"{where}: a sample of shape {shape if len(shape) <= 8 else f'{shape[:8]}...'} cannot be "
+                          f"stored: {problem}")
     if spec.shape is None:
         return
     if len(shape) != len(spec.shape):
@@ -69,14 +75,18 @@ def encode_sample(spec: TensorSpec, value: Any, *, where: str | None = None) -> 
         raise SchemaError(f"{where}: null sample in a tensor column (nulls are stored as missing refs)")
     if spec.dtype == "str":
         if spec.htype == "json":
-            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            text = value if isinstance(value, str) else _json_text(value, where)
         elif isinstance(value, str):
             text = value
         elif isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "UO":
             text = str(value.item())
         else:
             raise SchemaError(f"{where}: expected str for a text tensor, got {type(value).__name__}")
-        return EncodedSample(text.encode("utf-8"), ())
+        try:
+            return EncodedSample(text.encode("utf-8"), ())
+        except UnicodeEncodeError as e:  # lone surrogates: not text that UTF-8 (or any reader) can hold
+            raise SchemaError(f"{where}: text is not valid Unicode ({e.reason} at position {e.start}: "
+                              f"{text[e.start:e.end]!r}); UTF-8 cannot store it") from e
     if spec.is_sample_compressed:
         if isinstance(value, (bytes, bytearray, memoryview)):
             data = bytes(value)
@@ -94,6 +104,15 @@ def encode_sample(spec: TensorSpec, value: Any, *, where: str | None = None) -> 
         arr = arr.reshape(tuple(0 if d is None else d for d in spec.shape))
     _check_shape(spec, arr.shape, where)
     return EncodedSample(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(), arr.shape)
+
+
+def _json_text(value: Any, where: str) -> str:
+    """JSON text of ``value``; NaN/inf are refused since they are not JSON and other readers fail on them."""
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise SchemaError(f"{where}: value of type {type(value).__name__} is not JSON ({e}); a json tensor stores "
+                          "dicts, lists, str, int, finite float, bool and None") from e
 
 
 def decode_sample(

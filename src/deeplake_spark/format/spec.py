@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from deeplake_spark.errors import SchemaError
+from deeplake_spark.format.limits import MAX_DIM, MAX_NDIM
 
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 
@@ -60,17 +61,29 @@ def _parse_shape(shape: Any, tensor: str) -> tuple[int | None, ...] | None:
         text = shape.strip().strip("()[]")
         parts = [p.strip() for p in text.split(",") if p.strip()]
         try:
-            shape = [None if p.lower() in ("none", "?", "-1", "*") else int(p) for p in parts]
+            shape = [None if p.lower() in ("none", "?", "*") else int(p) for p in parts]
         except ValueError as e:
             raise SchemaError(f"tensor {tensor!r}: cannot parse shape {shape!r}") from e
+    try:
+        dims = list(shape)
+    except TypeError as e:
+        raise SchemaError(f"tensor {tensor!r}: shape {shape!r} is not a sequence of dimensions") from e
+    # the chunk header holds at most MAX_NDIM dims per sample: a longer spec could never be filled
+    if len(dims) > MAX_NDIM:
+        raise SchemaError(f"tensor {tensor!r}: shape has {len(dims)} dimensions, above the format's limit of "
+                          f"{MAX_NDIM}")
     out: list[int | None] = []
-    for dim in shape:
-        if dim is None or (isinstance(dim, (int, np.integer)) and int(dim) == -1):
+    for dim in dims:
+        if dim is None:
             out.append(None)
-        elif isinstance(dim, (int, np.integer)) and int(dim) >= 0:
+        elif isinstance(dim, (int, np.integer)) and not isinstance(dim, (bool, np.bool_)) and 0 <= int(dim) <= MAX_DIM:
             out.append(int(dim))
+        elif isinstance(dim, (int, np.integer)) and not isinstance(dim, (bool, np.bool_)) and int(dim) < 0:
+            raise SchemaError(f"tensor {tensor!r}: negative dimension {dim} in shape {tuple(dims)}; use None for a "
+                              "dimension that varies per sample, e.g. shape=(None, 4)")
         else:
-            raise SchemaError(f"tensor {tensor!r}: bad dimension {dim!r} in shape {shape!r}")
+            raise SchemaError(f"tensor {tensor!r}: bad dimension {dim!r} in shape {tuple(dims)} (a dimension is "
+                              f"None or an int in 0..{MAX_DIM})")
     return tuple(out)
 
 
@@ -115,7 +128,7 @@ class TensorSpec:
             object.__setattr__(self, "shape", ())
             if self.compression in SAMPLE_COMPRESSIONS:
                 raise SchemaError(f"tensor {self.name!r}: str tensors cannot use {self.compression}")
-        if not isinstance(self.chunk_size, int) or self.chunk_size <= 0:
+        if not isinstance(self.chunk_size, int) or isinstance(self.chunk_size, bool) or self.chunk_size <= 0:
             raise SchemaError(f"tensor {self.name!r}: chunk_size must be a positive int, not {self.chunk_size!r}")
 
     @classmethod
@@ -140,7 +153,7 @@ class TensorSpec:
             dtype=dtype or d_dtype,
             shape=d_shape if isinstance(shape, str) and shape == "default" else shape,
             compression=compression or d_comp,
-            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+            chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,  # 0 is refused, not defaulted
         )
 
     @property
@@ -166,15 +179,24 @@ class TensorSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        """The spec stored as ``data`` (e.g. parsed from Delta metadata); SchemaError when malformed."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise SchemaError(f"a tensor spec must be a JSON object with a name, not {str(data)[:200]!r}")
+        name = data["name"]
         shape = data.get("shape")
-        return cls(
-            name=data["name"],
-            htype=data.get("htype", "generic"),
-            dtype=data.get("dtype", "float32"),
-            shape=None if shape is None else tuple(shape),
-            compression=data.get("compression", "none"),
-            chunk_size=int(data.get("chunk_size", DEFAULT_CHUNK_SIZE)),
-        )
+        if isinstance(shape, str) or not (shape is None or isinstance(shape, (list, tuple))):
+            raise SchemaError(f"tensor {name!r}: shape {shape!r} is not a list of dimensions")
+        fields = {key: data.get(key, default) for key, default in
+                  (("htype", "generic"), ("dtype", "float32"), ("compression", "none"))}
+        for key, value in fields.items():
+            if not isinstance(value, str):
+                raise SchemaError(f"tensor {name!r}: {key} {value!r} is not a string")
+        chunk_size = data.get("chunk_size", DEFAULT_CHUNK_SIZE)
+        try:
+            chunk_size = int(chunk_size) if isinstance(chunk_size, (int, str)) else chunk_size
+        except ValueError as e:
+            raise SchemaError(f"tensor {name!r}: chunk_size {chunk_size!r} is not an int") from e
+        return cls(name=name, shape=None if shape is None else tuple(shape), chunk_size=chunk_size, **fields)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
