@@ -192,13 +192,39 @@ def _check_absent(path: str, storage_options: dict[str, str] | None) -> None:
     raise DatasetExistsError(f"import-folder: {path} already holds a dataset; choose a new path")
 
 
+def target_inside_source(folder: str, path: str) -> str | None:
+    """Why a dataset at ``path`` may not be imported from ``folder`` (it lies inside it), or None.
+
+    Real paths are compared, so ``pets/../pets/x`` and symbolic links count. A dataset inside its
+    source would be read back as images of a class, and vacuum or a later import could touch the
+    source files.
+    """
+    from deeplake_spark.storage import normalize_uri
+
+    local = normalize_uri(path)  # file:// URIs and ~ are local paths too
+    if "://" in local:
+        return None
+    source = os.path.realpath(folder)
+    target = os.path.realpath(local)
+    if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
+        return (f"the dataset path {path} ({target}) lies inside the image folder {folder} ({source}); "
+                "choose a path outside it")
+    return None
+
+
 def import_folder(folder: str, path: str, *, engine: str = "auto", batch_size: int = 1000, quiet: bool = False,
                   storage_options: dict[str, str] | None = None) -> ImportResult:
     """Create a dataset at ``path`` from ``folder/<class>/<image>`` files (see ``import-folder --help``)."""
     if batch_size < 1:
         raise InvalidOptionError(f"--batch-size must be >= 1, not {batch_size}")
+    inside = target_inside_source(folder, path)
+    if inside is not None:
+        raise InvalidOptionError(f"import-folder: {inside}")
     classes, files = scan_folder(folder)
     _check_absent(path, storage_options)
+    from deeplake_spark.dataset.create_target import check_create_target
+
+    check_create_target(path, storage_options)  # a non-empty folder too, before Spark starts
     note = ""
     if engine in ("auto", "spark"):
         reason = _spark_writer_missing()
@@ -371,6 +397,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_import_folder(args: argparse.Namespace) -> int:
     """Images in class sub-folders -> a dataset with image, label, label_name and filename columns."""
+    inside = target_inside_source(args.dir, args.path)
+    if inside is not None:  # bad usage (exit 2), refused before anything is read or written
+        print(f"{PROG} import-folder: error: {inside}", file=sys.stderr)
+        return 2
     result = import_folder(args.dir, args.path, engine=args.engine, batch_size=args.batch_size, quiet=args.quiet,
                            storage_options=_storage_options(args))
     if not args.quiet:

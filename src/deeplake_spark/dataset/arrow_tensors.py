@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from deeplake_spark.dataset.refs import REF_TYPE
 from deeplake_spark.dataset.writer import TensorColumnWriter
 from deeplake_spark.errors import SchemaError
+from deeplake_spark.format.limits import MAX_DIM, MAX_NDIM, shape_problem
 from deeplake_spark.format.samples import EncodedSample, encode_block, encode_sample
 from deeplake_spark.format.spec import TensorSpec
 
@@ -120,9 +121,17 @@ def _numeric_refs(writer: TensorColumnWriter, arr: pa.Array, row_offset: int, wh
 
 
 def _check_shapes(spec: TensorSpec, shapes: np.ndarray, valid: np.ndarray, row_offset: int, where: str) -> None:
-    if spec.shape is None or not valid.any():
+    if not valid.any():
         return
     rank = shapes.shape[1]
+    # the chunk header's limits, checked here since these samples skip format.samples' validation
+    if rank > MAX_NDIM or (shapes.size and int(shapes.max()) > MAX_DIM):
+        bad = valid if rank > MAX_NDIM else valid & (shapes > MAX_DIM).any(axis=1)
+        i = int(np.argmax(bad))
+        problem = shape_problem(tuple(int(d) for d in shapes[i]))
+        raise SchemaError(f"{where}, row {row_offset + i}: a sample cannot be stored: {problem}")
+    if spec.shape is None:
+        return
     if rank != len(spec.shape):
         row = row_offset + int(np.argmax(valid))
         raise SchemaError(f"{where}, row {row}: rank {rank} samples do not match tensor shape {spec.shape}")

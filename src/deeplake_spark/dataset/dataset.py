@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,9 +21,16 @@ from deeplake_spark.dataset.ingest import tabular_array, to_columns
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.schema import DatasetSchema
+from deeplake_spark.dataset.sql_checks import check_sql, dml_failure
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
-from deeplake_spark.dataset.writer import TensorColumnWriter, write_tensor_column
-from deeplake_spark.errors import CommitConflict, ReadOnlyError, SchemaError, StorageError, VersionNotFound
+from deeplake_spark.dataset.writer import TensorColumnWriter, settle_failed_write, write_tensor_column
+from deeplake_spark.errors import (
+    CommitConflict,
+    ReadOnlyError,
+    SchemaError,
+    StorageError,
+    VersionNotFound,
+)
 from deeplake_spark.storage import Storage, normalize_uri
 
 log = logging.getLogger(__name__)
@@ -71,7 +79,7 @@ class Dataset:
     @property
     def schema(self) -> DatasetSchema:
         if self._schema is None:
-            self._schema = DatasetSchema.from_arrow(delta_log.arrow_schema(self._dt))
+            self._schema = DatasetSchema.from_arrow(delta_log.arrow_schema(self._dt), dataset=self.path)
         return self._schema
 
     @property
@@ -117,8 +125,11 @@ class Dataset:
                 return self._snapshot
             return self.arrow_dataset().to_table(columns=list(columns) if columns is not None else None, filter=filter)
         except FileNotFoundError as e:
-            raise VersionNotFound(f"dataset {self.path}: a data file of version {self.version} is gone (vacuumed "
-                                  f"after this version left the retention window?): {e}") from e
+            raise self._files_gone(e) from e
+
+    def _files_gone(self, error: OSError | str) -> VersionNotFound:
+        return VersionNotFound(f"dataset {self.path}: a data file of version {self.version} is gone: the version was "
+                               f"vacuumed after it left the retention window, open a later version ({error})")
 
     def reader(self, *, cache_bytes: int | None = None) -> SampleReader:
         """A sample reader with its own chunk cache (one per thread/worker is a good default)."""
@@ -163,7 +174,10 @@ class Dataset:
         return self.table().select(list(columns)).take(pa.array(indices, type=pa.int64()))
 
     def _rows(self, indices: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
-        taken = self._take(np.asarray(indices, dtype=np.int64), columns)
+        try:
+            taken = self._take(np.asarray(indices, dtype=np.int64), columns)
+        except FileNotFoundError as e:  # a Parquet file of this version (chunks are read below)
+            raise self._files_gone(e) from e
         out: dict[str, Any] = {}
         for name in columns:
             col = taken.column(name)
@@ -211,6 +225,7 @@ class Dataset:
         bar = progress_bar(n * max(len(schema.tensors), 1), f"{mode} {os.path.basename(self.path)}", "sample", progress)
         writers = [TensorColumnWriter(self.storage, spec, dataset=self.path) for spec in schema.tensors.values()]
         by_name = {w.spec.name: w for w in writers}
+        start_version, write_id = self._dt.version(), uuid.uuid4().hex
         committing = False
         try:
             arrays = []
@@ -225,20 +240,15 @@ class Dataset:
             table = pa.Table.from_arrays(arrays, schema=schema.to_arrow())
             committing = True
             version = delta_log.write_rows(self._dt, table, mode=mode, storage_options=self.storage_options,
-                                           operation=mode)
+                                           operation=mode, write_id=write_id)
         except BaseException as e:
-            # Once the commit has started only a CommitConflict proves that nothing was committed;
-            # after anything else (lost connection, KeyboardInterrupt) the outcome is unknown, so the
-            # chunks stay and vacuum removes them later if no version references them.
-            if not committing or isinstance(e, CommitConflict):
-                for writer in writers:
-                    try:
-                        writer.delete_written()
-                    except StorageError as cleanup_error:
-                        log.warning("could not remove orphan chunks after a failed append: %s", cleanup_error)
+            landed = settle_failed_write(self.storage, writers, e, committing=committing, write_id=write_id,
+                                         start_version=start_version)
             if committing:
                 self._invalidate()  # the handle may have moved to a newer version
-            raise
+            if landed is None:
+                raise
+            version = landed  # the commit is in the log after all: the write succeeded
         finally:
             bar.close()
         self._invalidate()
@@ -265,12 +275,15 @@ class Dataset:
         """Delete rows matching a SQL predicate on tabular columns (all rows when None)."""
         self._check_writable()
         self._dt.update_incremental()  # act on the latest version, not on what this handle saw last
+        check_sql(self._dt, dataset=self.path, operation="delete", predicate=predicate)
         try:
             self._dt.delete(predicate)
         except CommitFailedError as e:
             raise self._conflict(f"delete({predicate!r})", e) from e
+        except OSError as e:
+            raise StorageError(f"dataset {self.path}: delete({predicate!r}) failed to write: {e}") from e
         except DeltaError as e:
-            raise SchemaError(f"dataset {self.path}: delete({predicate!r}) failed: {e}") from e
+            raise dml_failure(self.path, f"delete({predicate!r})", e) from e
         return self._after_commit()
 
     def update(self, updates: Mapping[str, str] | None = None, *, new_values: Mapping[str, Any] | None = None,
@@ -282,27 +295,38 @@ class Dataset:
         if bad:
             raise SchemaError(f"dataset {self.path}: update() works on tabular columns only; bad column(s) {bad}")
         self._dt.update_incremental()
+        check_sql(self._dt, dataset=self.path, operation="update", predicate=predicate, expressions=updates)
         try:
             self._dt.update(updates=dict(updates) if updates else None,
                             new_values=dict(new_values) if new_values else None, predicate=predicate)
         except CommitFailedError as e:
             raise self._conflict("update", e) from e
+        except OSError as e:
+            raise StorageError(f"dataset {self.path}: update failed to write: {e}") from e
         except DeltaError as e:
-            raise SchemaError(f"dataset {self.path}: update failed: {e}") from e
+            raise dml_failure(self.path, "update", e) from e
         return self._after_commit()
 
     def restore(self, version: int | str | datetime) -> int:
-        """Make ``version`` (or a timestamp) the content of a new latest version."""
+        """Make ``version`` (or a timestamp) the content of a new latest version; returns that version.
+
+        Restoring the latest version itself is a no-op: nothing is committed and the latest version
+        is returned (Delta has nothing to restore).
+        """
         self._check_writable()
-        delta_log.load_table(self.path, self.storage_options,
-                             version=version if isinstance(version, int) else None,
-                             timestamp=None if isinstance(version, int) else version)
+        target = delta_log.load_table(self.path, self.storage_options,
+                                      version=version if isinstance(version, int) else None,
+                                      timestamp=None if isinstance(version, int) else version).version()
         self._dt.update_incremental()
+        if target == self._dt.version():
+            log.info("%s: restore to %s: version %d is already the latest; nothing to do", self.path, version, target)
+            self._invalidate()
+            return target
         try:
-            self._dt.restore(version)
+            self._dt.restore(target)
         except CommitFailedError as e:
             raise self._conflict(f"restore to {version}", e) from e
-        except DeltaError as e:
+        except (DeltaError, OSError) as e:
             raise StorageError(f"dataset {self.path}: restore to {version} failed: {e}") from e
         return self._after_commit()
 
@@ -363,4 +387,12 @@ def open(path: str | os.PathLike[str], version: int | None = None, timestamp: st
     """Open a dataset at its latest version, or read-only at a past ``version``/``timestamp``."""
     uri = normalize_uri(path)
     table = delta_log.load_table(uri, storage_options, version=version, timestamp=timestamp)
-    return Dataset(uri, table, storage_options=storage_options, read_only=version is not None or timestamp is not None)
+    past = version is not None or timestamp is not None
+    ds = Dataset(uri, table, storage_options=storage_options, read_only=past)
+    _ = ds.schema  # damaged or hostile tensor specs fail here, typed, not at a later read
+    if past:
+        missing = delta_log.first_missing_file(ds.delta_table, ds.storage)
+        if missing is not None:
+            raise ds._files_gone(f"{missing} is missing")
+    return ds
+

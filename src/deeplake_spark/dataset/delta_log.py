@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,6 +16,7 @@ import pyarrow.dataset as pds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.paths import check_data_path
 from deeplake_spark.errors import (
     CommitConflict,
@@ -30,6 +32,8 @@ from deeplake_spark.storage import S3_SCHEMES, Storage, delta_storage_options, i
 log = logging.getLogger(__name__)
 ENGINE_INFO = {"engine": "deeplake-spark"}
 LOG_DIR = "_delta_log"
+#: commitInfo key holding the random id of one append/overwrite (see find_commit).
+WRITE_ID_KEY = "deeplake.writeId"
 # delta-rs' default of 15 commit attempts ran out for ~3% of appends with 8 concurrent writers on
 # 2 cores (tests/reliability). A retry of a blind append only re-reads the commits that won the race.
 COMMIT_RETRIES = 100
@@ -129,13 +133,15 @@ def load_table(
 def create_table(
     uri: str, schema: pa.Schema, storage_options: Mapping[str, str] | None = None, *, description: str | None = None
 ) -> DeltaTable:
+    """Commit version 0 of a new table at ``uri``, which must be missing or an empty folder."""
     check_commit_safety(uri, storage_options)
     try:
         DeltaTable(uri, storage_options=delta_storage_options(uri, storage_options))
-    except TableNotFoundError:
-        pass
+    except (DeltaError, OSError):
+        pass  # no table (TableNotFoundError), or not a folder at all: check_create_target says which
     else:
         raise DatasetExistsError(f"{uri} already holds a Delta table; open it with deeplake_spark.open()")
+    check_create_target(uri, storage_options)
     try:
         return DeltaTable.create(
             uri,
@@ -155,10 +161,17 @@ def create_table(
 
 def write_rows(
     dt: DeltaTable, table: pa.Table, *, mode: str = "append", storage_options: Mapping[str, str] | None = None,
-    operation: str = "append",
+    operation: str = "append", write_id: str | None = None,
 ) -> int:
-    """Commit ``table`` (tabular + ref columns) as one Delta transaction; returns the new version."""
+    """Commit ``table`` (tabular + ref columns) as one Delta transaction; returns the new version.
+
+    ``write_id`` is recorded in the commit info so that :func:`find_commit` can tell, after an
+    error, whether this commit landed.
+    """
     check_commit_safety(dt.table_uri, storage_options)
+    metadata = {**ENGINE_INFO, "deeplake.operation": operation}
+    if write_id is not None:
+        metadata[WRITE_ID_KEY] = write_id
     try:
         # Commit on top of the latest version: delta-rs fails every write from a handle that a
         # concurrent delete has moved past ("deleted data this operation read"), retries included.
@@ -168,8 +181,7 @@ def write_rows(
             table,
             mode=mode,  # type: ignore[arg-type]
             schema_mode=None,
-            commit_properties=CommitProperties(custom_metadata={**ENGINE_INFO, "deeplake.operation": operation},
-                                               max_commit_retries=COMMIT_RETRIES),
+            commit_properties=CommitProperties(custom_metadata=metadata, max_commit_retries=COMMIT_RETRIES),
         )
     except CommitFailedError as e:
         try:
@@ -193,6 +205,27 @@ def write_rows(
     except (DeltaError, OSError) as e:
         log.warning("%s: committed version %d but could not reload the log: %s", dt.table_uri, version, e)
     return version
+
+
+def find_commit(storage: Storage, write_id: str, *, after: int) -> int | None:
+    """The version after ``after`` whose commit info holds ``write_id``, or None when no commit in
+    the log has it (the commit did not land). Reads the commit files one by one until the first
+    missing one; raises StorageError when the log cannot be read (the outcome stays unknown)."""
+    version = after + 1
+    while True:
+        try:
+            text = storage.read(f"{LOG_DIR}/{version:020d}.json")
+        except FileNotFoundError:
+            return None
+        for line in text.splitlines():
+            try:
+                action = json.loads(line) if line.strip() else {}
+            except ValueError:
+                break  # a damaged commit file is not ours: ours was written whole
+            info = action.get("commitInfo") if isinstance(action, dict) else None
+            if isinstance(info, dict) and info.get(WRITE_ID_KEY) == write_id:
+                return version
+        version += 1
 
 
 def ordered_fragments(dt: DeltaTable, schema: pa.Schema | None = None) -> tuple[pds.FileSystemDataset, list[int] | None]:
@@ -249,6 +282,18 @@ def checked_add_actions(dt: DeltaTable) -> pa.Table:
     for path in actions.column("path").to_pylist():
         check_data_path(path, table=dt.table_uri, action="add")
     return actions
+
+
+def first_missing_file(dt: DeltaTable, storage: Storage) -> str | None:
+    """A data file of ``dt``'s version that is gone from storage (the version was vacuumed), or None.
+
+    One listing of the table folder, plus a look-up per file in a sub-folder (partitions).
+    """
+    top = {entry.path for entry in storage.list("", recursive=False)}
+    for path in checked_add_actions(dt).column("path").to_pylist():
+        if path not in top and unquote(path) not in top and ("/" not in path or not storage.exists(path)):
+            return path
+    return None
 
 
 def row_count(dt: DeltaTable) -> int:

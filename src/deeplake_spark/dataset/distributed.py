@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -32,6 +33,7 @@ from deltalake.transaction import (
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.arrow_tensors import tensor_refs
+from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.writer import TensorColumnWriter
 from deeplake_spark.errors import (
@@ -346,6 +348,8 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
         raise StorageError(f"cannot open {uri}: {e}") from e
     try:
         if dt is None:
+            # a first write owns the folder: refuse one that holds anything but this job's files
+            check_create_target(uri, storage_options, ignore=_task_output_name)
             try:
                 create_table_with_add_actions(uri, DeltaSchema.from_arrow(arrow_schema), actions, mode="error",
                                               storage_options=options, commit_properties=properties)
@@ -371,6 +375,15 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
     log.info("%s: committed %d files, %d rows as version %d", uri, len(actions),
              sum(f.num_records for f in files), dt.version())
     return dt.version()
+
+
+#: Top-level names task writers create: their Parquet files (see TaskWriter.path) and the chunks.
+_TASK_OUTPUT = re.compile(r"part-\d{5,}-[0-9a-f]{32}\.parquet|_tensors")
+
+
+def _task_output_name(name: str) -> bool:
+    """True for a top-level name a TaskWriter creates (this job's, or a killed attempt's leftover)."""
+    return _TASK_OUTPUT.fullmatch(name) is not None
 
 
 def _check_same_schema(uri: str, current: DatasetSchema, written: DatasetSchema) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,15 @@ def _column_values(values: Any, column: str, dataset: str) -> Sequence[Any]:
                       f"got {type(values).__name__}")
 
 
+def _check_unique(names: Sequence[str], dataset: str) -> None:
+    # which of two same-named columns is meant cannot be guessed; Delta would also see one column
+    counts = Counter(name.lower() for name in names)
+    repeated = sorted({name for name in names if counts[name.lower()] > 1})
+    if repeated:
+        raise SchemaError(f"dataset {dataset}: the data has column name(s) {repeated} more than once (names are "
+                          "case-insensitive); pass each column once")
+
+
 def to_columns(data: Any, schema: DatasetSchema, *, dataset: str) -> tuple[dict[str, Sequence[Any]], int]:
     """Columns keyed by name and the row count, checking column names and lengths.
 
@@ -32,7 +42,8 @@ def to_columns(data: Any, schema: DatasetSchema, *, dataset: str) -> tuple[dict[
     RecordBatch, or a pandas DataFrame.
     """
     if isinstance(data, (pa.Table, pa.RecordBatch)):
-        columns: dict[str, Any] = {name: data.column(name) for name in data.schema.names}
+        _check_unique(data.schema.names, dataset)
+        columns: dict[str, Any] = {name: data.column(i) for i, name in enumerate(data.schema.names)}
     elif isinstance(data, Mapping):
         columns = dict(data)
     elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
@@ -48,6 +59,7 @@ def to_columns(data: Any, schema: DatasetSchema, *, dataset: str) -> tuple[dict[
                 raise SchemaError(f"dataset {dataset}: row {i} is missing column(s) {missing}")
         columns = {n: [row[n] for row in data] for n in names}
     elif hasattr(data, "columns") and hasattr(data, "__getitem__"):  # pandas.DataFrame
+        _check_unique([str(c) for c in data.columns], dataset)
         columns = {str(c): data[c] for c in data.columns}
     else:
         raise SchemaError(f"dataset {dataset}: cannot append {type(data).__name__}; pass a dict of columns, "

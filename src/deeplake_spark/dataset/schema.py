@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from deeplake_spark.dataset.refs import REF_TYPE, TENSOR_METADATA_KEY
-from deeplake_spark.errors import SchemaError
+from deeplake_spark.errors import CorruptDatasetError, SchemaError
 from deeplake_spark.format.spec import TensorSpec
 
 _RESERVED = frozenset({"_change_type", "_commit_version", "_commit_timestamp"})
@@ -49,6 +49,22 @@ def _arrow_type(value: Any, column: str) -> pa.DataType:
     raise SchemaError(f"column {column!r}: expected a tensor(...) spec, a pyarrow type or a type name, got {value!r}")
 
 
+def _spec_from_metadata(raw: bytes | str, column: str, dataset: str) -> TensorSpec:
+    where = f"dataset {dataset}: " if dataset else ""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError/UnicodeDecodeError are ValueErrors
+        raise CorruptDatasetError(f"{where}column {column!r}: its {TENSOR_METADATA_KEY} metadata is not valid JSON "
+                                  f"({e}); the Delta schema was damaged or written by a foreign writer") from e
+    if not isinstance(data, dict):
+        raise CorruptDatasetError(f"{where}column {column!r}: its {TENSOR_METADATA_KEY} metadata is not a JSON object")
+    try:
+        return TensorSpec.from_dict({**data, "name": column})
+    except SchemaError as e:
+        raise CorruptDatasetError(f"{where}column {column!r}: its {TENSOR_METADATA_KEY} metadata holds an invalid "
+                                  f"tensor spec: {e}") from e
+
+
 @dataclass(frozen=True)
 class DatasetSchema:
     """Ordered columns: ``tabular`` Arrow fields and ``tensors`` specs."""
@@ -65,9 +81,15 @@ class DatasetSchema:
         if not columns:
             raise SchemaError("a dataset needs at least one column")
         fields, tensors = [], {}
+        seen: dict[str, str] = {}
         for name, value in columns.items():
             if not isinstance(name, str) or not name or name in _RESERVED:
                 raise SchemaError(f"invalid column name {name!r}")
+            # Delta (and Spark) resolve column names case-insensitively: "A" and "a" are one column
+            if name.lower() in seen:
+                raise SchemaError(f"columns {seen[name.lower()]!r} and {name!r} differ only in case; Delta column "
+                                  "names are case-insensitive, rename one of them")
+            seen[name.lower()] = name
             if isinstance(value, TensorSpec):
                 tensors[name] = value.with_name(name)
             elif isinstance(value, Mapping):
@@ -88,13 +110,15 @@ class DatasetSchema:
         return pa.schema(out)
 
     @classmethod
-    def from_arrow(cls, schema: pa.Schema) -> DatasetSchema:
+    def from_arrow(cls, schema: pa.Schema, *, dataset: str = "") -> DatasetSchema:
+        """The schema of a Delta table; a tensor spec in the metadata that cannot be parsed is a
+        :class:`CorruptDatasetError` naming ``dataset`` and the column."""
         fields, tensors, order = [], {}, []
         for f in schema:
             meta = f.metadata or {}
             raw = meta.get(TENSOR_METADATA_KEY.encode()) or meta.get(TENSOR_METADATA_KEY)
             if raw is not None:
-                tensors[f.name] = TensorSpec.from_dict({**json.loads(raw), "name": f.name})
+                tensors[f.name] = _spec_from_metadata(raw, f.name, dataset)
             else:
                 fields.append(f.remove_metadata())
             order.append(f.name)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.refs import REF_TYPE, chunk_relpath
+from deeplake_spark.errors import CommitConflict, StorageError
 from deeplake_spark.format.chunk_writer import ChunkBuilder
 from deeplake_spark.format.samples import EncodedSample, encode_block, encode_sample
 from deeplake_spark.format.spec import TensorSpec
@@ -61,7 +63,7 @@ class TensorColumnWriter:
         chunk_ids, indices = [], []
         start = 0
         while start < count:
-            room = per_chunk - len(self._builder)
+            room = min(per_chunk - len(self._builder), self._builder.room_for(block.ndim - 1))
             if room <= 0:
                 self.flush()
                 continue
@@ -97,6 +99,45 @@ class TensorColumnWriter:
         for path in self.written:
             self.storage.delete(path)
         self.written.clear()
+
+
+def settle_failed_write(storage: Storage, writers: Sequence[TensorColumnWriter], error: BaseException, *,
+                        committing: bool, write_id: str, start_version: int) -> int | None:
+    """Clean up after an append/overwrite raised ``error``; returns the version its commit landed as
+    when the Delta log shows that it did land after all, else None (the caller re-raises).
+
+    Chunks are deleted when the commit provably did not happen: it never started, lost a conflict,
+    or the log after ``start_version`` holds no commit with ``write_id`` (a local commit is a
+    rename, done or not). They stay, for vacuum to remove once no version references them, when
+    the outcome is unknown: an interrupt, a log that cannot be read, or an object-store I/O error
+    while PUTting the log entry (the request may still complete).
+    """
+    if committing and not isinstance(error, CommitConflict):
+        if not isinstance(error, Exception):  # KeyboardInterrupt & co: stop now, look nothing up
+            log.warning("%s: %s interrupted a commit; its chunks stay until vacuum removes them", storage.uri,
+                        type(error).__name__)
+            return None
+        try:
+            found = delta_log.find_commit(storage, write_id, after=start_version)
+        except (StorageError, OSError) as e:
+            log.warning("%s: a write failed (%s) and the log cannot be read to see whether its commit landed (%s); "
+                        "its chunks stay until vacuum removes them", storage.uri, error, e)
+            return None
+        if found is not None:
+            log.warning("%s: the commit landed as version %d although the writer reported: %s", storage.uri, found,
+                        error)
+            return found
+        if not storage.is_local and isinstance(error.__cause__, OSError):
+            log.warning("%s: a commit failed with an I/O error (%s) and may still land; its chunks stay until "
+                        "vacuum removes them", storage.uri, error)
+            return None
+    for writer in writers:
+        try:
+            writer.delete_written()
+        except StorageError as e:
+            log.warning("%s: could not remove the chunks of a failed write (vacuum removes them later): %s",
+                        storage.uri, e)
+    return None
 
 
 def write_tensor_column(

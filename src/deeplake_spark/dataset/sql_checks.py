@@ -1,0 +1,66 @@
+"""Check SQL predicates and expressions for ``delete``/``update`` before delta-rs runs them.
+
+delta-rs parses a predicate's first expression and ignores what follows it, so ``"id = 1 garbage"``
+or ``"id >= 2; this is not sql"`` used to delete rows. Each text is planned here, whole, by the
+same engine (DataFusion, through ``deltalake.QueryBuilder``) against the table's own schema, both
+inside parentheses and bare (each followed by a newline, so a trailing ``--`` comment stays one),
+so neither trailing text nor an unbalanced ``)`` can slip past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from deltalake import DeltaTable, QueryBuilder
+from deltalake.exceptions import DeltaError
+
+from deeplake_spark.errors import DeepLakeSparkError, SchemaError, StorageError
+
+_TABLE = "deeplake_check"
+
+
+def _plan(dt: DeltaTable, query: str) -> None:
+    # LIMIT 0: DataFusion parses and plans the whole statement but reads no data file
+    QueryBuilder().register(_TABLE, dt).execute(query).read_all()
+
+
+def check_sql(dt: DeltaTable, *, dataset: str, operation: str, predicate: str | None = None,
+              expressions: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`SchemaError` naming ``dataset``, ``operation`` and the text when ``predicate``
+    or one of ``expressions`` (column -> SQL expression) is not one whole valid SQL expression."""
+    checks: list[tuple[str, list[str]]] = []
+    if predicate is not None:
+        if not isinstance(predicate, str) or not predicate.strip():
+            raise SchemaError(f"dataset {dataset}: {operation}: predicate {predicate!r} is not a SQL expression")
+        checks.append((f"predicate {predicate!r}", [
+            f"SELECT 1 FROM {_TABLE} WHERE ({predicate}\n) LIMIT 0",
+            f"SELECT 1 FROM {_TABLE} WHERE {predicate}\nLIMIT 0",
+        ]))
+    for column, expression in (expressions or {}).items():
+        if not isinstance(expression, str) or not expression.strip():
+            raise SchemaError(f"dataset {dataset}: {operation}: expression {expression!r} for column {column!r} "
+                              "is not a SQL expression")
+        checks.append((f"expression {expression!r} for column {column!r}", [
+            f"SELECT ({expression}\n) AS v FROM {_TABLE} LIMIT 0",
+            f"SELECT {expression}\nAS v FROM {_TABLE} LIMIT 0",
+        ]))
+    for what, queries in checks:
+        for query in queries:
+            try:
+                _plan(dt, query)
+            except (DeltaError, ValueError, OSError) as e:
+                first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise SchemaError(f"dataset {dataset}: {operation}: {what} is not one valid SQL expression over "
+                                  f"the table's columns ({first_line}); nothing was changed") from e
+
+
+def dml_failure(dataset: str, operation: str, error: Exception) -> DeepLakeSparkError:
+    """The typed error for a DeltaError from a delta-rs delete/update whose SQL was checked already.
+
+    delta-rs raises one generic DeltaError for bad SQL and for I/O failures alike; an OS error in
+    its message (read-only or full disk, permissions) makes it a StorageError.
+    """
+    text = str(error)
+    if any(word in text for word in ("os error", "Read-only file system", "Permission denied", "No space left")):
+        return StorageError(f"dataset {dataset}: {operation} failed to write: {text}")
+    return SchemaError(f"dataset {dataset}: {operation} failed: {text}")
