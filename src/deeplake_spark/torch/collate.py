@@ -56,7 +56,8 @@ def mode_of(collate: CollateOption, column: str) -> str:
 def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray,
                   chunks: Mapping[ChunkKey, LoadedChunk]) -> np.ndarray | list[Any]:
     """Samples of ``rows``: one stacked array when every sample is a fixed-shape raw sample of the
-    same shape (no per-sample Python work), else a list of arrays / str / None."""
+    same shape (no per-sample Python work), else a list of arrays / str / None. The refs of
+    ``rows`` were checked against their chunks when those were loaded (``ref_checks``)."""
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
     uniq = np.unique(codes)

@@ -18,6 +18,7 @@ import numpy as np
 
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.torch.ref_checks import check_chunk_refs
 from deeplake_spark.torch.source import TensorSource
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,11 @@ class LoadedChunk:
     fixed: np.ndarray | None
 
 
-def load_chunk(reader: SampleReader, tensor: TensorSource, chunk_id: str) -> LoadedChunk:
-    """Read, verify and (for lz4) decompress one chunk; runs on an I/O thread."""
-    chunk = reader.chunk(tensor.spec.name, chunk_id)
+def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedChunk:
+    """Read, verify and (for lz4) decompress chunk ``code`` of ``tensor``, and check the refs that
+    point to it (index, shape); runs on an I/O thread."""
+    chunk = reader.chunk(tensor.spec.name, tensor.chunk_ids[code])
+    check_chunk_refs(tensor.claims, code, chunk)  # type: ignore[arg-type]
     header = chunk.header
     fixed = None
     if header.dtype != "str" and header.compression in ("none", "lz4") and header.sample_count:
@@ -92,7 +95,7 @@ class ChunkPrefetcher:
         tensor = self.tensors[t_pos]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._io_threads, thread_name_prefix="deeplake-io")
-        self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, tensor.chunk_ids[code])
+        self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, code)
 
     def chunks_for(self, batch: int) -> dict[ChunkKey, LoadedChunk]:
         """The loaded chunks batch number ``batch`` needs (waits for them); starts later loads."""

@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deeplake_spark.dataset.refs import TENSOR_METADATA_KEY
+from deeplake_spark.dataset.refs import TENSOR_METADATA_KEY, check_chunk_id
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
+from deeplake_spark.torch.ref_checks import RefClaims, ref_shapes
 from deeplake_spark.torch.sampling import ChunkLayout
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class TensorSource:
 
     ``spec.name`` is the tensor's folder in the source dataset (it may differ from the output
     column ``name`` after an alias). ``chunk_codes`` index ``chunk_ids``; -1 marks a null sample.
+    ``claims``: the refs grouped by chunk with the sample index and shape each one claims, checked
+    against a chunk's header when it is loaded (built from the codes and indices when not given).
     """
 
     name: str
@@ -47,6 +50,11 @@ class TensorSource:
     sample_index: np.ndarray
     total_nbytes: int = 0
     version: int | None = None
+    claims: RefClaims | None = None
+
+    def __post_init__(self) -> None:
+        if self.claims is None:
+            self.claims = RefClaims.build(self.chunk_codes, len(self.chunk_ids), self.sample_index)
 
     @property
     def has_nulls(self) -> bool:
@@ -90,13 +98,23 @@ def _tensor_from_refs(name: str, refs: pa.ChunkedArray | pa.Array, spec: TensorS
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     valid_np = valid.to_numpy(zero_copy_only=False)
     codes = np.where(valid_np, np.nan_to_num(codes, nan=-1), -1).astype(np.int32)
-    sample_index = np.nan_to_num(index.to_numpy(zero_copy_only=False), nan=0).astype(np.int32)
+    # a missing index becomes -1, which the loader refuses as out of range (never sample 0)
+    sample_index = np.nan_to_num(index.to_numpy(zero_copy_only=False), nan=-1).astype(np.int32)
+    chunk_ids = [str(c) for c in encoded.dictionary.to_pylist()]
+    # Checked here, in the main process, so no worker ever builds a path from a hostile id.
+    for code in np.unique(codes[codes >= 0]).tolist():
+        check_chunk_id(chunk_ids[code], where=f"dataset {dataset}, tensor {spec.name!r}")
     nbytes = 0
     if refs.type.get_field_index("nbytes") >= 0:
         nbytes = int(pc.sum(pc.struct_field(refs, "nbytes")).as_py() or 0)
-    return TensorSource(name=name, spec=spec, storage=storage, dataset=dataset,
-                        chunk_ids=[str(c) for c in encoded.dictionary.to_pylist()], chunk_codes=codes,
-                        sample_index=sample_index, total_nbytes=nbytes, version=version)
+    ranks = dims = None
+    if refs.type.get_field_index("shape") >= 0:
+        ranks, dims = ref_shapes(pc.struct_field(refs, "shape"))
+    # Built here, in the main process: forked loader workers share the arrays copy-on-write.
+    claims = RefClaims.build(codes, len(chunk_ids), sample_index, ranks, dims)
+    return TensorSource(name=name, spec=spec, storage=storage, dataset=dataset, chunk_ids=chunk_ids,
+                        chunk_codes=codes, sample_index=sample_index, total_nbytes=nbytes, version=version,
+                        claims=claims)
 
 
 def tabular_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
