@@ -27,15 +27,14 @@ final class ChunkCache {
   }
 
   Chunk get(String tensor, String chunkId) throws IOException {
+    // checked before any path or cache key is built from it
+    SafePaths.checkChunkId(chunkId, "dataset " + root + ", tensor '" + tensor + "'");
     String relpath = "_tensors/" + tensor + "/" + chunkId + ".dltc";
     Chunk chunk = items.get(relpath);
     if (chunk != null) {
       return chunk;
     }
     String where = "dataset " + root + ", tensor '" + tensor + "', chunk file " + relpath;
-    if (chunkId.isEmpty() || chunkId.contains("/") || chunkId.contains("..")) {
-      throw new ChunkFormatException.Corrupt(where + ": invalid chunk id in a ref");
-    }
     byte[] data;
     try {
       String location = root + "/" + relpath;

@@ -310,7 +310,11 @@ public final class DeltaSnapshot {
       }
     }
 
-    DeltaSnapshot finish(long version, long latest) {
+    DeltaSnapshot finish(long version, long latest) throws UnsafePathException {
+      // Live files only, like the Python reader: a foreign add that a later commit removed is harmless.
+      for (String path : live.keySet()) {
+        SafePaths.checkDataPath(path, root, "add");
+      }
       if (schemaString == null) {
         throw new IllegalStateException(root + ": Delta log has no metaData action up to version " + version);
       }
