@@ -14,6 +14,9 @@ from PIL import Image
 
 from deeplake_spark.errors import CorruptChunkError, DecodeError, SchemaError, UnsupportedFormatVersion
 from deeplake_spark.format import ChunkBuilder, ChunkReader, TensorSpec, encode_sample
+from deeplake_spark.format.checksum import CRC32C, checksum
+from deeplake_spark.format.header import encode_header
+from deeplake_spark.format.limits import MAX_DIM, MAX_NDIM, MAX_SAMPLES
 from deeplake_spark.format.samples import encode_block
 
 NUMERIC = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
@@ -213,3 +216,89 @@ def test_png_with_a_damaged_chunk_is_refused():
     damaged[-20] ^= 0xFF
     with pytest.raises(DecodeError, match="png"):
         encode_sample(TensorSpec.create("m", "image", compression="png"), bytes(damaged))
+
+
+# ------------------------------------------------------------ the format's limits, one constant
+@st.composite
+def high_rank_samples(draw):
+    """Samples of every rank 0..MAX_NDIM (dims of 1 or 2, so that rank 32 stays small)."""
+    rank = draw(st.integers(0, MAX_NDIM))
+    count = draw(st.integers(1, 3))
+    return [np.asarray(draw(hnp.arrays(np.int16, tuple(draw(st.lists(st.integers(1, 2), min_size=rank,
+                                                                        max_size=rank))))))
+            for _ in range(count)], draw(st.sampled_from(["none", "lz4"]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(high_rank_samples())
+def test_every_rank_up_to_max_ndim_round_trips(batch):
+    samples, compression = batch
+    reader = build(TensorSpec.create("t", dtype="int16", compression=compression), samples)
+    for i, sample in enumerate(samples):
+        np.testing.assert_array_equal(reader.sample(i), sample)
+        assert reader.shape(i) == sample.shape
+
+
+def test_one_dimension_above_max_ndim_is_refused_by_writer_and_reader():
+    spec = TensorSpec.create("t", dtype="float32")
+    too_deep = np.zeros((1,) * (MAX_NDIM + 1), np.float32)
+    with pytest.raises(SchemaError, match=f"rank {MAX_NDIM + 1} is above the format's limit of {MAX_NDIM}"):
+        encode_sample(spec, too_deep, where="tensor 't', row 7")
+    with pytest.raises(SchemaError, match="above the format's limit"):
+        encode_block(spec, np.zeros((2,) + (1,) * (MAX_NDIM + 1), np.float32))
+    with pytest.raises(SchemaError, match="cannot be stored"):  # the header encoder refuses it too
+        encode_header(dtype="float32", compression="none", byte_positions=np.array([0, 4]),
+                      shapes=[(1,) * (MAX_NDIM + 1)], payload=b"\0" * 4, raw_payload_len=4)
+    # a chunk another writer made with a rank-33 sample (valid checksums) is corrupt for the reader
+    data = bytearray(build(spec, [np.zeros((1,) * MAX_NDIM, np.float32), np.zeros(1, np.float32)])._data)
+    count, total_dims = 2, MAX_NDIM + 1
+    ndims_at = 64 + 8 * (count + 1)
+    data[ndims_at:ndims_at + 2] = bytes([MAX_NDIM + 1, 0])  # same total dims, ranks 33 and 0
+    struct.pack_into("<I", data, 20, 0)
+    header_len = struct.unpack_from("<I", data, 16)[0]
+    struct.pack_into("<I", data, 20, checksum(CRC32C, bytes(data[:header_len])) & 0xFFFFFFFF)
+    assert total_dims == struct.unpack_from("<I", data, 48)[0]
+    with pytest.raises(CorruptChunkError, match=f"rank {MAX_NDIM + 1}, above the format's limit"):
+        ChunkReader(bytes(data))
+
+
+def test_dims_that_do_not_fit_u32_are_refused():
+    spec = TensorSpec.create("m", "binary_mask")
+    with pytest.raises(SchemaError, match="u32"):
+        encode_sample(spec, np.zeros((MAX_DIM + 1, 0), bool))
+    with pytest.raises(SchemaError, match="dimension"):
+        TensorSpec.create("m", shape=(MAX_DIM + 1,))
+    assert TensorSpec.create("m", shape=(MAX_DIM,)).shape == (MAX_DIM,)
+
+
+def test_a_chunk_closes_before_its_header_passes_the_limits():
+    spec = TensorSpec.create("e", dtype="float32", chunk_size=1 << 40)
+    builder = ChunkBuilder(spec)
+    empty = encode_sample(spec, np.zeros((0,) * MAX_NDIM, np.float32))
+    builder.add(empty)
+    assert builder.fits(empty)
+    # what the header allows for zero-byte samples of rank 32: far fewer than MAX_SAMPLES
+    assert 0 < builder.room_for(MAX_NDIM) < MAX_SAMPLES
+    assert builder.room_for(0) <= MAX_SAMPLES - 1
+
+
+@pytest.mark.parametrize("value, message", [
+    ("bad \udc00 text", "not valid Unicode"),
+])
+def test_text_that_utf8_cannot_hold_is_a_schema_error(value, message):
+    with pytest.raises(SchemaError, match=message):
+        encode_sample(TensorSpec.create("t", "text"), value, where="tensor 't', row 3")
+
+
+@pytest.mark.parametrize("value", [{"a": object()}, {"a": float("nan")}, [float("inf")], {1: 2, "a": 3}])
+def test_values_that_are_not_json_are_schema_errors(value):
+    with pytest.raises(SchemaError, match="not JSON") as info:
+        encode_sample(TensorSpec.create("j", "json"), value, where="tensor 'j', row 0")
+    assert "tensor 'j', row 0" in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5, 3), (4, 0)])
+def test_empty_images_are_schema_errors(shape):
+    for compression in ("png", "jpeg"):
+        with pytest.raises(SchemaError, match="no pixels"):
+            encode_sample(TensorSpec.create("i", "image", compression=compression), np.zeros(shape, np.uint8))

@@ -31,7 +31,8 @@ def check_sql(dt: DeltaTable, *, dataset: str, operation: str, predicate: str | 
     checks: list[tuple[str, list[str]]] = []
     if predicate is not None:
         if not isinstance(predicate, str) or not predicate.strip():
-            raise SchemaError(f"dataset {dataset}: {operation}: predicate {predicate!r} is not a SQL expression")
+            raise SchemaError(f"dataset {dataset}: {operation}: predicate {predicate!r} is not a SQL expression "
+                              "(pass None for all rows); nothing was changed")
         checks.append((f"predicate {predicate!r}", [
             f"SELECT 1 FROM {_TABLE} WHERE ({predicate}\n) LIMIT 0",
             f"SELECT 1 FROM {_TABLE} WHERE {predicate}\nLIMIT 0",
@@ -39,7 +40,7 @@ def check_sql(dt: DeltaTable, *, dataset: str, operation: str, predicate: str | 
     for column, expression in (expressions or {}).items():
         if not isinstance(expression, str) or not expression.strip():
             raise SchemaError(f"dataset {dataset}: {operation}: expression {expression!r} for column {column!r} "
-                              "is not a SQL expression")
+                              "is not a SQL expression; nothing was changed")
         checks.append((f"expression {expression!r} for column {column!r}", [
             f"SELECT ({expression}\n) AS v FROM {_TABLE} LIMIT 0",
             f"SELECT {expression}\nAS v FROM {_TABLE} LIMIT 0",
