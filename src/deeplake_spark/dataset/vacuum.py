@@ -89,7 +89,7 @@ def _snapshot(dt: DeltaTable, version: int) -> tuple[list[str], DatasetSchema]:
         dt.load_as_version(version)
         actions = pa.table(dt.get_add_actions(flatten=False))
         arrow_schema = pa.schema(dt.schema().to_arrow())
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:  # delta-rs reports I/O failures as bare OSError
         raise StorageError(f"dataset {dt.table_uri}: vacuum cannot load version {version} of the Delta log: {e}") from e
     files = [delta_files.data_path(p, table=dt.table_uri, action=f"add (version {version})")
              for p in actions.column("path").to_pylist()]
@@ -186,7 +186,7 @@ def vacuum(
     try:
         # A handle other writers have moved past would see their new files as unreferenced and delete them.
         dt.update_incremental()
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise StorageError(f"dataset {dt.table_uri}: vacuum cannot read the Delta log: {e}") from e
     latest = dt.version()
     window = retained_versions(dt, storage, hours)
@@ -199,7 +199,7 @@ def vacuum(
     finally:
         try:
             dt.load_as_version(latest)
-        except DeltaError as e:
+        except (DeltaError, OSError) as e:
             raise StorageError(f"dataset {dt.table_uri}: vacuum cannot reload version {latest}: {e}") from e
     # Only log files up to `latest`: what a concurrent writer commits from now on is not ours to judge.
     logged = delta_files.logged_data_files(storage, up_to_version=latest)
