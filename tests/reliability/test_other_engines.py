@@ -249,3 +249,26 @@ def test_cli_vacuum_bad_retention_is_one_line(tmp_path, value):
                           "--force"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "retention" in run.stderr
+
+
+def test_vacuum_after_the_log_was_cleaned_up(tmp_path):
+    """Another engine checkpointed and removed old commits (Spark does so automatically): versions
+    that can no longer be rebuilt from the log are skipped, the rest are kept whole."""
+    path = str(tmp_path / "ds")
+    ds = _make(path)
+    ds.overwrite({"image": np.stack([_pixels(40)]), "id": [40], "label": [1], "pixel": [40]})  # version 4
+    DeltaTable(path).create_checkpoint()
+    ds.append({"image": np.stack([_pixels(41)]), "id": [41], "label": [2], "pixel": [41]})  # version 5
+    # what log cleanup removes once the log has expired; version 3's commit is left, but without
+    # versions 0-2 no reader can rebuild version 3
+    for version in range(3):
+        os.remove(os.path.join(path, "_delta_log", f"{version:020d}.json"))
+    _old(path)
+    chunks = {f for _d, _s, fs in os.walk(os.path.join(path, "_tensors")) for f in fs}
+    result = dls.open(path).vacuum()  # default window: every commit is recent
+    assert result.retained_versions == [4, 5]
+    # versions 1-3 are gone for every reader: their Parquet files and chunks went
+    assert len(result.parquet_files) == 3 and result.chunk_files
+    assert {f for _d, _s, fs in os.walk(os.path.join(path, "_tensors")) for f in fs} < chunks
+    _check_latest(path)
+    assert np.array_equal(dls.open(path, version=4)[0]["image"], _pixels(40))

@@ -112,6 +112,32 @@ def logged_data_files(storage: Storage, *, up_to_version: int) -> set[str]:
     return paths
 
 
+def earliest_loadable_version(storage: Storage, *, latest: int) -> int:
+    """The oldest version the log can still rebuild: 0 while every commit is there; after log
+    cleanup (delta-rs ``cleanup_metadata``, Spark's automatic one) the oldest checkpoint from which
+    the remaining commits lead to ``latest``. Older versions are gone for every reader.
+    """
+    commits, checkpoints = set(), set()
+    for entry in storage.list(LOG_DIR, recursive=False):
+        name = entry.path.rsplit("/", 1)[-1]
+        match = _LOG_FILE.match(name)
+        if match is None:
+            continue
+        version = int(match.group(1))
+        if name == f"{version:020d}.json":
+            commits.add(version)
+        elif ".checkpoint" in name:
+            checkpoints.add(version)
+    first = latest
+    while first - 1 in commits:
+        first -= 1
+    if first == 0 and 0 in commits:
+        return 0
+    # a checkpoint at first - 1 or later, followed by commits up to `latest`
+    usable = [c for c in checkpoints if first - 1 <= c <= latest]
+    return min(usable) if usable else latest
+
+
 def existing_files(storage: Storage, relpaths: Iterable[str]) -> dict[str, FileEntry]:
     """The files of ``relpaths`` that exist, stored in the dataset itself (not through a link).
 

@@ -175,9 +175,11 @@ def vacuum(
     Everything else in the folder (a user's files, a nested dataset, links) is left alone.
     Symbolic links are never followed: a link inside the dataset, and whatever it points to, is
     skipped with a warning. Versions inside the window whose data files an earlier, shorter
-    vacuum already removed cannot be read; they are left out of ``retained_versions`` and their
-    remaining files kept until they leave the window. Any other failure (a Delta action path
-    outside the table, a storage error while reading refs) aborts before anything is deleted.
+    vacuum already removed, or that log cleanup made impossible to rebuild, cannot be read; they
+    are left out of ``retained_versions`` (the remaining files of the former are kept until they
+    leave the window). Any other failure (a Delta action path outside the table, a storage error
+    while reading the log or refs, a data file that is not Parquet) raises a typed error before
+    anything is deleted.
     Young chunk files are never deleted, so a concurrent writer whose commit has not landed yet
     keeps its chunks.
     """
@@ -190,11 +192,20 @@ def vacuum(
         raise StorageError(f"dataset {dt.table_uri}: vacuum cannot read the Delta log: {e}") from e
     latest = dt.version()
     window = retained_versions(dt, storage, hours)
+    loadable_from = delta_files.earliest_loadable_version(storage, latest=latest)
     files_of: dict[int, list[str]] = {}
     tensors: set[str] = set()
     try:
         for version in window:
-            files_of[version], schema = _snapshot(dt, version)
+            try:
+                files_of[version], schema = _snapshot(dt, version)
+            except StorageError:
+                if version >= loadable_from:
+                    raise
+                # its older commits were cleaned from the log: no reader can open this version
+                log.warning("vacuum %s: version %d can no longer be rebuilt from the Delta log (commits "
+                            "before checkpoint %d are gone); not retained", storage.uri, version, loadable_from)
+                continue
             tensors.update(schema.tensors)
     finally:
         try:
@@ -221,7 +232,7 @@ def vacuum(
                 referenced |= _chunk_keys(storage, path, tensors)
             except FileNotFoundError:
                 missing.add(path)  # deleted meanwhile (e.g. by another vacuum)
-    retained = [v for v in window if missing.isdisjoint(files_of[v])]
+    retained = [v for v in window if v in files_of and missing.isdisjoint(files_of[v])]
     if missing:
         log.warning("vacuum %s: versions %s cannot be read any more (%d data files already deleted); they are "
                     "not retained", storage.uri, sorted(set(window) - set(retained)), len(missing))
