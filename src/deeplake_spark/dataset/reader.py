@@ -149,12 +149,16 @@ class SampleReader:
         """
         out: list[Any] = [None] * len(refs)
         by_chunk: dict[str, list[int]] = {}
+        where = f"dataset {self.dataset}, tensor {column!r}"
         for i, ref in enumerate(refs):
             if ref is not None:
-                by_chunk.setdefault(ref["chunk"], []).append(i)
+                chunk_id = ref.get("chunk")
+                if not isinstance(chunk_id, str):
+                    check_chunk_id(chunk_id, where=where)  # raises, even for unhashable values
+                by_chunk.setdefault(chunk_id, []).append(i)
         # every chunk id of the call is checked before the first chunk is read
         for chunk_id in by_chunk:
-            check_chunk_id(chunk_id, where=f"dataset {self.dataset}, tensor {column!r}")
+            check_chunk_id(chunk_id, where=where)
         for chunk_id, positions in by_chunk.items():
             indices = [refs[i]["index"] for i in positions]  # type: ignore[index]
             try:
