@@ -4,6 +4,16 @@ Planning (driver) opens the Delta log once, keeps the add actions of the version
 into partitions that carry the Parquet paths, so executors never list or replay the log. Executors
 read Parquet with pyarrow and, for ``bytes``/``array`` columns, chunks through the dataset layer's
 ``SampleReader`` (each chunk read once per partition while it stays in the cache).
+
+Every add action's path is checked at planning (``check_data_path``): a version naming a file outside
+the dataset folder (``../x.parquet``, ``file:///...``, ``/abs/...``) is refused with
+``UnsafePathError`` before anything is read, and executors re-check each path they open.
+
+Partitions never depend on the filters of one query. PySpark 4.3 keeps the partitions planned while
+pushing one query's filters on the DataFrame's relation and reuses them for its later actions that
+push none (``df.where("id < 2").count()`` then ``df.count()``), so files pruned for the first filter
+would silently drop rows from the second. Min/max pruning is therefore on only where Spark scopes
+pushdown planning to one scan (:data:`STATS_PRUNING`).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from pyspark.sql.types import StructField, StructType
 
 import deeplake_spark.dataset as dls_dataset
 from deeplake_spark.dataset import ChunkCache, SampleReader
+from deeplake_spark.dataset.paths import check_data_path
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.spark import types as T
@@ -54,6 +65,10 @@ GROUP_TARGET_BYTES = 64 * 1024 * 1024
 MIN_SPLIT_PARTITIONS = 16
 # Delta's writers truncate string statistics (32 chars): a max that long may be below the real max.
 _STRING_STATS_PREFIX = 32
+#: Whether pushed filters may prune files. Spark 5 keeps the read planned during filter pushdown to that
+#: one scan (SPARK-58551, the change that also added ``DataSourceReader.pushLimit``); PySpark <= 4.3
+#: stores it on the relation, where it leaks into the DataFrame's later unfiltered actions.
+STATS_PRUNING = hasattr(DataSourceReader, "pushLimit")
 
 
 # ------------------------------------------------------------------------------ schema
@@ -143,6 +158,8 @@ def _data_files(ds: dls_dataset.Dataset, tabular: Sequence[str]) -> list[DataFil
             key = f"{prefix}.{name}"
             lists.append(actions.column(key).to_pylist() if key in names else [None] * actions.num_rows)
         stats_cols[name] = (lists[0], lists[1], lists[2])
+    for path in cols["path"]:
+        check_data_path(path, table=ds.path, action="add")  # nothing outside the dataset is ever read
     files = []
     for i in range(actions.num_rows):
         stats = {n: (mins[i], maxs[i], nulls[i]) for n, (mins, maxs, nulls) in stats_cols.items()}
@@ -240,9 +257,15 @@ class DeepLakeReader(DataSourceReader):
         self._files: list[DataFile] | None = _data_files(ds, tabular)
         self._filters: list[Filter] = []
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Spark pickles the reader into the read function before it calls partitions(): leave the
+        # per-file stats (planning only) on the driver.
+        return {**self.__dict__, "_files": None}
+
     def pushFilters(self, filters: list[Filter]) -> list[Filter]:
-        """Keep filters for file pruning; all of them stay with Spark, which re-applies them."""
-        self._filters = list(filters)
+        """Keep filters for file pruning (where safe, see STATS_PRUNING); all of them stay with Spark."""
+        if STATS_PRUNING:
+            self._filters = list(filters)
         return filters
 
     def partitions(self) -> list[InputPartition]:
@@ -251,9 +274,7 @@ class DeepLakeReader(DataSourceReader):
         if len(kept) != len(files):
             log.info("%s@%d: stats pruning kept %d of %d files", self.uri, self.version, len(kept), len(files))
         only_refs = all(mode == "ref" for mode in self.modes.values())
-        parts = group_files(kept, group=only_refs)
-        self._files = None  # the stats are not needed on executors
-        return list(parts)
+        return list(group_files(kept, group=only_refs))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         paths = getattr(partition, "paths", None)
@@ -282,7 +303,8 @@ class BatchReader:
     def batches(self, paths: Sequence[str]) -> Iterator[pa.RecordBatch]:
         names = self.target.names
         for path in paths:
-            full = path if "://" in path else self.storage.full_path(path)
+            # Partitions come from planning, which checked every path; check again before opening.
+            full = self.storage.full_path(check_data_path(path, table=self.reader.uri, action="add"))
             with self.storage.fs.open_input_file(full) as handle:
                 parquet = pq.ParquetFile(handle)
                 rows = PARQUET_BATCH_ROWS if not self.decoded else 4096

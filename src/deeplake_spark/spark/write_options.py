@@ -300,9 +300,11 @@ def plan_write(schema: StructType, options: WriteOptions, existing: DatasetSchem
         if f.name.lower() in by_lower:
             raise SchemaError(f"DataFrame columns {by_lower[f.name.lower()].name!r} and {f.name!r} differ only in case")
         if f.dataType == T.REF_SPARK_TYPE and T.META_TENSOR in (f.metadata or {}):
+            source = (f.metadata or {}).get(T.META_DATASET, "a dataset")
             raise SchemaError(
-                f"column {f.name!r} holds refs into another dataset's chunks; read that dataset with "
-                f"tensors='bytes' or tensors='array' to copy tensor data"
+                f"column {f.name!r} holds refs into the chunks of {source} (read with tensors='ref'); refs are "
+                "never written as tensor data: read that dataset with tensors='bytes' or tensors='array' to "
+                "copy the samples"
             )
         by_lower[f.name.lower()] = f
     missing = sorted(set(options.tensor_options) - set(by_lower)) + sorted(options.tabular_columns - set(by_lower))
