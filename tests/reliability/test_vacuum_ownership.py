@@ -312,3 +312,47 @@ def test_concurrent_vacuums_report_each_deleted_file_once(tmp_path):
     assert set(reports[0]).isdisjoint(reports[1])
     assert set(reports[0]) | set(reports[1]) == gone
     assert rows_by_batch(dls.open(root)) == {(0, 5): 20}
+
+
+def test_uncommitted_files_of_our_writers_go_lookalikes_stay(tmp_path):
+    """A Spark task killed before the driver's commit leaves its Parquet file and chunks: vacuum
+    removes them. Parquet files of other programs stay, even when named like Delta data files."""
+    import pyarrow.parquet as pq
+
+    from deeplake_spark.dataset.distributed import TaskWriter
+
+    root = str(tmp_path / "ds")
+    ds = create_dataset(root)
+    ds.append(make_batch(0, 0, 3))
+    task = TaskWriter(root, ds.schema, task_id=7)
+    task.write(make_batch(1, 0, 3))
+    task.finish()  # never committed: the driver was killed
+    leftover = task.path
+    with open(os.path.join(root, leftover), "rb") as f:
+        head = f.read(100)
+    interrupted = "part-00009-00000000000000000000000000000009.parquet"  # a task killed while writing
+    with open(os.path.join(root, interrupted), "wb") as f:
+        f.write(head)
+    lookalikes = {
+        "part-00000-0b5e9e2c-3a1f-4c61-9d7e-5f7e1f0c2a11-c000.snappy.parquet": True,  # a Spark job's output
+        "part-00001-0123456789abcdef0123456789abcdef.parquet": True,
+        "sub/part-00002-0123456789abcdef0123456789abcdef.parquet": False,  # not at the root
+    }
+    for rel, valid in lookalikes.items():
+        full = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        if valid:
+            pq.write_table(pa.table({"writer": [1], "batch": [2]}), full)
+        else:
+            with open(full, "wb") as f:
+                f.write(b"not parquet")
+    _age_tree(root, OLD_S)
+    before = _contents(root, list(lookalikes))
+    chunks_before = chunk_files(root)
+    result = dls.open(root).vacuum(0, enforce_retention_duration=False)
+    assert sorted(result.parquet_files) == sorted([leftover, interrupted])
+    assert not os.path.exists(os.path.join(root, leftover)) and not os.path.exists(os.path.join(root, interrupted))
+    assert _contents(root, list(lookalikes)) == before
+    assert not set(result.parquet_files) & set(lookalikes)
+    assert set(result.chunk_files) == chunks_before - chunk_files(root) and result.chunk_files
+    assert rows_by_batch(dls.open(root)) == {(0, 0): 3}

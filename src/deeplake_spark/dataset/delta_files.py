@@ -81,13 +81,14 @@ def _parquet_actions(storage: Storage, relpath: str, *, table: str) -> Iterable[
                 yield kind, path
 
 
-def logged_data_files(storage: Storage, *, up_to_version: int) -> set[str]:
+def logged_data_files(storage: Storage, *, up_to_version: int | None = None, since_version: int = 0) -> set[str]:
     """Every data file (relative, decoded path) that an add or remove action names in the log files
-    of versions ``<= up_to_version``: the commits and checkpoints still in ``_delta_log``.
+    of versions ``since_version..up_to_version`` (None: no upper bound): the commits and
+    checkpoints still in ``_delta_log``.
 
-    Newer commits are left out on purpose: vacuum decides what to keep from a snapshot at
-    ``up_to_version``, so files a concurrent writer commits meanwhile must not count as "ours and
-    unused". Raises UnsafePathError (nothing returned) when any action names a path outside the table.
+    Vacuum bounds it by the version it decides from, so that files a concurrent writer commits
+    meanwhile do not count as "the log's and unused". Raises UnsafePathError (nothing returned)
+    when any action names a path outside the table.
     """
     table = storage.uri
     paths: set[str] = set()
@@ -95,9 +96,14 @@ def logged_data_files(storage: Storage, *, up_to_version: int) -> set[str]:
         name = entry.path.rsplit("/", 1)[-1]
         match = _LOG_FILE.match(name)
         in_sidecars = entry.path.startswith(SIDECARS_DIR + "/")
-        if in_sidecars and name.endswith(".parquet"):
-            pass  # sidecars of a v2 checkpoint: only add/remove actions, named by a uuid
-        elif match is None or int(match.group(1)) > up_to_version:
+        if in_sidecars:
+            # sidecars of v2 checkpoints hold add/remove actions and are named by a uuid, not a
+            # version: read them only when no upper bound is asked for (reading them could make a
+            # newer commit's file count as an older version's)
+            if up_to_version is not None or not name.endswith(".parquet"):
+                continue
+        elif match is None or int(match.group(1)) < since_version or (
+                up_to_version is not None and int(match.group(1)) > up_to_version):
             continue
         try:
             if name.endswith(".parquet"):

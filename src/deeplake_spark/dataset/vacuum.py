@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from deltalake.exceptions import DeltaError
 
 from deeplake_spark.dataset import delta_files, delta_log
 from deeplake_spark.dataset.progress import progress_bar
-from deeplake_spark.dataset.refs import CHUNK_ID_PATTERN, CHUNK_SUFFIX, TENSORS_DIR
+from deeplake_spark.dataset.refs import CHUNK_ID_PATTERN, CHUNK_SUFFIX, TENSOR_METADATA_KEY, TENSORS_DIR
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import CorruptDatasetError, DeepLakeSparkError, InvalidOptionError, StorageError
 from deeplake_spark.storage import FileEntry, Storage
@@ -142,6 +143,38 @@ def _own_chunk_files(storage: Storage) -> list[FileEntry]:
     return out
 
 
+#: Data file names of this library's writers: delta-rs' ``write_deltalake`` (Python API appends)
+#: and the Spark task writer (``distributed.TaskWriter``), both at the table root.
+_WRITER_FILE = re.compile(r"part-\d{5,}-(?:[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}-c\d{3}(?:\.[a-z0-9]+)?)"
+                          r"\.parquet")
+
+
+def _written_for_a_dataset(storage: Storage, relpath: str) -> bool:
+    """True for a Parquet file whose schema carries our tensor metadata, or for one that is not
+    (yet) valid Parquet: the interrupted write of a Spark task."""
+    try:
+        with storage.open_input(relpath) as f:
+            schema = pq.read_schema(f)
+    except FileNotFoundError:
+        return False
+    except DeepLakeSparkError:
+        raise
+    except OSError as e:
+        raise StorageError(f"vacuum: reading the footer of {storage.uri_of(relpath)} failed: {e}") from e
+    except (pa.ArrowInvalid, ValueError):
+        return True
+    return any(f.metadata and TENSOR_METADATA_KEY.encode() in f.metadata for f in schema)
+
+
+def _uncommitted_files(storage: Storage, logged: set[str], cutoff_ns: int) -> list[str]:
+    """Data files a writer of ours left at the root without committing them (killed, or its commit
+    failed), older than the cutoff: named like our writers' files, named by no log file, and
+    written for a deeplake dataset (a user's or another program's Parquet files never are)."""
+    return [entry.path for entry in storage.list("", recursive=False)
+            if entry.path not in logged and _WRITER_FILE.fullmatch(entry.path) and entry.mtime_ns <= cutoff_ns
+            and _written_for_a_dataset(storage, entry.path)]
+
+
 def _delete(storage: Storage, paths: list[str], what: str, progress: bool | None) -> list[str]:
     """Delete ``paths``; the ones that were really deleted (not already gone)."""
     deleted = []
@@ -170,7 +203,10 @@ def vacuum(
     (a) Parquet data files that an add or remove action in the Delta log (commits and checkpoints
         still present) names and that no retained version uses;
     (b) chunk files ``_tensors/<tensor>/<chunk id>.dltc`` that no retained version references;
-    (c) temp files ``_tensors/<tensor>/.tmp-*`` of interrupted writes.
+    (c) temp files ``_tensors/<tensor>/.tmp-*`` of interrupted writes, and Parquet files at the
+        root that a writer of this library left uncommitted (killed, or its commit failed): named
+        like our writers' files (``part-<n>-<uuid>...parquet``), named by no log file, and
+        written for a deeplake dataset (tensor metadata in the footer, or an interrupted write).
 
     Everything else in the folder (a user's files, a nested dataset, links) is left alone.
     Symbolic links are never followed: a link inside the dataset, and whatever it points to, is
@@ -237,7 +273,10 @@ def vacuum(
         log.warning("vacuum %s: versions %s cannot be read any more (%d data files already deleted); they are "
                     "not retained", storage.uri, sorted(set(window) - set(retained)), len(missing))
 
-    parquet = sorted(p for p in logged - needed if p in on_storage and on_storage[p].mtime_ns <= cutoff_ns)
+    parquet = {p for p in logged - needed if p in on_storage and on_storage[p].mtime_ns <= cutoff_ns}
+    parquet.update(_uncommitted_files(storage, logged, cutoff_ns))
+    # commits that landed while we worked (a writer, or a restore re-adding an old file) keep theirs
+    parquet -= delta_files.logged_data_files(storage, since_version=latest + 1)
     chunks = []
     for entry in _own_chunk_files(storage):
         tensor, name = entry.path.split("/")[1:]
@@ -245,6 +284,7 @@ def vacuum(
         if (name.startswith(TEMP_PREFIX) or key not in referenced) and entry.mtime_ns <= cutoff_ns:
             chunks.append(entry.path)
     chunks.sort()
+    parquet = sorted(parquet)
     if not dry_run:
         parquet = _delete(storage, parquet, "Parquet files", progress)
         chunks = _delete(storage, chunks, "chunks", progress)
