@@ -274,9 +274,16 @@ def vacuum(
                     "not retained", storage.uri, sorted(set(window) - set(retained)), len(missing))
 
     parquet = {p for p in logged - needed if p in on_storage and on_storage[p].mtime_ns <= cutoff_ns}
-    parquet.update(_uncommitted_files(storage, logged, cutoff_ns))
-    # commits that landed while we worked (a writer, or a restore re-adding an old file) keep theirs
-    parquet -= delta_files.logged_data_files(storage, since_version=latest + 1)
+    parquet.update(_uncommitted_files(storage, logged | needed, cutoff_ns))
+    # Commits that landed while we worked (a writer, or a restore re-adding old files) keep their
+    # files and the chunks those reference.
+    newer = delta_files.logged_data_files(storage, since_version=latest + 1)
+    parquet -= newer
+    for path in sorted(newer - needed):
+        try:
+            referenced |= _chunk_keys(storage, path, tensors)
+        except FileNotFoundError:
+            continue  # a newer commit removed it again
     chunks = []
     for entry in _own_chunk_files(storage):
         tensor, name = entry.path.split("/")[1:]
