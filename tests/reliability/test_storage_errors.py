@@ -154,6 +154,8 @@ def test_s3_missing_bucket_is_a_clear_error(s3):
     missing = "s3://no-such-bucket-deeplake/ds"
     with pytest.raises((StorageError, DatasetNotFoundError), match="no-such-bucket-deeplake"):
         dls.open(missing, storage_options=s3.storage_options)
+    with pytest.raises(StorageError, match="no-such-bucket-deeplake"):
+        dls.create(missing, {"label": "int64"}, storage_options=s3.storage_options)
     with pytest.raises((StorageError, DatasetNotFoundError), match="no-such-bucket-deeplake"):
         dls.open(missing, storage_options=s3.storage_options).vacuum()
 

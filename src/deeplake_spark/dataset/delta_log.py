@@ -153,7 +153,12 @@ def create_table(
         )
     except (DeltaError, OSError) as e:
         # another process may have created it between the check above and our commit of version 0
-        if DeltaTable.is_deltatable(uri, storage_options=delta_storage_options(uri, storage_options)):
+        try:
+            created_concurrently = DeltaTable.is_deltatable(uri, storage_options=delta_storage_options(uri,
+                                                                                                       storage_options))
+        except (DeltaError, OSError):
+            created_concurrently = False  # the storage itself fails (missing bucket): report the create error
+        if created_concurrently:
             raise DatasetExistsError(f"{uri} already holds a Delta table (created concurrently); open it with "
                                      "deeplake_spark.open()") from e
         raise StorageError(f"cannot create dataset at {uri}: {e}") from e
