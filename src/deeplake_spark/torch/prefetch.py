@@ -18,7 +18,7 @@ import numpy as np
 
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.format.chunk_reader import ChunkReader
-from deeplake_spark.torch.ref_checks import check_chunk_refs
+from deeplake_spark.torch.ref_checks import check_chunk_refs, uniform_shape
 from deeplake_spark.torch.source import TensorSource
 
 log = logging.getLogger(__name__)
@@ -43,18 +43,15 @@ def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedC
     """Read, verify and (for lz4) decompress chunk ``code`` of ``tensor``, and check the refs that
     point to it (index, shape); runs on an I/O thread."""
     chunk = reader.chunk(tensor.spec.name, tensor.chunk_ids[code])
-    check_chunk_refs(tensor.claims, code, chunk)  # type: ignore[arg-type]
+    shape = uniform_shape(chunk)
+    check_chunk_refs(tensor.claims, code, chunk, shape)  # type: ignore[arg-type]
     header = chunk.header
     fixed = None
     if header.dtype != "str" and header.compression in ("none", "lz4") and header.sample_count:
-        ndims = header.ndims
-        if np.all(ndims == ndims[0]):
-            dims = header.dims.reshape(header.sample_count, int(ndims[0]))
-            if np.all(dims == dims[0]):
-                shape = tuple(int(d) for d in dims[0])
-                dtype = np.dtype(header.dtype).newbyteorder("<")
-                payload = chunk.raw_payload  # decompresses lz4 here, off the worker's main thread
-                fixed = np.frombuffer(payload, dtype=dtype).reshape((header.sample_count, *shape))
+        if shape is not None:
+            dtype = np.dtype(header.dtype).newbyteorder("<")
+            payload = chunk.raw_payload  # decompresses lz4 here, off the worker's main thread
+            fixed = np.frombuffer(payload, dtype=dtype).reshape((header.sample_count, *shape))
     elif header.compression == "lz4":
         _ = chunk.raw_payload
     return LoadedChunk(chunk, fixed)

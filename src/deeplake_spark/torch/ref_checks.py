@@ -92,8 +92,8 @@ class RefClaims:
         return [int(d) for d in self.dims[pos, : int(self.ranks[pos])]]
 
 
-def _uniform_shape(reader: ChunkReader) -> tuple[int, ...] | None:
-    """The shape every sample of the chunk has, or None when they differ."""
+def uniform_shape(reader: ChunkReader) -> tuple[int, ...] | None:
+    """The shape every sample of the chunk has, or None when they differ (or it holds none)."""
     header = reader.header
     count = header.sample_count
     ndims = header.ndims[:count]
@@ -116,8 +116,11 @@ def _header_shapes(reader: ChunkReader, index: np.ndarray, width: int) -> tuple[
     return ranks, dims
 
 
-def check_chunk_refs(claims: RefClaims, code: int, reader: ChunkReader) -> None:
-    """Refuse chunk ``code`` if a ref pointing to it names a sample it lacks or another shape."""
+def check_chunk_refs(claims: RefClaims, code: int, reader: ChunkReader, shape: tuple[int, ...] | None) -> None:
+    """Refuse chunk ``code`` if a ref pointing to it names a sample it lacks or another shape.
+
+    ``shape``: :func:`uniform_shape` of the chunk (the loader needs it anyway).
+    """
     part = slice(int(claims.starts[code]), int(claims.starts[code + 1]))
     index = claims.index[part]
     if not len(index):
@@ -131,7 +134,6 @@ def check_chunk_refs(claims: RefClaims, code: int, reader: ChunkReader) -> None:
     if claims.ranks is None or claims.dims is None:
         return  # refs without a shape field claim nothing
     ranks, dims = claims.ranks[part], claims.dims[part]
-    shape = _uniform_shape(reader)
     if shape is not None:
         # the common case, one shape for the whole chunk: compare the slice with it
         wrong_any = not (ranks == len(shape)).all() or (bool(shape) and not (dims[:, : len(shape)] == shape).all())
