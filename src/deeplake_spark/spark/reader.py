@@ -262,12 +262,6 @@ class DeepLakeReader(DataSourceReader):
         # per-file stats (planning only) on the driver.
         return {**self.__dict__, "_files": None}
 
-    def pushFilters(self, filters: list[Filter]) -> list[Filter]:
-        """Keep filters for file pruning (where safe, see STATS_PRUNING); all of them stay with Spark."""
-        if STATS_PRUNING:
-            self._filters = list(filters)
-        return filters
-
     def partitions(self) -> list[InputPartition]:
         files = self._files or []
         kept = [f for f in files if all(may_match(f, flt) for flt in self._filters)]
@@ -281,6 +275,20 @@ class DeepLakeReader(DataSourceReader):
         if paths is None:  # Spark's default partition for an empty plan
             return iter(())
         return BatchReader(self).batches(paths)
+
+
+class StatsPruningReader(DeepLakeReader):
+    """A reader that also prunes files by pushed filters; only used where STATS_PRUNING is safe."""
+
+    def pushFilters(self, filters: list[Filter]) -> list[Filter]:
+        """Keep filters for file pruning; all of them stay with Spark, which re-applies them."""
+        self._filters = list(filters)
+        return filters
+
+
+def make_reader(options: ReadOptions, schema: StructType) -> DeepLakeReader:
+    """The source's reader. Without pushFilters (PySpark 4.3) it also works with Python filter pushdown off."""
+    return (StatsPruningReader if STATS_PRUNING else DeepLakeReader)(options, schema)
 
 
 class BatchReader:

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # A reader with pushFilters fails every read without this (PySpark 4.3).
+    # A reader with pushFilters (ours on Spark 5+, see reader.STATS_PRUNING) fails every read without this.
     "spark.sql.python.filterPushdown.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # Scans of big binary cells ran a 1 GB heap out of memory with 4096-row vectorized batches.
@@ -65,8 +65,8 @@ def register(spark: SparkSession) -> None:
     from deeplake_spark.spark.functions import register_functions
     from deeplake_spark.spark.source import DeepLakeDataSource
 
-    # A reader with pushFilters fails every read without this; it is a runtime conf, so an
-    # existing session (a Databricks notebook) can take it here.
+    # A reader with pushFilters (ours where pruning is safe) fails every read without this; it is a
+    # runtime conf, so an existing session (a Databricks notebook) can take it here.
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
     spark.dataSource.register(DeepLakeDataSource)
     register_functions(spark)

@@ -26,6 +26,10 @@ Which version a query reads (as Delta and its snapshot isolation):
   version of its creation; ``CREATE OR REPLACE`` it to see newer commits.
 * A catalog table (``CREATE TABLE t USING deeplake ...``) resolves the latest version at each
   query, as a Delta catalog table does (unless its options pin ``versionAsOf``/``timestampAsOf``).
+  Each reference to the table in a query is resolved when it is planned, so a self-join planned
+  across a concurrent commit can pair two versions; pin ``versionAsOf`` or use a DataFrame for that.
+* A user-given schema (``spark.read.schema(...).load(path)``) skips ``schema()``: each planning
+  (the first action, and each query with pushed filters) reads the latest version then.
 
 Why pinned: ``schema()`` runs once per DataFrame (at analysis) and the DataSource object it ran on is
 pickled and reused for every reader of that DataFrame, so the version it resolved is kept on that
@@ -70,9 +74,9 @@ class DeepLakeDataSource(DataSource):
         return source_schema(ds, options)
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        from deeplake_spark.spark.reader import DeepLakeReader
+        from deeplake_spark.spark.reader import make_reader
 
-        return DeepLakeReader(self._read_options(schema), schema)
+        return make_reader(self._read_options(schema), schema)
 
     def _read_options(self, schema: StructType) -> ReadOptions:
         source = (schema.fields[0].metadata or {}).get(T.META_SOURCE) if schema.fields else None
