@@ -265,3 +265,40 @@ def test_jvm_source_refuses_a_traversal_ref(spark, traversal):
     message = str(error.value)
     assert "UnsafePathException" in message and f"invalid chunk id '{TRAVERSAL}'" in message and "'v'" in message
     assert os.path.exists(secret)
+
+
+def test_a_tensor_column_name_that_leaves_the_dataset_is_refused(spark, tmp_path):
+    """A foreign table whose tensor column is named ``../../v``: its chunks would be read from
+    ``<parent>/v/`` (``_tensors/../../v/<chunk>.dltc``), where a valid chunk waits."""
+    from deltalake import DeltaTable as Table
+
+    from deeplake_spark.dataset.refs import REF_TYPE, TENSOR_METADATA_KEY
+    from deeplake_spark.errors import DeepLakeSparkError
+
+    honest = make_dataset(tmp_path / "honest")
+    ref = good_ref(honest)
+    path = str(tmp_path / "parent" / "ds")
+    os.makedirs(os.path.join(tmp_path, "parent", "v"))
+    secret = os.path.join(tmp_path, "parent", "v", ref["chunk"] + ".dltc")
+    shutil.copy(chunk_file(honest, ref), secret)
+    spec = dls.open(honest).schema.tensors["v"].to_json()
+    schema = pa.schema([pa.field("id", pa.int64()),
+                        pa.field("../../v", REF_TYPE, metadata={TENSOR_METADATA_KEY: spec})])
+    Table.create(path, schema)
+    write_deltalake(path, pa.Table.from_pylist([{"id": 0, "../../v": ref}], schema=schema), mode="append")
+    os.makedirs(os.path.join(path, "_tensors"))  # so that _tensors/../../v resolves on a local disk
+    with pytest.raises(DeepLakeSparkError, match=r"\.\./\.\./v"):
+        dls.open(path)[0]
+    with pytest.raises(spark_errors()) as error:
+        spark.read.format("deeplake").option("tensors", "bytes").load(path).collect()
+    assert "../../v" in str(error.value)
+
+    from deeplake_spark.spark import jvm
+
+    if shutil.which("javac") is None and not jvm.jar_file().exists():
+        return
+    with pytest.raises(spark_errors()) as error:
+        spark.read.format("deeplake-jvm").option("tensors", "bytes").load(path).collect()
+    message = str(error.value)
+    assert "UnsafePathException" in message and "invalid tensor column name '../../v'" in message
+    assert os.path.exists(secret)

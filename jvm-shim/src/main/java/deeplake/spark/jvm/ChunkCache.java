@@ -27,7 +27,8 @@ final class ChunkCache {
   }
 
   Chunk get(String tensor, String chunkId) throws IOException {
-    // checked before any path or cache key is built from it
+    // checked before any path or cache key is built from them
+    SafePaths.checkTensorName(tensor, root);
     SafePaths.checkChunkId(chunkId, "dataset " + root + ", tensor '" + tensor + "'");
     String relpath = "_tensors/" + tensor + "/" + chunkId + ".dltc";
     Chunk chunk = items.get(relpath);

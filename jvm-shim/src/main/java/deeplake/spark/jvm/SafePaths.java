@@ -10,6 +10,8 @@ import java.util.regex.Pattern;
 final class SafePaths {
   /** What a chunk id may be (refs.CHUNK_ID_PATTERN): no separators or dots, so never a path. */
   static final Pattern CHUNK_ID = Pattern.compile("[A-Za-z0-9_-]{1,128}");
+  /** What a tensor (column) name may be (format/spec.py _NAME_RE): it names the tensor's chunk folder. */
+  static final Pattern TENSOR_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
   private static final Pattern SCHEME = Pattern.compile("^[A-Za-z][A-Za-z0-9+.-]*:.*", Pattern.DOTALL);
   private static final Pattern SEPARATOR = Pattern.compile("[/\\\\]");
 
@@ -23,6 +25,16 @@ final class SafePaths {
           + CHUNK_ID.pattern() + "); the dataset's refs are damaged or hostile");
     }
     return chunkId;
+  }
+
+  /** {@code tensor} when it is a valid tensor name, so {@code _tensors/<tensor>/} stays a folder of the dataset. */
+  static String checkTensorName(String tensor, String dataset) throws UnsafePathException {
+    if (tensor == null || !TENSOR_NAME.matcher(tensor).matches()) {
+      throw new UnsafePathException("dataset " + dataset + ": invalid tensor column name " + quote(tensor)
+          + " (tensor names match " + TENSOR_NAME.pattern() + "); its chunks would be read from outside the "
+          + "dataset's _tensors folder");
+    }
+    return tensor;
   }
 
   /** {@code path} (relative to the table root, as in the Delta log) when it stays inside the table. */
