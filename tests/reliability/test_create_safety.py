@@ -110,6 +110,20 @@ def test_a_first_distributed_write_refuses_a_non_empty_folder(tmp_path):
     assert dls.open(str(fresh))[0]["label"] == 1 and len(dls.open(str(fresh))) == 1
 
 
+def test_a_first_spark_write_into_a_non_empty_folder_is_refused_before_any_task(spark, tmp_path):
+    """``df.write.format("deeplake")`` and ``dls.write`` create the dataset on their first write:
+    into a project folder they fail on the driver, and no task writes a Parquet or chunk file there."""
+    target = tmp_path / "project"
+    before = _project(target)
+    df = spark.createDataFrame([(1, [1.0, 2.0]), (2, [3.0, 4.0])], "label long, emb array<float>")
+    for write in (lambda: df.write.format("deeplake").mode("append").save(str(target)),
+                  lambda: dls.write(df, str(target), mode="errorifexists")):
+        with pytest.raises(Exception, match="DatasetExistsError") as info:
+            write()
+        assert "README.md" in str(info.value)
+        assert _files(target) == before
+
+
 def test_create_refuses_a_non_empty_s3_prefix(s3_server):
     uri, options = s3_server.uri(), s3_server.storage_options
     fs = s3_server.filesystem()

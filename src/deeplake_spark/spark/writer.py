@@ -32,6 +32,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.delta_log import check_commit_safety
 from deeplake_spark.dataset.distributed import (
     TaskWriter,
@@ -196,6 +197,10 @@ def make_writer(options: dict[str, str], schema: StructType, overwrite: bool) ->
     # Refuse unsafe object-store commits before any task writes a byte.
     check_commit_safety(opts.path, opts.storage_options)
     existing = existing_schema(opts.path, opts.storage_options)
+    if existing is None:
+        # A first write creates the dataset: refuse a folder that holds a user's files before any
+        # task writes into it (commit_written checks again when it creates version 0).
+        check_create_target(opts.path, opts.storage_options)
     if existing is not None and mode == "errorifexists":
         raise DatasetExistsError(f"{opts.path} already holds a dataset (save mode errorifexists); use mode "
                                  "'append' or 'overwrite', or 'ignore' to leave it untouched")
