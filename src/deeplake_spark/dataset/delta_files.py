@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -40,7 +41,8 @@ def data_path(raw: object, *, table: str, action: str) -> str:
     return unquote(check_data_path(raw, table=table, action=action))
 
 
-def _json_actions(text: str, *, table: str, log_file: str) -> Iterable[tuple[str, object]]:
+def json_log_actions(text: str, *, table: str, log_file: str) -> Iterator[dict[str, Any]]:
+    """The actions (one JSON object a line) of a Delta log file; CorruptDatasetError naming the line."""
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -52,6 +54,11 @@ def _json_actions(text: str, *, table: str, log_file: str) -> Iterable[tuple[str
         if not isinstance(action, dict):
             raise CorruptDatasetError(f"dataset {table}: line {number} of the Delta log file {log_file} is not "
                                       "a JSON object")
+        yield action
+
+
+def _json_actions(text: str, *, table: str, log_file: str) -> Iterable[tuple[str, object]]:
+    for action in json_log_actions(text, table=table, log_file=log_file):
         for kind in _FILE_ACTIONS:
             body = action.get(kind)
             if body is not None:

@@ -17,10 +17,10 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from deeplake_spark.dataset.create_target import check_create_target
+from deeplake_spark.dataset.delta_files import json_log_actions
 from deeplake_spark.dataset.paths import check_data_path
 from deeplake_spark.errors import (
     CommitConflict,
-    CorruptDatasetError,
     DatasetExistsError,
     DatasetNotFoundError,
     StorageError,
@@ -329,15 +329,8 @@ def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[
         except FileNotFoundError:
             break  # older commit files were cleaned up; a checkpoint holds their state
         info: dict[str, Any] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                action = json.loads(line)
-            except ValueError as e:
-                raise CorruptDatasetError(f"dataset {storage.uri}: line {number} of the Delta commit {commit_file} "
-                                          f"is not JSON ({e})") from e
-            if isinstance(action, dict) and isinstance(action.get("commitInfo"), dict):
+        for action in json_log_actions(text, table=storage.uri, log_file=commit_file):
+            if isinstance(action.get("commitInfo"), dict):
                 info = action["commitInfo"]
                 break
         timestamp = info.get("timestamp")
