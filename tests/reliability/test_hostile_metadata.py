@@ -88,3 +88,16 @@ def test_a_valid_rewritten_spec_still_opens(tmp_path):
     ds = dls.open(path)
     assert ds.schema.tensors["emb"].chunk_size == 4096
     np.testing.assert_array_equal(ds[1]["emb"], np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("source", ["deeplake", "deeplake-jvm"])
+def test_a_3000_dim_spec_is_refused_by_both_spark_readers(spark, tmp_path, source):
+    """Array mode builds a nested Spark type per dimension: a 3000-dim spec was a RecursionError in
+    Python and a StackOverflowError in the JVM reader. Both refuse it, naming the column."""
+    path = str(tmp_path / "ds")
+    _dataset_with_spec(path, _spec(shape=[1] * 3000))
+    with pytest.raises(Exception) as info:
+        spark.read.format(source).option("tensors", "array").load(path).collect()
+    message = str(info.value)
+    assert "emb" in message and "3000" in message, message[:2000]
+    assert "StackOverflowError" not in message and "RecursionError" not in message

@@ -25,7 +25,8 @@ public final class Chunk {
   static final int CHECKSUM_XXH64 = 2;
   private static final int HEADER_CRC_OFFSET = 20;
   private static final long MAX_SAMPLES = 1L << 28;
-  private static final long MAX_NDIM = 32;
+  /** Highest rank of a sample (Python: format/limits.py MAX_NDIM). */
+  static final int MAX_NDIM = 32;
   private static final long MAX_LZ4_RATIO = 255;
 
   public final String where;
@@ -130,6 +131,10 @@ public final class Chunk {
     dimOffsets = new int[sampleCount + 1];
     long sum = 0;
     for (int i = 0; i < sampleCount; i++) {
+      if (Byte.toUnsignedInt(ndims[i]) > MAX_NDIM) {
+        throw new ChunkFormatException.Corrupt(where + ": sample " + i + " has rank " + Byte.toUnsignedInt(ndims[i])
+            + ", more than the format's limit of " + MAX_NDIM);
+      }
       sum += Byte.toUnsignedInt(ndims[i]);
       dimOffsets[i + 1] = (int) Math.min(sum, Integer.MAX_VALUE);
     }

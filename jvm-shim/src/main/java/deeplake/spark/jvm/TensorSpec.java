@@ -49,6 +49,11 @@ public final class TensorSpec implements Serializable {
       for (JsonNode d : s) {
         dims.add(d.isNull() ? null : d.asLong());
       }
+      if (dims.size() > Chunk.MAX_NDIM) {
+        // the format's rank limit (Python: format/limits.py MAX_NDIM); deeper specs are hostile
+        throw new IllegalArgumentException("column '" + column + "': tensor spec has " + dims.size()
+            + " dimensions, more than the format's limit of " + Chunk.MAX_NDIM);
+      }
       shape = Collections.unmodifiableList(dims);
     }
     if (dtype == DType.STR) {
