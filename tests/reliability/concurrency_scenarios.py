@@ -20,6 +20,7 @@ from reliability_support import (
     check_samples,
     create_dataset,
     make_batch,
+    report_and_exit,
     rows_by_batch,
 )
 
@@ -50,7 +51,7 @@ def append_worker(path: str, writer: int, batches: int, rows: int, reopen: bool,
             else:
                 records.append(("ok", writer, batch, version, attempts))
             break
-    out.put(("writer", writer, records))
+    report_and_exit(out, ("writer", writer, records))
 
 
 def reader_worker(path: str, reader: int, rows: int, stop: Any, out: Any) -> None:
@@ -78,7 +79,7 @@ def reader_worker(path: str, reader: int, rows: int, stop: Any, out: Any) -> Non
             check_samples(ds, problems, limit=8)
             versions_seen.add(ds.version)
             checks += 1
-    out.put(("reader", reader, {"checks": checks, "versions": len(versions_seen), "problems": problems}))
+    report_and_exit(out, ("reader", reader, {"checks": checks, "versions": len(versions_seen), "problems": problems}))
 
 
 
@@ -239,7 +240,7 @@ def delete_worker(path: str, rounds: int, start: Any, out: Any) -> None:
         except DeepLakeSparkError as e:
             records.append(("error", None, f"{type(e).__name__}: {e}"[:300]))
         time.sleep(random.uniform(0.0, 0.05))
-    out.put(("deleter", 0, records))
+    report_and_exit(out, ("deleter", 0, records))
 
 
 @dataclass

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,21 @@ import deeplake_spark as dls
 from deeplake_spark.dataset.refs import CHUNK_SUFFIX, TENSORS_DIR
 
 TENSOR_COLUMNS = ("vec", "note")
+
+
+def report_and_exit(out: Any, message: Any) -> NoReturn:
+    """Hand ``message`` to the parent through the queue ``out``, then leave without interpreter teardown.
+
+    deltalake 1.6.6 (delta-rs#2184) sometimes aborts (SIGABRT) while the interpreter shuts down, after
+    the child's work and its report are done; exit 0 is then the truth. A child that fails before
+    reporting still shows up, as a missing result, so no crash is hidden.
+    """
+    out.put(message)
+    out.close()
+    out.join_thread()  # the message is in the pipe before the process goes
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # --------------------------------------------------------------------------- data
