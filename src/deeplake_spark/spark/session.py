@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import sys
 from typing import Any
 
 from pyspark.sql import SparkSession
+
+from deeplake_spark.errors import DeepLakeSparkError
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,37 @@ def jar_path() -> str | None:
     return os.path.join(folder, jars[-1]) if jars else None
 
 
-def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", **conf: Any) -> SparkSession:
+#: Settings that turn a session into a Delta Lake session (delta-spark's SQL and catalog).
+DELTA_CONF: dict[str, str] = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def delta_package() -> str | None:
+    """Maven coordinates of the delta-spark jar matching the installed ``delta-spark`` and pyspark
+    (``io.delta:delta-spark_<spark major.minor>_2.13:<version>``), or None without delta-spark."""
+    try:
+        version = importlib.metadata.version("delta-spark")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    import pyspark
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{version}"
+
+
+def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *, delta: bool = False,
+                  **conf: Any) -> SparkSession:
     """A SparkSession with the ``deeplake`` source and SQL functions registered.
 
+    ``delta=True``: also make it a Delta Lake session (``format("delta")``, ``UPDATE``/``MERGE``/
+    ``OPTIMIZE``/``DESCRIBE HISTORY``/``RESTORE`` on our datasets) with the ``delta-spark`` package
+    (it comes with the ``spark`` extra); Spark fetches the matching delta-spark jar from Maven Central
+    on first use (``spark.jars.packages``) and caches it in ``~/.ivy2``. delta-spark's catalog then
+    replaces the session catalog, which does not know Python data sources: in such a session
+    ``CREATE TABLE ... USING deeplake`` fails ("not a valid Spark SQL Data Source"); use
+    ``CREATE TEMP VIEW ... USING deeplake`` or ``spark.read.format("deeplake")`` there.
     ``conf`` keys use underscores or dots: ``spark_session(**{"spark.driver.memory": "8g"})``.
     Python workers run the current interpreter (``PYSPARK_PYTHON``).
     """
@@ -48,6 +79,15 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", **
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {**DEFAULT_CONF, **{k.replace("_", ".") if k.startswith("spark_") else k: str(v) for k, v in conf.items()}}
+    package = delta_package() if delta else None
+    if delta and package is None:
+        raise DeepLakeSparkError("spark_session(delta=True) needs the delta-spark package: pip install "
+                                 "'deeplake-spark[spark]' (or delta-spark matching your pyspark)")
+    if package is not None:
+        given = [p for p in settings.get("spark.jars.packages", "").split(",") if p]
+        settings["spark.jars.packages"] = ",".join([package, *given])
+        for key, value in DELTA_CONF.items():
+            settings.setdefault(key, value)
     from deeplake_spark.spark.jvm import ensure_jar  # builds the deeplake-jvm reader when its sources changed
 
     jar = ensure_jar() or jar_path()
