@@ -43,6 +43,10 @@ class UnsafePathError(CorruptDatasetError):
     """A ref's chunk id or a Delta action's path that would lead outside the dataset root."""
 
 
+class UnsupportedTableFeature(DeepLakeSparkError, NotImplementedError):
+    """A Delta table feature (set by another engine) that this library cannot read or write exactly."""
+
+
 class ReadOnlyError(DeepLakeSparkError, PermissionError):
     """A write on a dataset opened at a past version."""
 

@@ -16,6 +16,7 @@ import pyarrow.dataset as pds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from deeplake_spark.dataset import features
 from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.delta_files import json_log_actions
 from deeplake_spark.dataset.paths import check_data_path
@@ -127,6 +128,7 @@ def load_table(
             dt.load_as_version(when)
         except (DeltaError, ValueError) as e:
             raise VersionNotFound(f"{uri}: no version at or before timestamp {when.isoformat()} (first commit at {first})") from e
+    features.check_readable(dt.protocol(), dt.metadata().configuration, table=uri)
     return dt
 
 

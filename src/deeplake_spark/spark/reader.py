@@ -9,7 +9,7 @@ Every add action's path is checked at planning (``check_data_path``): a version 
 the dataset folder (``../x.parquet``, ``file:///...``, ``/abs/...``) is refused with
 ``UnsafePathError`` before anything is read, and executors re-check each path they open.
 
-Partitions never depend on the filters of one query. PySpark 4.3 keeps the partitions planned while
+Partitions never depend on the filters of one query. PySpark 4.2 (as 4.3) keeps the partitions planned while
 pushing one query's filters on the DataFrame's relation and reuses them for its later actions that
 push none (``df.where("id < 2").count()`` then ``df.count()``), so files pruned for the first filter
 would silently drop rows from the second. Min/max pruning is therefore on only where Spark scopes
@@ -138,15 +138,9 @@ class FilesPartition(InputPartition):
 
 
 def _data_files(ds: dls_dataset.Dataset, tabular: Sequence[str]) -> list[DataFile]:
+    # Tables with reader features we cannot read file by file (deletion vectors, column mapping)
+    # were refused when the dataset was opened (dataset/features.py).
     dt = ds.delta_table
-    protocol = dt.protocol()
-    features = set(protocol.reader_features or [])
-    mapping = (dt.metadata().configuration or {}).get("delta.columnMapping.mode", "none")
-    if "deletionVectors" in features or mapping != "none":
-        raise SchemaError(
-            f"dataset {ds.path}: Delta tables with deletion vectors or column mapping are not supported by the "
-            "deeplake source; rewrite the table without them"
-        )
     actions = pa.table(dt.get_add_actions(flatten=True))
     names = set(actions.column_names)
     cols = {n: actions.column(n).to_pylist() for n in ("path", "size_bytes", "num_records")}
@@ -287,7 +281,7 @@ class StatsPruningReader(DeepLakeReader):
 
 
 def make_reader(options: ReadOptions, schema: StructType) -> DeepLakeReader:
-    """The source's reader. Without pushFilters (PySpark 4.3) it also works with Python filter pushdown off."""
+    """The source's reader. Without pushFilters (PySpark 4.2, 4.3) it also works with Python filter pushdown off."""
     return (StatsPruningReader if STATS_PRUNING else DeepLakeReader)(options, schema)
 
 

@@ -310,6 +310,8 @@ public final class DeltaSnapshot {
       }
     }
 
+    private static final java.util.Set<String> READABLE_FEATURES = java.util.Set.of("timestampNtz");
+
     DeltaSnapshot finish(long version, long latest) throws UnsafePathException {
       // Live files only, like the Python reader: a foreign add that a later commit removed is harmless.
       for (String path : live.keySet()) {
@@ -318,9 +320,24 @@ public final class DeltaSnapshot {
       if (schemaString == null) {
         throw new IllegalStateException(root + ": Delta log has no metaData action up to version " + version);
       }
-      if (!"none".equals(columnMapping)) {
-        throw new UnsupportedOperationException(root + ": Delta column mapping (mode " + columnMapping
-            + ") is not supported by the JVM reader; use spark.read.format(\"deeplake\")");
+      // The Python dataset layer's rule (dataset/features.py): reader features a file-by-file reader
+      // would get wrong, or whose log layout this replay does not know, refuse the table by name.
+      List<String> unsupported = new ArrayList<>();
+      for (String feature : readerFeatures) {
+        if (!READABLE_FEATURES.contains(feature)) {
+          unsupported.add(feature);
+        }
+      }
+      if (!"none".equals(columnMapping) && !unsupported.contains("columnMapping")) {
+        unsupported.add("columnMapping");
+      }
+      if (minReaderVersion > 3) {
+        unsupported.add("minReaderVersion " + minReaderVersion);
+      }
+      if (!unsupported.isEmpty()) {
+        throw new UnsupportedOperationException(root + ": the Delta table uses reader feature(s) "
+            + String.join(", ", unsupported) + " (turned on by another engine, e.g. delta-spark), which "
+            + "deeplake-spark cannot read exactly yet; rewrite the table without them or read it with that engine");
       }
       if (!partitionColumns.isEmpty()) {
         throw new UnsupportedOperationException(root + ": partitioned Delta tables (" + partitionColumns
