@@ -95,6 +95,8 @@ def test_databricks_notes(kernel_name, tmp_path):
     assert "/dbfs/datasets/cats /Volumes/main/ml/raw/cats s3://bucket/cats" in text
     assert any("deeplake-spark-grid" in _html(c) for c in cells)
     assert "Delta VACUUM removed: ['part-" in text and "chunk files untouched: True" in text
+    assert "ref_shape" in text and "|[48, 64, 3]|" in text  # delta-spark read the refs as plain structs
+    assert "CREATE TABLE" in text and "WRITE" in text  # DESCRIBE HISTORY lists our commits
     assert "deeplake vacuum removed chunk files: ['_tensors/boxes/" in text
     assert "latest version still reads: 2 rows" in text
     print(f"03_databricks.ipynb ran in {elapsed:.1f} s")
