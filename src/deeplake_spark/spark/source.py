@@ -9,7 +9,7 @@ Read options (see ``read_options.py``): ``versionAsOf``, ``timestampAsOf``, ``te
 settings (``storage.<key>`` or ``aws_*``...).
 
 Why the schema carries the options: for ``CREATE TABLE ... USING deeplake OPTIONS (...)``
-PySpark 4.3 calls ``schema()`` with the table's options but builds the reader from a source with
+PySpark 4.2 (as 4.3) calls ``schema()`` with the table's options but builds the reader from a source with
 *empty* options. The schema that ``schema()`` returned is stored in the catalog and handed to
 ``reader()``, so its first field carries the read options (never storage credentials) in the
 ``deeplake.source`` metadata, and the reader falls back to them.
@@ -33,7 +33,7 @@ Which version a query reads (as Delta and its snapshot isolation):
 
 Why pinned: ``schema()`` runs once per DataFrame (at analysis) and the DataSource object it ran on is
 pickled and reused for every reader of that DataFrame, so the version it resolved is kept on that
-object and handed to each reader. PySpark 4.3 also caches the first planned partitions on the
+object and handed to each reader. PySpark 4.2 (as 4.3) also caches the first planned partitions on the
 relation and reuses them for later actions, so reading "the latest at each action" is not possible:
 it would mix a cached plan of one version with fresh plans of another.
 """

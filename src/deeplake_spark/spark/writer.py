@@ -6,7 +6,7 @@ task deletes what it wrote; a failed job's ``abort`` deletes the files of the ta
 succeeded, so no row of a failed write ever becomes visible. Retried task attempts do not
 duplicate rows: only the messages of successful attempts reach ``commit``.
 
-Save modes. PySpark 4.3 lets only ``append`` and ``overwrite`` reach a Python data source;
+Save modes. PySpark 4.2 (as 4.3) lets only ``append`` and ``overwrite`` reach a Python data source;
 ``errorifexists`` (Spark's default) and ``ignore`` fail in Spark's analyzer with
 ``UNSUPPORTED_DATA_SOURCE_SAVE_MODE`` before any deeplake code runs. Use either
 
