@@ -22,6 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -202,30 +203,17 @@ class Storage:
 
     def read(self, relpath: str) -> bytes:
         """Whole file. Raises FileNotFoundError for a missing file, StorageError for other failures."""
-        try:
-            # A random-access file reads everything with one (ranged) GET on S3; an input
-            # stream would fetch it in many small requests, several times slower.
-            with self.fs.open_input_file(self.full_path(relpath)) as f:
-                data = f.readall()
-        except FileNotFoundError:
-            raise
-        except OSError as e:
-            if _is_not_found(e):
-                raise FileNotFoundError(self.uri_of(relpath)) from e
-            raise StorageError(f"reading {self.uri_of(relpath)} failed: {e}") from e
+        # A random-access file reads everything with one (ranged) GET on S3; an input
+        # stream would fetch it in many small requests, several times slower.
+        with self._io_errors(relpath, "reading"), self.fs.open_input_file(self.full_path(relpath)) as f:
+            data = f.readall()
         self._log_read(relpath, len(data))
         return data
 
     def read_range(self, relpath: str, offset: int, length: int) -> bytes:
-        try:
-            with self.fs.open_input_file(self.full_path(relpath)) as f:
-                data = f.read_at(length, offset)
-        except FileNotFoundError:
-            raise
-        except OSError as e:
-            if _is_not_found(e):
-                raise FileNotFoundError(self.uri_of(relpath)) from e
-            raise StorageError(f"reading {self.uri_of(relpath)} [{offset}:+{length}] failed: {e}") from e
+        with self._io_errors(relpath, "reading", f" [{offset}:+{length}]"), \
+                self.fs.open_input_file(self.full_path(relpath)) as f:
+            data = f.read_at(length, offset)
         self._log_read(relpath, len(data))
         return data
 
@@ -234,14 +222,20 @@ class Storage:
 
         Raises FileNotFoundError for a missing file, StorageError for other failures to open it.
         """
-        try:
+        with self._io_errors(relpath, "opening"):
             return self.fs.open_input_file(self.full_path(relpath))
+
+    @contextmanager
+    def _io_errors(self, relpath: str, doing: str, detail: str = "") -> Iterator[None]:
+        """FileNotFoundError for a missing file (also S3's NoSuchKey), StorageError for other I/O errors."""
+        try:
+            yield
         except FileNotFoundError:
             raise
         except OSError as e:
             if _is_not_found(e):
                 raise FileNotFoundError(self.uri_of(relpath)) from e
-            raise StorageError(f"opening {self.uri_of(relpath)} failed: {e}") from e
+            raise StorageError(f"{doing} {self.uri_of(relpath)}{detail} failed: {e}") from e
 
     def write(self, relpath: str, data: bytes | memoryview) -> None:
         """Write a whole file so that readers see all of it or nothing.
