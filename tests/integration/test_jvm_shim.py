@@ -363,3 +363,29 @@ def test_option_errors_are_clear(spark, kinds):
         read(spark, kinds, columns="id,nope")
     with pytest.raises(SPARK_ERRORS, match="no deeplake dataset at"):
         read(spark, os.path.join(kinds, "missing"))
+
+
+def test_register_says_how_to_add_the_jar_to_a_session_without_it(spark, caplog, tmp_path):
+    """``dls.register(existing_session)`` cannot put a jar on a running JVM; on a session whose
+    spark.jars lacks it, it says how to add it. Our own session has it and stays quiet."""
+    import logging
+    import subprocess
+    import sys
+
+    with caplog.at_level(logging.WARNING, logger="deeplake_spark.spark.session"):
+        dls.register(spark)
+    assert not [r for r in caplog.records if "deeplake-jvm" in r.getMessage()]
+    script = tmp_path / "plain_session.py"
+    script.write_text(
+        "import os, sys\n"
+        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
+        "from pyspark.sql import SparkSession\n"
+        "import deeplake_spark as dls\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "dls.register(spark)\n"
+        "spark.stop()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "format('deeplake-jvm') is not available in this session" in done.stderr
+    assert "spark.jars" in done.stderr and jvm.JAR_PREFIX in done.stderr

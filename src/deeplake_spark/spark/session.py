@@ -110,3 +110,23 @@ def register(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
     spark.dataSource.register(DeepLakeDataSource)
     register_functions(spark)
+    hint = missing_jvm_jar_hint(spark.conf.get("spark.jars", "") or "")
+    if hint:
+        log.warning(hint)
+
+
+def missing_jvm_jar_hint(spark_jars: str) -> str | None:
+    """How to add the JVM reader when the session's ``spark.jars`` lacks it (None when it is there).
+
+    The jar is a JVM library: it has to be on the classpath when the session starts, so
+    ``register()`` on an existing session can only say how to add it, not add it.
+    """
+    from deeplake_spark.spark.jvm import JAR_PREFIX, SHORT_NAME
+
+    if any(os.path.basename(entry).startswith(JAR_PREFIX) for entry in spark_jars.split(",") if entry.strip()):
+        return None
+    jar = jar_path()
+    where = f"the jar {jar}" if jar else "the jar (build it with deeplake_spark.spark.jvm.build_jar())"
+    return (f"format('{SHORT_NAME}') is not available in this session: {where} is not on spark.jars. Start the "
+            "session with deeplake_spark.spark_session(), or add .config('spark.jars', '<jar>') to its builder "
+            "(on Databricks: install the jar as a cluster library; ignore this message if you did)")
