@@ -34,11 +34,13 @@ __all__ = [
 ]
 
 
-def spark_session(**conf: Any) -> Any:
-    """A local SparkSession with the deeplake source registered (see ``deeplake_spark.spark``)."""
+def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *, delta: bool = False,
+                  **conf: Any) -> Any:
+    """A local SparkSession with the deeplake source registered; ``delta=True`` makes it a Delta Lake
+    session too (see :func:`deeplake_spark.spark.session.spark_session`)."""
     from deeplake_spark.spark import spark_session as _impl
 
-    return _impl(**conf)
+    return _impl(master, app_name, delta=delta, **conf)
 
 
 def register(spark: Any) -> None:
