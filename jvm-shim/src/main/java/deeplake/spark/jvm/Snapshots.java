@@ -2,18 +2,11 @@ package deeplake.spark.jvm;
 
 import java.io.IOException;
 
-import org.apache.hadoop.conf.Configuration;
-
-/** Loads the snapshot that options select: versionAsOf, timestampAsOf or the latest version. */
+/** Loads the snapshot that read options select (versionAsOf, timestampAsOf or the latest) via {@link TableLog}. */
 final class Snapshots {
   private Snapshots() {}
 
   static DeltaSnapshot load(ReadOptions options) throws IOException {
-    Configuration conf = Io.hadoopConf(options.hadoopOptions);
-    Long version = options.version;
-    if (options.timestamp != null) {
-      version = DeltaSnapshot.versionAt(options.root, options.timestamp, conf);
-    }
-    return DeltaSnapshot.load(options.root, version, conf);
+    return TableLog.snapshot(options.root, Io.hadoopConf(options.hadoopOptions), options.version, options.timestamp);
   }
 }

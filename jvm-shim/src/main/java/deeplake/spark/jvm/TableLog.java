@@ -1,0 +1,284 @@
+package deeplake.spark.jvm;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import io.delta.kernel.Scan;
+import io.delta.kernel.Snapshot;
+import io.delta.kernel.Table;
+import io.delta.kernel.data.FilteredColumnarBatch;
+import io.delta.kernel.data.Row;
+import io.delta.kernel.defaults.engine.DefaultEngine;
+import io.delta.kernel.engine.Engine;
+import io.delta.kernel.exceptions.KernelException;
+import io.delta.kernel.exceptions.TableNotFoundException;
+import io.delta.kernel.exceptions.UnsupportedProtocolVersionException;
+import io.delta.kernel.exceptions.UnsupportedTableFeatureException;
+import io.delta.kernel.internal.InternalScanFileUtils;
+import io.delta.kernel.internal.actions.AddFile;
+import io.delta.kernel.internal.actions.Metadata;
+import io.delta.kernel.internal.actions.Protocol;
+import io.delta.kernel.utils.CloseableIterator;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The Delta log of a deeplake dataset, read through Delta Kernel: the one place the JVM side loads a
+ * table version. Kernel replays the log (checkpoints of every kind, JSON commits, in-commit
+ * timestamps); this class adds deeplake's rules on top, the same as the Python dataset layer's:
+ *
+ * <ul>
+ *   <li>every live add path passes {@link SafePaths#checkDataPath} ({@link UnsafePathException} naming
+ *       the action otherwise);</li>
+ *   <li>reader features outside {@link #READABLE_FEATURES}, column mapping, reader versions above 3,
+ *       partitioned tables and files with deletion vectors are refused by name
+ *       ({@link UnsupportedOperationException});</li>
+ *   <li>files come in dataset row order: by (modificationTime, path);</li>
+ *   <li>errors name the dataset and version: {@link FileNotFoundException} "no deeplake dataset at ...",
+ *       {@link IllegalArgumentException} "version N does not exist (versions 0..L)", "commit K is
+ *       missing", "no version at or before timestamp ...".</li>
+ * </ul>
+ *
+ * <pre>{@code
+ * Configuration conf = Io.hadoopConf(options);            // fs.* / spark.hadoop.* settings
+ * DeltaSnapshot s = TableLog.snapshot("/data/cats", conf, null, null);   // latest
+ * DeltaSnapshot v2 = TableLog.snapshot("/data/cats", conf, 2L, null);    // versionAsOf
+ * DeltaSnapshot t = TableLog.snapshot("s3a://b/cats", conf, null, "2026-01-31T12:00:00Z");
+ * Engine engine = TableLog.engine(conf);                   // for Kernel transactions (writers)
+ * }</pre>
+ */
+public final class TableLog {
+  /** Reader features a file-by-file reader still reads exactly (dataset/features.py READABLE_FEATURES). */
+  public static final Set<String> READABLE_FEATURES = Set.of("timestampNtz");
+  /** The highest {@code minReaderVersion} we know (3 = reader features listed by name). */
+  public static final int MAX_READER_VERSION = 3;
+  private static final Pattern COMMIT = Pattern.compile("^(\\d{20})\\.json$");
+
+  private TableLog() {}
+
+  /** A Delta Kernel engine doing its I/O through Hadoop's FileSystem with {@code conf}. */
+  public static Engine engine(Configuration conf) {
+    return DefaultEngine.create(conf);
+  }
+
+  /** The Kernel table at {@code root} (a local path or a Hadoop URI such as {@code s3a://bucket/ds}). */
+  public static Table table(Engine engine, String root) {
+    return Table.forPath(engine, Io.normalizeRoot(root));
+  }
+
+  /**
+   * The dataset at {@code root} at one version: {@code versionAsOf}, else the latest version committed
+   * at or before {@code timestampAsOf} (ISO 8601, no zone = UTC; a commit's time is its in-commit
+   * timestamp or its log file's modification time, as in Delta), else the latest version.
+   *
+   * @throws FileNotFoundException no Delta log at {@code root}
+   * @throws IllegalArgumentException no such version / timestamp, or both given
+   * @throws UnsafePathException a live add action points outside the table
+   * @throws UnsupportedOperationException a Delta feature deeplake-spark cannot read exactly
+   */
+  public static DeltaSnapshot snapshot(String root, Configuration conf, Long versionAsOf, String timestampAsOf)
+      throws IOException {
+    if (versionAsOf != null && timestampAsOf != null) {
+      throw new IllegalArgumentException(root + ": pass either versionAsOf or timestampAsOf, not both");
+    }
+    String dataset = Io.normalizeRoot(root);
+    Engine engine = engine(conf);
+    Table table = Table.forPath(engine, dataset);
+    try {
+      Snapshot latest = table.getLatestSnapshot(engine);
+      Snapshot snapshot;
+      if (versionAsOf != null) {
+        snapshot = atVersion(engine, table, dataset, versionAsOf, latest.getVersion(), conf);
+      } else if (timestampAsOf != null) {
+        snapshot = atTimestamp(engine, table, dataset, timestampAsOf, latest, conf);
+      } else {
+        snapshot = latest;
+      }
+      return check(engine, dataset, snapshot, latest.getVersion());
+    } catch (TableNotFoundException e) {
+      throw new FileNotFoundException("no deeplake dataset at " + dataset + " (no Delta log found)");
+    } catch (UnsupportedTableFeatureException e) {
+      throw unsupported(dataset, new ArrayList<>(new TreeSet<>(e.getUnsupportedFeatures())), e);
+    } catch (UnsupportedProtocolVersionException e) {
+      throw unsupported(dataset, List.of("minReaderVersion " + e.getMinReaderVersion()), e);
+    } catch (UncheckedIOException e) {
+      throw e.getCause();
+    }
+  }
+
+  private static Snapshot atVersion(Engine engine, Table table, String dataset, long version, long latest,
+      Configuration conf) throws IOException {
+    if (version < 0 || version > latest) {
+      throw new IllegalArgumentException(dataset + ": version " + version + " does not exist (versions 0.." + latest + ")");
+    }
+    try {
+      return table.getSnapshotAsOfVersion(engine, version);
+    } catch (UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
+      throw e;
+    } catch (KernelException e) {
+      long missing = firstMissingCommit(dataset, version, conf);
+      String why = missing >= 0 ? "commit " + missing + " is missing from the Delta log (expired or vacuumed log?)"
+          : e.getMessage();
+      throw new IllegalArgumentException(dataset + ": version " + version + " cannot be loaded: " + why, e);
+    }
+  }
+
+  private static Snapshot atTimestamp(Engine engine, Table table, String dataset, String timestamp, Snapshot latest,
+      Configuration conf) throws IOException {
+    long when = parseTimestampMillis(timestamp);
+    // A time after the last commit reads the latest version (Kernel would refuse it, Delta-style).
+    if (when >= latest.getTimestamp(engine)) {
+      return latest;
+    }
+    try {
+      return table.getSnapshotAsOfTimestamp(engine, when);
+    } catch (UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
+      throw e;
+    } catch (KernelException e) {
+      String first = "";
+      List<Long> commits = commitVersions(dataset, conf);
+      if (!commits.isEmpty()) {
+        try {
+          first = " (first commit at " + Instant.ofEpochMilli(
+              table.getSnapshotAsOfVersion(engine, commits.get(0)).getTimestamp(engine)) + ")";
+        } catch (KernelException unreadable) {
+          first = " (" + e.getMessage() + ")";
+        }
+      }
+      throw new IllegalArgumentException(dataset + ": no version at or before timestamp " + timestamp + first, e);
+    }
+  }
+
+  private static DeltaSnapshot check(Engine engine, String dataset, Snapshot snapshot, long latest) throws IOException {
+    Protocol protocol = snapshot.getProtocol();
+    Metadata metadata = snapshot.getMetadata();
+    List<String> unsupported = new ArrayList<>();
+    for (String feature : new TreeSet<>(protocol.getReaderFeatures())) {
+      if (!READABLE_FEATURES.contains(feature)) {
+        unsupported.add(feature);
+      }
+    }
+    String mapping = metadata.getConfiguration().getOrDefault("delta.columnMapping.mode", "none");
+    if (!"none".equals(mapping) && !unsupported.contains("columnMapping")) {
+      unsupported.add("columnMapping");
+    }
+    if (protocol.getMinReaderVersion() > MAX_READER_VERSION) {
+      unsupported.add("minReaderVersion " + protocol.getMinReaderVersion());
+    }
+    if (!unsupported.isEmpty()) {
+      throw unsupported(dataset, unsupported, null);
+    }
+    List<String> partitions = snapshot.getPartitionColumnNames();
+    if (!partitions.isEmpty()) {
+      throw new UnsupportedOperationException(dataset + ": partitioned Delta tables (" + partitions
+          + ") are not supported by the JVM reader; use spark.read.format(\"deeplake\")");
+    }
+    List<DeltaSnapshot.AddFile> files = liveFiles(engine, dataset, snapshot);
+    StructType schema = (StructType) DataType.fromJson(metadata.getSchemaString());
+    return new DeltaSnapshot(dataset, snapshot.getVersion(), latest, schema, files, protocol.getMinReaderVersion(),
+        protocol.getMinWriterVersion(), protocol.getReaderFeatures(), protocol.getWriterFeatures(),
+        metadata.getConfiguration(), snapshot);
+  }
+
+  /** Live add actions of {@code snapshot}, checked by {@link SafePaths}, in (modificationTime, path) order. */
+  private static List<DeltaSnapshot.AddFile> liveFiles(Engine engine, String dataset, Snapshot snapshot)
+      throws IOException {
+    List<DeltaSnapshot.AddFile> files = new ArrayList<>();
+    Scan scan = snapshot.getScanBuilder().build();
+    try (CloseableIterator<FilteredColumnarBatch> batches = scan.getScanFiles(engine, true)) {
+      while (batches.hasNext()) {
+        try (CloseableIterator<Row> rows = batches.next().getRows()) {
+          while (rows.hasNext()) {
+            AddFile add = new AddFile(rows.next().getStruct(InternalScanFileUtils.ADD_FILE_ORDINAL));
+            String path = add.getPath();
+            SafePaths.checkDataPath(path, dataset, "add");
+            if (add.getDeletionVector().isPresent()) {
+              throw new UnsupportedOperationException(dataset + ": data file " + path + " has a deletion vector, "
+                  + "which the JVM reader does not support; use spark.read.format(\"deeplake\")");
+            }
+            files.add(new DeltaSnapshot.AddFile(path, Io.resolve(dataset, path), add.getSize(),
+                add.getModificationTime(), numRecords(add)));
+          }
+        }
+      }
+    }
+    files.sort(Comparator.<DeltaSnapshot.AddFile>comparingLong(f -> f.modificationTime).thenComparing(f -> f.deltaPath));
+    return files;
+  }
+
+  private static long numRecords(AddFile add) {
+    try {
+      return add.getNumRecords().orElse(-1L);
+    } catch (RuntimeException e) {
+      return -1;  // stats are optional; an unreadable one only costs a Parquet footer read later
+    }
+  }
+
+  private static UnsupportedOperationException unsupported(String dataset, List<String> features, Throwable cause) {
+    UnsupportedOperationException e = new UnsupportedOperationException(dataset + ": the Delta table uses reader "
+        + "feature(s) " + String.join(", ", features) + " (turned on by another engine, e.g. delta-spark), which "
+        + "deeplake-spark cannot read exactly yet; rewrite the table without them or read it with that engine");
+    if (cause != null) {
+      e.initCause(cause);
+    }
+    return e;
+  }
+
+  /** Commit versions present in {@code _delta_log/}, ascending (for error messages only). */
+  private static List<Long> commitVersions(String dataset, Configuration conf) throws IOException {
+    List<Long> versions = new ArrayList<>();
+    for (String name : Io.listNames(dataset + "/_delta_log", conf)) {
+      Matcher m = COMMIT.matcher(name);
+      if (m.matches()) {
+        versions.add(Long.parseLong(m.group(1)));
+      }
+    }
+    versions.sort(Comparator.naturalOrder());
+    return versions;
+  }
+
+  /** The first of commits 0..version missing from the log, -1 when all are there. */
+  private static long firstMissingCommit(String dataset, long version, Configuration conf) throws IOException {
+    Set<Long> present = new TreeSet<>(commitVersions(dataset, conf));
+    for (long v = 0; v <= version; v++) {
+      if (!present.contains(v)) {
+        return v;
+      }
+    }
+    return -1;
+  }
+
+  /** Epoch milliseconds of an ISO 8601 time; no zone means UTC, a date alone its midnight UTC. */
+  static long parseTimestampMillis(String text) {
+    String t = text.trim().replace(' ', 'T');
+    if (t.endsWith("Z") || t.endsWith("z")) {
+      t = t.substring(0, t.length() - 1) + "+00:00";
+    }
+    try {
+      return java.time.OffsetDateTime.parse(t).toInstant().toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      // no zone: UTC, as the Python reader assumes
+    }
+    try {
+      return java.time.LocalDateTime.parse(t).toInstant(java.time.ZoneOffset.UTC).toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      // date only
+    }
+    try {
+      return java.time.LocalDate.parse(t).atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      throw new IllegalArgumentException("option 'timestampAsOf': cannot parse timestamp '" + text
+          + "'; use ISO 8601, e.g. 2026-01-31T12:00:00Z", e);
+    }
+  }
+}
