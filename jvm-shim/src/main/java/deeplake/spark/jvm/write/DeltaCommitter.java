@@ -1,0 +1,356 @@
+package deeplake.spark.jvm.write;
+
+import java.io.BufferedReader;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import io.delta.kernel.engine.Engine;
+import io.delta.kernel.internal.actions.Metadata;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileContext;
+import org.apache.hadoop.fs.Options;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.types.StructType;
+
+import deeplake.spark.jvm.DeltaSnapshot;
+import deeplake.spark.jvm.TableLog;
+
+/**
+ * Commits one Delta transaction of a deeplake write: adds, removes (overwrite), a new schema
+ * (create / mergeSchema / ALTER TABLE ADD COLUMNS), a {@code txn} (appId, version) for idempotent
+ * writes, and commitInfo — as ONE JSON commit file created with put-if-absent, so a concurrent
+ * writer (ours, delta-rs, delta-spark) can never be overwritten.
+ *
+ * <p>The table state (version, protocol, metadata, live files, txn versions) is read through Delta
+ * Kernel ({@link TableLog}). The commit file itself is written here rather than by Kernel's
+ * Transaction because Kernel 4.4 refuses schema changes on tables without column mapping, and
+ * deeplake datasets never use column mapping (every reader of ours reads columns by name).
+ *
+ * <p>Conflicts (Delta's optimistic concurrency): when versions were committed after
+ * {@code readVersion}, each of them is checked; the commit is retried on top of them unless one
+ * changed the schema or protocol, removed a file this commit also removes, added files while this
+ * commit replaces the table, or committed the same txn appId at a version at or above ours (then this
+ * commit is skipped: it already happened). Local paths use an atomic hard link (put-if-absent across
+ * processes, like delta-rs); other schemes use Hadoop's rename-without-overwrite (atomic on HDFS);
+ * S3 (s3a://) is refused, it has no atomic rename.
+ */
+public final class DeltaCommitter {
+  /** Writer features whose rules this committer keeps (the rest are refused by name). */
+  private static final Set<String> WRITER_FEATURES = Set.of("appendOnly", "invariants", "checkConstraints",
+      "changeDataFeed", "generatedColumns", "identityColumns", "timestampNtz", "domainMetadata",
+      "vacuumProtocolCheck", "deletionVectors", "v2Checkpoint");
+  public static final String ENGINE_INFO = "deeplake-spark-jvm";
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int MAX_ATTEMPTS = 50;
+
+  private DeltaCommitter() {}
+
+  /**
+   * Commit; returns the new version, or -1 when {@code txnAppId} already committed
+   * {@code txnVersion} or later (nothing was committed: the caller discards its files).
+   *
+   * @param root dataset root (local path or Hadoop URI)
+   * @param conf Hadoop settings for the dataset's FileSystem
+   * @param readVersion the version the write was planned against; -1 = the table must not exist yet
+   * @param adds data files to add (their chunks were written already)
+   * @param removeAll remove every file live at commit time (overwrite)
+   * @param newSchema the table's schema after this commit, or null to keep it (required when creating)
+   * @param txnAppId application id of an idempotent write (streaming query, txnAppId option), or null
+   * @param txnVersion the write's version for {@code txnAppId}
+   * @param operation Delta operation name for history, e.g. "WRITE", "CREATE TABLE", "STREAMING UPDATE"
+   * @param operationParameters shown in DESCRIBE HISTORY (e.g. mode=Append)
+   * @throws WriteException.Conflict a concurrent commit this one cannot be rebased over
+   * @throws WriteException.Exists creating, and the table was created concurrently
+   */
+  public static long commit(String root, Configuration conf, long readVersion, Collection<WrittenFiles> adds,
+      boolean removeAll, StructType newSchema, String txnAppId, long txnVersion, String operation,
+      Map<String, String> operationParameters) throws IOException {
+    String dataset = Storage.normalize(root);
+    if (dataset.startsWith("s3a://") || dataset.startsWith("s3://") || dataset.startsWith("s3n://")) {
+      throw new WriteException(dataset + ": the JVM writer cannot commit to S3 safely (no atomic put-if-absent); "
+          + "write with format('deeplake') (Python writer, delta-rs locking) instead");
+    }
+    long attemptVersion = readVersion + 1;
+    long checkedUpTo = readVersion;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      DeltaSnapshot state = attemptVersion == 0 ? null : latest(dataset, conf);
+      if (attemptVersion > 0 && state == null) {
+        throw new WriteException.Conflict(dataset + ": the table read at version " + readVersion
+            + " no longer exists");
+      }
+      if (state != null) {
+        if (txnAppId != null) {
+          Optional<Long> done = state.kernel.getLatestTransactionVersion(TableLog.engine(conf), txnAppId);
+          if (done.isPresent() && done.get() >= txnVersion) {
+            return -1;
+          }
+        }
+        if (state.version > checkedUpTo) {
+          checkWinners(dataset, conf, checkedUpTo + 1, state.version, removeAll, newSchema != null);
+          checkedUpTo = state.version;
+        }
+        attemptVersion = state.version + 1;
+        checkProtocol(dataset, state, removeAll);
+      }
+      List<String> lines = actions(state, adds, removeAll, newSchema, txnAppId, txnVersion, operation,
+          operationParameters, readVersion);
+      if (putIfAbsent(dataset, conf, attemptVersion, lines)) {
+        return attemptVersion;
+      }
+      if (attemptVersion == 0) {
+        throw new WriteException.Exists(dataset + ": another writer created the dataset concurrently");
+      }
+    }
+    throw new WriteException.Conflict(dataset + ": gave up after " + MAX_ATTEMPTS + " concurrent commits");
+  }
+
+  private static DeltaSnapshot latest(String dataset, Configuration conf) throws IOException {
+    try {
+      return TableLog.snapshot(dataset, conf, null, null);
+    } catch (FileNotFoundException e) {
+      return null;
+    }
+  }
+
+  /** Refuses writer features and active table rules this writer cannot keep. */
+  static void checkProtocol(String dataset, DeltaSnapshot s, boolean removes) {
+    if (s.minWriterVersion > 7) {
+      throw new UnsupportedOperationException(dataset + ": Delta writer version " + s.minWriterVersion
+          + " is not supported by the JVM writer");
+    }
+    List<String> unsupported = new ArrayList<>();
+    for (String f : s.writerFeatures) {
+      if (!WRITER_FEATURES.contains(f)) {
+        unsupported.add(f);
+      }
+    }
+    Map<String, String> config = s.configuration;
+    if (removes && "true".equalsIgnoreCase(config.getOrDefault("delta.appendOnly", "false"))) {
+      unsupported.add("appendOnly (delta.appendOnly=true forbids overwrite)");
+    }
+    if ("true".equalsIgnoreCase(config.getOrDefault("delta.enableChangeDataFeed", "false"))) {
+      unsupported.add("changeDataFeed (delta.enableChangeDataFeed=true)");
+    }
+    if ("true".equalsIgnoreCase(config.getOrDefault("delta.enableInCommitTimestamps", "false"))) {
+      unsupported.add("inCommitTimestamp (delta.enableInCommitTimestamps=true)");
+    }
+    for (String key : config.keySet()) {
+      if (key.startsWith("delta.constraints.")) {
+        unsupported.add("checkConstraints (" + key + ")");
+      }
+    }
+    String schema = s.schema.json();
+    for (String key : new String[] {"delta.generationExpression", "delta.identity.", "delta.invariants"}) {
+      if (schema.contains("\"" + key)) {
+        unsupported.add("column rule " + key.replaceAll("\\.$", ""));
+      }
+    }
+    if (!unsupported.isEmpty()) {
+      throw new UnsupportedOperationException(dataset + ": the table uses Delta writer features the JVM writer "
+          + "cannot keep: " + unsupported + "; write with delta-spark or delta-rs instead");
+    }
+  }
+
+  private static void checkWinners(String dataset, Configuration conf, long from, long to, boolean removeAll,
+      boolean schemaChange) throws IOException {
+    for (long v = from; v <= to; v++) {
+      for (JsonNode action : readCommit(dataset, conf, v)) {
+        if (action.has("metaData") || action.has("protocol")) {
+          throw new WriteException.Conflict(dataset + ": version " + v + " changed the table's "
+              + (action.has("metaData") ? "schema/metadata" : "protocol") + " concurrently; retry the write");
+        }
+        if (action.has("remove")) {
+          throw new WriteException.Conflict(dataset + ": version " + v + " removed data files concurrently ("
+              + action.get("remove").path("path").asText() + "); retry the write");
+        }
+        if (removeAll && action.has("add")) {
+          throw new WriteException.Conflict(dataset + ": version " + v + " added data files while this overwrite "
+              + "replaced the table; retry the write");
+        }
+      }
+    }
+  }
+
+  private static List<JsonNode> readCommit(String dataset, Configuration conf, long v) throws IOException {
+    String loc = String.format("%s/_delta_log/%020d.json", dataset, v);
+    List<JsonNode> out = new ArrayList<>();
+    Path p = new Path(dataset.contains("://") ? loc : "file://" + loc);
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getFileSystem(conf).open(p),
+        StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        if (!line.isBlank()) {
+          out.add(JSON.readTree(line));
+        }
+      }
+    } catch (FileNotFoundException e) {
+      throw new WriteException.Conflict(dataset + ": commit " + v + " vanished while checking concurrent writes");
+    }
+    return out;
+  }
+
+  private static List<String> actions(DeltaSnapshot state, Collection<WrittenFiles> adds, boolean removeAll,
+      StructType newSchema, String txnAppId, long txnVersion, String operation, Map<String, String> params,
+      long readVersion) {
+    long now = System.currentTimeMillis();
+    List<String> lines = new ArrayList<>();
+    ObjectNode info = JSON.createObjectNode();
+    ObjectNode ci = info.putObject("commitInfo");
+    ci.put("timestamp", now);
+    ci.put("operation", operation);
+    ObjectNode op = ci.putObject("operationParameters");
+    params.forEach(op::put);
+    if (readVersion >= 0) {
+      ci.put("readVersion", readVersion);
+    }
+    ci.put("isolationLevel", "Serializable");
+    ci.put("isBlindAppend", !removeAll && newSchema == null && state != null);
+    ci.put("engineInfo", ENGINE_INFO);
+    ci.put("txnId", UUID.randomUUID().toString());
+    ci.put("deeplake.operation", operation);
+    lines.add(info.toString());
+    if (state == null) {
+      ObjectNode p = JSON.createObjectNode();
+      p.putObject("protocol").put("minReaderVersion", 1).put("minWriterVersion", 2);
+      lines.add(p.toString());
+    }
+    if (newSchema != null) {
+      lines.add(metadata(state, newSchema, now).toString());
+    }
+    if (txnAppId != null) {
+      ObjectNode t = JSON.createObjectNode();
+      t.putObject("txn").put("appId", txnAppId).put("version", txnVersion).put("lastUpdated", now);
+      lines.add(t.toString());
+    }
+    if (removeAll && state != null) {
+      for (DeltaSnapshot.AddFile f : state.files) {
+        ObjectNode r = JSON.createObjectNode();
+        r.putObject("remove").put("path", f.deltaPath).put("deletionTimestamp", now).put("dataChange", true)
+            .put("extendedFileMetadata", true).put("size", f.size).putObject("partitionValues");
+        lines.add(r.toString());
+      }
+    }
+    // One modification time for all files: rows are ordered by (modificationTime, path) and paths
+    // start with the task number, so rows keep the DataFrame's partition order (as the Python writer).
+    List<WrittenFiles> sorted = new ArrayList<>(adds);
+    sorted.sort((a, b) -> String.valueOf(a.path).compareTo(String.valueOf(b.path)));
+    for (WrittenFiles f : sorted) {
+      if (f.path == null) {
+        continue;
+      }
+      ObjectNode a = JSON.createObjectNode();
+      ObjectNode add = a.putObject("add");
+      add.put("path", f.path);
+      add.putObject("partitionValues");
+      add.put("size", f.size).put("modificationTime", now).put("dataChange", true).put("stats", f.statsJson);
+      lines.add(a.toString());
+    }
+    return lines;
+  }
+
+  private static ObjectNode metadata(DeltaSnapshot state, StructType schema, long now) {
+    ObjectNode m = JSON.createObjectNode();
+    ObjectNode md = m.putObject("metaData");
+    if (state == null) {
+      md.put("id", UUID.randomUUID().toString());
+      md.putObject("format").put("provider", "parquet").putObject("options");
+      md.put("schemaString", schema.json());
+      md.putArray("partitionColumns");
+      md.putObject("configuration");
+      md.put("createdTime", now);
+      return m;
+    }
+    Metadata old = state.kernel.getMetadata();
+    md.put("id", old.getId());
+    old.getName().ifPresent(n -> md.put("name", n));
+    old.getDescription().ifPresent(d -> md.put("description", d));
+    md.putObject("format").put("provider", "parquet").putObject("options");
+    md.put("schemaString", schema.json());
+    md.putArray("partitionColumns");
+    ObjectNode conf = md.putObject("configuration");
+    state.configuration.forEach(conf::put);
+    old.getCreatedTime().ifPresent(t -> md.put("createdTime", t));
+    return m;
+  }
+
+  /** Creates {@code _delta_log/<version>.json} only if absent; false when another writer has it. */
+  static boolean putIfAbsent(String dataset, Configuration conf, long version, List<String> lines)
+      throws IOException {
+    StringBuilder body = new StringBuilder();
+    for (String line : lines) {
+      body.append(line).append('\n');
+    }
+    byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+    String name = String.format("%020d.json", version);
+    String tmpName = ".tmp-commit-" + UUID.randomUUID() + ".json";
+    if (!dataset.contains("://")) {
+      java.nio.file.Path dir = Paths.get(dataset, "_delta_log");
+      Files.createDirectories(dir);
+      java.nio.file.Path tmp = dir.resolve(tmpName);
+      Files.write(tmp, bytes);
+      try {
+        Files.createLink(dir.resolve(name), tmp);  // link(2): atomic, fails when the target exists
+        return true;
+      } catch (FileAlreadyExistsException e) {
+        return false;
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
+    }
+    Path dir = new Path(dataset + "/_delta_log");
+    FileContext fc = FileContext.getFileContext(dir.toUri(), conf);
+    fc.mkdir(dir, null, true);
+    Path tmp = new Path(dir, tmpName);
+    try (OutputStream out = fc.create(tmp, java.util.EnumSet.of(org.apache.hadoop.fs.CreateFlag.CREATE))) {
+      out.write(bytes);
+    }
+    try {
+      fc.rename(tmp, new Path(dir, name), Options.Rename.NONE);
+      return true;
+    } catch (org.apache.hadoop.fs.FileAlreadyExistsException e) {
+      fc.delete(tmp, false);
+      return false;
+    }
+  }
+
+  /** Live data paths (relative, as in the log) of {@code state}: what an overwrite removes. */
+  static Set<String> livePaths(DeltaSnapshot state) {
+    Set<String> out = new HashSet<>();
+    for (DeltaSnapshot.AddFile f : state.files) {
+      out.add(f.deltaPath);
+    }
+    return out;
+  }
+
+  /** Parses a written commit (for tests and history): its actions as JSON. */
+  static ArrayNode parse(List<String> lines) throws IOException {
+    ArrayNode out = JSON.createArrayNode();
+    for (String l : lines) {
+      out.add(JSON.readTree(l));
+    }
+    return out;
+  }
+
+  static Engine engine(Configuration conf) {
+    return TableLog.engine(conf);
+  }
+}

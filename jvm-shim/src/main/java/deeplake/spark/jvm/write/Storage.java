@@ -1,0 +1,106 @@
+package deeplake.spark.jvm.write;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * Files under a dataset root for the writer: java.nio for local paths (no Hadoop .crc side files),
+ * Hadoop FileSystem for other schemes.
+ */
+final class Storage {
+  final String root;
+  final boolean local;
+  final Configuration conf;
+
+  Storage(String root, Map<String, String> hadoopOptions) {
+    this.root = normalize(root);
+    this.local = !this.root.contains("://");
+    this.conf = new Configuration();
+    for (Map.Entry<String, String> e : hadoopOptions.entrySet()) {
+      conf.set(e.getKey().replaceFirst("^spark\\.hadoop\\.", ""), e.getValue());
+    }
+  }
+
+  /** Absolute root without trailing slash: a local path or a {@code scheme://} URI. */
+  static String normalize(String path) {
+    String p = path.trim();
+    if (p.startsWith("file:")) {
+      p = URI.create(p.startsWith("file://") ? p : "file://" + p.substring(5)).getPath();
+    }
+    if (!p.contains("://")) {
+      p = Paths.get(p).toAbsolutePath().normalize().toString();
+    }
+    while (p.length() > 1 && p.endsWith("/")) {
+      p = p.substring(0, p.length() - 1);
+    }
+    return p;
+  }
+
+  String location(String relative) {
+    return root + "/" + relative;
+  }
+
+  OutputStream create(String relative) throws IOException {
+    String loc = location(relative);
+    if (local) {
+      java.nio.file.Path p = Paths.get(loc);
+      Files.createDirectories(p.getParent());
+      return Files.newOutputStream(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+    }
+    Path p = new Path(loc);
+    return p.getFileSystem(conf).create(p, false);
+  }
+
+  void mkdirs(String relative) throws IOException {
+    if (local) {
+      Files.createDirectories(Paths.get(location(relative)));
+    } else {
+      Path p = new Path(location(relative));
+      p.getFileSystem(conf).mkdirs(p);
+    }
+  }
+
+  long size(String relative) throws IOException {
+    if (local) {
+      try {
+        return Files.size(Paths.get(location(relative)));
+      } catch (NoSuchFileException e) {
+        throw new FileNotFoundException(location(relative));
+      }
+    }
+    Path p = new Path(location(relative));
+    return p.getFileSystem(conf).getFileStatus(p).getLen();
+  }
+
+  boolean exists(String relative) throws IOException {
+    if (local) {
+      return Files.exists(Paths.get(location(relative)));
+    }
+    Path p = new Path(location(relative));
+    return p.getFileSystem(conf).exists(p);
+  }
+
+  /** Deletes a file; true when it existed. */
+  boolean delete(String relative) throws IOException {
+    if (local) {
+      return Files.deleteIfExists(Paths.get(location(relative)));
+    }
+    Path p = new Path(location(relative));
+    return p.getFileSystem(conf).delete(p, false);
+  }
+
+  FileSystem fs() throws IOException {
+    return new Path(root).getFileSystem(conf);
+  }
+}
