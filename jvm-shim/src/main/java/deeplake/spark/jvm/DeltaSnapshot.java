@@ -39,8 +39,6 @@ public final class DeltaSnapshot {
   public final String root;
   /** The version this snapshot is of. */
   public final long version;
-  /** The table's latest version when this snapshot was loaded. */
-  public final long latestVersion;
   /** {@code metaData.schemaString} through Spark's {@code DataType.fromJson}: field metadata kept. */
   public final StructType schema;
   /** Live files in dataset row order: (modificationTime, path), like the Python reader. */
@@ -56,12 +54,11 @@ public final class DeltaSnapshot {
   /** The Delta Kernel snapshot this was read from (shaded Kernel classes inside the built jar). */
   public final Snapshot kernel;
 
-  DeltaSnapshot(String root, long version, long latestVersion, StructType schema, List<AddFile> files,
+  DeltaSnapshot(String root, long version, StructType schema, List<AddFile> files,
       int minReaderVersion, int minWriterVersion, Set<String> readerFeatures, Set<String> writerFeatures,
       Map<String, String> configuration, Snapshot kernel) {
     this.root = root;
     this.version = version;
-    this.latestVersion = latestVersion;
     this.schema = schema;
     this.files = List.copyOf(files);
     this.minReaderVersion = minReaderVersion;

@@ -95,16 +95,14 @@ public final class TableLog {
     Engine engine = engine(conf);
     Table table = Table.forPath(engine, dataset);
     try {
-      Snapshot latest = table.getLatestSnapshot(engine);
-      Snapshot snapshot;
       if (versionAsOf != null) {
-        snapshot = atVersion(engine, table, dataset, versionAsOf, latest.getVersion(), conf);
-      } else if (timestampAsOf != null) {
-        snapshot = atTimestamp(engine, table, dataset, timestampAsOf, latest, conf);
-      } else {
-        snapshot = latest;
+        return check(engine, dataset, atVersion(engine, table, dataset, versionAsOf, conf));
       }
-      return check(engine, dataset, snapshot, latest.getVersion());
+      if (timestampAsOf != null) {
+        return check(engine, dataset, atTimestamp(engine, table, dataset, timestampAsOf, conf));
+      }
+      Snapshot latest = kernelCall(dataset, () -> table.getLatestSnapshot(engine));
+      return check(engine, dataset, latest);
     } catch (TableNotFoundException e) {
       throw new FileNotFoundException("no deeplake dataset at " + dataset + " (no Delta log found)");
     } catch (UnsupportedTableFeatureException e) {
@@ -116,35 +114,53 @@ public final class TableLog {
     }
   }
 
-  private static Snapshot atVersion(Engine engine, Table table, String dataset, long version, long latest,
-      Configuration conf) throws IOException {
-    if (version < 0 || version > latest) {
-      throw new IllegalArgumentException(dataset + ": version " + version + " does not exist (versions 0.." + latest + ")");
-    }
+  /** Kernel errors other than the ones {@link #snapshot} maps by type, as an {@link IOException} naming the dataset. */
+  private static <T> T kernelCall(String dataset, java.util.function.Supplier<T> call) throws IOException {
     try {
-      return table.getSnapshotAsOfVersion(engine, version);
-    } catch (UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
+      return call.get();
+    } catch (TableNotFoundException | UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
       throw e;
     } catch (KernelException e) {
-      long missing = firstMissingCommit(dataset, version, conf);
+      throw new IOException(dataset + ": cannot load the Delta log: " + e.getMessage(), e);
+    }
+  }
+
+  private static Snapshot atVersion(Engine engine, Table table, String dataset, long version, Configuration conf)
+      throws IOException {
+    try {
+      if (version < 0) {
+        throw new KernelException("negative version");
+      }
+      return table.getSnapshotAsOfVersion(engine, version);
+    } catch (TableNotFoundException | UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
+      throw e;
+    } catch (KernelException e) {
+      List<Long> commits = commitVersions(dataset, conf);
+      long latest = commits.isEmpty() ? -1 : commits.get(commits.size() - 1);
+      if (version < 0 || version > latest) {
+        throw new IllegalArgumentException(dataset + ": version " + version + " does not exist (versions 0.." + latest
+            + ")", e);
+      }
+      long missing = firstMissingCommit(commits, version);
       String why = missing >= 0 ? "commit " + missing + " is missing from the Delta log (expired or vacuumed log?)"
           : e.getMessage();
       throw new IllegalArgumentException(dataset + ": version " + version + " cannot be loaded: " + why, e);
     }
   }
 
-  private static Snapshot atTimestamp(Engine engine, Table table, String dataset, String timestamp, Snapshot latest,
-      Configuration conf) throws IOException {
+  private static Snapshot atTimestamp(Engine engine, Table table, String dataset, String timestamp, Configuration conf)
+      throws IOException {
     long when = parseTimestampMillis(timestamp);
-    // A time after the last commit reads the latest version (Kernel would refuse it, Delta-style).
-    if (when >= latest.getTimestamp(engine)) {
-      return latest;
-    }
     try {
       return table.getSnapshotAsOfTimestamp(engine, when);
-    } catch (UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
+    } catch (TableNotFoundException | UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
       throw e;
     } catch (KernelException e) {
+      // A time after the last commit reads the latest version (Kernel refuses it, Delta-style).
+      Snapshot latest = kernelCall(dataset, () -> table.getLatestSnapshot(engine));
+      if (when >= latest.getTimestamp(engine)) {
+        return latest;
+      }
       String first = "";
       List<Long> commits = commitVersions(dataset, conf);
       if (!commits.isEmpty()) {
@@ -159,7 +175,7 @@ public final class TableLog {
     }
   }
 
-  private static DeltaSnapshot check(Engine engine, String dataset, Snapshot snapshot, long latest) throws IOException {
+  private static DeltaSnapshot check(Engine engine, String dataset, Snapshot snapshot) throws IOException {
     Protocol protocol = snapshot.getProtocol();
     Metadata metadata = snapshot.getMetadata();
     List<String> unsupported = new ArrayList<>();
@@ -185,7 +201,7 @@ public final class TableLog {
     }
     List<DeltaSnapshot.AddFile> files = liveFiles(engine, dataset, snapshot);
     StructType schema = (StructType) DataType.fromJson(metadata.getSchemaString());
-    return new DeltaSnapshot(dataset, snapshot.getVersion(), latest, schema, files, protocol.getMinReaderVersion(),
+    return new DeltaSnapshot(dataset, snapshot.getVersion(), schema, files, protocol.getMinReaderVersion(),
         protocol.getMinWriterVersion(), protocol.getReaderFeatures(), protocol.getWriterFeatures(),
         metadata.getConfiguration(), snapshot);
   }
@@ -247,9 +263,9 @@ public final class TableLog {
     return versions;
   }
 
-  /** The first of commits 0..version missing from the log, -1 when all are there. */
-  private static long firstMissingCommit(String dataset, long version, Configuration conf) throws IOException {
-    Set<Long> present = new TreeSet<>(commitVersions(dataset, conf));
+  /** The first of commits 0..version missing from {@code commits}, -1 when all are there. */
+  private static long firstMissingCommit(List<Long> commits, long version) {
+    Set<Long> present = new TreeSet<>(commits);
     for (long v = 0; v <= version; v++) {
       if (!present.contains(v)) {
         return v;

@@ -1,0 +1,122 @@
+package deeplake.spark.jvm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * Chunk header parsing and refusals (docs/FORMAT.md section 4) on chunks written by the Python writer
+ * (src/test/resources/chunks, made by make_chunks.py; tests/unit/test_jvm_build.py keeps them current).
+ */
+class ChunkTest {
+  private static final String WHERE = "dataset /d, tensor 'x', chunk _tensors/x/c.dltc";
+
+  static byte[] fixture(String name) throws IOException {
+    try (InputStream in = ChunkTest.class.getResourceAsStream("/chunks/" + name)) {
+      if (in == null) {
+        throw new IOException("missing test resource chunks/" + name);
+      }
+      return in.readAllBytes();
+    }
+  }
+
+  private static int[] ints(Chunk c, int index) throws ChunkFormatException {
+    ByteBuffer b = ByteBuffer.wrap(c.rawPayload(), c.sampleOffset(index), c.sampleLength(index)).order(ByteOrder.LITTLE_ENDIAN);
+    int[] out = new int[c.sampleLength(index) / 4];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = b.getInt();
+    }
+    return out;
+  }
+
+  private static float[] floats(Chunk c, int index) throws ChunkFormatException {
+    ByteBuffer b = ByteBuffer.wrap(c.rawPayload(), c.sampleOffset(index), c.sampleLength(index)).order(ByteOrder.LITTLE_ENDIAN);
+    float[] out = new float[c.sampleLength(index) / 4];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = b.getFloat();
+    }
+    return out;
+  }
+
+  @Test
+  void readsAnUncompressedChunkWithXxh64() throws Exception {
+    Chunk c = Chunk.parse(fixture("int32_xxh64.dltc"), WHERE, true);
+    assertEquals(DType.INT32, c.dtype);
+    assertEquals(3, c.sampleCount);
+    assertArrayEquals(new long[] {2}, c.shape(2));
+    assertArrayEquals(new int[] {1, 2}, ints(c, 0));
+    assertArrayEquals(new int[] {-5, 6}, ints(c, 2));
+  }
+
+  @Test
+  void readsAnLz4ChunkWithCrc32cAndRaggedShapes() throws Exception {
+    Chunk c = Chunk.parse(fixture("float32_lz4_crc32c.dltc"), WHERE, true);
+    assertEquals(DType.FLOAT32, c.dtype);
+    assertArrayEquals(new long[] {3}, c.shape(0));
+    assertArrayEquals(new long[] {0}, c.shape(1));
+    assertArrayEquals(new float[] {0.5f, 1.5f, 2.5f}, floats(c, 0));
+    assertEquals(0, c.sampleLength(1));
+    float[] forty = new float[40];
+    Arrays.fill(forty, -1.0f);
+    assertArrayEquals(forty, floats(c, 2));
+    assertTrue(c.payloadLen < c.rawPayloadLen, "the 40 equal floats compress");
+  }
+
+  private static String refusal(Class<? extends ChunkFormatException> type, byte[] data, boolean verify) {
+    ChunkFormatException e = assertThrows(type, () -> Chunk.parse(data, WHERE, verify));
+    assertTrue(e.getMessage().startsWith(WHERE + ": "), e.getMessage());
+    return e.getMessage();
+  }
+
+  @Test
+  void refusesTruncatedAndForeignFiles() throws Exception {
+    byte[] good = fixture("int32_xxh64.dltc");
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, Arrays.copyOf(good, 10), true).contains("truncated chunk"));
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, Arrays.copyOf(good, good.length - 1), true)
+        .contains("truncated chunk"));
+    byte[] longer = Arrays.copyOf(good, good.length + 3);
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, longer, true).contains("3 unexpected trailing bytes"));
+    byte[] magic = good.clone();
+    magic[0] = 'P';
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, magic, true).contains("bad magic"));
+  }
+
+  @Test
+  void refusesAnotherFormatVersionByName() throws Exception {
+    byte[] v2 = fixture("int32_xxh64.dltc");
+    v2[4] = 2;
+    String message = refusal(ChunkFormatException.UnsupportedVersion.class, v2, true);
+    assertTrue(message.contains("chunk format version 2 is not supported"), message);
+  }
+
+  @Test
+  void refusesADamagedHeaderBeforeTrustingItsNumbers() throws Exception {
+    byte[] data = fixture("int32_xxh64.dltc");
+    data[12] = 99;  // sample count
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, data, true).contains("header checksum mismatch"));
+    byte[] shape = fixture("int32_xxh64.dltc");
+    shape[shape.length - 5] ^= 1;  // inside the payload: header still fine
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, shape, true).contains("payload checksum mismatch"));
+    // verifyChecksums=false skips only the payload checksum
+    Chunk unchecked = Chunk.parse(shape, WHERE, false);
+    assertEquals(3, unchecked.sampleCount);
+  }
+
+  @Test
+  void refusesABadSampleIndexAndLengthMismatch() throws Exception {
+    Chunk c = Chunk.parse(fixture("int32_xxh64.dltc"), WHERE, true);
+    assertTrue(assertThrows(ChunkFormatException.Corrupt.class, () -> c.shape(3)).getMessage().contains("out of range"));
+    ChunkFormatException e = assertThrows(ChunkFormatException.Corrupt.class, () -> c.checkSampleLength(0, new long[] {3}));
+    assertTrue(e.getMessage().contains("do not hold shape [3] of int32"), e.getMessage());
+    c.checkSampleLength(0, new long[] {2});
+  }
+}
