@@ -117,11 +117,13 @@ def test_restore_and_history(ds_path, ds):
     assert len(dls.open(ds_path, version=2)) == 15
 
 
-def test_update_tabular_columns_only(ds):
+def test_update_tabular_columns_and_inline_tensors_only(ds):
     ds.update(new_values={"split": "val"}, predicate="id = 1")
     assert ds[1]["split"] == "val" and ds[2]["split"] == "train"
-    with pytest.raises(SchemaError, match="tabular columns only"):
-        ds.update(new_values={"label": 1})
+    ds.update(new_values={"label": 2}, predicate="id = 0")  # a scalar tensor is a plain column
+    assert ds[0]["label"] == 2 and ds[0]["label"].dtype == np.int32 and ds[1]["label"] == 1
+    with pytest.raises(SchemaError, match="scalar tensors stored inline only; bad column"):
+        ds.update(new_values={"emb": 1})
 
 
 def test_vacuum_removes_unreferenced_chunks_and_keeps_retained_versions(ds_path, ds):
@@ -133,7 +135,8 @@ def test_vacuum_removes_unreferenced_chunks_and_keeps_retained_versions(ds_path,
     assert kept.chunk_files == [] and kept.parquet_files == []
     assert len(dls.open(ds_path, version=1)[:]["id"]) == 10
     dry = ds.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
-    assert len(dry.chunk_files) == 5 and len(dry.parquet_files) == 1  # 5 tensors x 1 chunk of version 1
+    # 3 chunked tensors x 1 chunk of version 1 (label and caption are scalars, stored in the rows)
+    assert len(dry.chunk_files) == 3 and len(dry.parquet_files) == 1
     assert len(os.listdir(chunk_dir)) == 2
     real = ds.vacuum(retention_hours=0, enforce_retention_duration=False)
     assert real.chunk_files == dry.chunk_files and real.parquet_files == dry.parquet_files

@@ -1,4 +1,5 @@
-"""``Dataset``: a Delta table of tabular columns + tensor refs, and the chunk files they point to."""
+"""``Dataset``: a Delta table of tabular columns, inline scalar tensors and tensor refs, and the chunk
+files the refs point to."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
+from deeplake_spark.dataset.inline import WIDENED_DTYPES, inline_array, inline_sample, inline_samples, inline_type
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.schema import DatasetSchema
@@ -84,6 +86,7 @@ class Dataset:
 
     @property
     def tensors(self) -> dict[str, Any]:
+        """Every tensor's spec by column name (``ds.tensors["label"].class_names``), inline ones included."""
         return dict(self.schema.tensors)
 
     @property
@@ -113,7 +116,8 @@ class Dataset:
         return delta_log.ordered_fragments_dataset(self._dt, self.schema.to_arrow())
 
     def table(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None) -> pa.Table:
-        """Rows as an Arrow table: tabular columns as values, tensor columns as ref structs."""
+        """Rows as an Arrow table: tabular columns and inline (scalar) tensors as values, chunked tensor
+        columns as ref structs."""
         if columns is not None:
             unknown = [c for c in columns if c not in self.schema.order]
             if unknown:
@@ -135,16 +139,24 @@ class Dataset:
         """A sample reader with its own chunk cache (one per thread/worker is a good default)."""
         if cache_bytes is None and self._reader is not None:
             return self._reader
-        reader = SampleReader(self.storage, self.schema.tensors, dataset=self.path,
+        reader = SampleReader(self.storage, self.schema.chunked, dataset=self.path,
                               cache=ChunkCache(cache_bytes) if cache_bytes else None)
         if cache_bytes is None:
             self._reader = reader
         return reader
 
-    def read_tensor(self, column: str, refs: Sequence[dict[str, Any] | None], *, raw: bool = False) -> list[Any]:
-        """Samples of tensor ``column`` for ``refs`` (as found in this dataset's rows)."""
+    def read_tensor(self, column: str, refs: Sequence[Any], *, raw: bool = False) -> list[Any]:
+        """Samples of tensor ``column`` for the cells of its column (as found in this dataset's rows).
+
+        For a chunked tensor the cells are refs and ``raw=True`` gives the stored bytes; for an inline
+        (scalar) tensor the cells are the values themselves, returned in the tensor's dtype either way.
+        """
         if column not in self.schema.tensors:
             raise SchemaError(f"dataset {self.path}: {column!r} is not a tensor column; tensors: {list(self.schema.tensors)}")
+        if column in self.schema.inline:
+            spec = self.schema.tensors[column]
+            samples = inline_samples(pa.array(list(refs), type=inline_type(spec)), spec)
+            return [inline_sample(samples, i) for i in range(len(samples))]
         return self.reader().read(column, refs, raw=raw)
 
     def _take(self, indices: np.ndarray, columns: Sequence[str]) -> pa.Table:
@@ -181,7 +193,9 @@ class Dataset:
         out: dict[str, Any] = {}
         for name in columns:
             col = taken.column(name)
-            if name in self.schema.tensors:
+            if name in self.schema.inline:
+                out[name] = inline_samples(col, self.schema.tensors[name])
+            elif name in self.schema.tensors:
                 out[name] = stack_samples(self.read_tensor(name, col.to_pylist()))
             else:
                 out[name] = col.to_numpy(zero_copy_only=False)
@@ -198,7 +212,8 @@ class Dataset:
             if not -n <= i < n:
                 raise IndexError(f"dataset {self.path} (version {self.version}): index {i} out of range for {n} rows")
             row = self._rows(np.array([i % n]), columns)
-            return {name: values[0] for name, values in row.items()}
+            return {name: inline_sample(values, 0) if name in self.schema.inline else values[0]
+                    for name, values in row.items()}
         if isinstance(key, slice):
             indices = np.arange(n)[key]
         else:
@@ -222,8 +237,8 @@ class Dataset:
         self._check_writable()
         schema = self.schema
         columns, n = to_columns(data, schema, dataset=self.path)
-        bar = progress_bar(n * max(len(schema.tensors), 1), f"{mode} {os.path.basename(self.path)}", "sample", progress)
-        writers = [TensorColumnWriter(self.storage, spec, dataset=self.path) for spec in schema.tensors.values()]
+        bar = progress_bar(n * max(len(schema.chunked), 1), f"{mode} {os.path.basename(self.path)}", "sample", progress)
+        writers = [TensorColumnWriter(self.storage, spec, dataset=self.path) for spec in schema.chunked.values()]
         by_name = {w.spec.name: w for w in writers}
         start_version, write_id = self._dt.version(), uuid.uuid4().hex
         committing = False
@@ -235,6 +250,9 @@ class Dataset:
                                                   dataset=self.path, writer=by_name[name])
                     arrays.append(refs)
                     bar.update(n)
+                elif name in schema.inline:
+                    arrays.append(inline_array(schema.tensors[name], columns[name],
+                                               where=f"dataset {self.path}, tensor {name!r}"))
                 else:
                     arrays.append(tabular_array(columns[name], schema.tabular.field(name), dataset=self.path))
             table = pa.Table.from_arrays(arrays, schema=schema.to_arrow())
@@ -288,12 +306,24 @@ class Dataset:
 
     def update(self, updates: Mapping[str, str] | None = None, *, new_values: Mapping[str, Any] | None = None,
                predicate: str | None = None) -> int:
-        """Update tabular columns: ``updates`` holds SQL expressions, ``new_values`` literal values."""
+        """Update tabular columns and inline (scalar) tensors: ``updates`` holds SQL expressions,
+        ``new_values`` literal values (checked against the tensor's dtype, e.g. ``{"label": 3}``)."""
         self._check_writable()
+        schema = self.schema
         names = list((updates or {}).keys()) + list((new_values or {}).keys())
-        bad = [n for n in names if n in self.schema.tensors or n not in self.schema.order]
+        bad = [n for n in names if n not in schema.order or (n in schema.tensors and n not in schema.inline)]
         if bad:
-            raise SchemaError(f"dataset {self.path}: update() works on tabular columns only; bad column(s) {bad}")
+            raise SchemaError(f"dataset {self.path}: update() works on tabular columns and scalar tensors stored "
+                              f"inline only; bad column(s) {bad}")
+        # a SQL expression could leave a value the tensor's dtype cannot hold (300 in a uint8 label)
+        widened = [n for n in (updates or {}) if n in schema.inline and schema.tensors[n].dtype in WIDENED_DTYPES]
+        if widened:
+            raise SchemaError(f"dataset {self.path}: update(): tensor(s) {widened} have a dtype wider on disk than in "
+                              "the tensor (uint8/uint16/uint32/float16); set them with new_values=, whose values are "
+                              "checked, not with SQL expressions")
+        if new_values:
+            new_values = {name: self._checked_value(name, value) if name in schema.inline else value
+                          for name, value in new_values.items()}
         self._dt.update_incremental()
         check_sql(self._dt, dataset=self.path, operation="update", predicate=predicate, expressions=updates)
         try:
@@ -306,6 +336,11 @@ class Dataset:
         except DeltaError as e:
             raise dml_failure(self.path, "update", e) from e
         return self._after_commit()
+
+    def _checked_value(self, name: str, value: Any) -> Any:
+        """``value`` for inline tensor ``name`` once it passes the tensor's checks (as in append)."""
+        cell = inline_array(self.schema.tensors[name], [value], where=f"dataset {self.path}, tensor {name!r}")
+        return cell[0].as_py()
 
     def restore(self, version: int | str | datetime) -> int:
         """Make ``version`` (or a timestamp) the content of a new latest version; returns that version.

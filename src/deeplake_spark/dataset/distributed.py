@@ -1,5 +1,7 @@
 """Writes split over many processes: each task writes chunks + one Parquet file, one driver commits.
 
+Scalar tensors stored inline (``inline.py``) go into the Parquet file as plain columns, with stats.
+
 Task side: :class:`TaskWriter` turns Arrow batches into chunk files and ONE Parquet file under the
 table root, and describes that file as :class:`WrittenFiles` (the fields of a Delta ``AddAction``,
 picklable). Driver side: :func:`commit_written` commits every task's file as ONE Delta transaction
@@ -34,6 +36,7 @@ from deltalake.transaction import (
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.arrow_tensors import tensor_refs
 from deeplake_spark.dataset.create_target import check_create_target
+from deeplake_spark.dataset.inline import inline_array
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.writer import TensorColumnWriter
 from deeplake_spark.errors import (
@@ -191,6 +194,9 @@ class TaskWriter:
             values = columns.get(f.name)
             if values is None:
                 arrays.append(pa.nulls(n, f.type))
+            elif f.name in self.schema.inline:
+                arrays.append(inline_array(self.schema.tensors[f.name], values,
+                                           where=f"dataset {self.storage.uri}, tensor {f.name!r}"))
             elif f.name in self.schema.tensors:
                 arrays.append(self._refs(f.name, values))
             else:
@@ -317,7 +323,7 @@ def settle_compressions(schema: DatasetSchema, files: Sequence[WrittenFiles]) ->
     for name, counts in seen.items():
         if counts:
             tensors[name] = replace(tensors[name], compression=counts.most_common(1)[0][0])
-    return DatasetSchema(schema.tabular, tensors, schema.order)
+    return DatasetSchema(schema.tabular, tensors, schema.order, schema.inline)
 
 
 def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles], *, mode: str = "append",
@@ -398,6 +404,8 @@ def _check_same_schema(uri: str, current: DatasetSchema, written: DatasetSchema)
             a, b = current.tensors.get(name), written.tensors.get(name)
             if a is None or b is None or (a.htype, a.dtype, a.shape) != (b.htype, b.dtype, b.shape):
                 problems.append(f"tensor {name!r}")
+            elif (name in current.inline) != (name in written.inline):
+                problems.append(f"tensor {name!r} stored {'inline' if name in current.inline else 'in chunks'}")
         elif not current.tabular.field(name).type.equals(written.tabular.field(name).type):
             problems.append(f"column {name!r}: {current.tabular.field(name).type} vs {written.tabular.field(name).type}")
     if problems:

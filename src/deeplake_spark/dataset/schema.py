@@ -1,18 +1,21 @@
 """Dataset schema: tabular Arrow fields plus tensor specs, stored in the Delta schema itself.
 
-Each tensor column is a Delta struct column of refs (``refs.REF_TYPE``) whose field metadata holds
-the tensor spec as JSON under ``deeplake.tensor``, so the spec is versioned with the table.
+A chunked tensor column is a Delta struct column of refs (``refs.REF_TYPE``); a scalar tensor
+(``TensorSpec.is_scalar``) is stored inline as a plain column of its values (``inline.py``). Either
+way the field metadata holds the tensor spec as JSON under ``deeplake.tensor``, so the spec is
+versioned with the table, and the column type says which storage the tensor uses.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from deeplake_spark.dataset.inline import inline_type, matches_inline_type
 from deeplake_spark.dataset.refs import REF_TYPE, TENSOR_METADATA_KEY
 from deeplake_spark.errors import CorruptDatasetError, SchemaError
 from deeplake_spark.format.spec import TensorSpec
@@ -27,12 +30,17 @@ def tensor(
     shape: Any = "default",
     compression: str | None = None,
     chunk_size: int | None = None,
+    class_names: Any = None,
 ) -> TensorSpec:
     """Declare a tensor column for :func:`deeplake_spark.create` (its name comes from the schema key).
 
-    >>> schema = {"image": tensor("image"), "label": "int64", "boxes": tensor("bbox")}
+    ``class_names`` (class_label tensors only): a list of unique str, ``class_names[i]`` naming label i.
+
+    >>> schema = {"image": tensor("image"), "label": tensor("class_label", class_names=["cat", "dog"]),
+    ...           "boxes": tensor("bbox")}
     """
-    return TensorSpec.create("unnamed", htype, dtype=dtype, shape=shape, compression=compression, chunk_size=chunk_size)
+    return TensorSpec.create("unnamed", htype, dtype=dtype, shape=shape, compression=compression, chunk_size=chunk_size,
+                             class_names=class_names)
 
 
 def _arrow_type(value: Any, column: str) -> pa.DataType:
@@ -67,11 +75,27 @@ def _spec_from_metadata(raw: bytes | str, column: str, dataset: str) -> TensorSp
 
 @dataclass(frozen=True)
 class DatasetSchema:
-    """Ordered columns: ``tabular`` Arrow fields and ``tensors`` specs."""
+    """Ordered columns: ``tabular`` Arrow fields and ``tensors`` specs.
+
+    ``inline`` names the tensors stored as plain columns of their values (not chunks + refs). When not
+    given it is every scalar tensor (``TensorSpec.is_scalar``), the storage of a new dataset; a schema
+    read from a Delta table takes it from the column types, so older datasets keep their refs.
+    """
 
     tabular: pa.Schema
     tensors: dict[str, TensorSpec]
     order: tuple[str, ...]
+    inline: frozenset[str] = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.inline is None:
+            object.__setattr__(self, "inline", frozenset(n for n, t in self.tensors.items() if t.is_scalar))
+        else:
+            object.__setattr__(self, "inline", frozenset(self.inline))
+        bad = sorted(n for n in self.inline if n not in self.tensors or not self.tensors[n].is_scalar)
+        if bad:
+            raise SchemaError(f"tensor(s) {bad} cannot be stored inline: only scalar tensors (shape (), dtype other "
+                              "than uint64) are plain columns")
 
     @classmethod
     def from_mapping(cls, columns: Mapping[str, Any] | DatasetSchema) -> DatasetSchema:
@@ -99,12 +123,15 @@ class DatasetSchema:
         return cls(pa.schema(fields), tensors, tuple(columns))
 
     def to_arrow(self) -> pa.Schema:
-        """The Delta table's Arrow schema: tabular fields + one ref struct per tensor."""
+        """The Delta table's Arrow schema: tabular fields, one value column per inline tensor and one
+        ref struct per chunked tensor."""
         out = []
         for name in self.order:
             if name in self.tensors:
-                meta = {TENSOR_METADATA_KEY: self.tensors[name].to_json()}
-                out.append(pa.field(name, REF_TYPE, nullable=True, metadata=meta))
+                spec = self.tensors[name]
+                meta = {TENSOR_METADATA_KEY: spec.to_json()}
+                column_type = inline_type(spec) if name in self.inline else REF_TYPE
+                out.append(pa.field(name, column_type, nullable=True, metadata=meta))
             else:
                 out.append(self.tabular.field(name))
         return pa.schema(out)
@@ -113,16 +140,25 @@ class DatasetSchema:
     def from_arrow(cls, schema: pa.Schema, *, dataset: str = "") -> DatasetSchema:
         """The schema of a Delta table; a tensor spec in the metadata that cannot be parsed is a
         :class:`CorruptDatasetError` naming ``dataset`` and the column."""
-        fields, tensors, order = [], {}, []
+        fields, tensors, order, inline = [], {}, [], set()
+        where = f"dataset {dataset}: " if dataset else ""
         for f in schema:
             meta = f.metadata or {}
             raw = meta.get(TENSOR_METADATA_KEY.encode()) or meta.get(TENSOR_METADATA_KEY)
             if raw is not None:
-                tensors[f.name] = _spec_from_metadata(raw, f.name, dataset)
+                spec = tensors[f.name] = _spec_from_metadata(raw, f.name, dataset)
+                if not pa.types.is_struct(f.type):
+                    if not matches_inline_type(spec, f.type):
+                        want = inline_type(spec) if spec.is_scalar else "a ref struct"
+                        raise CorruptDatasetError(
+                            f"{where}column {f.name!r} is {f.type} but its tensor spec (htype {spec.htype}, dtype "
+                            f"{spec.dtype}, shape {spec.shape}) is stored as {want}; the Delta schema was damaged "
+                            "or written by a foreign writer")
+                    inline.add(f.name)
             else:
                 fields.append(f.remove_metadata())
             order.append(f.name)
-        return cls(pa.schema(fields), tensors, tuple(order))
+        return cls(pa.schema(fields), tensors, tuple(order), frozenset(inline))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -131,13 +167,24 @@ class DatasetSchema:
     def is_tensor(self, column: str) -> bool:
         return column in self.tensors
 
+    def is_inline(self, column: str) -> bool:
+        """True for a tensor stored as a plain column of its values (no chunks, no refs)."""
+        return column in self.inline
+
+    @property
+    def chunked(self) -> dict[str, TensorSpec]:
+        """The tensors stored in chunk files, whose columns hold refs."""
+        return {name: spec for name, spec in self.tensors.items() if name not in self.inline}
+
     def __repr__(self) -> str:
         parts = []
         for name in self.order:
             if name in self.tensors:
                 t = self.tensors[name]
                 shape = "ragged" if t.shape is None else str(t.shape)
-                parts.append(f"  {name}: tensor(htype={t.htype}, dtype={t.dtype}, shape={shape}, compression={t.compression})")
+                storage = "inline" if name in self.inline else f"compression={t.compression}"
+                names = "" if t.class_names is None else f", class_names={list(t.class_names)}"
+                parts.append(f"  {name}: tensor(htype={t.htype}, dtype={t.dtype}, shape={shape}, {storage}{names})")
             else:
                 parts.append(f"  {name}: {self.tabular.field(name).type}")
         return "DatasetSchema(\n" + "\n".join(parts) + "\n)"

@@ -97,8 +97,13 @@ def _snapshot(dt: DeltaTable, version: int) -> tuple[list[str], DatasetSchema]:
     return files, DatasetSchema.from_arrow(arrow_schema)
 
 
-def _chunk_keys(storage: Storage, relpath: str, tensors: set[str]) -> set[str]:
-    """``"<tensor>/<chunk id>"`` of every ref in one data file. Raises FileNotFoundError when it is gone."""
+def _chunk_keys(storage: Storage, relpath: str, tensors: set[str], inline: frozenset[str] = frozenset()) -> set[str]:
+    """``"<tensor>/<chunk id>"`` of every ref in one data file. Raises FileNotFoundError when it is gone.
+
+    ``inline``: tensors some retained version stores inline (a plain column of values, no refs); such
+    a column is skipped when it is not a ref struct in this file (a version from before or after an
+    overwrite that changed the tensor's storage). Any other non-ref column is a damaged file.
+    """
     try:
         with storage.open_input(relpath) as f:
             parquet = pq.ParquetFile(f)
@@ -116,6 +121,8 @@ def _chunk_keys(storage: Storage, relpath: str, tensors: set[str]) -> set[str]:
         column = table.column(name)
         if pa.types.is_null(column.type):
             continue  # a writer that only knew the tabular columns (all refs null)
+        if name in inline and not pa.types.is_struct(column.type):
+            continue  # values, not refs
         if not pa.types.is_struct(column.type) or column.type.get_field_index("chunk") < 0:
             raise CorruptDatasetError(f"dataset {storage.uri}: column {name!r} of data file {relpath} is "
                                       f"{column.type}, not a tensor ref; vacuum deleted nothing")
@@ -231,6 +238,7 @@ def vacuum(
     loadable_from = delta_files.earliest_loadable_version(storage, latest=latest)
     files_of: dict[int, list[str]] = {}
     tensors: set[str] = set()
+    inline: set[str] = set()
     try:
         for version in window:
             try:
@@ -242,7 +250,8 @@ def vacuum(
                 log.warning("vacuum %s: version %d can no longer be rebuilt from the Delta log (commits "
                             "before checkpoint %d are gone); not retained", storage.uri, version, loadable_from)
                 continue
-            tensors.update(schema.tensors)
+            tensors.update(schema.chunked)
+            inline.update(schema.inline)
     finally:
         try:
             dt.load_as_version(latest)
@@ -265,7 +274,7 @@ def vacuum(
                 missing.add(path)
                 continue
             try:
-                referenced |= _chunk_keys(storage, path, tensors)
+                referenced |= _chunk_keys(storage, path, tensors, frozenset(inline))
             except FileNotFoundError:
                 missing.add(path)  # deleted meanwhile (e.g. by another vacuum)
     retained = [v for v in window if v in files_of and missing.isdisjoint(files_of[v])]
@@ -281,7 +290,7 @@ def vacuum(
     parquet -= newer
     for path in sorted(newer - needed):
         try:
-            referenced |= _chunk_keys(storage, path, tensors)
+            referenced |= _chunk_keys(storage, path, tensors, frozenset(inline))
         except FileNotFoundError:
             continue  # a newer commit removed it again
     chunks = []

@@ -51,6 +51,9 @@ _HTYPE_DEFAULTS: dict[str, tuple[str, tuple[int | None, ...] | None, str]] = {
     "audio": ("float32", None, "lz4"),
 }
 HTYPES = tuple(_HTYPE_DEFAULTS)
+#: dtypes a 0-d (scalar) tensor is stored inline with, as a plain column of the row instead of in chunks
+#: (docs/FORMAT.md, "Scalar tensors"); uint64 has no lossless signed 64-bit column type and stays chunked.
+INLINE_DTYPES = frozenset(DTYPES) - {"uint64"}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -102,6 +105,8 @@ class TensorSpec:
     compression: str = "none"
     chunk_size: int = DEFAULT_CHUNK_SIZE
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: for class_label tensors: the name of each label value (``class_names[3]`` names label 3)
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -130,6 +135,8 @@ class TensorSpec:
                 raise SchemaError(f"tensor {self.name!r}: str tensors cannot use {self.compression}")
         if not isinstance(self.chunk_size, int) or isinstance(self.chunk_size, bool) or self.chunk_size <= 0:
             raise SchemaError(f"tensor {self.name!r}: chunk_size must be a positive int, not {self.chunk_size!r}")
+        if self.class_names is not None:
+            object.__setattr__(self, "class_names", _parse_class_names(self.class_names, self.name, self.htype))
 
     @classmethod
     def create(
@@ -141,6 +148,7 @@ class TensorSpec:
         shape: Any = "default",
         compression: str | None = None,
         chunk_size: int | None = None,
+        class_names: Any = None,
     ) -> TensorSpec:
         """Build a spec, filling unset fields from the htype's defaults."""
         if htype not in _HTYPE_DEFAULTS:
@@ -154,6 +162,7 @@ class TensorSpec:
             shape=d_shape if isinstance(shape, str) and shape == "default" else shape,
             compression=compression or d_comp,
             chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,  # 0 is refused, not defaulted
+            class_names=class_names,
         )
 
     @property
@@ -164,11 +173,26 @@ class TensorSpec:
     def is_sample_compressed(self) -> bool:
         return self.compression in SAMPLE_COMPRESSIONS
 
+    @property
+    def is_scalar(self) -> bool:
+        """True for a 0-d tensor of a dtype new datasets store inline, as a plain column (not in chunks)."""
+        return self.shape == () and self.dtype in INLINE_DTYPES
+
+    def class_name(self, label: Any) -> str | None:
+        """The class name of ``label`` (an int) when this tensor has class names that cover it, else None."""
+        if self.class_names is None or label is None:
+            return None
+        try:
+            index = int(label)
+        except (TypeError, ValueError):
+            return None
+        return self.class_names[index] if 0 <= index < len(self.class_names) else None
+
     def with_name(self, name: str) -> TensorSpec:
         return replace(self, name=name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "htype": self.htype,
             "dtype": self.dtype,
@@ -176,6 +200,9 @@ class TensorSpec:
             "compression": self.compression,
             "chunk_size": self.chunk_size,
         }
+        if self.class_names is not None:  # absent otherwise: specs without names keep their JSON
+            out["class_names"] = list(self.class_names)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
@@ -196,10 +223,30 @@ class TensorSpec:
             chunk_size = int(chunk_size) if isinstance(chunk_size, (int, str)) else chunk_size
         except ValueError as e:
             raise SchemaError(f"tensor {name!r}: chunk_size {chunk_size!r} is not an int") from e
-        return cls(name=name, shape=None if shape is None else tuple(shape), chunk_size=chunk_size, **fields)
+        class_names = data.get("class_names")
+        if class_names is not None and not isinstance(class_names, list):
+            raise SchemaError(f"tensor {name!r}: class_names {str(class_names)[:200]!r} is not a list of names")
+        return cls(name=name, shape=None if shape is None else tuple(shape), chunk_size=chunk_size,
+                   class_names=class_names, **fields)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _parse_class_names(names: Any, tensor: str, htype: str) -> tuple[str, ...]:
+    if htype != "class_label":
+        raise SchemaError(f"tensor {tensor!r}: class_names only apply to class_label tensors, not htype {htype!r}")
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise SchemaError(f"tensor {tensor!r}: class_names must be a list of str, not {type(names).__name__}")
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise SchemaError(f"tensor {tensor!r}: class_names must be str; {bad[0]!r} is a {type(bad[0]).__name__}")
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise SchemaError(f"tensor {tensor!r}: class name {n!r} appears twice in class_names; names must be unique")
+        seen.add(n)
+    return tuple(names)
 
 
 def normalize_dtype(dtype: Any, tensor: str) -> str:

@@ -1,5 +1,8 @@
 """Read side of the ``deeplake`` source: schema, file planning with stats pruning, Arrow batches.
 
+Scalar tensors stored inline are plain columns here, in every ``tensors`` mode: SQL filters, GROUP BY
+and joins see their values, and their Delta min/max stats prune files like a tabular column's.
+
 Planning (driver) opens the Delta log once, keeps the add actions of the version read and turns them
 into partitions that carry the Parquet paths, so executors never list or replay the log. Executors
 read Parquet with pyarrow and, for ``bytes``/``array`` columns, chunks through the dataset layer's
@@ -88,7 +91,10 @@ def source_schema(ds: dls_dataset.Dataset, options: ReadOptions) -> StructType:
     fields = []
     for name in columns:
         spec = ds.schema.tensors.get(name)
-        if spec is not None:
+        if spec is not None and name in ds.schema.inline:
+            # a scalar stored inline is a plain column in every mode: its value, as array mode gives it
+            fields.append(T.tensor_field(name, spec, "array", dataset=ds.path, version=ds.version))
+        elif spec is not None:
             fields.append(T.tensor_field(name, spec, options.mode_of(name), dataset=ds.path, version=ds.version))
         else:
             fields.append(StructField(name, T.tabular_spark_type(name, ds.schema.tabular.field(name).type), True))
@@ -243,8 +249,9 @@ class DeepLakeReader(DataSourceReader):
         self.schema = schema
         self.uri = ds.path
         self.version = ds.version
+        # chunked tensors only: inline scalars are read (and pruned by stats) like tabular columns
         self.tensors: dict[str, TensorSpec] = {
-            f.name: ds.schema.tensors[f.name] for f in schema.fields if f.name in ds.schema.tensors
+            f.name: ds.schema.tensors[f.name] for f in schema.fields if f.name in ds.schema.chunked
         }
         self.modes = {name: options.mode_of(name) for name in self.tensors}
         tabular = [f.name for f in schema.fields if f.name not in self.tensors]

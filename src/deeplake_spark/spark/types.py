@@ -9,6 +9,9 @@ A tensor column is returned in one of three modes:
   ``string`` for str tensors). Unsigned and half-precision dtypes are widened to the next Spark
   type (uint8 -> smallint, uint16 -> int, uint32/uint64 -> bigint, float16 -> float).
 
+A scalar tensor stored inline (a plain Delta column of values) is its value in every mode, typed as in
+``array`` mode, with the ``array`` metadata (``deeplake.encoding``, ``deeplake.spec``).
+
 Batches handed to Spark must match the Spark schema exactly, so every array is built with (or cast
 to) the Arrow type that ``pyspark`` derives from the Spark type.
 """

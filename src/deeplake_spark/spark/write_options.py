@@ -223,7 +223,7 @@ def _default_spec(f: StructField, target: str) -> tuple[str, dict[str, Any]] | N
     if meta is not None and read_back:  # a column read from a deeplake dataset keeps its spec
         spec = TensorSpec.from_dict({**json.loads(meta), "name": target})
         return spec.htype, {"dtype": spec.dtype, "shape": spec.shape, "compression": spec.compression,
-                            "chunk_size": spec.chunk_size}
+                            "chunk_size": spec.chunk_size, "class_names": spec.class_names}
     if isinstance(t, BinaryType):
         return "image", {}
     if _is_image_struct(t):
@@ -266,6 +266,8 @@ def _spec_from_options(f: StructField, target: str, settings: Mapping[str, str])
         if htype in ("generic", "embedding") and inferred is None:
             element = _depth_and_element(f.dataType)[1]
             defaults = {"dtype": _SPARK_DTYPES[type(element)]} if type(element) in _SPARK_DTYPES else {}
+        if htype != "class_label":
+            defaults = {k: v for k, v in defaults.items() if k != "class_names"}
     kwargs: dict[str, Any] = dict(defaults)
     try:
         if "dtype" in settings:

@@ -152,7 +152,10 @@ class _DriverWriter:
         for field in batch.schema:
             name, t, meta = field.name, field.type, self.field_meta.get(field.name, {})
             column = batch.column(name)
-            if meta.get("ref_spec") is not None:
+            if meta.get("inline_spec") is not None:  # a scalar tensor's values: stay a scalar tensor
+                schema[name] = meta["inline_spec"].with_name(name)
+                self._convert[name] = lambda a: a
+            elif meta.get("ref_spec") is not None:
                 spec: TensorSpec = meta["ref_spec"]
                 schema[name] = spec.with_name(name)
                 self._convert[name] = lambda a, n=name: self.resolve_refs(n, a)

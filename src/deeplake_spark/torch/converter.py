@@ -75,12 +75,26 @@ def classify(schema: Any) -> tuple[dict[str, tuple[str, int | None, TensorSpec]]
             meta[field.name] = {"ref_spec": info[2]}
             continue
         if _type_name(field.dataType) in _TABULAR_TYPES:
+            scalar = _inline_spec(field)
+            if scalar is not None:
+                meta[field.name] = {"inline_spec": scalar}
             continue
         computed.append(field.name)
         spec_json = (field.metadata or {}).get(_SPEC_KEY)
         if spec_json and (field.metadata or {}).get(_ENCODING_KEY) == "bytes":
             meta[field.name] = {"bytes_spec": TensorSpec.from_dict(_json(spec_json))}
     return refs, computed, meta
+
+
+def _inline_spec(field: Any) -> TensorSpec | None:
+    """The spec of a scalar tensor column read by a deeplake source (a plain value with ``array``
+    metadata, as inline scalars always are), else None."""
+    metadata = field.metadata or {}
+    spec_json = metadata.get(_SPEC_KEY)
+    if not spec_json or metadata.get(_ENCODING_KEY) != "array":
+        return None
+    spec = TensorSpec.from_dict(_json(spec_json))
+    return spec if spec.is_scalar else None
 
 
 def _json(raw: Any) -> dict[str, Any]:
@@ -101,6 +115,9 @@ def _cast_floats(df: Any, dtype: str | None) -> Any:
     columns, changed = [], False
     for field in df.schema.fields:
         t = field.dataType
+        if _inline_spec(field) is not None:  # a stored scalar tensor keeps its dtype
+            columns.append(F.col(f"`{field.name}`"))
+            continue
         depth = 0
         while t.typeName() == "array":
             t, depth = t.elementType, depth + 1
@@ -233,9 +250,11 @@ def make_spark_converter(df: Any, *, cache_dir_url: str | None = None, mode: str
         )
     if mode != "materialize" and not computed:
         table = df.toArrow()
-        source = from_ref_table(table, refs, storage_options=storage_options)
-        if dtype is not None:
-            source.tabular = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in source.tabular.items()}
+        inline = {name: m["inline_spec"] for name, m in meta.items() if "inline_spec" in m}
+        source = from_ref_table(table, refs, storage_options=storage_options, inline=inline)
+        if dtype is not None:  # stored tensors, inline scalars included, keep their dtype
+            source.tabular = {k: v.astype(dtype) if v.dtype.kind == "f" and k not in inline else v
+                              for k, v in source.tabular.items()}
         log.info("converter: view over %d rows (%d tensor columns read from their datasets)", source.num_rows,
                  len(refs))
         return SparkDatasetConverter(mode="view", source=source, storage_options=storage_options)

@@ -78,7 +78,7 @@ class StreamingDataset(IterableDataset):
         self.pad_value = pad_value
         self.verify = verify
         self.first_epoch = 0
-        self._tensor_names = frozenset(t.name for t in source.tensors)
+        self._tensor_names = frozenset(t.name for t in source.tensors) | source.inline
 
     @property
     def batches_per_epoch(self) -> int:

@@ -1,5 +1,8 @@
 """What a loader reads: per-row chunk codes of each tensor column and the tabular values.
 
+Scalar tensors stored inline (class_label, text, json, 0-d numerics) come straight from the rows,
+like tabular columns, as numpy arrays of the tensor's dtype (a uint8 label stays uint8).
+
 A ``LoaderSource`` is built once in the main process (from a ``Dataset`` or from Arrow rows of a
 Spark DataFrame whose tensor columns are still refs) and handed to the loader workers. It holds
 only small numpy arrays (chunk code, sample index per row), never samples.
@@ -17,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deeplake_spark.dataset.inline import inline_samples
 from deeplake_spark.dataset.refs import TENSOR_METADATA_KEY, check_chunk_id
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 from deeplake_spark.format.spec import TensorSpec
@@ -63,12 +67,17 @@ class TensorSource:
 
 @dataclass
 class LoaderSource:
-    """Everything a worker needs to assemble any batch of rows."""
+    """Everything a worker needs to assemble any batch of rows.
+
+    ``tabular`` holds the values of tabular columns and of the scalar tensors named in ``inline``
+    (stored in the rows: no chunk to read; collated as tensors, so ``collate`` modes apply to them).
+    """
 
     num_rows: int
     tensors: list[TensorSource]
     tabular: dict[str, np.ndarray] = field(default_factory=dict)
     order: tuple[str, ...] = ()
+    inline: frozenset[str] = frozenset()
 
     def layout(self) -> ChunkLayout:
         """Rows grouped by the chunk of the biggest tensor column (the one worth reading once)."""
@@ -128,6 +137,17 @@ def tabular_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.to_pylist() + [None], dtype=object)[:-1]
 
 
+def scalar_values(column: pa.ChunkedArray | pa.Array, spec: TensorSpec) -> np.ndarray:
+    """An inline scalar tensor's values in its dtype (str: an object array); with nulls, an object
+    array of 0-d arrays and None (a batch holding a null then needs ``collate='list'``, as for chunks)."""
+    samples = inline_samples(column, spec)
+    if isinstance(samples, np.ndarray):
+        return samples
+    out = np.empty(len(samples), dtype=object)
+    out[:] = samples
+    return out
+
+
 def from_dataset(ds: Any, columns: Sequence[str] | None = None) -> LoaderSource:
     """Source over a ``deeplake_spark.Dataset`` at its version."""
     names = list(columns) if columns is not None else list(ds.schema.order)
@@ -137,12 +157,15 @@ def from_dataset(ds: Any, columns: Sequence[str] | None = None) -> LoaderSource:
     table = ds.table(columns=names) if columns is not None else ds.table()
     tensors, tabular = [], {}
     for name in names:
-        if name in ds.schema.tensors:
+        if name in ds.schema.inline:
+            tabular[name] = scalar_values(table.column(name), ds.schema.tensors[name])
+        elif name in ds.schema.tensors:
             tensors.append(_tensor_from_refs(name, table.column(name), ds.schema.tensors[name], ds.storage, ds.path,
                                              ds.version))
         else:
             tabular[name] = tabular_values(table.column(name))
-    return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(names))
+    return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(names),
+                        inline=frozenset(n for n in names if n in ds.schema.inline))
 
 
 def ref_column_info(metadata: Mapping[Any, Any] | None) -> tuple[str, int | None, TensorSpec] | None:
@@ -160,12 +183,14 @@ def ref_column_info(metadata: Mapping[Any, Any] | None) -> tuple[str, int | None
 
 
 def from_ref_table(table: pa.Table, ref_columns: Mapping[str, tuple[str, int | None, TensorSpec]], *,
-                   storage_options: Mapping[str, str] | None = None) -> LoaderSource:
+                   storage_options: Mapping[str, str] | None = None,
+                   inline: Mapping[str, TensorSpec] | None = None) -> LoaderSource:
     """Source over Arrow rows whose ``ref_columns`` hold refs into deeplake datasets.
 
-    ``ref_columns`` maps column -> (dataset uri, version, stored tensor spec); other columns are
-    tabular.
+    ``ref_columns`` maps column -> (dataset uri, version, stored tensor spec); ``inline`` maps the
+    columns that are inline scalar tensors (plain values) to their spec; other columns are tabular.
     """
+    inline = dict(inline or {})
     storages: dict[str, Storage] = {}
     tensors, tabular = [], {}
     for name in table.column_names:
@@ -173,9 +198,12 @@ def from_ref_table(table: pa.Table, ref_columns: Mapping[str, tuple[str, int | N
             uri, version, spec = ref_columns[name]
             storage = storages.setdefault(uri, Storage(uri, storage_options))
             tensors.append(_tensor_from_refs(name, table.column(name), spec, storage, uri, version))
+        elif name in inline:
+            tabular[name] = scalar_values(table.column(name), inline[name])
         else:
             tabular[name] = tabular_values(table.column(name))
-    return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(table.column_names))
+    return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(table.column_names),
+                        inline=frozenset(n for n in table.column_names if n in inline))
 
 
 def select(source: LoaderSource, columns: Sequence[str] | None) -> LoaderSource:
@@ -188,4 +216,5 @@ def select(source: LoaderSource, columns: Sequence[str] | None) -> LoaderSource:
         raise InvalidOptionError(f"columns={unknown}: unknown; available columns are {list(source.order)}")
     tensors = [t for t in source.tensors if t.name in names]
     tabular = {k: v for k, v in source.tabular.items() if k in names}
-    return LoaderSource(num_rows=source.num_rows, tensors=tensors, tabular=tabular, order=tuple(names))
+    return LoaderSource(num_rows=source.num_rows, tensors=tensors, tabular=tabular, order=tuple(names),
+                        inline=frozenset(n for n in names if n in source.inline))
