@@ -2,20 +2,45 @@ package deeplake.spark.jvm;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.Map;
 
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SQLContext;
+import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableProvider;
 import org.apache.spark.sql.connector.expressions.Transform;
+import org.apache.spark.sql.execution.streaming.Sink;
+import org.apache.spark.sql.sources.BaseRelation;
+import org.apache.spark.sql.sources.CreatableRelationProvider;
 import org.apache.spark.sql.sources.DataSourceRegister;
+import org.apache.spark.sql.sources.StreamSinkProvider;
+import org.apache.spark.sql.streaming.OutputMode;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
+import scala.jdk.javaapi.CollectionConverters;
+
+import deeplake.spark.jvm.write.DeepLakeWriter;
+import deeplake.spark.jvm.write.StreamingSink;
 
 /**
- * {@code spark.read.format("deeplake-jvm").load(path)}: a DataSource V2 reader of deeplake datasets
- * (Delta table + chunk files) that runs entirely in the JVM: no Python workers.
+ * {@code format("deeplake-jvm")}: reads (DataSource V2, entirely in the JVM) and writes deeplake
+ * datasets (Delta table + chunk files).
+ *
+ * <ul>
+ *   <li>{@code spark.read.format("deeplake-jvm").load(path)} — {@link DeepLakeTable};</li>
+ *   <li>{@code df.write.format("deeplake-jvm").mode(m).save(path)} — every save mode
+ *       ({@code errorifexists} default, {@code ignore}, {@code append}, {@code overwrite}) through
+ *       {@link #createRelation}: one Spark job, one Delta commit ({@link DeepLakeWriter});</li>
+ *   <li>{@code df.writeStream.format("deeplake-jvm")} — {@link #createSink}: exactly-once appends
+ *       (complete mode: overwrites) through Delta's txn action.</li>
+ * </ul>
  */
-public final class DeepLakeSource implements TableProvider, DataSourceRegister {
+public final class DeepLakeSource implements TableProvider, DataSourceRegister, CreatableRelationProvider,
+    StreamSinkProvider {
   public static final String SHORT_NAME = "deeplake-jvm";
 
   @Override
@@ -32,13 +57,31 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister {
     return load(options.asCaseSensitiveMap()).schema();
   }
 
+  /**
+   * True so that a write hands the DataFrame's schema to {@link #getTable} instead of inferring it
+   * from a dataset that may not exist yet; a read with a user-given schema that differs from the
+   * dataset's is refused when the table is read.
+   */
+  @Override
+  public boolean supportsExternalMetadata() {
+    return true;
+  }
+
   @Override
   public Table getTable(StructType schema, Transform[] partitioning, Map<String, String> properties) {
-    return load(properties);
+    if (schema == null) {
+      return load(properties);
+    }
+    synchronized (this) {
+      if (lastTable != null && new HashMap<>(properties).equals(lastProperties)) {
+        return lastTable;
+      }
+    }
+    return DeepLakeTable.lazy(properties, schema);
   }
 
   private synchronized DeepLakeTable load(Map<String, String> properties) {
-    Map<String, String> key = new java.util.HashMap<>(properties);
+    Map<String, String> key = new HashMap<>(properties);
     if (lastTable != null && key.equals(lastProperties)) {
       return lastTable;
     }
@@ -50,5 +93,31 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister {
     }
     lastProperties = key;
     return lastTable;
+  }
+
+  @Override
+  public BaseRelation createRelation(SQLContext sqlContext, SaveMode mode, scala.collection.immutable.Map<String, String> parameters,
+      Dataset<Row> data) {
+    Map<String, String> options = new HashMap<>(CollectionConverters.asJava(parameters));
+    DeepLakeWriter.write(data, mode, options, null, Collections.emptyMap(), null, -1);
+    StructType schema = data.schema();
+    return new BaseRelation() {
+      @Override
+      public SQLContext sqlContext() {
+        return sqlContext;
+      }
+
+      @Override
+      public StructType schema() {
+        return schema;
+      }
+    };
+  }
+
+  @Override
+  public Sink createSink(SQLContext sqlContext, scala.collection.immutable.Map<String, String> parameters,
+      scala.collection.immutable.Seq<String> partitionColumns, OutputMode outputMode) {
+    return new StreamingSink(sqlContext, new HashMap<>(CollectionConverters.asJava(parameters)),
+        CollectionConverters.asJava(partitionColumns), outputMode);
   }
 }

@@ -15,6 +15,7 @@ import org.apache.parquet.io.api.RecordConsumer;
 import org.apache.parquet.hadoop.util.HadoopOutputFile;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.execution.datasources.parquet.ParquetWriteSupport;
+import org.apache.spark.sql.internal.SQLConf$;
 import org.apache.spark.sql.types.StructType;
 
 /**
@@ -30,10 +31,14 @@ final class PartFileWriter implements AutoCloseable {
       long rowGroupBytes) throws IOException {
     Configuration conf = new Configuration(base);
     ParquetWriteSupport.setSchema(schema, conf);
-    conf.set("spark.sql.parquet.writeLegacyFormat", "false");
-    conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS");
-    conf.set("spark.sql.parquet.fieldId.write.enabled", "false");
-    conf.set("spark.sql.parquet.annotateVariantLogicalType", "false");
+    // What Spark's own Parquet writer sets before ParquetWriteSupport.init (ParquetUtils.prepareWrite).
+    SQLConf$ keys = SQLConf$.MODULE$;
+    conf.set(keys.PARQUET_WRITE_LEGACY_FORMAT().key(), "false");
+    conf.set(keys.PARQUET_OUTPUT_TIMESTAMP_TYPE().key(), "TIMESTAMP_MICROS");
+    conf.set(keys.PARQUET_FIELD_ID_WRITE_ENABLED().key(), "false");
+    conf.set(keys.PARQUET_ANNOTATE_VARIANT_LOGICAL_TYPE().key(), "false");
+    conf.set(keys.PARQUET_REBASE_MODE_IN_WRITE().key(), "CORRECTED");
+    conf.set(keys.PARQUET_INT96_REBASE_MODE_IN_WRITE().key(), "CORRECTED");
     OutputFile file = local ? new LocalOutputFile(java.nio.file.Paths.get(location))
         : HadoopOutputFile.fromPath(new org.apache.hadoop.fs.Path(location), conf);
     writer = new Builder(file, tensorFooter).withConf(conf).withCompressionCodec(CompressionCodecName.SNAPPY)

@@ -1,0 +1,277 @@
+package deeplake.spark.jvm.write;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.TaskContext;
+import org.apache.spark.rdd.RDD;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.types.Metadata;
+import org.apache.spark.sql.types.MetadataBuilder;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import scala.collection.Iterator;
+import scala.reflect.ClassTag$;
+import scala.runtime.AbstractFunction2;
+import scala.runtime.BoxedUnit;
+
+import deeplake.spark.jvm.DeltaSnapshot;
+import deeplake.spark.jvm.TableLog;
+
+/**
+ * The driver side of a JVM write: plans the columns, runs ONE Spark job in which every task writes
+ * its chunks and one Parquet file ({@link TaskWriter}), and commits all files as ONE Delta
+ * transaction ({@link DeltaCommitter}). Nothing is visible before that commit: a failed task deletes
+ * its own files; a failed job or a refused commit deletes the files of the tasks that finished.
+ * Retried task attempts do not duplicate rows: only the results of successful attempts reach the
+ * driver. (A killed executor can leave files no commit names; vacuum removes them.)
+ */
+public final class DeepLakeWriter {
+  private static final Logger LOG = LoggerFactory.getLogger(DeepLakeWriter.class);
+
+  private DeepLakeWriter() {}
+
+  /** Result of one write: the committed version, or -1 when nothing was committed (ignore / txn skip). */
+  public static long write(Dataset<Row> data, SaveMode mode, Map<String, String> rawOptions, String operation,
+      Map<String, String> extraParams, String txnAppId, long txnVersion) {
+    WriteOptions options = WriteOptions.parse(rawOptions);
+    if (!options.partitionColumns.isEmpty()) {
+      throw new WriteException(options.root + ": partitionBy" + options.partitionColumns + " is not supported: the "
+          + "deeplake readers do not read partitioned tables; write without partitionBy");
+    }
+    String appId = txnAppId != null ? txnAppId : options.txnAppId;
+    long appVersion = txnAppId != null ? txnVersion : options.txnVersion;
+    Configuration conf = new Storage(options.root, options.hadoopOptions).conf;
+    DeltaSnapshot state;
+    try {
+      state = TableLog.snapshot(options.root, conf, null, null);
+    } catch (FileNotFoundException e) {
+      state = null;
+    } catch (IOException e) {
+      throw new UncheckedIOException(options.root + ": cannot read the Delta log: " + e.getMessage(), e);
+    }
+    if (state != null && mode == SaveMode.ErrorIfExists) {
+      throw new WriteException.Exists(options.root + " already holds a dataset (save mode errorifexists); use mode "
+          + "'append' or 'overwrite', or 'ignore' to leave it untouched");
+    }
+    if (state != null && mode == SaveMode.Ignore) {
+      LOG.info("{} exists; save mode 'ignore' writes nothing", options.root);
+      return -1;
+    }
+    if (state == null) {
+      checkCreateTarget(options.root, conf);
+    } else {
+      DeltaCommitter.checkProtocol(options.root, state, mode == SaveMode.Overwrite);
+    }
+    if (state != null && appId != null) {
+      java.util.Optional<Long> done = state.kernel.getLatestTransactionVersion(TableLog.engine(conf), appId);
+      if (done.isPresent() && done.get() >= appVersion) {
+        LOG.info("{}: txn {} version {} already committed; skipped", options.root, appId, appVersion);
+        return -1;
+      }
+    }
+    boolean replaceSchema = state == null || (mode == SaveMode.Overwrite && options.overwriteSchema);
+    WritePlanner.Plan plan = WritePlanner.plan(data.schema(), options, replaceSchema ? null : state.schema);
+    String footer = footer(plan.deltaSchema);
+    WriteJob job = new WriteJob(options.root, options.hadoopOptions, plan.deltaSchema, plan.encoders, plan.inlineMax,
+        plan.detect, options.rowGroupBytes, footer);
+    Dataset<Row> input = data.select(plan.select.toArray(new Column[0]));
+    List<WrittenFiles> files = run(input, job);
+    StructType schema = null;
+    if (replaceSchema) {
+      schema = settleCompressions(plan.deltaSchema, files);
+    } else if (plan.schemaChanged) {
+      schema = plan.deltaSchema;
+    }
+    Map<String, String> params = new HashMap<>(extraParams);
+    params.putIfAbsent("mode", mode.name());
+    String op = operation != null ? operation : state == null ? "CREATE TABLE AS SELECT" : "WRITE";
+    long readVersion = state == null ? -1 : state.version;
+    long version;
+    try {
+      version = DeltaCommitter.commit(options.root, conf, readVersion, files, mode == SaveMode.Overwrite && state != null,
+          schema, appId, appVersion, op, params);
+    } catch (WriteException.Exists e) {
+      discard(options.root, options.hadoopOptions, files);
+      if (mode == SaveMode.Ignore) {
+        return -1;
+      }
+      throw e;
+    } catch (RuntimeException | IOException e) {
+      // not committed (a commit that failed with an I/O error after its put-if-absent is not possible:
+      // the put is the commit)
+      discard(options.root, options.hadoopOptions, files);
+      if (e instanceof IOException) {
+        throw new UncheckedIOException(options.root + ": commit failed: " + e.getMessage(), (IOException) e);
+      }
+      throw (RuntimeException) e;
+    }
+    if (version < 0) {
+      discard(options.root, options.hadoopOptions, files);
+      return -1;
+    }
+    long rows = 0;
+    for (WrittenFiles f : files) {
+      rows += f.numRecords;
+    }
+    LOG.info("{}: {} of {} rows committed as version {}", options.root, op, rows, version);
+    return version;
+  }
+
+  /** Runs the write tasks; on failure deletes the files of the tasks that had finished. */
+  static List<WrittenFiles> run(Dataset<Row> input, WriteJob job) {
+    RDD<InternalRow> rdd = input.queryExecution().toRdd();
+    List<WrittenFiles> done = Collections.synchronizedList(new ArrayList<>());
+    try {
+      input.sparkSession().sparkContext().runJob(rdd, new WriteTask(job), new Collect(done),
+          ClassTag$.MODULE$.apply(WrittenFiles.class));
+    } catch (RuntimeException e) {
+      discard(job.root, job.hadoopOptions, done);
+      throw e;
+    }
+    return new ArrayList<>(done);
+  }
+
+  static void discard(String root, Map<String, String> hadoopOptions, List<WrittenFiles> files) {
+    Storage storage = new Storage(root, hadoopOptions);
+    int left = 0;
+    for (WrittenFiles f : files) {
+      List<String> paths = new ArrayList<>(f.chunks);
+      if (f.path != null) {
+        paths.add(f.path);
+      }
+      for (String p : paths) {
+        try {
+          storage.delete(p);
+        } catch (IOException e) {
+          left++;
+        }
+      }
+    }
+    LOG.warn("{}: write not committed; deleted the files of {} finished tasks{}", root, files.size(),
+        left > 0 ? " (" + left + " left for vacuum)" : "");
+  }
+
+  /** A new dataset may be created only in a missing or empty folder (or one holding only our folders). */
+  static void checkCreateTarget(String root, Configuration conf) {
+    if (root.contains("://")) {
+      return;
+    }
+    java.nio.file.Path dir = Paths.get(root);
+    if (!Files.exists(dir)) {
+      return;
+    }
+    if (!Files.isDirectory(dir)) {
+      throw new WriteException(root + " is a file, not a folder: a dataset cannot be created there");
+    }
+    try (DirectoryStream<java.nio.file.Path> entries = Files.newDirectoryStream(dir)) {
+      for (java.nio.file.Path p : entries) {
+        String name = p.getFileName().toString();
+        if (!name.equals("_delta_log") && !name.equals("_tensors") && !name.startsWith(".")) {
+          throw new WriteException(root + " is not empty (it holds '" + name + "') and is not a dataset: refusing to "
+              + "create a dataset among other files; choose an empty or new folder");
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(root + ": cannot list the target folder: " + e.getMessage(), e);
+    }
+  }
+
+  private static String footer(StructType schema) {
+    StringBuilder b = new StringBuilder("{");
+    boolean first = true;
+    for (StructField f : schema.fields()) {
+      if (f.metadata().contains(WriteSpec.METADATA_KEY)) {
+        b.append(first ? "" : ", ").append('"').append(f.name()).append("\": ")
+            .append(com.fasterxml.jackson.databind.node.TextNode.valueOf(f.metadata().getString(WriteSpec.METADATA_KEY)));
+        first = false;
+      }
+    }
+    return b.append("}").toString();
+  }
+
+  /** A detected image tensor gets the format most of its samples had (as the Python writer). */
+  static StructType settleCompressions(StructType schema, List<WrittenFiles> files) {
+    Map<String, Map<String, Long>> seen = new HashMap<>();
+    for (WrittenFiles f : files) {
+      f.compressions.forEach((col, counts) -> counts.forEach(
+          (fmt, n) -> seen.computeIfAbsent(col, k -> new HashMap<>()).merge(fmt, n, Long::sum)));
+    }
+    StructField[] fields = schema.fields().clone();
+    for (int i = 0; i < fields.length; i++) {
+      Map<String, Long> counts = seen.get(fields[i].name());
+      if (counts == null || counts.isEmpty()) {
+        continue;
+      }
+      String best = counts.entrySet().stream().max(Map.Entry.comparingByValue()).get().getKey();
+      WriteSpec spec = WriteSpec.fromJson(fields[i].name(), fields[i].metadata().getString(WriteSpec.METADATA_KEY))
+          .withCompression(best);
+      Metadata meta = new MetadataBuilder().withMetadata(fields[i].metadata())
+          .putString(WriteSpec.METADATA_KEY, spec.toJson()).build();
+      fields[i] = new StructField(fields[i].name(), fields[i].dataType(), true, meta);
+    }
+    return new StructType(fields);
+  }
+
+  /** Task body: write the partition, or delete what was written and fail. */
+  static final class WriteTask extends AbstractFunction2<TaskContext, Iterator<InternalRow>, WrittenFiles>
+      implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private final WriteJob job;
+
+    WriteTask(WriteJob job) {
+      this.job = job;
+    }
+
+    @Override
+    public WrittenFiles apply(TaskContext context, Iterator<InternalRow> rows) {
+      TaskWriter writer = new TaskWriter(job, context.partitionId());
+      try {
+        while (rows.hasNext()) {
+          writer.write(rows.next());
+        }
+        return writer.finish();
+      } catch (IOException e) {
+        writer.discard();
+        throw new UncheckedIOException(job.root + ": task " + context.partitionId() + " failed to write: "
+            + e.getMessage(), e);
+      } catch (RuntimeException | Error e) {
+        writer.discard();
+        throw e;
+      }
+    }
+  }
+
+  /** Driver-side handler: collects each finished task's files as it completes. */
+  static final class Collect extends AbstractFunction2<Object, WrittenFiles, BoxedUnit> implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private final transient List<WrittenFiles> done;
+
+    Collect(List<WrittenFiles> done) {
+      this.done = done;
+    }
+
+    @Override
+    public BoxedUnit apply(Object partition, WrittenFiles files) {
+      done.add(files);
+      return BoxedUnit.UNIT;
+    }
+  }
+}
