@@ -158,7 +158,9 @@ def test_bytes_mode_matches_python_source_and_stored_bytes(spark, kinds):
     rows = assert_same_as_python_source(spark, kinds, tensors="bytes")
     ds = dls.open(kinds)
     refs = ds.table()
-    for name in ds.schema.tensors:
+    for name in ds.schema.inline:  # scalars stored inline are values in every mode
+        assert [row[name] for row in rows] == [v.as_py() for v in refs.column(name)], name
+    for name in ds.schema.chunked:
         want = ds.read_tensor(name, refs.column(name).to_pylist(), raw=True)
         for row, stored, ref in zip(rows, want, refs.column(name).to_pylist()):
             if stored is None:
@@ -389,3 +391,75 @@ def test_register_says_how_to_add_the_jar_to_a_session_without_it(spark, caplog,
     assert done.returncode == 0, done.stderr[-2000:]
     assert "format('deeplake-jvm') is not available in this session" in done.stderr
     assert "spark.jars" in done.stderr and jvm.JAR_PREFIX in done.stderr
+
+
+def test_inline_scalar_tensors_are_plain_columns_in_every_mode(spark, kinds):
+    ds = dls.open(kinds)
+    assert {"label", "text", "meta", "u32", "flag"} <= ds.schema.inline
+    for tensors in ("ref", "bytes", "array,jpg=bytes,ragged=bytes"):
+        df = read(spark, kinds, tensors=tensors)
+        assert df.schema["label"].dataType.simpleString() == "int", tensors
+        assert df.schema["u32"].dataType.simpleString() == "bigint" and df.schema["flag"].dataType.simpleString() == "boolean"
+        assert df.schema["label"].metadata["deeplake.encoding"] == "array"
+    df = read(spark, kinds)
+    df.createOrReplaceTempView("jvm_kinds")
+    labels = [int(ds[i]["label"]) for i in range(len(ds))]
+    rows = spark.sql("SELECT label, count(*) AS n FROM jvm_kinds WHERE label = 3 GROUP BY label").collect()
+    assert [(r["label"], r["n"]) for r in rows] == [(3, labels.count(3))]
+    joined = df.join(spark.createDataFrame([(3, "three")], "label INT, word STRING"), "label").select("id").collect()
+    assert sorted(r["id"] for r in joined) == [i for i, v in enumerate(labels) if v == 3]
+
+
+def test_dataset_with_scalar_refs_reads_through_the_jvm_source(spark, tmp_path):
+    """A dataset written before scalars went inline (class_label as chunk refs) still reads."""
+    from deeplake_spark.dataset.schema import DatasetSchema
+
+    path = str(tmp_path / "refs")
+    schema = DatasetSchema.from_mapping({"id": "int64", "label": dls.tensor("class_label")})
+    legacy = DatasetSchema(schema.tabular, schema.tensors, schema.order, frozenset())  # scalars as refs
+    ds = dls.create(path, legacy)
+    ds.append({"id": [0, 1, 2], "label": [2, 0, 2]})
+    assert os.listdir(os.path.join(path, "_tensors")) == ["label"]
+    rows = assert_same_as_python_source(spark, path, tensors="array")
+    assert [(r["id"], r["label"]) for r in rows] == [(0, 2), (1, 0), (2, 2)]
+    refs = read(spark, path).collect()
+    assert refs[0]["label"]["chunk"] and refs[0]["label"]["shape"] == []
+
+
+
+# --- S3 through hadoop-aws (the jars the README set-up copies to jvm-shim/target/s3a) ---
+
+from s3_server import s3_server_fixture  # noqa: E402,F401 - registers the s3_server fixture
+
+S3_KINDS = ("id", "name", "jpg", "png", "emb", "text", "f32", "u64")
+
+
+def s3a_options(server) -> dict[str, str]:
+    """Hadoop S3A settings (``fs.s3a.*`` reader options) for the SeaweedFS test server."""
+    options = server.storage_options
+    return {"fs.s3a.endpoint": server.endpoint, "fs.s3a.access.key": options["AWS_ACCESS_KEY_ID"],
+            "fs.s3a.secret.key": options["AWS_SECRET_ACCESS_KEY"], "fs.s3a.endpoint.region": options["AWS_REGION"],
+            "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false"}
+
+
+@pytest.mark.slow
+def test_reads_an_s3a_dataset_like_the_python_source(spark, s3_server):
+    if not jvm.s3a_jars():
+        pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
+    on_classpath = [os.path.basename(j) for j in spark.conf.get("spark.jars").split(",")]
+    assert any(j.startswith("hadoop-aws-") for j in on_classpath), on_classpath  # put there by spark_session()
+    uri, storage = s3_server.uri("jvm-kinds"), s3_server.storage_options
+    ds = dls.create(uri, {k: KINDS[k] for k in S3_KINDS}, storage_options=storage)
+    ds.append([{k: v for k, v in kinds_row(i).items() if k in S3_KINDS} for i in range(4)])
+    ds.append([{k: v for k, v in kinds_row(i).items() if k in S3_KINDS} for i in range(4, 6)])
+    s3a = uri.replace("s3://", "s3a://", 1)
+    aws = {k: v for k, v in storage.items() if k.startswith("AWS_")}
+    for version in (1, 2):
+        jvm_rows = read(spark, s3a, tensors="array,jpg=bytes", versionAsOf=version, **s3a_options(s3_server)).collect()
+        py_rows = read(spark, uri, source="deeplake", tensors="array,jpg=bytes", versionAsOf=version, **aws).collect()
+        assert len(jvm_rows) == {1: 4, 2: 6}[version]
+        assert jvm_rows == py_rows
+    assert list(jvm_rows[5]["f32"]) == pytest.approx(kinds_row(5)["f32"].tolist())
+    assert bytes(jvm_rows[2]["jpg"]["data"]) == kinds_row(2)["jpg"]
+    with pytest.raises(SPARK_ERRORS, match="no deeplake dataset at s3a://"):
+        read(spark, s3a + "-missing", **s3a_options(s3_server)).collect()

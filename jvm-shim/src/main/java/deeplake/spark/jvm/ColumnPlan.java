@@ -14,7 +14,10 @@ import org.apache.spark.sql.types.StructType;
 
 /**
  * How one output column is produced: a tabular Delta column copied from Parquet, or a tensor column
- * (its ref read from Parquet) returned as ref, bytes or decoded array. Field metadata follows the
+ * (its ref read from Parquet) returned as ref, bytes or decoded array. A scalar tensor stored inline (a
+ * primitive Delta column whose field carries a tensor spec, docs/FORMAT.md "Scalar tensors") is copied
+ * from Parquet like a tabular column in every mode, with the metadata of array mode (its value is what
+ * array mode gives for a 0-d sample). Field metadata follows the
  * Python source's contract (deeplake_spark/spark/types.py) so fetch() and the torch converter work
  * on DataFrames of either source.
  */
@@ -89,6 +92,17 @@ public final class ColumnPlan implements Serializable {
       MetadataBuilder mb = new MetadataBuilder()
           .putString(META_DATASET, snapshot.root)
           .putLong(META_VERSION, snapshot.version);
+      if (!(f.dataType() instanceof StructType)) {
+        if (!spec.isScalar() || !spec.dtype.sparkType.sameType(f.dataType())) {
+          throw new IllegalArgumentException("dataset " + snapshot.root + ": column '" + name + "' is "
+              + f.dataType().simpleString() + " but its tensor spec " + spec + " is stored as "
+              + (spec.isScalar() ? spec.dtype.sparkType.simpleString() : "a ref struct")
+              + "; the Delta schema was damaged or written by a foreign writer");
+        }
+        mb.putString(META_ENCODING, "array").putString(META_SPEC, specJson);
+        out.add(new ColumnPlan(name, null, null, new StructField(name, f.dataType(), true, mb.build())));
+        continue;
+      }
       DataType type;
       if (mode.equals("ref")) {
         type = REF_TYPE;

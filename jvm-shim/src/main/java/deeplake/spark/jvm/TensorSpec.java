@@ -63,6 +63,14 @@ public final class TensorSpec implements Serializable {
         node.path("compression").asText("none"));
   }
 
+  /**
+   * True for a 0-d tensor of a dtype that new datasets store inline, as a plain Delta column of its values
+   * (docs/FORMAT.md, "Scalar tensors"); uint64 scalars stay chunked. Python: TensorSpec.is_scalar.
+   */
+  public boolean isScalar() {
+    return shape != null && shape.isEmpty() && dtype != DType.UINT64;
+  }
+
   @Override
   public String toString() {
     return "tensor(htype=" + htype + ", dtype=" + dtype.formatName + ", shape=" + shape + ", compression="
