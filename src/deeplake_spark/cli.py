@@ -271,7 +271,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             sizes = chunks_by_tensor.get(name, [])
             columns.append({"name": name, "kind": "tensor", "htype": spec.htype, "dtype": spec.dtype,
                             "shape": None if spec.shape is None else list(spec.shape),
-                            "compression": spec.compression, "chunk_files": len(sizes), "chunk_bytes": sum(sizes)})
+                            "storage": "inline" if name in ds.schema.inline else "chunks",
+                            "compression": spec.compression, "chunk_files": len(sizes), "chunk_bytes": sum(sizes),
+                            "class_names": None if spec.class_names is None else list(spec.class_names)})
         else:
             columns.append({"name": name, "kind": "tabular", "type": str(ds.schema.tabular.field(name).type)})
     info = {
@@ -297,11 +299,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     for c in columns:
         if c["kind"] == "tensor":
             shape = "ragged" if c["shape"] is None else "(" + ", ".join("?" if d is None else str(d) for d in c["shape"]) + ")"
-            print(f"  {c['name']:<{width}}  tensor {c['htype']} {c['dtype']} {shape} {c['compression']}  "
-                  f"[{c['chunk_files']} chunk files, {_size(c['chunk_bytes'])}]")
+            names = "" if c["class_names"] is None else f"  classes {_class_list(c['class_names'])}"
+            if c["storage"] == "inline":
+                old = f", {c['chunk_files']} chunk files of older versions" if c["chunk_files"] else ""
+                print(f"  {c['name']:<{width}}  tensor {c['htype']} {c['dtype']} {shape} inline  "
+                      f"[values in the Parquet rows{old}]{names}")
+            else:
+                print(f"  {c['name']:<{width}}  tensor {c['htype']} {c['dtype']} {shape} {c['compression']}  "
+                      f"[{c['chunk_files']} chunk files, {_size(c['chunk_bytes'])}]{names}")
         else:
             print(f"  {c['name']:<{width}}  {c['type']}")
     return 0
+
+
+def _class_list(names: list[str], shown: int = 10) -> str:
+    """``0=cat 1=dog ...``: the first ``shown`` class names with their label values."""
+    listed = " ".join(f"{i}={name}" for i, name in enumerate(names[:shown]))
+    return listed + (f" ... ({len(names)} classes)" if len(names) > shown else "")
 
 
 def _commit_details(commit: dict[str, Any]) -> str:

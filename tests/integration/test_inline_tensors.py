@@ -296,3 +296,28 @@ def test_converter_view_keeps_the_scalar_dtype(spark, view):
             ids.extend(batch["id"].tolist())
     assert sorted(ids) == [1, 5, 9, 13]
     converter.delete()
+
+
+# ------------------------------------------------------------------------------- viz and CLI
+def test_viz_labels_use_the_class_names_of_the_spec(spark, view):
+    from deeplake_spark import viz
+
+    page = viz.show(view, n=2, columns=["id", "label"])._repr_html_()
+    assert "1 (dog)" in page and "0 (cat)" in page
+    df = spark.read.format("deeplake").load(view.path).where("label = 3")
+    assert "3 (fish)" in viz.grid(df, columns=["label", "caption"]).to_html()
+    # names given to show() win over the spec's
+    assert "3 (bird)" in viz.show(view, n=4, columns=["label"], class_names=["a", "b", "c", "bird"])._repr_html_()
+
+
+def test_cli_info_shows_inline_storage_and_class_names(ds, capsys):
+    from deeplake_spark.cli import main
+
+    assert main(["info", ds.path]) == 0
+    out = capsys.readouterr().out
+    assert "tensor class_label uint8 () inline  [values in the Parquet rows]  classes 0=cat 1=dog 2=bird 3=fish" in out
+    assert "tensor text str () inline" in out and "tensor embedding float32 (2) none  [1 chunk files" in out
+    assert main(["info", ds.path, "--json"]) == 0
+    columns = {c["name"]: c for c in json.loads(capsys.readouterr().out)["columns"]}
+    assert columns["label"]["storage"] == "inline" and columns["label"]["chunk_files"] == 0
+    assert columns["label"]["class_names"] == ["cat", "dog", "bird", "fish"] and columns["emb"]["storage"] == "chunks"

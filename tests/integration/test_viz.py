@@ -218,8 +218,11 @@ def test_spark_dataframe_with_ref_columns(spark, boxes_ds, tmp_path):
             "deeplake.tensor": boxes_ds.schema.tensors[name].to_json()})
 
     table = boxes_ds.table(columns=["image", "boxes", "label", "score"])
-    schema = T.StructType([ref_field("image"), ref_field("boxes"), ref_field("label"),
-                           T.StructField("score", T.DoubleType())])
+    # a class_label is stored inline: a plain value with the spec in the array-mode metadata
+    label = T.StructField("label", T.IntegerType(), metadata={
+        "deeplake.dataset": boxes_ds.path, "deeplake.version": 1, "deeplake.encoding": "array",
+        "deeplake.spec": boxes_ds.schema.tensors["label"].to_json()})
+    schema = T.StructType([ref_field("image"), ref_field("boxes"), label, T.StructField("score", T.DoubleType())])
     df = spark.createDataFrame(table.to_pylist(), schema=schema)
     grid = viz.show(df.filter("score < 0.4"), n=4)  # only row 1 survives
     assert len(grid) == 1

@@ -53,11 +53,15 @@ class RenderOptions:
             raise InvalidOptionError(f"tile_size must be an int >= 16, not {self.tile_size!r}")
 
     def names_for(self, column: str, spec: TensorSpec | None) -> Sequence[str] | None:
-        if self.class_names is None:
-            return None
+        """Names given in ``class_names`` for ``column``, else the class names stored in its spec."""
+        given: Sequence[str] | None = None
         if isinstance(self.class_names, Mapping):
-            return self.class_names.get(column)
-        return self.class_names if spec is not None and spec.htype == "class_label" else None
+            given = self.class_names.get(column)
+        elif self.class_names is not None and spec is not None and spec.htype == "class_label":
+            given = self.class_names
+        if given is None and spec is not None:
+            return spec.class_names
+        return given
 
 
 @dataclass
