@@ -1,8 +1,11 @@
 """The JVM reader (``spark.read.format("deeplake-jvm")``): find, build and check its jar.
 
-The Java sources live in ``jvm-shim/`` of a source checkout; the jar is built with plain ``javac``
-against the jars of the installed pyspark wheel (no Maven) into ``deeplake_spark/jars/``, where
-:func:`deeplake_spark.spark.session.spark_session` puts it on ``spark.jars``. An installed wheel
+The Java sources live in ``jvm-shim/`` of a source checkout, a Maven project (``jvm-shim/pom.xml``).
+The README set-up builds it once (``mvn -q -f jvm-shim/pom.xml verify``) into
+``deeplake_spark/jars/deeplake-spark-jvm-<version>.jar`` (Delta Kernel shaded inside) and copies the
+S3A jars (hadoop-aws and the AWS SDK modules it needs) to ``jvm-shim/target/s3a/``;
+:func:`deeplake_spark.spark.session.spark_session` puts both on ``spark.jars`` (:func:`session_jars`).
+In a source checkout the jar is rebuilt with Maven when a source is newer than it. An installed wheel
 ships the jar and has no sources, so nothing is built there.
 
 >>> from deeplake_spark.spark.jvm import build_jar
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 #: ``spark.read.format(SHORT_NAME)`` selects the JVM reader.
 SHORT_NAME = "deeplake-jvm"
 JAR_PREFIX = "deeplake-spark-jvm-"
+#: The README set-up command that builds the jar, runs the JUnit tests and fetches the S3A jars.
+SETUP_COMMAND = "mvn -q -f jvm-shim/pom.xml verify"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _SERVICES = "META-INF/services/org.apache.spark.sql.sources.DataSourceRegister"
 
@@ -47,27 +52,36 @@ def jar_file() -> Path:
 def source_dir() -> Path | None:
     """``jvm-shim/`` of a source checkout, or None for an installed wheel."""
     candidate = _PACKAGE_DIR.parent.parent / "jvm-shim"
-    return candidate if (candidate / "src" / "main" / "java").is_dir() else None
+    return candidate if (candidate / "pom.xml").is_file() and (candidate / "src" / "main" / "java").is_dir() else None
 
 
-def pyspark_jars_dir() -> Path:
-    """The jars of the installed pyspark wheel: the compile classpath."""
-    import pyspark
+def s3a_jars() -> list[Path]:
+    """hadoop-aws and the AWS SDK modules Maven copied to ``jvm-shim/target/s3a/`` (empty when absent).
 
-    folder = Path(pyspark.__file__).resolve().parent / "jars"
-    if not folder.is_dir():
-        raise DeepLakeSparkError(f"pyspark at {folder.parent} has no jars/ folder; cannot build the JVM reader")
-    return folder
+    pyspark ships no S3 FileSystem; with these on ``spark.jars`` both readers open ``s3a://`` paths.
+    """
+    src = source_dir()
+    folder = src / "target" / "s3a" if src is not None else None
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.jar"))
+
+
+def session_jars() -> list[str]:
+    """What :func:`~deeplake_spark.spark.session.spark_session` puts on ``spark.jars``: the reader jar
+    (built first when stale, see :func:`ensure_jar`) and the S3A jars, those that exist."""
+    jar = ensure_jar()
+    return ([jar] if jar else []) + [str(p) for p in s3a_jars()]
 
 
 def _source_entries(src: Path) -> list[Path]:
     # Folders too: deleting or adding a source file changes its folder's mtime.
     main = src / "src" / "main"
-    return [main, *main.rglob("*")]
+    return [src / "pom.xml", main, *main.rglob("*")]
 
 
 def is_stale() -> bool:
-    """True when sources exist and the jar is missing or older than one of them."""
+    """True when sources exist and the jar is missing or older than one of them (or the pom)."""
     src = source_dir()
     if src is None:
         return False
@@ -78,18 +92,21 @@ def is_stale() -> bool:
     return any(p.stat().st_mtime > built for p in _source_entries(src))
 
 
-def build_jar(*, force: bool = False, javac: str | None = None) -> str:
-    """Compile ``jvm-shim/`` into ``deeplake_spark/jars/deeplake-spark-jvm-<version>.jar``; returns its path.
+def build_jar(*, force: bool = False, mvn: str | None = None) -> str:
+    """Build ``jvm-shim/`` with Maven into ``deeplake_spark/jars/deeplake-spark-jvm-<version>.jar``; returns its path.
 
-    Skips the build when the jar is newer than every source unless ``force``. Safe to call from
-    several processes at once (a file lock serializes builds; the jar is replaced atomically).
+    Runs ``mvn -q -o -f jvm-shim/pom.xml package -DskipTests`` (offline, from ``~/.m2``), and online
+    when that fails (first build on a machine). Skips the build when the jar is newer than every
+    source unless ``force``. Safe to call from several processes at once (a file lock serializes
+    builds; the jar is replaced atomically).
     """
     src = source_dir()
     if src is None:
         raise DeepLakeSparkError("no jvm-shim/ sources next to this package (installed wheel?); nothing to build")
-    javac = javac or shutil.which("javac")
-    if javac is None:
-        raise DeepLakeSparkError("javac not found on PATH; install a JDK 17+ to build the JVM reader")
+    mvn = mvn or shutil.which("mvn")
+    if mvn is None:
+        raise DeepLakeSparkError(f"Maven (mvn) not found on PATH; cannot build the JVM reader jar {jar_file()}. "
+                                 f"Install Maven 3.8+ and a JDK 17+, then run the README set-up: {SETUP_COMMAND}")
     folder = jars_dir()
     folder.mkdir(parents=True, exist_ok=True)
     # The lock lives outside the package so a checkout never shows it as an untracked file.
@@ -98,7 +115,7 @@ def build_jar(*, force: bool = False, javac: str | None = None) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force and not is_stale():
             return str(jar_file())
-        _compile_and_package(src, Path(javac), jar_file())
+        _maven_package(src, mvn, jar_file())
     for old in folder.glob(f"{JAR_PREFIX}*.jar"):
         if old != jar_file():
             old.unlink(missing_ok=True)
@@ -106,46 +123,37 @@ def build_jar(*, force: bool = False, javac: str | None = None) -> str:
     return str(jar_file())
 
 
-def _compile_and_package(src: Path, javac: Path, target: Path) -> None:
-    java_files = [str(p) for p in sorted((src / "src" / "main" / "java").rglob("*.java"))]
-    classpath = str(pyspark_jars_dir() / "*")
-    with tempfile.TemporaryDirectory(prefix="deeplake-jvm-") as tmp:
-        classes = Path(tmp) / "classes"
-        classes.mkdir()
-        command = [str(javac), "--release", "17", "-nowarn", "-encoding", "UTF-8", "-cp", classpath,
-                   "-d", str(classes), *java_files]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+def _maven_package(src: Path, mvn: str, target: Path) -> None:
+    # Maven writes the shaded jar next to the target under a temporary name; os.replace swaps it in.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    command = [mvn, "-q", "-B", "-f", str(src / "pom.xml"), "package", "-DskipTests", f"-Djar.output={partial}"]
+    try:
+        result = subprocess.run([*command[:2], "-o", *command[2:]], capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise DeepLakeSparkError(f"javac failed building the JVM reader ({src}):\n{result.stderr[-4000:]}")
-        resources = src / "src" / "main" / "resources"
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF", f"Manifest-Version: 1.0\nImplementation-Title: deeplake-spark-jvm\n"
-                                                 f"Implementation-Version: {__version__}\n\n")
-            for path in sorted(resources.rglob("*")):
-                if path.is_file():
-                    jar.write(path, path.relative_to(resources).as_posix())
-            for path in sorted(classes.rglob("*.class")):
-                jar.write(path, path.relative_to(classes).as_posix())
+            log.info("offline Maven build failed, retrying online (first build on this machine?)")
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not partial.is_file():
+            output = (result.stdout + result.stderr)[-4000:]
+            raise DeepLakeSparkError(f"Maven failed building the JVM reader ({src / 'pom.xml'}):\n{output}")
         os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def ensure_jar() -> str | None:
-    """The jar to put on ``spark.jars``, building it first when sources are newer and javac exists.
+    """The jar to put on ``spark.jars``, rebuilt first when sources are newer and Maven exists.
 
-    Never raises: a failed build is logged and the existing jar (if any) is used, so Spark sessions
-    still start; ``format("deeplake-jvm")`` then fails with Spark's "data source not found".
+    Never raises, so Spark sessions start without it: without Maven, or when the build fails, it logs
+    why (and how to build it) and returns the existing jar, if any; ``format("deeplake-jvm")`` is then
+    unavailable or outdated.
     """
     jar = jar_file()
     if is_stale():
-        if shutil.which("javac") is None:
-            log.warning("JVM reader jar %s is missing or older than jvm-shim/ and javac is not on PATH; "
-                        "format('deeplake-jvm') may be unavailable or outdated", jar)
-        else:
-            try:
-                return build_jar()
-            except DeepLakeSparkError as e:
-                log.warning("could not build the JVM reader jar: %s", e)
+        try:
+            return build_jar()
+        except DeepLakeSparkError as e:
+            state = "is older than jvm-shim/ sources" if jar.exists() else "is missing"
+            log.warning("the JVM reader jar %s %s and could not be built: %s", jar, state, e)
     return str(jar) if jar.exists() else None
 
 

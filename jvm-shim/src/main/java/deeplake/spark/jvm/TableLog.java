@@ -63,6 +63,8 @@ public final class TableLog {
   /** The highest {@code minReaderVersion} we know (3 = reader features listed by name). */
   public static final int MAX_READER_VERSION = 3;
   private static final Pattern COMMIT = Pattern.compile("^(\\d{20})\\.json$");
+  /** Kernel's words for a log with a gap (InvalidTableException); only used to word our error. */
+  private static final Pattern MISSING_COMMIT = Pattern.compile("Missing delta file (?:for )?version (\\d+)");
 
   private TableLog() {}
 
@@ -121,6 +123,12 @@ public final class TableLog {
     } catch (TableNotFoundException | UnsupportedTableFeatureException | UnsupportedProtocolVersionException e) {
       throw e;
     } catch (KernelException e) {
+      Matcher missing = MISSING_COMMIT.matcher(String.valueOf(e.getMessage()));
+      if (missing.find()) {
+        throw new IOException(dataset + ": commit " + missing.group(1) + " is missing from the Delta log; Delta "
+            + "Kernel needs every commit from the newest checkpoint's version on (Delta's log cleanup keeps them): "
+            + "restore it, or read with format(\"deeplake\")", e);
+      }
       throw new IOException(dataset + ": cannot load the Delta log: " + e.getMessage(), e);
     }
   }

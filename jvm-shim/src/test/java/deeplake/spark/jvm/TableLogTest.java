@@ -165,6 +165,9 @@ class TableLogTest {
     assertEquals(4, s.files.get(1).numRecords);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TableLog.snapshot(root, conf, 1L, null));
     assertTrue(e.getMessage().contains("version 1 cannot be loaded: commit 0 is missing"), e.getMessage());
+    Files.delete(commitFile(2));  // the checkpoint's own commit: Kernel refuses, we say which commit
+    IOException gap = assertThrows(IOException.class, () -> TableLog.snapshot(root, conf, null, null));
+    assertTrue(gap.getMessage().startsWith(root + ": commit 2 is missing from the Delta log"), gap.getMessage());
   }
 
   @Test
