@@ -78,24 +78,47 @@ final class DeepLakeTable implements SupportsRead, SupportsWrite {
       throw new UncheckedIOException(e.getMessage(), e);
     }
     columns = ColumnPlan.plan(snapshot, options);
-    if (requestedSchema != null && !requestedSchema.asNullable().equals(ColumnPlan.schemaOf(columns).asNullable())) {
+    // A catalog table's stored schema names the same columns with input types (array<float> for a
+    // tensor written from arrays): the dataset's own schema wins. Other column names are refused.
+    if (requestedSchema != null && !sameNames(requestedSchema, ColumnPlan.schemaOf(columns))) {
       throw new IllegalArgumentException("the deeplake-jvm source takes no user-specified schema: " + snapshot.root
           + " has columns " + ColumnPlan.schemaOf(columns).simpleString() + ", not " + requestedSchema.simpleString()
           + "; read without .schema(...)");
     }
   }
 
+  private static boolean sameNames(StructType a, StructType b) {
+    java.util.Set<String> x = new java.util.HashSet<>();
+    java.util.Set<String> y = new java.util.HashSet<>();
+    for (String n : a.fieldNames()) {
+      x.add(n.toLowerCase(Locale.ROOT));
+    }
+    for (String n : b.fieldNames()) {
+      y.add(n.toLowerCase(Locale.ROOT));
+    }
+    return x.equals(y);
+  }
+
+  /** True when the path holds no dataset yet (a write target). */
+  private boolean missing() {
+    if (snapshot != null) {
+      return false;
+    }
+    try {
+      load();
+      return false;
+    } catch (UncheckedIOException e) {
+      if (e.getCause() instanceof FileNotFoundException) {
+        return true;
+      }
+      throw e;
+    }
+  }
+
   @Override
   public String name() {
-    if (snapshot == null) {
-      try {
-        load();
-      } catch (UncheckedIOException e) {
-        if (e.getCause() instanceof FileNotFoundException) {
-          return "deeplake-jvm:" + properties.getOrDefault("path", "?") + "@new";
-        }
-        throw e;
-      }
+    if (missing()) {
+      return "deeplake-jvm:" + properties.getOrDefault("path", "?") + "@new";
     }
     return "deeplake-jvm:" + snapshot.root + "@v" + snapshot.version;
   }
@@ -103,6 +126,9 @@ final class DeepLakeTable implements SupportsRead, SupportsWrite {
   @Override
   @SuppressWarnings("deprecation")  // Spark 4 still calls schema() for V2 tables without columns()
   public StructType schema() {
+    if (requestedSchema != null && missing()) {
+      return requestedSchema.asNullable();  // CREATE TABLE AS SELECT into a new path: the query's columns
+    }
     load();
     return ColumnPlan.schemaOf(columns);
   }
@@ -138,16 +164,30 @@ final class DeepLakeTable implements SupportsRead, SupportsWrite {
   @Override
   public WriteBuilder newWriteBuilder(LogicalWriteInfo info) {
     Map<String, String> opts = writeOptions(info.options().asCaseSensitiveMap());
-    return new Builder(opts);
+    return new Builder(opts, missing() ? null : schema());
+  }
+
+  /**
+   * SQL INSERT matches columns by position: a query whose column names are not the table's (e.g.
+   * {@code VALUES (1, 'a')}: col1, col2) but whose column count is, gets the table's names.
+   */
+  static org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> byPosition(
+      org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> data, StructType table) {
+    if (table == null || data.schema().fields().length != table.fields().length || sameNames(data.schema(), table)) {
+      return data;
+    }
+    return data.toDF(table.fieldNames());
   }
 
   /** INSERT INTO (append) / INSERT OVERWRITE (truncate) as one V1 write. */
   private static final class Builder implements WriteBuilder, SupportsTruncate {
     private final Map<String, String> options;
+    private final StructType tableSchema;
     private boolean truncate;
 
-    Builder(Map<String, String> options) {
+    Builder(Map<String, String> options, StructType tableSchema) {
       this.options = options;
+      this.tableSchema = tableSchema;
     }
 
     @Override
@@ -160,10 +200,11 @@ final class DeepLakeTable implements SupportsRead, SupportsWrite {
     public Write build() {
       boolean overwrite = truncate;
       Map<String, String> opts = options;
+      StructType target = tableSchema;
       return new V1Write() {
         @Override
         public InsertableRelation toInsertableRelation() {
-          return (data, overwriteFlag) -> DeepLakeWriter.write(data,
+          return (data, overwriteFlag) -> DeepLakeWriter.write(byPosition(data, target),
               overwrite || overwriteFlag ? SaveMode.Overwrite : SaveMode.Append, opts, null,
               Collections.emptyMap(), null, -1);
         }

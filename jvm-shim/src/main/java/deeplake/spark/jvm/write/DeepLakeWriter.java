@@ -12,9 +12,14 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.SparkContext;
+import org.apache.spark.SparkJobInfo;
+import org.apache.spark.SparkStageInfo;
 import org.apache.spark.TaskContext;
+import org.apache.spark.TaskKilledException;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -45,6 +50,7 @@ import deeplake.spark.jvm.TableLog;
  */
 public final class DeepLakeWriter {
   private static final Logger LOG = LoggerFactory.getLogger(DeepLakeWriter.class);
+  private static final String INTERRUPT_ON_CANCEL = "spark.job.interruptOnCancel";
 
   private DeepLakeWriter() {}
 
@@ -139,14 +145,52 @@ public final class DeepLakeWriter {
   static List<WrittenFiles> run(Dataset<Row> input, WriteJob job) {
     RDD<InternalRow> rdd = input.queryExecution().toRdd();
     List<WrittenFiles> done = Collections.synchronizedList(new ArrayList<>());
+    SparkContext sc = input.sparkSession().sparkContext();
+    // Tasks still running when the job fails are interrupted and delete their own files; the tag
+    // finds them so the driver waits for that before it returns the failure.
+    String tag = "deeplake-write-" + UUID.randomUUID();
+    String interrupt = sc.getLocalProperty(INTERRUPT_ON_CANCEL);
+    sc.setLocalProperty(INTERRUPT_ON_CANCEL, "true");
+    sc.addJobTag(tag);
     try {
-      input.sparkSession().sparkContext().runJob(rdd, new WriteTask(job), new Collect(done),
-          ClassTag$.MODULE$.apply(WrittenFiles.class));
+      sc.runJob(rdd, new WriteTask(job), new Collect(done), ClassTag$.MODULE$.apply(WrittenFiles.class));
     } catch (RuntimeException e) {
+      awaitTasks(sc, tag);
       discard(job.root, job.hadoopOptions, done);
       throw e;
+    } finally {
+      sc.removeJobTag(tag);
+      sc.setLocalProperty(INTERRUPT_ON_CANCEL, interrupt);
     }
     return new ArrayList<>(done);
+  }
+
+  private static void awaitTasks(SparkContext sc, String tag) {
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (System.currentTimeMillis() < deadline) {
+      int active = 0;
+      for (int jobId : sc.statusTracker().getJobIdsForTag(tag)) {
+        scala.Option<SparkJobInfo> info = sc.statusTracker().getJobInfo(jobId);
+        if (info.isEmpty()) {
+          continue;
+        }
+        for (int stage : info.get().stageIds()) {
+          scala.Option<SparkStageInfo> s = sc.statusTracker().getStageInfo(stage);
+          if (s.isDefined()) {
+            active += s.get().numActiveTasks();
+          }
+        }
+      }
+      if (active == 0) {
+        return;
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
   }
 
   static void discard(String root, Map<String, String> hadoopOptions, List<WrittenFiles> files) {
@@ -245,9 +289,16 @@ public final class DeepLakeWriter {
       TaskWriter writer = new TaskWriter(job, context.partitionId());
       try {
         while (rows.hasNext()) {
+          if (context.isInterrupted()) {
+            throw new TaskKilledException("the write job was cancelled");
+          }
           writer.write(rows.next());
         }
-        return writer.finish();
+        WrittenFiles files = writer.finish();
+        if (context.isInterrupted()) {  // the job failed meanwhile: the driver will not commit these files
+          throw new TaskKilledException("the write job was cancelled");
+        }
+        return files;
       } catch (IOException e) {
         writer.discard();
         throw new UncheckedIOException(job.root + ": task " + context.partitionId() + " failed to write: "

@@ -166,6 +166,7 @@ public final class TaskWriter {
 
   /** Deletes everything this task wrote (the task failed). */
   public void discard() {
+    Thread.interrupted();  // a cancelled task is interrupted: clear it so the deletes below run
     try {
       if (parquet != null) {
         parquet.close();

@@ -110,8 +110,8 @@ final class WritePlanner {
       }
     }
     if (!missing.isEmpty()) {
-      throw new WriteException("options name column(s) " + missing + " that the DataFrame does not have; it has "
-          + List.of(input.fieldNames()));
+      throw new WriteException("options name column(s) " + names(missing) + " that the DataFrame does not have; it "
+          + "has " + names(List.of(input.fieldNames())));
     }
     WritePlanner p = new WritePlanner(options);
     boolean changed;
@@ -129,6 +129,15 @@ final class WritePlanner {
       max[i] = p.inlineMax.get(i);
     }
     return new Plan(new StructType(p.out.toArray(new StructField[0])), p.select, enc, max, p.detect, changed);
+  }
+
+  /** Column names as the Python writer prints them: ['a', 'b']. */
+  static String names(List<String> columns) {
+    StringBuilder b = new StringBuilder("[");
+    for (int i = 0; i < columns.size(); i++) {
+      b.append(i > 0 ? ", " : "").append('\'').append(columns.get(i)).append('\'');
+    }
+    return b.append(']').toString();
   }
 
   private static Column col(String name) {
@@ -410,8 +419,8 @@ final class WritePlanner {
       }
     }
     if (!unknown.isEmpty() && !options.mergeSchema) {
-      throw new WriteException("column(s) " + unknown + " are not in the dataset, whose columns are "
-          + List.of(existing.fieldNames()) + "; append with option('mergeSchema', 'true') to add them, or write with "
+      throw new WriteException("column(s) " + names(unknown) + " are not in the dataset, whose columns are "
+          + names(List.of(existing.fieldNames())) + "; append with option('mergeSchema', 'true') to add them, or write with "
           + "mode('overwrite') and option('overwriteSchema', 'true') to replace the schema");
     }
     for (StructField target : existing.fields()) {
