@@ -321,3 +321,18 @@ def test_cli_info_shows_inline_storage_and_class_names(ds, capsys):
     columns = {c["name"]: c for c in json.loads(capsys.readouterr().out)["columns"]}
     assert columns["label"]["storage"] == "inline" and columns["label"]["chunk_files"] == 0
     assert columns["label"]["class_names"] == ["cat", "dog", "bird", "fish"] and columns["emb"]["storage"] == "chunks"
+
+
+def test_spark_writer_class_names_option(spark, tmp_path):
+    df = spark.createDataFrame([(1, 0), (2, 1)], "id INT, label INT")
+    target = str(tmp_path / "named")
+    df.write.format("deeplake").option("tensor.label.htype", "class_label") \
+        .option("tensor.label.classNames", "cat, dog").mode("overwrite").save(target)
+    assert dls.open(target).tensors["label"].class_names == ("cat", "dog")
+    df.write.format("deeplake").option("tensor.label.classNames", '["cat", "dog"]').mode("append").save(target)
+    assert len(dls.open(target)) == 4
+    with pytest.raises(Exception, match="disagree with the dataset's tensor spec"):
+        df.write.format("deeplake").option("tensor.label.classNames", "dog,cat").mode("append").save(target)
+    with pytest.raises(Exception, match="appears twice"):
+        df.write.format("deeplake").option("tensor.label.htype", "class_label") \
+            .option("tensor.label.classNames", "a,a").mode("overwrite").save(str(tmp_path / "bad"))

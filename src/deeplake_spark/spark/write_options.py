@@ -45,7 +45,7 @@ from deeplake_spark.storage import normalize_uri
 SAVE_MODES = ("append", "overwrite", "errorifexists", "ignore")
 _MODE_ALIASES = {"error": "errorifexists", "default": "errorifexists"}
 WRITE_OPTIONS = ("path", "saveMode", "overwriteSchema", "tabularColumns", "rowGroupBytes")
-TENSOR_KEYS = ("htype", "dtype", "shape", "compression", "chunkSize")
+TENSOR_KEYS = ("htype", "dtype", "shape", "compression", "chunkSize", "classNames")
 TENSOR_PREFIX = "tensor."
 _CATALOG_KEYS = frozenset({"location", "owner", "provider", "comment", "external", "is_managed_location",
                            "transient_lastddltime"})
@@ -237,7 +237,7 @@ def _default_spec(f: StructField, target: str) -> tuple[str, dict[str, Any]] | N
 
 
 _SPEC_ATTRS = {"htype": "htype", "dtype": "dtype", "shape": "shape", "compression": "compression",
-               "chunkSize": "chunk_size"}
+               "chunkSize": "chunk_size", "classNames": "class_names"}
 
 
 def _with_rank(spec: TensorSpec, f: StructField, shape_given: bool) -> TensorSpec:
@@ -257,6 +257,8 @@ def _spec_from_options(f: StructField, target: str, settings: Mapping[str, str])
     inferred = _default_spec(f, target)
     htype, defaults = inferred if inferred is not None else ("generic", {})
     where = ", ".join(f"tensor.{f.name}.{k}={v!r}" for k, v in settings.items())
+    if "classNames" in settings and "htype" not in settings and htype != "class_label":
+        htype, defaults = "class_label", {}  # class names imply a class_label tensor
     if "htype" in settings:
         htype = settings["htype"].strip().lower()
         if htype not in HTYPES:
@@ -283,9 +285,25 @@ def _spec_from_options(f: StructField, target: str, settings: Mapping[str, str])
             kwargs["compression"] = compression
         if "chunkSize" in settings:
             kwargs["chunk_size"] = _int_option(f"tensor.{f.name}.chunkSize", settings["chunkSize"])
+        if "classNames" in settings:
+            kwargs["class_names"] = _class_names_option(f"tensor.{f.name}.classNames", settings["classNames"])
         return _with_rank(TensorSpec.create(target, htype, **kwargs), f, "shape" in settings)
     except SchemaError as e:
         raise InvalidOptionError(f"column {f.name!r}: bad tensor options ({where}): {e}") from e
+
+
+def _class_names_option(key: str, value: str) -> list[str]:
+    """``classNames``: a JSON list of names, or names separated by commas (``cat,dog``)."""
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError as e:
+            raise InvalidOptionError(f"option {key}: {value!r} is not a JSON list of names ({e})") from e
+        if not isinstance(names, list):
+            raise InvalidOptionError(f"option {key}: {value!r} is not a JSON list of names")
+        return names
+    return [name.strip() for name in text.split(",")]
 
 
 def _tabular_field(f: StructField, target: str) -> pa.Field:
