@@ -100,8 +100,8 @@ def test_spark_python_source_refuses_an_add_action_outside_the_table(spark, host
 def test_jvm_source_refuses_an_add_action_outside_the_table(spark, hostile):
     from deeplake_spark.spark import jvm
 
-    if shutil.which("javac") is None and not jvm.jar_file().exists():
-        pytest.skip("no javac to build the deeplake-jvm jar and no prebuilt jar")
+    if shutil.which("mvn") is None and not jvm.jar_file().exists():
+        pytest.skip("no mvn to build the deeplake-jvm jar and no prebuilt jar")
     path, add_path = hostile
     with pytest.raises(spark_errors()) as error:
         spark.read.format("deeplake-jvm").load(path).collect()
@@ -119,7 +119,7 @@ def test_the_three_readers_agree_on_the_table_before_the_foreign_commit(spark, t
     expected = [[4 * i + j for j in range(4)] for i in range(ROWS)]
     ds = dls.open(path)
     assert [ds[i]["v"].tolist() for i in range(len(ds))] == expected
-    sources = ["deeplake"] + (["deeplake-jvm"] if shutil.which("javac") or jvm.jar_file().exists() else [])
+    sources = ["deeplake"] + (["deeplake-jvm"] if shutil.which("mvn") or jvm.jar_file().exists() else [])
     for source in sources:
         rows = spark.read.format(source).option("tensors", "array").load(path).orderBy("id").collect()
         assert [list(r["v"]) for r in rows] == expected, source

@@ -257,8 +257,8 @@ def test_spark_bytes_mode_and_fetch_refuse_a_lying_shape(spark, tmp_path):
 def test_jvm_source_refuses_a_traversal_ref(spark, traversal):
     from deeplake_spark.spark import jvm
 
-    if shutil.which("javac") is None and not jvm.jar_file().exists():
-        pytest.skip("no javac to build the deeplake-jvm jar and no prebuilt jar")
+    if shutil.which("mvn") is None and not jvm.jar_file().exists():
+        pytest.skip("no mvn to build the deeplake-jvm jar and no prebuilt jar")
     path, secret = traversal
     with pytest.raises(spark_errors()) as error:
         spark.read.format("deeplake-jvm").option("tensors", "bytes").load(path).collect()
@@ -295,7 +295,7 @@ def test_a_tensor_column_name_that_leaves_the_dataset_is_refused(spark, tmp_path
 
     from deeplake_spark.spark import jvm
 
-    if shutil.which("javac") is None and not jvm.jar_file().exists():
+    if shutil.which("mvn") is None and not jvm.jar_file().exists():
         return
     with pytest.raises(spark_errors()) as error:
         spark.read.format("deeplake-jvm").option("tensors", "bytes").load(path).collect()
