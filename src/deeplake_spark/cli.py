@@ -101,10 +101,12 @@ def scan_folder(folder: str) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, files
 
 
-def _import_schema() -> dict[str, Any]:
+def _import_schema(classes: list[str]) -> dict[str, Any]:
     import deeplake_spark as dls
 
-    return {"image": dls.tensor("image"), "label": "int64", "label_name": "string", "filename": "string"}
+    # label: a class_label tensor (a plain int column, so SQL filters and groups by it) naming its classes
+    return {"image": dls.tensor("image"), "label": dls.tensor("class_label", class_names=classes),
+            "label_name": "string", "filename": "string"}
 
 
 def _import_python(folder: str, path: str, classes: list[str], files: list[tuple[str, int]], *, batch_size: int,
@@ -112,7 +114,7 @@ def _import_python(folder: str, path: str, classes: list[str], files: list[tuple
     import deeplake_spark as dls
     from deeplake_spark.errors import StorageError
 
-    ds = dls.create(path, _import_schema(), storage_options=storage_options)
+    ds = dls.create(path, _import_schema(classes), storage_options=storage_options)
     with tqdm(total=len(files), unit="img", desc="import", disable=quiet, file=sys.stderr) as bar:
         for start in range(0, len(files), batch_size):
             batch = files[start:start + batch_size]
@@ -161,12 +163,13 @@ def _import_spark(folder: str, path: str, classes: list[str], *, quiet: bool,
                  .where(F.lower("filename").rlike(r"^[^./][^/]*/(.*/)?[^./][^/]*\.(jpg|jpeg|png)$")))
         label_of = F.create_map(*[F.lit(x) for i, name in enumerate(classes) for x in (name, i)])
         df = (files.withColumn("label_name", F.element_at(F.split("filename", "/"), 1))
-              .select(F.col("content").alias("image"), label_of[F.col("label_name")].cast("long").alias("label"),
+              .select(F.col("content").alias("image"), label_of[F.col("label_name")].cast("int").alias("label"),
                       "label_name", "filename")
               .orderBy("filename"))
         if not quiet:
             print(f"import: writing {folder} with Spark {spark.version} ...", file=sys.stderr)
-        writer = df.write.format("deeplake").mode("append").option("saveMode", "errorifexists")
+        writer = (df.write.format("deeplake").mode("append").option("saveMode", "errorifexists")
+                  .option("tensor.label.htype", "class_label").option("tensor.label.classNames", json.dumps(classes)))
         for key, value in (storage_options or {}).items():
             writer = writer.option(f"storage.{key}", value)
         try:
@@ -487,8 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-folder", parents=[common], help="images in class sub-folders -> dataset",
                        description="Create a dataset from DIR/<class>/<image>.(jpg|jpeg|png): columns image "
-                                   "(JPEG/PNG bytes kept as they are), label (class index in sorted folder name "
-                                   "order), label_name and filename (relative to DIR).")
+                                   "(JPEG/PNG bytes kept as they are), label (class_label: the class index in "
+                                   "sorted folder name order, the folder names as its class names), label_name and filename (relative to DIR).")
     p.add_argument("dir", help="folder with one sub-folder per class")
     p.add_argument("path", help="dataset path or URI to create")
     p.add_argument("--engine", choices=("auto", "spark", "python"), default="auto",

@@ -117,6 +117,7 @@ def test_import_folder_stores_the_original_bytes_and_labels(image_folder, import
     assert [r["filename"] for r in rows] == ["cat/0.jpg", "cat/1.jpg", "dog/0.jpg", "dog/1.jpg", "eel/0.png"]
     assert [(r["label"], r["label_name"]) for r in rows] == [(0, "cat"), (0, "cat"), (1, "dog"), (1, "dog"),
                                                              (2, "eel")]
+    assert ds.tensors["label"].htype == "class_label" and ds.tensors["label"].class_name(2) == "eel"
     raw = ds.read_tensor("image", ds.table(columns=["image"]).column("image").to_pylist(), raw=True)
     for row, data in zip(rows, raw):
         assert data == (image_folder / row["filename"]).read_bytes()
@@ -233,6 +234,8 @@ def test_import_folder_with_spark_matches_the_python_engine(spark, image_folder,
     columns = ["label", "label_name", "filename"]
     assert sorted(by_spark.table(columns=columns).to_pylist(), key=lambda r: r["filename"]) == \
         by_python.table(columns=columns).to_pylist()
+    for ds in (by_spark, by_python):  # label: a class_label stored inline, named after the folders
+        assert ds.schema.inline == {"label"} and ds.tensors["label"].class_names == ("cat", "dog", "eel")
     spark_rows = by_spark.table(columns=["image", "filename"]).to_pylist()
     raw = by_spark.read_tensor("image", [r["image"] for r in spark_rows], raw=True)
     for row, data in zip(spark_rows, raw):
