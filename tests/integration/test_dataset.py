@@ -222,3 +222,21 @@ def test_random_access_right_after_open_reads_only_the_owning_files(ds_path, ds)
     for i in (15, 27, 39):
         assert dls.open(ds_path)[i]["id"] == i
     assert list(dls.open(ds_path)[[39, 12]]["id"]) == [39, 12]
+
+
+def test_vacuum_removes_uncommitted_jvm_writer_files_by_their_footer_key(ds_path, ds):
+    """The JVM writer's Parquet files carry ``deeplake.tensor`` as a file-level footer key (no Arrow
+    schema, so no field metadata): an uncommitted one is ours to remove; one without the key stays."""
+    import pyarrow.parquet as pq
+
+    ours = "part-00003-0123456789abcdef0123456789abcdef.parquet"
+    foreign = "part-00004-0123456789abcdef0123456789abcdef.parquet"
+    table = pa.table({"id": [1]})
+    pq.write_table(table.replace_schema_metadata({"deeplake.tensor": '{"label": "{}"}'}), os.path.join(ds_path, ours))
+    pq.write_table(table, os.path.join(ds_path, foreign))
+    old = datetime.now(UTC).timestamp() - 3600
+    for name in (ours, foreign):
+        os.utime(os.path.join(ds_path, name), (old, old))
+    result = ds.vacuum(retention_hours=0, enforce_retention_duration=False)
+    assert result.parquet_files == [ours]
+    assert not os.path.exists(os.path.join(ds_path, ours)) and os.path.exists(os.path.join(ds_path, foreign))

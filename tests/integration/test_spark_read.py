@@ -476,3 +476,20 @@ def test_million_row_tabular_read_takes_seconds(spark, tmp_path):
     print(f"\n1M rows, group-by over tabular, inline class_label + ref columns: deeplake {deeplake:.1f} s, plain Parquet {parquet:.1f} s")
     # Seconds, not minutes: within a small factor of Spark's own Parquet scan of the same file.
     assert deeplake < 3 * parquet + 15
+
+
+def test_files_written_before_a_column_was_added_read_it_as_null(spark, tmp_path):
+    """Delta semantics: a column added later (ALTER TABLE ADD COLUMNS, mergeSchema) is NULL in older files."""
+    from deltalake import Field
+
+    path = str(tmp_path / "grown")
+    ds = dls.create(path, {"id": "int64", "emb": dls.tensor(dtype="float32", shape=(2,))})
+    ds.append({"id": [0, 1], "emb": np.zeros((2, 2), np.float32)})
+    ds.delta_table.alter.add_columns([Field("score", "double", nullable=True)])
+    grown = dls.open(path)
+    grown.append({"id": [2], "emb": np.ones((1, 2), np.float32), "score": [0.5]})
+    for tensors in ("ref", "array"):
+        rows = sorted(load(spark, path, tensors=tensors).collect(), key=lambda r: r["id"])
+        assert [(r["id"], r["score"]) for r in rows] == [(0, None), (1, None), (2, 0.5)], tensors
+    only = load(spark, path, columns="score").collect()
+    assert sorted(r["score"] for r in only if r["score"] is not None) == [0.5] and len(only) == 3

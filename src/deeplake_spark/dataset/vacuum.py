@@ -157,8 +157,9 @@ _WRITER_FILE = re.compile(r"part-\d{5,}-(?:[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{
 
 
 def _written_for_a_dataset(storage: Storage, relpath: str) -> bool:
-    """True for a Parquet file whose schema carries our tensor metadata, or for one that is not
-    (yet) valid Parquet: the interrupted write of a Spark task."""
+    """True for a Parquet file whose schema carries our tensor metadata (on a field: the Python
+    writers; as a file-level footer key: the JVM writer, whose files have no Arrow schema), or for
+    one that is not (yet) valid Parquet: the interrupted write of a Spark task."""
     try:
         with storage.open_input(relpath) as f:
             schema = pq.read_schema(f)
@@ -169,6 +170,8 @@ def _written_for_a_dataset(storage: Storage, relpath: str) -> bool:
     except OSError as e:
         raise StorageError(f"vacuum: reading the footer of {storage.uri_of(relpath)} failed: {e}") from e
     except (pa.ArrowInvalid, ValueError):
+        return True
+    if schema.metadata and TENSOR_METADATA_KEY.encode() in schema.metadata:
         return True
     return any(f.metadata and TENSOR_METADATA_KEY.encode() in f.metadata for f in schema)
 

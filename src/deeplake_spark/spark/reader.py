@@ -317,7 +317,11 @@ class BatchReader:
             with self.storage.fs.open_input_file(full) as handle:
                 parquet = pq.ParquetFile(handle)
                 rows = PARQUET_BATCH_ROWS if not self.decoded else 4096
-                for batch in parquet.iter_batches(batch_size=rows, columns=names, use_threads=False):
+                # a file written before a column was added (ALTER TABLE ADD COLUMNS, mergeSchema) lacks it:
+                # Delta reads it as NULL there (see _convert)
+                stored = set(parquet.schema_arrow.names)
+                present = [name for name in names if name in stored]
+                for batch in parquet.iter_batches(batch_size=rows, columns=present, use_threads=False):
                     if not self.decoded:
                         yield self._convert(batch)
                         continue
@@ -327,13 +331,17 @@ class BatchReader:
     def _byte_slices(self, batch: pa.RecordBatch) -> list[tuple[int, int]]:
         sizes = np.zeros(batch.num_rows, dtype=np.int64)
         for name, mode in self.decoded.items():
-            sizes += T.sample_sizes(batch.column(name), self.reader.tensors[name], mode)
+            if name in batch.schema.names:
+                sizes += T.sample_sizes(batch.column(name), self.reader.tensors[name], mode)
         return T.byte_slices(sizes, TARGET_BATCH_BYTES)
 
     def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         arrays = []
         for target_field in self.target:
             name = target_field.name
+            if name not in batch.schema.names:  # not in this file: a column added later, NULL here
+                arrays.append(pa.nulls(batch.num_rows, target_field.type))
+                continue
             column = batch.column(name)
             mode = self.decoded.get(name)
             if mode is None:
