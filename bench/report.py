@@ -132,7 +132,7 @@ def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, floa
             "" if r is None else f"{r:.0%} of bound (loader run between two bound runs)")
     for kind in ("images", "tensors", "embeddings"):
         spark_pq = _find(rows, "1", "spark parquet write", kind)
-        for system in ("ours (Python API)", "ours (Spark write)"):
+        for system in ("ours (Python API)", "ours (Spark write)", "ours (Spark JVM write)"):
             ours = _find(rows, "1", system, kind)
             r = _ratio(ours, spark_pq)
             add(f"ingest {kind}: {system} >= 1.0x Spark Parquet write", r, 1.0, "" if r is None else f"{r:.2f}x")
@@ -193,9 +193,9 @@ def ratios(rows: list[Row]) -> list[tuple[str, float | None]]:
         ours = _find(rows, "1", "ours (Python API)", kind)
         for peer in ("spark parquet write", "deeplake4 append", "pyarrow parquet write"):
             out.append((f"ingest {kind}: ours (Python API) / {peer}", _ratio(ours, _find(rows, "1", peer, kind))))
-        spark = _find(rows, "1", "ours (Spark write)", kind)
-        out.append((f"ingest {kind}: ours (Spark write) / spark parquet write",
-                    _ratio(spark, _find(rows, "1", "spark parquet write", kind))))
+        for system in ("ours (Spark write)", "ours (Spark JVM write)"):
+            out.append((f"ingest {kind}: {system} / spark parquet write",
+                        _ratio(_find(rows, "1", system, kind), _find(rows, "1", "spark parquet write", kind))))
     for kind in ("images", "tensors", "embeddings"):
         for mine in ("ours loader", "ours spark converter"):
             ours = _find(rows, "2", mine, kind)

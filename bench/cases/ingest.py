@@ -1,7 +1,10 @@
 """Case 1, ingest: the same samples written by each system (samples/s).
 
 - ours (Python API): ``ds.append`` in commits of 1,000 rows (JPEG bytes stored as-is).
-- ours (Spark write): ``df.write.format("deeplake")`` of a DataFrame read from the staged Parquet.
+- ours (Spark write): ``df.write.format("deeplake")`` of a DataFrame read from the staged Parquet
+  (the Python Data Source).
+- ours (Spark JVM write): ``df.write.format("deeplake-jvm")`` of the same DataFrame (the JVM writer:
+  no Python workers), in the same session and run.
 - Spark Parquet write: the same DataFrame written by ``df.write.parquet`` (snappy, Spark's default).
 - Deep Lake 4: ``ds.append`` + ``ds.commit`` per 1,000 rows.
 - pyarrow Parquet and a JPEG folder: reference points (no Spark, no commits).
@@ -92,7 +95,8 @@ def _spark_writes(ctx: Context, kind: str) -> list[Row]:
     try:
         spark = ctx.spark()
     except NotAvailable as e:
-        return [unavailable(CASE, "spark parquet write", kind, str(e)), unavailable(CASE, "ours (Spark write)", kind, str(e))]
+        return [unavailable(CASE, system, kind, str(e))
+                for system in ("spark parquet write", "ours (Spark write)", "ours (Spark JVM write)")]
     source = _spark_source(ctx, kind)
     n = ctx.count(kind)
     out_dir = os.path.join(ctx.sizes.work, "spark_out")
@@ -106,20 +110,21 @@ def _spark_writes(ctx: Context, kind: str) -> list[Row]:
     seconds = time.perf_counter() - start
     rows.append(_row("spark parquet write", kind, {"rows": n, "seconds": seconds, "disk_bytes": _du(target)}))
 
-    target = os.path.join(out_dir, f"deeplake_{kind}")
-    if "registered" not in ctx.facts.get("spark_deeplake_source", ""):
-        rows.append(unavailable(CASE, "ours (Spark write)", kind, "not yet: " + ctx.facts.get("spark_deeplake_source", "")))
-    else:
+    for system, fmt in (("ours (Spark write)", "deeplake"), ("ours (Spark JVM write)", "deeplake-jvm")):
+        target = os.path.join(out_dir, f"{fmt}_{kind}")
+        if "registered" not in ctx.facts.get("spark_deeplake_source", ""):
+            rows.append(unavailable(CASE, system, kind, "not yet: " + ctx.facts.get("spark_deeplake_source", "")))
+            continue
         try:
-            writer = df.write.format("deeplake").mode("overwrite")
+            writer = df.write.format(fmt).mode("overwrite")
             for key, value in _spark_schema_options(kind).items():
                 writer = writer.option(key, value)
             start = time.perf_counter()
             writer.save(target)
             seconds = time.perf_counter() - start
-            rows.append(_row("ours (Spark write)", kind, {"rows": n, "seconds": seconds, "disk_bytes": _du(target)}))
-        except Exception as e:  # Spark wraps the Python source's errors in its own types
-            rows.append(failed(CASE, "ours (Spark write)", kind, RuntimeError(spark_error_text(e))))
+            rows.append(_row(system, kind, {"rows": n, "seconds": seconds, "disk_bytes": _du(target)}))
+        except Exception as e:  # Spark wraps the sources' errors in its own types
+            rows.append(failed(CASE, system, kind, RuntimeError(spark_error_text(e))))
     shutil.rmtree(out_dir, ignore_errors=True)
     return rows
 

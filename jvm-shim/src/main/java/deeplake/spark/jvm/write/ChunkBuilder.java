@@ -26,7 +26,7 @@ public final class ChunkBuilder {
 
   private final WriteSpec spec;
   private final int compressionCode;
-  private byte[] payload = new byte[1 << 16];
+  private byte[] payload = new byte[1 << 20];
   private int payloadLen;
   private long[] positions = new long[1025];
   private byte[] ndims = new byte[1024];
@@ -154,7 +154,7 @@ public final class ChunkBuilder {
     count = 0;
     totalDims = 0;
     if (payload.length > (64 << 20)) {
-      payload = new byte[1 << 16];
+      payload = new byte[1 << 20];  // one huge sample: do not keep its buffer for the next chunk
     }
   }
 }

@@ -64,89 +64,86 @@ final class SampleEncoder implements Serializable {
     }
   }
 
-  /** Stored bytes of the (non-null) value at {@code ordinal}, known before encoding (for the chunk cut). */
-  long sizeOf(InternalRow row, int ordinal, String where) {
+  /** One value ready to store (read from the row once): bytes or array, shape, stored size. */
+  static final class Prepared {
+    byte[] data;
+    ArrayData array;
+    InternalRow row;
+    int ordinal;
+    long[] shape;
+    long nbytes;
+  }
+
+  /** Reads the (non-null) value at {@code ordinal} and checks its shape against the spec. */
+  Prepared prepare(InternalRow row, int ordinal, String where, Prepared p) {
+    p.data = null;
+    p.array = null;
+    p.row = row;
+    p.ordinal = ordinal;
     switch (input) {
       case IMAGE_BYTES:
-        return row.getBinary(ordinal).length;
-      case BYTES_STRUCT: {
-        InternalRow s = row.getStruct(ordinal, 2);
-        return s.isNullAt(0) ? 0 : s.getBinary(0).length;
-      }
-      case SCALAR:
-        return spec.dtype.itemsize;
-      default: {
-        long n = spec.dtype.itemsize;
-        for (long d : shapeOf(row.getArray(ordinal), where)) {
-          n *= d;
-        }
-        return n;
-      }
-    }
-  }
-
-  /** Rank of the samples (for the chunk header size; image/bytes samples: at most 3 assumed). */
-  int rank() {
-    return input == Input.ARRAY ? depth : input == Input.SCALAR ? 0 : spec.shape != null ? spec.shape.size() : 3;
-  }
-
-  /** Adds the value at {@code ordinal} of {@code row} (not null) and returns (shape, nbytes) via the builder. */
-  long[] encode(InternalRow row, int ordinal, ChunkBuilder chunk, String where, long[] nbytesOut) {
-    switch (input) {
-      case IMAGE_BYTES: {
-        byte[] data = row.getBinary(ordinal);
-        long[] shape = ImageProbe.probe(data, where);
-        checkShape(shape, where);
-        nbytesOut[0] = data.length;
-        chunk.add(data, 0, data.length, shape);
-        return shape;
-      }
+        p.data = row.getBinary(ordinal);
+        p.shape = ImageProbe.probe(p.data, where);
+        p.nbytes = p.data.length;
+        break;
       case BYTES_STRUCT: {
         InternalRow s = row.getStruct(ordinal, 2);
         if (s.isNullAt(0)) {
           throw new WriteException(where + ": bytes struct without data");
         }
-        byte[] data = s.getBinary(0);
-        long[] shape = s.isNullAt(1) ? new long[0] : s.getArray(1).toLongArray();
-        checkShape(shape, where);
+        p.data = s.getBinary(0);
+        p.shape = s.isNullAt(1) ? new long[0] : s.getArray(1).toLongArray();
+        p.nbytes = p.data.length;
         if (!spec.sampleCompressed() && spec.dtype != DType.STR) {
           long n = spec.dtype.itemsize;
-          for (long d : shape) {
+          for (long d : p.shape) {
             n *= d;
           }
-          if (n != data.length) {
-            throw new WriteException(where + ": " + data.length + " bytes do not hold a " + spec.dtype.formatName
-                + " sample of shape " + WriteSpec.shapeText(toList(shape)));
+          if (n != p.data.length) {
+            throw new WriteException(where + ": " + p.data.length + " bytes do not hold a " + spec.dtype.formatName
+                + " sample of shape " + WriteSpec.shapeText(toList(p.shape)));
           }
         }
-        nbytesOut[0] = data.length;
-        chunk.add(data, 0, data.length, shape);
-        return shape;
+        break;
       }
+      case SCALAR:
+        p.shape = new long[0];
+        p.nbytes = spec.dtype.itemsize;
+        break;
+      default: {
+        p.array = row.getArray(ordinal);
+        p.shape = shapeOf(p.array, where);
+        long n = spec.dtype.itemsize;
+        for (long d : p.shape) {
+          n *= d;
+        }
+        if (n > Integer.MAX_VALUE - 64) {
+          throw new WriteException(where + ": a sample of " + n + " bytes is above the 2 GiB a chunk can hold");
+        }
+        p.nbytes = n;
+      }
+    }
+    checkShape(p.shape, where);
+    return p;
+  }
+
+  /** Appends a prepared value to {@code chunk} as one sample. */
+  void encode(Prepared p, ChunkBuilder chunk, String where) {
+    switch (input) {
+      case IMAGE_BYTES:
+      case BYTES_STRUCT:
+        chunk.add(p.data, 0, p.data.length, p.shape);
+        return;
       case SCALAR: {
         int at = chunk.reserve(spec.dtype.itemsize);
-        put(row, ordinal, element, chunk.buffer(), at, where);
-        nbytesOut[0] = spec.dtype.itemsize;
-        chunk.endSample(new long[0]);
-        return new long[0];
+        put(p.row, p.ordinal, element, chunk.buffer(), at, where);
+        chunk.endSample(p.shape);
+        return;
       }
       default: {
-        ArrayData top = row.getArray(ordinal);
-        long[] shape = shapeOf(top, where);
-        checkShape(shape, where);
-        long count = 1;
-        for (long d : shape) {
-          count *= d;
-        }
-        long bytes = count * spec.dtype.itemsize;
-        if (bytes > Integer.MAX_VALUE - 64) {
-          throw new WriteException(where + ": a sample of " + bytes + " bytes is above the 2 GiB a chunk can hold");
-        }
-        int at = chunk.reserve((int) bytes);
-        writeValues(top, 1, chunk.buffer(), at, where);
-        nbytesOut[0] = bytes;
-        chunk.endSample(shape);
-        return shape;
+        int at = chunk.reserve((int) p.nbytes);
+        writeValues(p.array, 1, chunk.buffer(), at, where);
+        chunk.endSample(p.shape);
       }
     }
   }

@@ -34,7 +34,7 @@ public final class TaskWriter {
   private final List<String> written = new ArrayList<>();
   private final Map<String, Map<String, Long>> compressions = new HashMap<>();
   private final ColumnStats stats;
-  private final long[] nbytes = new long[1];
+  private final SampleEncoder.Prepared prepared = new SampleEncoder.Prepared();
   private PartFileWriter parquet;
   private boolean parquetStarted;
 
@@ -100,34 +100,29 @@ public final class TaskWriter {
   private InternalRow ref(int i, InternalRow row) throws IOException {
     SampleEncoder enc = job.encoders[i];
     String where = where(i);
+    SampleEncoder.Prepared value = enc.prepare(row, i, where, prepared);
+    boolean detect = value.data != null && enc.input == SampleEncoder.Input.IMAGE_BYTES
+        && job.detectCompression.contains(fields[i].name());
+    String fmt = detect ? ImageProbe.format(value.data) : null;
     if (chunks[i] == null) {
-      WriteSpec spec = specs[i];
-      if (job.detectCompression.contains(fields[i].name()) && enc.input == SampleEncoder.Input.IMAGE_BYTES) {
-        String fmt = ImageProbe.format(row.getBinary(i));
-        if (fmt != null) {
-          spec = spec.withCompression(fmt);
-        }
-        specs[i] = spec;
-      }
-      chunks[i] = new ChunkBuilder(spec);
-    }
-    if (enc.input == SampleEncoder.Input.IMAGE_BYTES && job.detectCompression.contains(fields[i].name())) {
-      String fmt = ImageProbe.format(row.getBinary(i));
       if (fmt != null) {
-        compressions.computeIfAbsent(fields[i].name(), k -> new HashMap<>()).merge(fmt, 1L, Long::sum);
+        specs[i] = specs[i].withCompression(fmt);  // the first sample decides this task's chunks
       }
+      chunks[i] = new ChunkBuilder(specs[i]);
     }
-    long size = enc.sizeOf(row, i, where);
-    if (!chunks[i].fits(size, enc.rank())) {
+    if (fmt != null) {
+      compressions.computeIfAbsent(fields[i].name(), k -> new HashMap<>()).merge(fmt, 1L, Long::sum);
+    }
+    if (!chunks[i].fits(value.nbytes, value.shape.length)) {
       flush(i);
     }
     if (chunkIds[i] == null) {
       chunkIds[i] = UUID.randomUUID().toString().replace("-", "");
     }
-    long[] shape = enc.encode(row, i, chunks[i], where, nbytes);
+    enc.encode(value, chunks[i], where);
     int index = chunks[i].count() - 1;
     return new GenericInternalRow(new Object[] {UTF8String.fromString(chunkIds[i]), index,
-        new GenericArrayData(boxed(shape)), nbytes[0]});
+        new GenericArrayData(boxed(value.shape)), value.nbytes});
   }
 
   private static Object[] boxed(long[] shape) {
