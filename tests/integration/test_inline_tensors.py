@@ -336,3 +336,10 @@ def test_spark_writer_class_names_option(spark, tmp_path):
     with pytest.raises(Exception, match="appears twice"):
         df.write.format("deeplake").option("tensor.label.htype", "class_label") \
             .option("tensor.label.classNames", "a,a").mode("overwrite").save(str(tmp_path / "bad"))
+
+
+def test_fetch_leaves_inline_scalars_as_they_are(spark, view):
+    df = spark.read.format("deeplake").load(view.path).where("label = 2").select("id", "label", "emb")
+    assert dls.fetch(df, ["label"]) is df  # nothing to read: the values are in the rows
+    rows = dls.fetch(df, ["emb", "label"]).orderBy("id").collect()
+    assert [(r["id"], r["label"], r["emb"]) for r in rows][:2] == [(2, 2, [2.0, -2.0]), (6, 2, [6.0, -6.0])]

@@ -46,9 +46,22 @@ def ref_columns(schema: StructType) -> dict[str, tuple[str, TensorSpec]]:
     return out
 
 
+def inline_columns(schema: StructType) -> list[str]:
+    """Columns holding a scalar tensor stored inline (their values, with array-mode metadata)."""
+    out = []
+    for f in schema.fields:
+        meta = f.metadata or {}
+        if meta.get(T.META_ENCODING) == "array" and T.META_SPEC in meta and T.spec_of_json(meta[T.META_SPEC]).is_scalar:
+            out.append(f.name)
+    return out
+
+
 def fetch(df: DataFrame, columns: Sequence[str] | None = None, mode: str = "array", *,
           storage_options: Mapping[str, str] | None = None) -> DataFrame:
     """A DataFrame with the ref ``columns`` (all ref columns when None) replaced by tensors.
+
+    A scalar tensor stored inline (class_label, text, json, 0-d numerics) already holds its values;
+    naming it in ``columns`` is allowed and leaves it as it is.
 
     ``mode="array"``: decoded values as (nested) Spark arrays; ``mode="bytes"``: ``struct<data:
     binary, shape: array<bigint>>`` with the stored sample bytes (e.g. the JPEG). Other columns and
@@ -66,15 +79,20 @@ def fetch(df: DataFrame, columns: Sequence[str] | None = None, mode: str = "arra
             )
         columns = list(found)
     names = set(df.schema.fieldNames())
+    values = set(inline_columns(df.schema))
     for name in columns:
         if name not in names:
             raise SchemaError(f"fetch: no column {name!r}; columns: {df.schema.fieldNames()}")
+    columns = [name for name in columns if name not in values]
+    for name in columns:
         if name not in found:
             raise SchemaError(
                 f"fetch: column {name!r} carries no deeplake ref metadata (deeplake.dataset/deeplake.tensor), so "
                 "its dataset is unknown. Ref columns keep it through select/alias/filter/join; it is lost when "
                 "the struct is rebuilt, cast, passed through a UDF or read with tensors='bytes'/'array'"
             )
+    if not columns:
+        return df  # only scalar tensors named: their values are in the rows already
     wanted = {name: found[name] for name in columns}
     fields = []
     for f in df.schema.fields:
