@@ -11,6 +11,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from deeplake_spark.errors import DeepLakeSparkError
+from deeplake_spark.spark.source import DeepLakeDataSource
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,24 @@ DELTA_CONF: dict[str, str] = {
 }
 
 
+#: The path-based SQL catalog of the JVM jar: ``SELECT * FROM deeplake.`/data/pets` VERSION AS OF 3``.
+CATALOG_NAME = "deeplake"
+CATALOG_CLASS = "deeplake.spark.jvm.catalog.DeepLakeCatalog"
+#: The jar's SQL extensions (``deeplake_history(path)``, ADD COLUMNS on catalog tables of the JVM source).
+EXTENSIONS_CLASS = "deeplake.spark.jvm.DeepLakeSparkSessionExtensions"
+#: Which source ``format("deeplake")`` is: ``python`` (the Python Data Source) or ``jvm`` (the jar's).
+DEFAULT_FORMAT_CONF = "spark.deeplake.defaultFormat"
+DEFAULT_FORMATS = ("python", "jvm")
+
+
+class DeepLakePythonDataSource(DeepLakeDataSource):
+    """The Python Data Source under its explicit name: ``format("deeplake-python")``."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "deeplake-python"
+
+
 def delta_package() -> str | None:
     """Maven coordinates of the delta-spark jar matching the installed ``delta-spark`` and pyspark
     (``io.delta:delta-spark_<spark major.minor>_2.13:<version>``), or None without delta-spark."""
@@ -74,6 +93,13 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     ``CREATE TEMP VIEW ... USING deeplake`` or ``spark.read.format("deeplake")`` there.
     ``conf`` keys use underscores or dots: ``spark_session(**{"spark.driver.memory": "8g"})``.
     Python workers run the current interpreter (``PYSPARK_PYTHON``).
+
+    With the JVM jar (built from ``jvm-shim/`` or shipped in the wheel) the session also gets the
+    path-based SQL catalog ``deeplake`` (``SELECT * FROM deeplake.`/data/pets` VERSION AS OF 3``,
+    ``ALTER TABLE deeplake.`/data/pets` ADD COLUMNS (score DOUBLE)``) and the jar's SQL extensions
+    (``SELECT * FROM deeplake_history('/data/pets')``), next to delta-spark's when ``delta=True``;
+    see docs/SQL.md. ``spark.deeplake.defaultFormat`` (``python``, the default, or ``jvm``) chooses
+    which source ``format("deeplake")`` is (docs/FORMAT_NAMES.md).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -88,11 +114,16 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
         settings["spark.jars.packages"] = ",".join([package, *given])
         for key, value in DELTA_CONF.items():
             settings.setdefault(key, value)
-    from deeplake_spark.spark.jvm import ensure_jar  # builds the deeplake-jvm reader when its sources changed
+    from deeplake_spark.spark.jvm import session_jars  # rebuilds the deeplake-jvm jar when its sources changed
 
-    jar = ensure_jar() or jar_path()
-    if jar and "spark.jars" not in settings:
-        settings["spark.jars"] = jar
+    jars = session_jars() or ([jar_path()] if jar_path() else [])
+    if jars and "spark.jars" not in settings:
+        settings["spark.jars"] = ",".join(jars)  # the reader jar, then hadoop-aws + AWS SDK modules (S3A)
+    if jars:
+        settings.setdefault(f"spark.sql.catalog.{CATALOG_NAME}", CATALOG_CLASS)
+        given = [e.strip() for e in settings.get("spark.sql.extensions", "").split(",") if e.strip()]
+        if EXTENSIONS_CLASS not in given:
+            settings["spark.sql.extensions"] = ",".join([*given, EXTENSIONS_CLASS])
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -100,19 +131,45 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     return spark
 
 
-def register(spark: SparkSession) -> None:
-    """Register the ``deeplake`` data source and the tensor SQL functions on ``spark``."""
-    from deeplake_spark.spark.functions import register_functions
-    from deeplake_spark.spark.source import DeepLakeDataSource
+def register(spark: SparkSession, *, default: str | None = None) -> None:
+    """Register the data sources, the tensor SQL functions and (with the JVM jar) the ``deeplake``
+    SQL catalog on ``spark``.
 
+    ``default`` chooses what ``format("deeplake")`` is: ``"python"`` (the Python Data Source, works
+    with pip alone) or ``"jvm"`` (the jar's source, which must be on the session's classpath). None
+    keeps the session's ``spark.deeplake.defaultFormat`` (``python`` when unset). Either way the Python
+    source is also ``format("deeplake-python")`` and the JVM one ``format("deeplake-jvm")``. A session
+    that has had ``deeplake`` as the Python source cannot switch it to ``jvm`` (Spark cannot unregister
+    a Python source): start a new session with ``spark.deeplake.defaultFormat=jvm``.
+    """
+    from deeplake_spark.spark.functions import register_functions
+
+    current = (spark.conf.get(DEFAULT_FORMAT_CONF, None) or "").strip().lower() or None
+    choice = (default or current or "python").strip().lower()
+    if choice not in DEFAULT_FORMATS:
+        raise DeepLakeSparkError(f"register(default={default!r}): allowed values are {DEFAULT_FORMATS}")
+    hint = missing_jvm_jar_hint(spark.conf.get("spark.jars", "") or "")
+    if choice == "jvm" and hint:
+        raise DeepLakeSparkError(f"register(default='jvm') needs the JVM source: {hint}")
+    if choice == "jvm" and current == "python":
+        raise DeepLakeSparkError("format('deeplake') is already the Python source in this session and Spark cannot "
+                                 "unregister it; start a new session with "
+                                 f"{DEFAULT_FORMAT_CONF}=jvm (spark_session(**{{'{DEFAULT_FORMAT_CONF}': 'jvm'}}))")
     # A reader with pushFilters (ours where pruning is safe) fails every read without this; it is a
     # runtime conf, so an existing session (a Databricks notebook) can take it here.
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
-    spark.dataSource.register(DeepLakeDataSource)
+    # Set before registering: the jar's source answers to "deeplake" exactly while this says "jvm", and
+    # Spark refuses a Python source under a name a JVM source answers to.
+    spark.conf.set(DEFAULT_FORMAT_CONF, choice)
+    if choice == "python":
+        spark.dataSource.register(DeepLakeDataSource)
+    spark.dataSource.register(DeepLakePythonDataSource)
     register_functions(spark)
-    hint = missing_jvm_jar_hint(spark.conf.get("spark.jars", "") or "")
     if hint:
         log.warning(hint)
+    elif not spark.conf.get(f"spark.sql.catalog.{CATALOG_NAME}", None):
+        # Catalogs are looked up by name when first used, so an existing session can still get this one.
+        spark.conf.set(f"spark.sql.catalog.{CATALOG_NAME}", CATALOG_CLASS)
 
 
 def missing_jvm_jar_hint(spark_jars: str) -> str | None:
@@ -126,7 +183,7 @@ def missing_jvm_jar_hint(spark_jars: str) -> str | None:
     if any(os.path.basename(entry).startswith(JAR_PREFIX) for entry in spark_jars.split(",") if entry.strip()):
         return None
     jar = jar_path()
-    where = f"the jar {jar}" if jar else "the jar (build it with deeplake_spark.spark.jvm.build_jar())"
+    where = f"the jar {jar}" if jar else "the jar (build it with the README set-up: mvn -q -f jvm-shim/pom.xml verify)"
     return (f"format('{SHORT_NAME}') is not available in this session: {where} is not on spark.jars. Start the "
             "session with deeplake_spark.spark_session(), or add .config('spark.jars', '<jar>') to its builder "
             "(on Databricks: install the jar as a cluster library; ignore this message if you did)")

@@ -1,0 +1,75 @@
+package deeplake.spark.jvm.catalog;
+
+import java.net.URI;
+import java.nio.file.Paths;
+import java.util.Map;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.connector.catalog.Identifier;
+
+/** Dataset paths as SQL names them ({@code deeplake.`/data/pets`}) and the Hadoop settings to reach them. */
+final class DatasetPaths {
+  private DatasetPaths() {}
+
+  /**
+   * The dataset path of a catalog identifier: one backquoted path, no namespace (or the empty one that
+   * {@link PathRelations} adds).
+   */
+  static String of(Identifier ident, String catalogName) {
+    boolean noNamespace = ident.namespace().length == 0
+        || (ident.namespace().length == 1 && ident.namespace()[0].isEmpty());
+    if (!noNamespace || !looksLikePath(ident.name())) {
+      throw new IllegalArgumentException("'" + catalogName + "." + String.join(".", ident.namespace())
+          + (ident.namespace().length == 0 ? "" : ".") + ident.name() + "' is not a dataset path: the "
+          + catalogName + " catalog names datasets by their path in backquotes, e.g. "
+          + catalogName + ".`/data/pets` or " + catalogName + ".`s3a://bucket/pets`");
+    }
+    return normalize(ident.name());
+  }
+
+  static boolean looksLikePath(String name) {
+    return name.startsWith("/") || name.contains(":/") || name.startsWith("./") || name.startsWith("../");
+  }
+
+  /** Absolute path without trailing slash (the JVM reader's form of a dataset root). */
+  static String normalize(String path) {
+    String p = path.trim();
+    if (p.startsWith("file:")) {
+      p = URI.create(p).getPath();
+    }
+    if (!p.contains("://")) {
+      p = Paths.get(p).toAbsolutePath().normalize().toString();
+    }
+    while (p.length() > 1 && p.endsWith("/")) {
+      p = p.substring(0, p.length() - 1);
+    }
+    return p;
+  }
+
+  /** The session's Hadoop configuration plus the catalog's {@code fs.*} settings. */
+  static Configuration hadoopConf(Map<String, String> options) {
+    Configuration conf = SparkSession.getActiveSession().isDefined()
+        ? new Configuration(SparkSession.active().sparkContext().hadoopConfiguration())
+        : new Configuration();
+    for (Map.Entry<String, String> e : options.entrySet()) {
+      if (e.getKey().startsWith("fs.")) {
+        conf.set(e.getKey(), e.getValue());
+      }
+    }
+    return conf;
+  }
+
+  /** True when {@code root/_delta_log} exists. */
+  static boolean hasDeltaLog(String root, Configuration conf) {
+    try {
+      Path log = new Path(root + "/_delta_log");
+      FileSystem fs = log.getFileSystem(conf);
+      return fs.exists(log);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(root + ": cannot check for a Delta log: " + e.getMessage(), e);
+    }
+  }
+}
