@@ -11,6 +11,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -454,3 +456,49 @@ def test_streaming_sink_is_exactly_once_across_restarts(spark, tmp_path):
     run_once()
     assert sorted(int(r["id"]) for r in dls.open(path)) == list(range(10))
     assert len(versions(path)) == 2
+
+
+def test_appends_to_a_dataset_written_by_the_python_api(spark, tmp_path):
+    path = str(tmp_path / "py")
+    ds = dls.create(path, {"id": "int64", "emb": dls.tensor("embedding", dtype="float32", shape=(2,)),
+                           "label": dls.tensor("class_label")})
+    ds.append({"id": [0, 1], "emb": [np.array([0, 0], np.float32), np.array([1, 1], np.float32)], "label": [0, 1]})
+    spark.createDataFrame([(2, [2.0, 2.0], 2)], "id long, emb array<float>, label int") \
+        .write.format(FMT).mode("append").save(path)
+    ds = dls.open(path)
+    got = {int(r["id"]): (r["emb"].tolist(), int(r["label"])) for r in ds}
+    assert got == {0: ([0.0, 0.0], 0), 1: ([1.0, 1.0], 1), 2: ([2.0, 2.0], 2)}
+    with pytest.raises(SPARK_ERRORS, match="does not match tensor shape"):
+        spark.createDataFrame([(3, [1.0, 2.0, 3.0], 0)], "id long, emb array<float>, label int") \
+            .write.format(FMT).mode("append").save(path)
+
+
+def test_s3_targets_are_refused_before_any_task_writes(spark):
+    with pytest.raises(SPARK_ERRORS, match="cannot commit to S3 safely"):
+        spark.range(1).write.format(FMT).save("s3a://bucket/never")
+
+
+@pytest.mark.slow
+def test_delta_spark_reads_the_jvm_writers_table(written):
+    pytest.importorskip("delta")
+    worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_worker.py")
+    proc = subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            bufsize=1)
+    try:
+        assert "ready" in json.loads(proc.stdout.readline())
+
+        def ask(request: dict) -> list[dict]:
+            proc.stdin.write(json.dumps(request) + "\n")
+            reply = json.loads(proc.stdout.readline())
+            assert "error" not in reply, reply
+            return reply["rows"]
+
+        rows = ask({"read": written, "format": "delta", "select": "id,name,label,emb.chunk"})
+        rows_by_id = {r["id"]: r for r in rows}
+        assert sorted(rows_by_id) == list(range(ROWS)) and rows_by_id[7]["label"] == 3
+        assert rows_by_id[7]["name"] == "n7" and rows_by_id[6]["chunk"] is None
+        history = ask({"sql": f"DESCRIBE HISTORY delta.`{written}`"})
+        assert [h["operation"] for h in history] == ["CREATE TABLE AS SELECT"]
+    finally:
+        proc.stdin.close()
+        proc.wait(120)

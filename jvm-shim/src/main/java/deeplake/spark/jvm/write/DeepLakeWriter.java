@@ -62,6 +62,7 @@ public final class DeepLakeWriter {
       throw new WriteException(options.root + ": partitionBy" + options.partitionColumns + " is not supported: the "
           + "deeplake readers do not read partitioned tables; write without partitionBy");
     }
+    DeltaCommitter.checkCommitSafety(options.root);
     String appId = txnAppId != null ? txnAppId : options.txnAppId;
     long appVersion = txnAppId != null ? txnVersion : options.txnVersion;
     Configuration conf = new Storage(options.root, options.hadoopOptions).conf;

@@ -85,10 +85,7 @@ public final class DeltaCommitter {
       boolean removeAll, StructType newSchema, String txnAppId, long txnVersion, String operation,
       Map<String, String> operationParameters) throws IOException {
     String dataset = Storage.normalize(root);
-    if (dataset.startsWith("s3a://") || dataset.startsWith("s3://") || dataset.startsWith("s3n://")) {
-      throw new WriteException(dataset + ": the JVM writer cannot commit to S3 safely (no atomic put-if-absent); "
-          + "write with format('deeplake') (Python writer, delta-rs locking) instead");
-    }
+    checkCommitSafety(dataset);
     long attemptVersion = readVersion + 1;
     long checkedUpTo = readVersion;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -121,6 +118,15 @@ public final class DeltaCommitter {
       }
     }
     throw new WriteException.Conflict(dataset + ": gave up after " + MAX_ATTEMPTS + " concurrent commits");
+  }
+
+  /** Refuses stores without an atomic put-if-absent (S3), before anything is written there. */
+  public static void checkCommitSafety(String root) {
+    String dataset = Storage.normalize(root);
+    if (dataset.startsWith("s3a://") || dataset.startsWith("s3://") || dataset.startsWith("s3n://")) {
+      throw new WriteException(dataset + ": the JVM writer cannot commit to S3 safely (no atomic put-if-absent); "
+          + "write with format('deeplake') (Python writer, delta-rs locking) instead");
+    }
   }
 
   private static DeltaSnapshot latest(String dataset, Configuration conf) throws IOException {
