@@ -502,3 +502,23 @@ def test_delta_spark_reads_the_jvm_writers_table(written):
     finally:
         proc.stdin.close()
         proc.wait(120)
+
+
+def test_vacuum_removes_uncommitted_jvm_leftovers(spark, tmp_path):
+    path = str(tmp_path / "vac")
+    spark.createDataFrame([(1, [1.0, 2.0])], "id long, emb array<float>").coalesce(1).write.format(FMT).save(path)
+    (part,) = glob.glob(os.path.join(path, "part-*.parquet"))
+    (chunk,) = glob.glob(os.path.join(path, "_tensors", "emb", "*.dltc"))
+    # what a killed task leaves: a part file and a chunk that no commit names
+    orphan_part = os.path.join(path, "part-00007-" + "a" * 32 + ".parquet")
+    orphan_chunk = os.path.join(path, "_tensors", "emb", "b" * 32 + ".dltc")
+    shutil.copy(part, orphan_part)
+    shutil.copy(chunk, orphan_chunk)
+    old = os.path.getmtime(part) - 30 * 24 * 3600
+    for p in (orphan_part, orphan_chunk):
+        os.utime(p, (old, old))
+    result = dls.open(path).vacuum(retention_hours=1, enforce_retention_duration=False)
+    assert os.path.basename(orphan_part) in result.parquet_files
+    assert not os.path.exists(orphan_part) and not os.path.exists(orphan_chunk)
+    assert os.path.exists(part) and os.path.exists(chunk)
+    assert [int(r["id"]) for r in dls.open(path)] == [1]
