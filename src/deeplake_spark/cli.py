@@ -491,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-folder", parents=[common], help="images in class sub-folders -> dataset",
                        description="Create a dataset from DIR/<class>/<image>.(jpg|jpeg|png): columns image "
                                    "(JPEG/PNG bytes kept as they are), label (class_label: the class index in "
-                                   "sorted folder name order, the folder names as its class names), label_name and filename (relative to DIR).")
+                                   "sorted folder name order, the folder names as its class names), label_name "
+                                   "and filename (relative to DIR).")
     p.add_argument("dir", help="folder with one sub-folder per class")
     p.add_argument("path", help="dataset path or URI to create")
     p.add_argument("--engine", choices=("auto", "spark", "python"), default="auto",

@@ -473,7 +473,8 @@ def test_million_row_tabular_read_takes_seconds(spark, tmp_path):
 
     parquet = timed(spark.read.parquet(os.path.join(path, parquet_file)))  # also warms the JVM up
     deeplake = timed(load(spark, path))
-    print(f"\n1M rows, group-by over tabular, inline class_label + ref columns: deeplake {deeplake:.1f} s, plain Parquet {parquet:.1f} s")
+    print(f"\n1M rows, group-by over tabular, inline class_label + ref columns: deeplake {deeplake:.1f} s, "
+          f"plain Parquet {parquet:.1f} s")
     # Seconds, not minutes: within a small factor of Spark's own Parquet scan of the same file.
     assert deeplake < 3 * parquet + 15
 

@@ -42,17 +42,19 @@ def test_round_trip_keeps_dtype(dtype):
 @pytest.mark.parametrize(("dtype", "value", "message"), [
     ("uint8", 256, "out of range"), ("uint8", -1, "out of range"), ("int8", 128, "out of range"),
     ("int32", 2.5, "non-integral"), ("int32", float("inf"), "non-integral or non-finite"),
-    ("bool", 2, "only 0/1"), ("int32", "3", "cannot be stored"), ("int32", [1], r"shape \(1,\)"),
+    ("bool", 2, "only 0/1"), ("int32", "3", "got str for a int32 tensor"), ("int32", [1], r"shape \(1,\)"),
 ])
-def test_bad_values_are_refused(dtype, value, message):
-    with pytest.raises(SchemaError, match=message):
-        inline_array(spec(dtype), [value], where="t")
+def test_bad_values_are_refused_naming_the_row(dtype, value, message):
+    with pytest.raises(SchemaError, match=message) as info:
+        inline_array(spec(dtype), [0, None, value], where="t", row_offset=10)
+    assert str(info.value).startswith("t, row 12: ")
 
 
 @pytest.mark.parametrize(("dtype", "values", "message"), [
-    ("uint8", pa.array([1, 300]), "do not fit a uint8"), ("int32", pa.array([1.5]), "do not fit a int32"),
-    ("int32", pa.array([float("nan")]), "non-finite"), ("bool", pa.array([0, 2]), "only 0/1"),
-    ("int32", pa.array(["1"]), "need a text/json"), ("str", pa.array([1]), "need a numeric"),
+    ("uint8", pa.array([1, 300]), "row 1: values out of range for uint8"),
+    ("int32", pa.array([1.5]), "row 0: non-integral"), ("int32", pa.array([float("nan")]), "non-finite"),
+    ("bool", pa.array([0, 2]), "row 1: only 0/1"), ("int32", pa.array(["1"]), "need a text/json"),
+    ("str", pa.array([1]), "row 0: expected str for a text tensor, got int"),
 ])
 def test_bad_arrow_values_are_refused(dtype, values, message):
     with pytest.raises(SchemaError, match=message):

@@ -195,7 +195,7 @@ class TaskWriter:
             if values is None:
                 arrays.append(pa.nulls(n, f.type))
             elif f.name in self.schema.inline:
-                arrays.append(inline_array(self.schema.tensors[f.name], values,
+                arrays.append(inline_array(self.schema.tensors[f.name], values, row_offset=self.rows,
                                            where=f"dataset {self.storage.uri}, tensor {f.name!r}"))
             elif f.name in self.schema.tensors:
                 arrays.append(self._refs(f.name, values))

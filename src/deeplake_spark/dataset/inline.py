@@ -57,12 +57,33 @@ def matches_inline_type(spec: TensorSpec, column_type: pa.DataType) -> bool:
     return column_type.equals(INLINE_TYPES[spec.dtype])
 
 
-def inline_array(spec: TensorSpec, values: Any, *, where: str) -> pa.Array:
+def inline_array(spec: TensorSpec, values: Any, *, where: str, row_offset: int = 0) -> pa.Array:
     """``values`` (Arrow array, numpy array or sequence; None = null) as the tensor's inline column.
 
     Every value is validated as a chunked sample would be: range and integrality for integer dtypes,
-    0/1 for bool, str (or any JSON value for htype json) for str tensors; a SchemaError names ``where``.
+    0/1 for bool, str (or any JSON value for htype json) for str tensors. A SchemaError names
+    ``where`` and the first bad row (``row_offset`` + its position in ``values``).
     """
+    try:
+        return _inline_array(spec, values, where)
+    except SchemaError as e:
+        _raise_first_bad_row(spec, values, where, row_offset)
+        raise e
+
+
+def _raise_first_bad_row(spec: TensorSpec, values: Any, where: str, row_offset: int) -> None:
+    """Re-check ``values`` one by one (only after the batch check failed) to name the first bad row."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        t = values.type
+        if spec.dtype != "str" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return  # the batch error (a string column for a numeric tensor) says it all
+        values = values.to_pylist()
+    for i, value in enumerate(values):
+        if value is not None:
+            encode_sample(spec, value, where=f"{where}, row {row_offset + i}")  # raises for a bad value
+
+
+def _inline_array(spec: TensorSpec, values: Any, where: str) -> pa.Array:
     target = inline_type(spec)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
