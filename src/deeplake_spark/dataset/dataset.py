@@ -19,11 +19,11 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
-from deeplake_spark.dataset.inline import WIDENED_DTYPES, inline_array, inline_sample, inline_samples, inline_type
+from deeplake_spark.dataset.inline import inline_array, inline_sample, inline_samples, inline_type
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.schema import DatasetSchema
-from deeplake_spark.dataset.sql_checks import check_sql, dml_failure
+from deeplake_spark.dataset.sql_checks import check_sql, check_update_columns, dml_failure
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
 from deeplake_spark.dataset.writer import TensorColumnWriter, settle_failed_write, write_tensor_column
 from deeplake_spark.errors import (
@@ -309,21 +309,7 @@ class Dataset:
         """Update tabular columns and inline (scalar) tensors: ``updates`` holds SQL expressions,
         ``new_values`` literal values (checked against the tensor's dtype, e.g. ``{"label": 3}``)."""
         self._check_writable()
-        schema = self.schema
-        names = list((updates or {}).keys()) + list((new_values or {}).keys())
-        bad = [n for n in names if n not in schema.order or (n in schema.tensors and n not in schema.inline)]
-        if bad:
-            raise SchemaError(f"dataset {self.path}: update() works on tabular columns and scalar tensors stored "
-                              f"inline only; bad column(s) {bad}")
-        # a SQL expression could leave a value the tensor's dtype cannot hold (300 in a uint8 label)
-        widened = [n for n in (updates or {}) if n in schema.inline and schema.tensors[n].dtype in WIDENED_DTYPES]
-        if widened:
-            raise SchemaError(f"dataset {self.path}: update(): tensor(s) {widened} have a dtype wider on disk than in "
-                              "the tensor (uint8/uint16/uint32/float16); set them with new_values=, whose values are "
-                              "checked, not with SQL expressions")
-        if new_values:
-            new_values = {name: self._checked_value(name, value) if name in schema.inline else value
-                          for name, value in new_values.items()}
+        new_values = check_update_columns(self.schema, updates, new_values, dataset=self.path)
         self._dt.update_incremental()
         check_sql(self._dt, dataset=self.path, operation="update", predicate=predicate, expressions=updates)
         try:
@@ -336,11 +322,6 @@ class Dataset:
         except DeltaError as e:
             raise dml_failure(self.path, "update", e) from e
         return self._after_commit()
-
-    def _checked_value(self, name: str, value: Any) -> Any:
-        """``value`` for inline tensor ``name`` once it passes the tensor's checks (as in append)."""
-        cell = inline_array(self.schema.tensors[name], [value], where=f"dataset {self.path}, tensor {name!r}")
-        return cell[0].as_py()
 
     def restore(self, version: int | str | datetime) -> int:
         """Make ``version`` (or a timestamp) the content of a new latest version; returns that version.

@@ -10,10 +10,13 @@ so neither trailing text nor an unbalanced ``)`` can slip past.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import DeltaError
 
+from deeplake_spark.dataset.inline import WIDENED_DTYPES, inline_array
+from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.errors import DeepLakeSparkError, SchemaError, StorageError
 
 _TABLE = "deeplake_check"
@@ -53,6 +56,30 @@ def check_sql(dt: DeltaTable, *, dataset: str, operation: str, predicate: str | 
                 first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
                 raise SchemaError(f"dataset {dataset}: {operation}: {what} is not one valid SQL expression over "
                                   f"the table's columns ({first_line}); nothing was changed") from e
+
+
+def check_update_columns(schema: DatasetSchema, updates: Mapping[str, str] | None,
+                         new_values: Mapping[str, Any] | None, *, dataset: str) -> dict[str, Any] | None:
+    """The ``new_values`` an ``update`` may write, once every named column is tabular or an inline
+    scalar tensor; an inline tensor's literal is checked (and json turned into its text) as in append.
+
+    A SQL expression may not set a tensor whose column type is wider than its dtype (uint8 stored as
+    short): nothing would stop it from leaving 300 in a uint8 label.
+    """
+    names = list((updates or {}).keys()) + list((new_values or {}).keys())
+    bad = [n for n in names if n not in schema.order or (n in schema.tensors and n not in schema.inline)]
+    if bad:
+        raise SchemaError(f"dataset {dataset}: update() works on tabular columns and scalar tensors stored "
+                          f"inline only; bad column(s) {bad}")
+    widened = [n for n in (updates or {}) if n in schema.inline and schema.tensors[n].dtype in WIDENED_DTYPES]
+    if widened:
+        raise SchemaError(f"dataset {dataset}: update(): tensor(s) {widened} have a dtype wider on disk than in "
+                          "the tensor (uint8/uint16/uint32/float16); set them with new_values=, whose values are "
+                          "checked, not with SQL expressions")
+    if not new_values:
+        return None
+    return {name: inline_array(schema.tensors[name], [value], where=f"dataset {dataset}, tensor {name!r}")[0].as_py()
+            if name in schema.inline else value for name, value in new_values.items()}
 
 
 def dml_failure(dataset: str, operation: str, error: Exception) -> DeepLakeSparkError:
