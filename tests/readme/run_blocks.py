@@ -32,6 +32,9 @@ def run(namespace: dict, language: str, code: str, where: str) -> None:
 
 
 def main() -> None:
+    # Answers go to the original stdout; whatever the blocks print (show(), the CLI, Spark) to stderr.
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
     namespace: dict = {"__name__": "__readme__"}
     for line in sys.stdin:
         step = json.loads(line)
@@ -39,10 +42,11 @@ def main() -> None:
             run(namespace, step["language"], step["code"], step["where"])
         except BaseException:  # noqa: BLE001 - reported to the test, which fails
             traceback.print_exc()
-            print(f"FAIL {step['where']}", flush=True)
+            print(f"FAIL {step['where']}", file=answers, flush=True)
             sys.stderr.flush()
             os._exit(1)
-        print(f"OK {step['where']}", flush=True)
+        sys.stdout.flush()
+        print(f"OK {step['where']}", file=answers, flush=True)
     os._exit(0)  # delta-rs may abort at interpreter exit (delta-rs#2184); every block is done
 
 
