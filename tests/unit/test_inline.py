@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deeplake_spark.dataset.inline import inline_array, inline_sample, inline_samples, inline_type
 from deeplake_spark.dataset.schema import DatasetSchema, tensor
@@ -96,3 +98,41 @@ def test_class_names_in_the_spec_json():
     assert named.class_name(1) == "dog" and named.class_name(2) is None and plain.class_name(0) is None
     with pytest.raises(SchemaError, match="not a list of names"):
         TensorSpec.from_dict({**named.to_dict(), "class_names": "cat"})
+
+
+_INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+
+
+@given(data=st.data(), dtype=st.sampled_from(_INT_DTYPES + ("bool", "float16", "float32", "float64")))
+@settings(max_examples=150, deadline=None)
+def test_any_valid_column_round_trips(data, dtype):
+    """Values of the dtype (and nulls) come back equal and in the dtype, whatever the input form."""
+    s = spec(dtype)
+    if dtype in _INT_DTYPES:
+        info = np.iinfo(dtype)
+        element = st.integers(int(info.min), int(info.max))
+    elif dtype == "bool":
+        element = st.booleans()
+    else:
+        element = st.floats(width=int(dtype[-2:]) if dtype != "float16" else 16, allow_nan=False)
+    values = data.draw(st.lists(st.one_of(st.none(), element), max_size=20))
+    form = data.draw(st.sampled_from(["list", "arrow"]))
+    given_values = values if form == "list" else pa.array(values, type=pa.from_numpy_dtype(np.dtype(dtype)))
+    column = inline_array(s, given_values, where="t")
+    assert column.type == inline_type(s) and column.null_count == values.count(None)
+    samples = inline_samples(column, s)
+    back = [None if v is None else np.asarray(v) for v in (samples if isinstance(samples, list) else list(samples))]
+    for got, want in zip(back, values):
+        if want is None:
+            assert got is None
+        else:
+            assert got.dtype == np.dtype(dtype) and got == np.asarray(want, dtype=dtype)
+
+
+@given(st.lists(st.one_of(st.none(), st.text()), max_size=10))
+@settings(max_examples=100, deadline=None)
+def test_any_text_round_trips(texts):
+    valid = [t for t in texts if t is None or t.encode("utf-8", "surrogatepass").decode("utf-8", "ignore") == t]
+    column = inline_array(spec("str", "text"), valid, where="t")
+    samples = inline_samples(column, spec("str", "text"))
+    assert list(samples) == valid

@@ -112,7 +112,7 @@ class Dataset:
 
     # ------------------------------------------------------------------ read
     def arrow_dataset(self) -> pds.Dataset:
-        """The rows (tabular columns + refs) as a pyarrow dataset in row order."""
+        """The rows (tabular columns, inline scalar tensors, refs) as a pyarrow dataset in row order."""
         return delta_log.ordered_fragments_dataset(self._dt, self.schema.to_arrow())
 
     def table(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None) -> pa.Table:
