@@ -32,8 +32,8 @@ def test_every_scalar_dtype_but_uint64_is_inline():
 def test_round_trip_keeps_dtype(dtype):
     s = spec(dtype)
     values = np.array([0, 1, 1, 0], dtype=dtype)
-    for given in (values, list(values), pa.array(values)):
-        column = inline_array(s, given, where="t")
+    for source in (values, list(values), pa.array(values)):
+        column = inline_array(s, source, where="t")
         assert column.type == inline_type(s)
         samples = inline_samples(column, s)
         assert samples.dtype == np.dtype(dtype) and samples.tolist() == values.tolist()
