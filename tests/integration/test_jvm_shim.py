@@ -465,3 +465,33 @@ def test_reads_an_s3a_dataset_like_the_python_source(spark, s3_server):
     assert bytes(jvm_rows[2]["jpg"]["data"]) == kinds_row(2)["jpg"]
     with pytest.raises(SPARK_ERRORS, match="no deeplake dataset at s3a://"):
         read(spark, s3a + "-missing", **s3a_options(s3_server)).collect()
+
+
+@pytest.mark.slow
+def test_s3a_settings_of_the_spark_application_apply_to_reads(s3_server, tmp_path):
+    """``spark.hadoop.fs.s3a.*`` given when the session starts reach the driver and the executors, so a read
+    needs no options (a separate application: our session is already started)."""
+    import subprocess
+    import sys
+
+    if not jvm.s3a_jars():
+        pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
+    uri = s3_server.uri("jvm-app-settings")
+    ds = dls.create(uri, {"id": "int64", "v": dls.tensor(dtype="int32", shape=(2,))},
+                    storage_options=s3_server.storage_options)
+    ds.append({"id": [1, 2, 3], "v": [np.array([i, -i], np.int32) for i in range(3)]})
+    settings = {f"spark.hadoop.{k}": v for k, v in s3a_options(s3_server).items()}
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import os, sys\n"
+        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
+        "import deeplake_spark as dls\n"
+        f"spark = dls.spark_session(master='local[2]', **{settings!r})\n"
+        f"rows = spark.read.format('deeplake-jvm').option('tensors', 'array').load({uri.replace('s3://', 's3a://', 1)!r})"
+        ".orderBy('id').collect()\n"
+        "print('ROWS', [(r['id'], list(r['v'])) for r in rows])\n"
+        "spark.stop()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ROWS [(1, [0, 0]), (2, [1, -1]), (3, [2, -2])]" in done.stdout

@@ -17,6 +17,7 @@ import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.SparkEnv;
 
 /**
  * Byte access for dataset files: java.nio for local paths (no Hadoop checksum-file overhead), Hadoop
@@ -44,8 +45,19 @@ final class Io {
     return !uri.contains("://");
   }
 
+  /**
+   * Hadoop settings for dataset I/O: the Spark application's {@code spark.hadoop.*} settings (those it
+   * started with, e.g. {@code spark.hadoop.fs.s3a.endpoint}; on the driver and on executors alike), then
+   * the read's own {@code fs.*} / {@code spark.hadoop.*} options, which win.
+   */
   static Configuration hadoopConf(Map<String, String> options) {
     Configuration conf = new Configuration();
+    SparkEnv env = SparkEnv.get();
+    if (env != null) {
+      for (scala.Tuple2<String, String> kv : env.conf().getAllWithPrefix("spark.hadoop.")) {
+        conf.set(kv._1(), kv._2());
+      }
+    }
     for (Map.Entry<String, String> e : options.entrySet()) {
       if (e.getKey().startsWith("fs.") || e.getKey().startsWith("spark.hadoop.")) {
         conf.set(e.getKey().replaceFirst("^spark\\.hadoop\\.", ""), e.getValue());
