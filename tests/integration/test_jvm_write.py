@@ -522,3 +522,42 @@ def test_vacuum_removes_uncommitted_jvm_leftovers(spark, tmp_path):
     assert not os.path.exists(orphan_part) and not os.path.exists(orphan_chunk)
     assert os.path.exists(part) and os.path.exists(chunk)
     assert [int(r["id"]) for r in dls.open(path)] == [1]
+
+
+def test_committer_checks_commits_made_after_its_read_version(spark, tmp_path):
+    """DeltaCommitter against a concurrent delta-rs (Python API) writer: an overwrite planned before
+    an append is a conflict; a schema-only commit (ALTER TABLE ADD COLUMNS) planned before it is
+    rebased over it, and every reader sees the new column."""
+    path = str(tmp_path / "cc")
+    spark.createDataFrame([(1, "a")], "id long, name string").write.format(FMT).save(path)
+    dls.open(path).append({"id": [2], "name": ["b"]})  # version 1, by delta-rs
+    jvm_ = spark.sparkContext._jvm
+    committer = jvm_.deeplake.spark.jvm.write.DeltaCommitter
+    conf = jvm_.org.apache.hadoop.conf.Configuration()
+    no_files = jvm_.java.util.ArrayList()
+    params = jvm_.java.util.HashMap()
+    with pytest.raises(SPARK_ERRORS, match="version 1 added data files while this overwrite"):
+        committer.commit(path, conf, 0, no_files, True, None, None, -1, "WRITE", params)
+    schema = json.loads(next(a["metaData"] for a in log_lines(path, 0) if "metaData" in a)["schemaString"])
+    schema["fields"].append({"name": "score", "type": "double", "nullable": True, "metadata": {}})
+    new_schema = jvm_.org.apache.spark.sql.types.DataType.fromJson(json.dumps(schema))
+    # planned on version 0: rebased over the append (it changed no schema, removed nothing)
+    assert committer.commit(path, conf, 0, no_files, False, new_schema, None, -1, "ADD COLUMNS", params) == 2
+    assert versions(path) == [0, 1, 2]
+    ds = dls.open(path)
+    assert list(ds.schema.order) == ["id", "name", "score"] and len(ds) == 2
+    rows = spark.read.format(FMT).load(path).orderBy("id").collect()
+    assert [(r["id"], r["name"], r["score"]) for r in rows] == [(1, "a", None), (2, "b", None)]
+
+
+def test_many_small_samples_fill_chunks_by_size(spark, tmp_path):
+    path = str(tmp_path / "small")
+    n = 5000
+    spark.range(n, numPartitions=1).selectExpr("id", "array(cast(id as float), 1.0f) AS emb") \
+        .write.format(FMT).option("tensor.emb.chunkSize", "16000").save(path)
+    chunks = glob.glob(os.path.join(path, "_tensors", "emb", "*.dltc"))
+    assert len(chunks) == 3  # 8 bytes per sample, 2,000 samples per 16,000-byte chunk
+    ds = dls.open(path)
+    assert len(ds) == n
+    for i in (0, 2047, 2048, 4999):
+        np.testing.assert_array_equal(ds[i]["emb"], np.array([i, 1.0], np.float32))

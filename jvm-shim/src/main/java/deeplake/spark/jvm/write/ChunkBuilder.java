@@ -98,6 +98,8 @@ public final class ChunkBuilder {
     }
     if (count + 2 > positions.length) {
       positions = Arrays.copyOf(positions, positions.length * 2);
+    }
+    if (count + 1 > ndims.length) {
       ndims = Arrays.copyOf(ndims, ndims.length * 2);
     }
     if (totalDims + shape.length > dims.length) {

@@ -63,12 +63,18 @@ public final class DeepLakeWriter {
           + "deeplake readers do not read partitioned tables; write without partitionBy");
     }
     DeltaCommitter.checkCommitSafety(options.root);
+    if (options.saveMode != null) {
+      // the Python source's option (its write() helper passes every mode this way)
+      mode = saveModeOf(options.saveMode);
+    }
     String appId = txnAppId != null ? txnAppId : options.txnAppId;
     long appVersion = txnAppId != null ? txnVersion : options.txnVersion;
     Configuration conf = new Storage(options.root, options.hadoopOptions).conf;
     DeltaSnapshot state;
     try {
-      state = TableLog.snapshot(options.root, conf, null, null);
+      // no _delta_log folder: a new dataset, known without starting Kernel
+      state = new Storage(options.root, options.hadoopOptions).exists("_delta_log")
+          ? TableLog.snapshot(options.root, conf, null, null) : null;
     } catch (FileNotFoundException e) {
       state = null;
     } catch (IOException e) {
@@ -140,6 +146,18 @@ public final class DeepLakeWriter {
     }
     LOG.info("{}: {} of {} rows committed as version {}", options.root, op, rows, version);
     return version;
+  }
+
+  static SaveMode saveModeOf(String text) {
+    switch (text.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "append": return SaveMode.Append;
+      case "overwrite": return SaveMode.Overwrite;
+      case "ignore": return SaveMode.Ignore;
+      case "error": case "errorifexists": case "default": return SaveMode.ErrorIfExists;
+      default:
+        throw new WriteException("option 'saveMode': bad value '" + text
+            + "'; allowed: append, overwrite, errorifexists, ignore");
+    }
   }
 
   /** Runs the write tasks; on failure deletes the files of the tasks that had finished. */
