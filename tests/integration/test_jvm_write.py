@@ -561,3 +561,33 @@ def test_many_small_samples_fill_chunks_by_size(spark, tmp_path):
     assert len(ds) == n
     for i in (0, 2047, 2048, 4999):
         np.testing.assert_array_equal(ds[i]["emb"], np.array([i, 1.0], np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
+                                   "float16", "float32", "float64"])
+def test_chunk_bytes_equal_python_for_every_dtype(spark, tmp_path, dtype):
+    from deeplake_spark.format.chunk_writer import ChunkBuilder
+    from deeplake_spark.format.samples import encode_sample
+
+    rng = np.random.default_rng(len(dtype))
+    if dtype == "bool":
+        values = [rng.integers(0, 2, (i % 3, 2)).astype(bool).tolist() for i in range(9)]
+        spark_type = "array<array<boolean>>"
+    elif dtype.startswith("float"):
+        values = [(rng.standard_normal((i % 3, 2)) * 100).round(2).tolist() for i in range(9)]
+        spark_type = "array<array<double>>"
+    else:
+        hi = min(np.iinfo(dtype).max, 2**31 - 1)
+        lo = max(np.iinfo(dtype).min, -(2**31))
+        values = [rng.integers(lo, hi, (i % 3, 2)).tolist() for i in range(9)]
+        spark_type = "array<array<long>>"
+    path = str(tmp_path / dtype)
+    spark.createDataFrame(list(enumerate(values)), f"id long, t {spark_type}").coalesce(1).write.format(FMT) \
+        .option("tensor.t.dtype", dtype).option("tensor.t.shape", "(None, 2)").save(path)
+    spec = dls.open(path).schema.tensors["t"]
+    builder = ChunkBuilder(spec)
+    for v in values:
+        builder.add(encode_sample(spec, np.array(v, dtype=dtype).reshape(-1, 2)))
+    (chunk,) = glob.glob(os.path.join(path, "_tensors", "t", "*.dltc"))
+    with open(chunk, "rb") as f:
+        assert f.read() == builder.finish()
