@@ -9,6 +9,9 @@
 - Deep Lake 4: ``ds.append`` + ``ds.commit`` per 1,000 rows.
 - pyarrow Parquet and a JPEG folder: reference points (no Spark, no commits).
 
+The Spark writes are timed best of two when a write takes under 30 s (first-use costs of the
+session land on whichever writer runs first otherwise).
+
 The stores written here are the ones the later cases read.
 """
 
@@ -105,9 +108,7 @@ def _spark_writes(ctx: Context, kind: str) -> list[Row]:
     df.count()  # metadata warm-up, the same for both writers
 
     target = os.path.join(out_dir, f"parquet_{kind}")
-    start = time.perf_counter()
-    df.write.mode("overwrite").parquet(target)
-    seconds = time.perf_counter() - start
+    seconds = _best_time(lambda: df.write.mode("overwrite").parquet(target), target)
     rows.append(_row("spark parquet write", kind, {"rows": n, "seconds": seconds, "disk_bytes": _du(target)}))
 
     for system, fmt in (("ours (Spark write)", "deeplake"), ("ours (Spark JVM write)", "deeplake-jvm")):
@@ -119,14 +120,27 @@ def _spark_writes(ctx: Context, kind: str) -> list[Row]:
             writer = df.write.format(fmt).mode("overwrite")
             for key, value in _spark_schema_options(kind).items():
                 writer = writer.option(key, value)
-            start = time.perf_counter()
-            writer.save(target)
-            seconds = time.perf_counter() - start
+            seconds = _best_time(lambda w=writer, t=target: w.save(t), target)
             rows.append(_row(system, kind, {"rows": n, "seconds": seconds, "disk_bytes": _du(target)}))
         except Exception as e:  # Spark wraps the sources' errors in its own types
             rows.append(failed(CASE, system, kind, RuntimeError(spark_error_text(e))))
     shutil.rmtree(out_dir, ignore_errors=True)
     return rows
+
+
+def _best_time(write: Any, target: str) -> float:
+    """Seconds of ``write`` into a fresh ``target``; a write under 30 s runs twice and the faster counts,
+    so a writer that happens to pay the session's first-use costs (class loading, JIT) is not
+    penalized against the ones after it. Every Spark writer here is timed the same way."""
+    times = []
+    for _ in range(2):
+        shutil.rmtree(target, ignore_errors=True)
+        start = time.perf_counter()
+        write()
+        times.append(time.perf_counter() - start)
+        if times[0] >= 30:
+            break
+    return min(times)
 
 
 def _du(path: str) -> int:
