@@ -3,7 +3,7 @@
 The test run's own Spark session (tests/conftest.py) stays a plain one; a JVM's catalog and SQL
 extensions are fixed when it starts, and delta-spark's catalog replaces the session catalog. So the
 delta-spark interop tests talk to this worker: one JSON request per line in, one JSON reply per line
-out. Requests: ``{"sql": "..."}`` or ``{"read": path, "format": "delta"|"deeplake", "options": {...},
+out; ``DEEPLAKE_DELTA_WORKER_CONF`` (a JSON object) adds session settings. Requests: ``{"sql": "..."}`` or ``{"read": path, "format": "delta"|"deeplake", "options": {...},
 "select": "id"}``; replies ``{"rows": [...]}`` or ``{"error": "ExceptionType: message"}``.
 """
 
@@ -27,8 +27,9 @@ def main() -> None:
     sys.stdout = sys.stderr
     from deeplake_spark.spark import spark_session
 
+    extra = json.loads(os.environ.get("DEEPLAKE_DELTA_WORKER_CONF", "{}"))  # more session settings, e.g. the default format
     spark = spark_session(master="local[1]", app_name="delta-spark-worker", delta=True,
-                          **{"spark.driver.memory": "1g"})
+                          **{"spark.driver.memory": "1g", **extra})
     spark.sparkContext.setLogLevel("ERROR")
     out.write(json.dumps({"ready": spark.version}) + "\n")
     out.flush()

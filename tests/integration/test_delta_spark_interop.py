@@ -24,9 +24,10 @@ WORKER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_w
 class DeltaSpark:
     """A real Spark + delta-spark session in its own process (see tests/delta_spark_worker.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, conf: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "DEEPLAKE_DELTA_WORKER_CONF": json.dumps(conf or {})}
         self.proc = subprocess.Popen([sys.executable, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, env=env)
         self.version = self._reply()["ready"]
 
     def _reply(self) -> dict:
@@ -263,3 +264,70 @@ def test_our_dataset_copy_is_independent(delta, table, tmp_path):
     assert len(delta.read(table, select="label")) == 20
     assert sum(r["label"] == 0 for r in delta.read(table, select="label")) == 7
     _check_ours(copy, _labels(range(20), lambda i: 0))
+
+
+def test_deeplake_sql_works_next_to_delta_spark(delta, table):
+    """In a delta-spark session (its extension + DeltaCatalog as spark_catalog) our catalog, table function
+    and ADD COLUMNS work too, and delta-spark reads the schema commit ADD COLUMNS made."""
+    assert [r["n"] for r in delta.sql(f"SELECT count(*) AS n FROM deeplake.`{table}` VERSION AS OF 1")] == [10]
+    delta.sql(f"ALTER TABLE deeplake.`{table}` ADD COLUMNS (score DOUBLE)")
+    ours = delta.sql(f"SELECT version, operation FROM deeplake_history('{table}')")
+    theirs = delta.sql(f"DESCRIBE HISTORY delta.`{table}`")
+    assert [(r["version"], r["operation"]) for r in ours] == [(r["version"], r["operation"]) for r in theirs]
+    assert ours[0] == {"version": 3, "operation": "ADD COLUMNS"}
+    rows = delta.read(table, select="id,score")
+    assert len(rows) == 20 and all(r["score"] is None for r in rows)
+    delta.sql(f"UPDATE delta.`{table}` SET score = id * 0.5 WHERE id < 3")
+    after = dls.open(table).table(columns=["id", "score"]).to_pydict()
+    scores = dict(zip(after["id"], after["score"]))
+    assert {i: scores[i] for i in range(4)} == {0: 0.0, 1: 0.5, 2: 1.0, 3: None}
+    _check_ours(table, _labels(range(20)))
+
+
+def test_create_table_using_the_python_source_in_a_delta_session_cannot_be_read(delta, table):
+    """DeltaCatalog replaces the session catalog and resolves non-Delta tables through Spark's V1 path: a
+    table ``USING deeplake`` (the Python source) is created but cannot be read."""
+    delta.sql(f"CREATE TABLE pets_py USING deeplake LOCATION '{table}'")
+    try:
+        with pytest.raises(DeltaSparkError, match="deeplake is not a valid Spark SQL Data Source"):
+            delta.sql("SELECT count(*) AS n FROM pets_py")
+    finally:
+        delta.sql("DROP TABLE pets_py")
+
+
+@pytest.mark.xfail(reason="DeepLakeSource (H2) needs RelationProvider -> V1ReadRelation for V1-only catalogs; "
+                          "requested in requests.md", strict=False)
+def test_create_table_using_deeplake_jvm_in_a_delta_session(delta, table):
+    """``USING `deeplake-jvm``` reads through DeltaCatalog (the JVM source's V1 relation) with the dataset's
+    current schema; ADD COLUMNS on the table is refused with the way that works."""
+    delta.sql(f"CREATE TABLE pets_jvm USING `deeplake-jvm` LOCATION '{table}'")
+    try:
+        assert delta.sql("SELECT count(*) AS n FROM pets_jvm WHERE label = 1")[0]["n"] == 7
+        with pytest.raises(DeltaSparkError, match=rf"add the column to the dataset with ALTER TABLE deeplake.`{table}`"):
+            delta.sql("ALTER TABLE pets_jvm ADD COLUMNS (note STRING)")
+        delta.sql(f"ALTER TABLE deeplake.`{table}` ADD COLUMNS (note STRING)")
+        delta.sql("REFRESH TABLE pets_jvm")  # a V1 catalog caches the table's relation (and schema) until then
+        assert "note" in dls.open(table).schema.tabular.names
+        assert delta.sql("SELECT count(*) AS n FROM pets_jvm WHERE note IS NULL")[0]["n"] == 20
+    finally:
+        delta.sql("DROP TABLE IF EXISTS pets_jvm")
+    assert len(dls.open(table)) == 20
+
+
+def test_create_table_using_deeplake_in_a_delta_session_with_the_jvm_default(table):
+    """With ``spark.deeplake.defaultFormat=jvm``, ``USING deeplake`` in a Delta session is the JVM source: it
+    reads (V1 relation over the JVM reader) with the dataset's current schema; ADD COLUMNS on the table is
+    refused with the way that works."""
+    session = DeltaSpark({"spark.deeplake.defaultFormat": "jvm"})
+    try:
+        session.sql(f"CREATE TABLE pets USING deeplake LOCATION '{table}'")
+        assert session.sql("SELECT count(*) AS n FROM pets WHERE label = 2")[0]["n"] == 6
+        with pytest.raises(DeltaSparkError, match=rf"add the column to the dataset with ALTER TABLE deeplake.`{table}`"):
+            session.sql("ALTER TABLE pets ADD COLUMNS (note STRING)")
+        session.sql(f"ALTER TABLE deeplake.`{table}` ADD COLUMNS (note STRING)")
+        session.sql("REFRESH TABLE pets")  # a V1 catalog caches the table's relation (and schema) until then
+        assert session.sql("SELECT count(*) AS n FROM pets WHERE note IS NULL")[0]["n"] == 20
+        assert [r["id"] for r in session.read(table, format="deeplake", select="id")] == list(range(20))
+        session.sql("DROP TABLE pets")
+    finally:
+        session.close()

@@ -15,6 +15,11 @@ import org.apache.spark.sql.internal.SQLConf;
 import org.apache.spark.sql.sources.BaseRelation;
 import org.apache.spark.sql.sources.CreatableRelationProvider;
 import org.apache.spark.sql.sources.DataSourceRegister;
+import org.apache.spark.sql.sources.RelationProvider;
+import org.apache.spark.sql.sources.SchemaRelationProvider;
+import org.apache.spark.sql.sources.StreamSinkProvider;
+import org.apache.spark.sql.execution.streaming.Sink;
+import org.apache.spark.sql.streaming.OutputMode;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 
@@ -24,9 +29,11 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * Data Source can register {@code deeplake} (Spark refuses to register a Python source under a name a
  * JVM source answers to, and a name both answer to cannot be loaded). Spark asks every registered source
  * for its short name at each lookup, so the setting takes effect for the next query.
- * Reads and writes go to {@link DeepLakeSource} ({@code deeplake-jvm}). See docs/FORMAT_NAMES.md.
+ * Reads, writes and streaming writes go to {@link DeepLakeSource} ({@code deeplake-jvm}); reads through
+ * catalogs that only know V1 relations (delta-spark's) to {@link V1ReadRelation}. See docs/FORMAT_NAMES.md.
  */
-public final class DefaultFormatSource implements TableProvider, DataSourceRegister, CreatableRelationProvider {
+public final class DefaultFormatSource implements TableProvider, DataSourceRegister, CreatableRelationProvider,
+    RelationProvider, SchemaRelationProvider, StreamSinkProvider {
   public static final String CONF = "spark.deeplake.defaultFormat";
   public static final String DEFAULT_NAME = "deeplake";
   /** The name while the default is the Python source: never a format anyone types. */
@@ -61,11 +68,25 @@ public final class DefaultFormatSource implements TableProvider, DataSourceRegis
   @Override
   public BaseRelation createRelation(SQLContext sqlContext, SaveMode mode, scala.collection.immutable.Map<String, String> parameters,
       Dataset<Row> data) {
-    Object writer = delegate;
-    if (!(writer instanceof CreatableRelationProvider)) {
-      throw new UnsupportedOperationException("format('" + DEFAULT_NAME + "') is the JVM source in this session ("
-          + CONF + "=jvm), and this build of it cannot write; write with format('deeplake-python')");
-    }
-    return ((CreatableRelationProvider) writer).createRelation(sqlContext, mode, parameters, data);
+    return delegate.createRelation(sqlContext, mode, parameters, data);
+  }
+
+  /** Reads through catalogs that only know V1 relations (delta-spark's DeltaCatalog): {@link V1ReadRelation}. */
+  @Override
+  public BaseRelation createRelation(SQLContext sqlContext, scala.collection.immutable.Map<String, String> parameters) {
+    return V1ReadRelation.create(sqlContext, parameters);
+  }
+
+  /** As above; a catalog entry's stored schema is ignored (the dataset's current schema is the table's). */
+  @Override
+  public BaseRelation createRelation(SQLContext sqlContext, scala.collection.immutable.Map<String, String> parameters,
+      StructType schema) {
+    return V1ReadRelation.create(sqlContext, parameters);
+  }
+
+  @Override
+  public Sink createSink(SQLContext sqlContext, scala.collection.immutable.Map<String, String> parameters,
+      scala.collection.immutable.Seq<String> partitionColumns, OutputMode outputMode) {
+    return delegate.createSink(sqlContext, parameters, partitionColumns, outputMode);
   }
 }

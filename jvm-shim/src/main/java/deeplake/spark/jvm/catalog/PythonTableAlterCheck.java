@@ -22,7 +22,9 @@ import scala.runtime.BoxedUnit;
  * Refuses column changes on a catalog table of the Python source ({@code CREATE TABLE t USING deeplake}
  * while {@code deeplake} is the Python source, or {@code USING `deeplake-python`}). Spark would apply them
  * to the catalog entry only: the dataset would not have the column and every later read of the table would
- * fail. The error says how to change the dataset instead.
+ * fail. Also refuses ADD COLUMNS on a JVM-source table that the session catalog keeps as a V1 table
+ * (delta-spark's DeltaCatalog does), which Spark cannot alter. The errors say how to change the dataset
+ * instead ({@code ALTER TABLE deeplake.`path` ADD COLUMNS}).
  */
 public final class PythonTableAlterCheck implements Function1<LogicalPlan, BoxedUnit> {
   static final Set<String> PYTHON_SOURCES = Set.of("deeplake", "deeplake-python");
@@ -37,8 +39,16 @@ public final class PythonTableAlterCheck implements Function1<LogicalPlan, Boxed
     if (plan instanceof AlterTableAddColumnsCommand) {
       TableIdentifier ident = ((AlterTableAddColumnsCommand) plan).table();
       CatalogTable table = metadata(ident);
-      if (table != null && table.provider().isDefined()
-          && PYTHON_SOURCES.contains(table.provider().get().toLowerCase(Locale.ROOT))) {
+      String provider = table == null || table.provider().isEmpty() ? "" : table.provider().get().toLowerCase(Locale.ROOT);
+      boolean jvm = provider.equals("deeplake-jvm") || (provider.equals("deeplake") && DefaultFormatSource.jvmIsDefault());
+      if (jvm) {
+        // A catalog that resolves the table through V1 (delta-spark's DeltaCatalog) would refuse it with Spark's
+        // "does not support datasource table with type ..." at run time; say what works instead.
+        throw new UnsupportedOperationException("ALTER TABLE " + ident.unquotedString() + " ADD COLUMNS: this session's "
+            + "catalog keeps deeplake tables as V1 tables and cannot change them; add the column to the dataset with "
+            + "ALTER TABLE deeplake.`" + path(table) + "` ADD COLUMNS (...): the table reads the dataset's current schema");
+      }
+      if (PYTHON_SOURCES.contains(provider)) {
         throw refusal(ident.unquotedString(), table);
       }
     } else if (plan instanceof AlterTableCommand && ((AlterTableCommand) plan).table() instanceof ResolvedTable) {
@@ -76,13 +86,17 @@ public final class PythonTableAlterCheck implements Function1<LogicalPlan, Boxed
     }
   }
 
-  private static UnsupportedOperationException refusal(String name, CatalogTable table) {
-    String path = "<dataset path>";
+  private static String path(CatalogTable table) {
     if (table != null && table.storage().locationUri().isDefined()) {
-      path = table.storage().locationUri().get().getPath();
+      return table.storage().locationUri().get().getPath();
     } else if (table != null && table.storage().properties().contains("path")) {
-      path = table.storage().properties().apply("path");
+      return table.storage().properties().apply("path");
     }
+    return "<dataset path>";
+  }
+
+  private static UnsupportedOperationException refusal(String name, CatalogTable table) {
+    String path = path(table);
     return new UnsupportedOperationException("ALTER TABLE " + name + ": the table is read by the Python deeplake "
         + "source, and Spark would change the catalog entry only (the dataset would not have the column and reads "
         + "of the table would fail). Change the dataset with ALTER TABLE deeplake.`" + path + "` ADD COLUMNS (...), "
