@@ -28,7 +28,7 @@ public final class DeepLakeSparkSessionExtensions implements Function1<SparkSess
   public BoxedUnit apply(SparkSessionExtensions extensions) {
     extensions.injectTableFunction(new Tuple3<>(HistoryFunction.identifier(), HistoryFunction.info(), new HistoryFunction()));
     extensions.injectHintResolutionRule(session -> new PathRelations());
-    extensions.injectResolutionRule(session -> new SessionTableAlter());
+    extensions.injectResolutionRule(session -> new SessionTableAlter(session));
     extensions.injectCheckRule(session -> new PythonTableAlterCheck(session));
     return BoxedUnit.UNIT;
   }

@@ -20,9 +20,10 @@ import scala.runtime.BoxedUnit;
 
 /**
  * Refuses column changes on a catalog table of the Python source ({@code CREATE TABLE t USING deeplake}
- * while {@code deeplake} is the Python source, or {@code USING `deeplake-python`}). Spark would apply them
- * to the catalog entry only: the dataset would not have the column and every later read of the table would
- * fail. Also refuses ADD COLUMNS on a JVM-source table that the session catalog keeps as a V1 table
+ * while {@code deeplake} is the Python source, or {@code USING `deeplake-python`}) that
+ * {@link SessionTableAlter} could not send to the dataset (no path in the entry, or a V1 catalog). Spark
+ * would apply them to the catalog entry only: the dataset would not have the column and every later read
+ * of the table would fail. Also refuses ADD COLUMNS on a JVM-source table that the session catalog keeps as a V1 table
  * (delta-spark's DeltaCatalog does), which Spark cannot alter. The errors say how to change the dataset
  * instead ({@code ALTER TABLE deeplake.`path` ADD COLUMNS}).
  */
@@ -53,17 +54,18 @@ public final class PythonTableAlterCheck implements Function1<LogicalPlan, Boxed
       }
     } else if (plan instanceof AlterTableCommand && ((AlterTableCommand) plan).table() instanceof ResolvedTable) {
       ResolvedTable resolved = (ResolvedTable) ((AlterTableCommand) plan).table();
-      if (isPythonDeepLakeTable(resolved.table()) && changesColumns((AlterTableCommand) plan)) {
+      // SessionTableAlter sends the change to the dataset when the entry names the dataset's path.
+      if (isPythonDeepLakeTable(resolved.table()) && changesColumns((AlterTableCommand) plan)
+          && !(resolved.catalog() instanceof SessionTableAlterCatalog)) {
         Identifier ident = resolved.identifier();
         String[] ns = ident.namespace();
-        TableIdentifier v1 = TableIdentifier.apply(ident.name(), ns.length == 0 ? Option.empty() : Option.apply(ns[ns.length - 1]));
-        throw refusal(String.join(".", ns) + (ns.length == 0 ? "" : ".") + ident.name(), metadata(v1));
+        throw refusal(String.join(".", ns) + (ns.length == 0 ? "" : ".") + ident.name(), metadata(v1(ident)));
       }
     }
     return BoxedUnit.UNIT;
   }
 
-  private static boolean isPythonDeepLakeTable(Table table) {
+  static boolean isPythonDeepLakeTable(Table table) {
     return table.getClass().getName().endsWith(".PythonTable") && table.name() != null
         && PYTHON_SOURCES.contains(table.name().toLowerCase(Locale.ROOT));
   }
@@ -77,13 +79,28 @@ public final class PythonTableAlterCheck implements Function1<LogicalPlan, Boxed
     return false;
   }
 
+  private static TableIdentifier v1(Identifier ident) {
+    String[] ns = ident.namespace();
+    return TableIdentifier.apply(ident.name(), ns.length == 0 ? Option.empty() : Option.apply(ns[ns.length - 1]));
+  }
+
   private CatalogTable metadata(TableIdentifier ident) {
+    return metadata(session, ident);
+  }
+
+  private static CatalogTable metadata(SparkSession session, TableIdentifier ident) {
     try {
       return ((org.apache.spark.sql.classic.SparkSession) session).sessionState().catalog()
           .getTempViewOrPermanentTableMetadata(ident);
     } catch (RuntimeException e) {
-      return null;  // only used for the path in the message
+      return null;  // not a session catalog table
     }
+  }
+
+  /** The dataset path of a session catalog table (its LOCATION or {@code path} option), or null. */
+  static String datasetPath(SparkSession session, Identifier ident) {
+    String path = path(metadata(session, v1(ident)));
+    return path.startsWith("<") ? null : path;
   }
 
   private static String path(CatalogTable table) {

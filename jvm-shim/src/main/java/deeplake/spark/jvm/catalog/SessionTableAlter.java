@@ -2,6 +2,7 @@ package deeplake.spark.jvm.catalog;
 
 import java.util.Collections;
 
+import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.analysis.ResolvedTable;
 import org.apache.spark.sql.catalyst.plans.logical.AlterTableCommand;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
@@ -12,13 +13,20 @@ import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * Column changes on a catalog table of the JVM source ({@code CREATE TABLE t USING `deeplake-jvm`
- * LOCATION '/p'}) go to the dataset, not only to the catalog entry: Spark's session catalog would record
+ * LOCATION '/p'}) or of the Python source ({@code USING deeplake} / {@code deeplake-python}, with a
+ * {@code LOCATION} or {@code path} option) go to the dataset, not only to the catalog entry: Spark's session catalog would record
  * {@code ALTER TABLE t ADD COLUMNS} in its own metadata, which the source never reads, and the column
  * would silently not exist. This analyzer rule points such a command at a {@link SessionTableAlterCatalog},
  * which commits the new schema to the Delta log (ADD COLUMNS) or refuses the change by name, then updates
  * the catalog entry too. Commands that change only table properties are left to the session catalog.
  */
 public final class SessionTableAlter extends Rule<LogicalPlan> {
+  private final SparkSession session;
+
+  public SessionTableAlter(SparkSession session) {
+    this.session = session;
+  }
+
   /** Prefix of {@code DeepLakeTable.name()}: {@code deeplake-jvm:<root>@v<version>}. */
   static final String TABLE_NAME_PREFIX = "deeplake-jvm:";
 
@@ -32,7 +40,18 @@ public final class SessionTableAlter extends Rule<LogicalPlan> {
       return plan;
     }
     ResolvedTable resolved = (ResolvedTable) command.table();
-    if (resolved.catalog() instanceof DeepLakeCatalog || resolved.catalog() instanceof SessionTableAlterCatalog || !isDeepLakeTable(resolved.table())) {
+    if (resolved.catalog() instanceof DeepLakeCatalog || resolved.catalog() instanceof SessionTableAlterCatalog) {
+      return plan;
+    }
+    String root;
+    if (isDeepLakeTable(resolved.table())) {
+      root = rootOf(resolved.table());
+    } else if (PythonTableAlterCheck.isPythonDeepLakeTable(resolved.table())) {
+      root = PythonTableAlterCheck.datasetPath(session, resolved.identifier());
+      if (root == null) {
+        return plan;  // no path in the catalog entry: PythonTableAlterCheck refuses the command
+      }
+    } else {
       return plan;
     }
     boolean changesColumns = false;
@@ -42,7 +61,7 @@ public final class SessionTableAlter extends Rule<LogicalPlan> {
     if (!changesColumns) {
       return plan;
     }
-    SessionTableAlterCatalog catalog = new SessionTableAlterCatalog(resolved.catalog(), rootOf(resolved.table()),
+    SessionTableAlterCatalog catalog = new SessionTableAlterCatalog(resolved.catalog(), root,
         DatasetPaths.hadoopConf(Collections.emptyMap()));
     ResolvedTable target = ResolvedTable.create(catalog, resolved.identifier(), resolved.table());
     return plan.withNewChildren(CollectionConverters.asScala(Collections.<LogicalPlan>singletonList(target)).toSeq());
