@@ -144,7 +144,10 @@ def test_jar_is_built_and_registered(spark):
     assert jvm.is_available()
     assert not jvm.is_stale()
     assert jvm.jar_file().name == f"deeplake-spark-jvm-{dls.__version__}.jar"
-    assert spark.conf.get("spark.jars").endswith(jvm.jar_file().name)
+    jars = spark.conf.get("spark.jars").split(",")
+    assert jars[0] == str(jvm.jar_file())  # the reader first, then hadoop-aws + AWS SDK (S3A) when set up
+    assert ([j for j in jars[1:] if os.path.basename(j).startswith("hadoop-aws-")]
+            == [str(p) for p in jvm.s3a_jars() if p.name.startswith("hadoop-aws-")])
 
 
 def test_ref_mode_matches_python_source(spark, kinds):
@@ -340,15 +343,15 @@ def test_corrupt_chunk_names_the_file(spark, kinds, tmp_path):
 def test_unknown_format_version_names_the_file(spark, kinds, tmp_path):
     path = str(tmp_path / "future")
     shutil.copytree(kinds, path)
-    chunk = _first_chunk(path, "text")
+    chunk = _first_chunk(path, "f32")  # a chunked tensor (scalars such as text are inline: no chunk)
     data = bytearray(open(chunk, "rb").read())
     struct.pack_into("<H", data, 4, 2)
     open(chunk, "wb").write(bytes(data))
     with pytest.raises(SPARK_ERRORS) as excinfo:
-        read(spark, path, tensors="array", columns="text").collect()
+        read(spark, path, tensors="array", columns="f32").collect()
     message = str(excinfo.value)
     assert "chunk format version 2 is not supported" in message
-    assert f"_tensors/text/{os.path.basename(chunk)}" in message
+    assert f"_tensors/f32/{os.path.basename(chunk)}" in message
 
 
 def test_option_errors_are_clear(spark, kinds):
