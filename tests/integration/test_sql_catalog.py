@@ -234,12 +234,30 @@ def test_format_names_with_the_python_default(spark, pets):
     assert "deeplake.source" in named_df.schema.fields[0].metadata
     assert "deeplake.source" not in jvm_df.schema.fields[0].metadata
     assert python_df.count() == named_df.count() == jvm_df.count() == 10
-    with pytest.raises(DeepLakeSparkError, match="already the Python source in this session"):
-        dls.spark.register(spark, default="jvm")
     with pytest.raises(DeepLakeSparkError, match="allowed values are"):
         dls.spark.register(spark, default="scala")
     dls.spark.register(spark)  # registering again keeps the setting
     assert spark.conf.get("spark.deeplake.defaultFormat") == "python"
+
+
+def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(spark, pets):
+    """Spark looks JVM sources up before Python ones, so the switch works after the Python source was
+    registered as ``deeplake``; catalog tables resolve their provider name at each query."""
+    spark.sql(f"CREATE TABLE pets_switch USING deeplake LOCATION '{pets}'")
+    try:
+        dls.spark.register(spark, default="jvm")
+        assert spark.conf.get("spark.deeplake.defaultFormat") == "jvm"
+        assert "deeplake.source" not in spark.read.format("deeplake").load(pets).schema.fields[0].metadata
+        assert "deeplake.source" not in spark.table("pets_switch").schema.fields[0].metadata
+        assert spark.read.format("deeplake-python").load(pets).count() == 10
+        assert spark.sql("SELECT count(*) FROM pets_switch").collect()[0][0] == 10
+    finally:
+        dls.spark.register(spark, default="python")
+    assert "deeplake.source" in spark.read.format("deeplake").load(pets).schema.fields[0].metadata
+    try:
+        assert "deeplake.source" in spark.table("pets_switch").schema.fields[0].metadata
+    finally:
+        spark.sql("DROP TABLE pets_switch")
 
 
 def test_format_names_with_the_jvm_default_in_a_new_session(pets, tmp_path):

@@ -138,9 +138,9 @@ def register(spark: SparkSession, *, default: str | None = None) -> None:
     ``default`` chooses what ``format("deeplake")`` is: ``"python"`` (the Python Data Source, works
     with pip alone) or ``"jvm"`` (the jar's source, which must be on the session's classpath). None
     keeps the session's ``spark.deeplake.defaultFormat`` (``python`` when unset). Either way the Python
-    source is also ``format("deeplake-python")`` and the JVM one ``format("deeplake-jvm")``. A session
-    that has had ``deeplake`` as the Python source cannot switch it to ``jvm`` (Spark cannot unregister
-    a Python source): start a new session with ``spark.deeplake.defaultFormat=jvm``.
+    source is also ``format("deeplake-python")`` and the JVM one ``format("deeplake-jvm")``. The choice
+    can change in a running session: while the setting says ``jvm`` the jar's source answers to
+    ``deeplake``, and Spark looks JVM sources up before Python ones (docs/FORMAT_NAMES.md).
     """
     from deeplake_spark.spark.functions import register_functions
 
@@ -151,10 +151,6 @@ def register(spark: SparkSession, *, default: str | None = None) -> None:
     hint = missing_jvm_jar_hint(spark.conf.get("spark.jars", "") or "")
     if choice == "jvm" and hint:
         raise DeepLakeSparkError(f"register(default='jvm') needs the JVM source: {hint}")
-    if choice == "jvm" and current == "python":
-        raise DeepLakeSparkError("format('deeplake') is already the Python source in this session and Spark cannot "
-                                 "unregister it; start a new session with "
-                                 f"{DEFAULT_FORMAT_CONF}=jvm (spark_session(**{{'{DEFAULT_FORMAT_CONF}': 'jvm'}}))")
     # A reader with pushFilters (ours where pruning is safe) fails every read without this; it is a
     # runtime conf, so an existing session (a Databricks notebook) can take it here.
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
