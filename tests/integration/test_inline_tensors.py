@@ -343,3 +343,22 @@ def test_fetch_leaves_inline_scalars_as_they_are(spark, view):
     assert dls.fetch(df, ["label"]) is df  # nothing to read: the values are in the rows
     rows = dls.fetch(df, ["emb", "label"]).orderBy("id").collect()
     assert [(r["id"], r["label"], r["emb"]) for r in rows][:2] == [(2, 2, [2.0, -2.0]), (6, 2, [6.0, -6.0])]
+
+
+@pytest.mark.parametrize("with_refs", [False, True])  # Spark writer / driver writer for the cache
+def test_converter_materialize_keeps_the_scalar_dtype(spark, view, tmp_path, with_refs):
+    import torch
+    from pyspark.sql import functions as F
+
+    columns = ["id", "label", "emb"] if with_refs else ["id", "label"]
+    df = spark.read.format("deeplake").load(view.path).select(*columns).withColumn("twice", F.array(F.col("id") * 2))
+    converter = dls.make_spark_converter(df, cache_dir_url=str(tmp_path / "cache"))
+    assert converter.mode == "materialize"
+    ids = []
+    with converter.make_torch_dataloader(batch_size=4, num_epochs=1, num_workers=0) as loader:
+        for batch in loader:
+            assert batch["label"].dtype == torch.uint8
+            assert torch.equal(batch["label"].long(), batch["id"] % 4)
+            ids.extend(batch["id"].tolist())
+    assert sorted(ids) == list(range(16))
+    converter.delete()
