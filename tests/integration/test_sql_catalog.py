@@ -84,6 +84,49 @@ def test_select_by_path_latest_version_and_timestamp(spark, pets):
     assert row["emb"]["shape"] == [2] and row["emb"]["nbytes"] == 8
 
 
+def test_catalog_settings_insert_and_describe(spark, pets):
+    """Catalog settings fix read options for its tables; INSERT INTO goes through the JVM writer;
+    DESCRIBE shows the dataset's columns."""
+    spark.conf.set("spark.sql.catalog.deeplake_arrays", "deeplake.spark.jvm.catalog.DeepLakeCatalog")
+    spark.conf.set("spark.sql.catalog.deeplake_arrays.tensors", "array")
+    rows = spark.sql(f"SELECT id, emb FROM deeplake_arrays.`{pets}` WHERE id = 7").collect()
+    assert rows[0]["emb"] == [7.0, 7.0]
+    spark.sql(f"INSERT INTO deeplake.`{pets}` SELECT 42 AS id, array(4.5f, 5.5f) AS emb")
+    ds = dls.open(pets)
+    assert ds.version == 3 and len(ds) == 11
+    np.testing.assert_array_equal(ds[10]["emb"], np.array([4.5, 5.5], np.float32))
+    assert spark.sql(f"SELECT emb FROM deeplake_arrays.`{pets}` WHERE id = 42").collect()[0][0] == [4.5, 5.5]
+    described = [(r["col_name"], r["data_type"]) for r in spark.sql(f"DESCRIBE TABLE deeplake.`{pets}`").collect()]
+    assert described[:2] == [("id", "bigint"), ("emb", "struct<chunk:string,index:int,shape:array<bigint>,nbytes:bigint>")]
+    spark.sql(f"ALTER TABLE deeplake.`{pets}` ADD COLUMN rank INT FIRST")
+    assert spark.sql(f"SELECT * FROM deeplake.`{pets}`").columns == ["rank", "id", "emb"]
+
+
+def test_register_without_the_jar_keeps_the_python_source(tmp_path):
+    """In a plain session (no jar on spark.jars) ``deeplake`` stays the Python source; asking for the JVM
+    one is an error that says how to add the jar."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import os, sys\n"
+        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
+        "from pyspark.sql import SparkSession\n"
+        "from deeplake_spark.errors import DeepLakeSparkError\n"
+        "from deeplake_spark.spark import register\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "try:\n"
+        "    register(spark, default='jvm')\n"
+        "except DeepLakeSparkError as e:\n"
+        "    print('REFUSED ' + str(e).split(':')[0])\n"
+        "register(spark)\n"
+        "print('DEFAULT ' + spark.conf.get('spark.deeplake.defaultFormat'))\n"
+        "spark.stop()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "REFUSED format('deeplake') cannot be the JVM source here" in done.stdout
+    assert "DEFAULT python" in done.stdout
+
+
 def test_time_travel_and_path_errors_name_path_and_version(spark, pets, tmp_path):
     with pytest.raises(SPARK_ERRORS, match=rf"{pets}: version 9 does not exist \(versions 0..2\)"):
         spark.sql(f"SELECT * FROM deeplake.`{pets}` VERSION AS OF 9").collect()

@@ -57,6 +57,9 @@ EXTENSIONS_CLASS = "deeplake.spark.jvm.DeepLakeSparkSessionExtensions"
 #: Which source ``format("deeplake")`` is: ``python`` (the Python Data Source) or ``jvm`` (the jar's).
 DEFAULT_FORMAT_CONF = "spark.deeplake.defaultFormat"
 DEFAULT_FORMATS = ("python", "jvm")
+#: ``format("deeplake")`` when neither ``register(default=...)`` nor the session setting says; a ``jvm``
+#: default falls back to ``python`` in a session without the jar (docs/FORMAT_NAMES.md).
+DEFAULT_FORMAT = "python"
 
 
 class DeepLakePythonDataSource(DeepLakeDataSource):
@@ -145,12 +148,16 @@ def register(spark: SparkSession, *, default: str | None = None) -> None:
     from deeplake_spark.spark.functions import register_functions
 
     current = (spark.conf.get(DEFAULT_FORMAT_CONF, None) or "").strip().lower() or None
-    choice = (default or current or "python").strip().lower()
+    asked = default or current
+    choice = (asked or DEFAULT_FORMAT).strip().lower()
     if choice not in DEFAULT_FORMATS:
-        raise DeepLakeSparkError(f"register(default={default!r}): allowed values are {DEFAULT_FORMATS}")
+        where = f"register(default={default!r})" if default else f"{DEFAULT_FORMAT_CONF}={asked!r}"
+        raise DeepLakeSparkError(f"{where}: allowed values are {DEFAULT_FORMATS}")
     hint = missing_jvm_jar_hint(spark.conf.get("spark.jars", "") or "")
     if choice == "jvm" and hint:
-        raise DeepLakeSparkError(f"register(default='jvm') needs the JVM source: {hint}")
+        if asked:
+            raise DeepLakeSparkError(f"format('deeplake') cannot be the JVM source here: {hint}")
+        choice = "python"  # the pip-only fallback
     # A reader with pushFilters (ours where pruning is safe) fails every read without this; it is a
     # runtime conf, so an existing session (a Databricks notebook) can take it here.
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")

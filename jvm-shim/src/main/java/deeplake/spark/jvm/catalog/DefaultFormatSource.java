@@ -26,11 +26,12 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 /**
  * {@code format("deeplake")} as the JVM source, when the session says so:
  * {@code spark.deeplake.defaultFormat=jvm}. Otherwise it answers to no user-facing name, so the Python
- * Data Source can register {@code deeplake} (Spark refuses to register a Python source under a name a
- * JVM source answers to, and a name both answer to cannot be loaded). Spark asks every registered source
- * for its short name at each lookup, so the setting takes effect for the next query.
- * Reads, writes and streaming writes go to {@link DeepLakeSource} ({@code deeplake-jvm}); reads through
- * catalogs that only know V1 relations (delta-spark's) to {@link V1ReadRelation}. See docs/FORMAT_NAMES.md.
+ * Data Source can register {@code deeplake} (Spark 4.2 refuses to register a Python source under a name a
+ * JVM source answers to). Spark asks every registered source for its short name at each lookup and looks
+ * JVM sources up before Python ones, so the setting takes effect at the next query, even after the Python
+ * source was registered as {@code deeplake}. Reads, writes and streaming writes go to
+ * {@link DeepLakeSource} ({@code deeplake-jvm}); reads through catalogs that only know V1 relations
+ * (delta-spark's) to {@link V1ReadRelation}. See docs/FORMAT_NAMES.md.
  */
 public final class DefaultFormatSource implements TableProvider, DataSourceRegister, CreatableRelationProvider,
     RelationProvider, SchemaRelationProvider, StreamSinkProvider {
