@@ -13,14 +13,27 @@ import shutil
 import sys
 import time
 
-from bench.cases import Context, bounds, ingest, jvm_scan, memory, query, random_access, stream, stream_s3, versions
+from bench.cases import (
+    Context,
+    bounds,
+    ingest,
+    jvm_scan,
+    memory,
+    query,
+    random_access,
+    spark_to_torch,
+    stream,
+    stream_s3,
+    versions,
+)
 from bench.config import FULL, QUICK, WORK_DIR
 from bench.measure import NotAvailable, Row, run_job, worker_python
 from bench.report import chart, machine_facts, print_table, write_results
 
 log = logging.getLogger("bench")
 CASES = {"1": "ingest", "2": "stream", "3": "bounds", "4": "query", "5": "random access", "6": "peak RSS",
-         "7": "time travel", "8": "stream from S3", "9": "jvm scan"}
+         "7": "time travel", "8": "stream from S3", "9": "jvm scan",
+         "10": "spark to torch"}
 
 
 def _deeplake4_version(facts: dict) -> None:
@@ -82,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "7": lambda: versions.run(ctx),
         "8": lambda: stream_s3.run(ctx),
         "9": lambda: jvm_scan.run(ctx),
+        "10": lambda: spark_to_torch.run(ctx),
     }
     try:
         for case in wanted:
