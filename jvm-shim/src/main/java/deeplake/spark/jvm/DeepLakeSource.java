@@ -17,12 +17,15 @@ import org.apache.spark.sql.execution.streaming.Sink;
 import org.apache.spark.sql.sources.BaseRelation;
 import org.apache.spark.sql.sources.CreatableRelationProvider;
 import org.apache.spark.sql.sources.DataSourceRegister;
+import org.apache.spark.sql.sources.RelationProvider;
+import org.apache.spark.sql.sources.SchemaRelationProvider;
 import org.apache.spark.sql.sources.StreamSinkProvider;
 import org.apache.spark.sql.streaming.OutputMode;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 import scala.jdk.javaapi.CollectionConverters;
 
+import deeplake.spark.jvm.catalog.V1ReadRelation;
 import deeplake.spark.jvm.write.DeepLakeWriter;
 import deeplake.spark.jvm.write.StreamingSink;
 
@@ -36,11 +39,14 @@ import deeplake.spark.jvm.write.StreamingSink;
  *       ({@code errorifexists} default, {@code ignore}, {@code append}, {@code overwrite}) through
  *       {@link #createRelation}: one Spark job, one Delta commit ({@link DeepLakeWriter});</li>
  *   <li>{@code df.writeStream.format("deeplake-jvm")} — {@link #createSink}: exactly-once appends
- *       (complete mode: overwrites) through Delta's txn action.</li>
+ *       (complete mode: overwrites) through Delta's txn action;</li>
+ *   <li>catalogs that resolve tables only through Spark's V1 path (delta-spark's DeltaCatalog as
+ *       spark_catalog) read through {@link V1ReadRelation} (RelationProvider); every other read uses the
+ *       V2 TableProvider.</li>
  * </ul>
  */
 public final class DeepLakeSource implements TableProvider, DataSourceRegister, CreatableRelationProvider,
-    StreamSinkProvider {
+    StreamSinkProvider, RelationProvider, SchemaRelationProvider {
   public static final String SHORT_NAME = "deeplake-jvm";
 
   @Override
@@ -119,5 +125,18 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister, 
       scala.collection.immutable.Seq<String> partitionColumns, OutputMode outputMode) {
     return new StreamingSink(sqlContext, new HashMap<>(CollectionConverters.asJava(parameters)),
         CollectionConverters.asJava(partitionColumns), outputMode);
+  }
+
+  /** V1-only catalogs (DeltaCatalog): the V2 reader behind a V1 relation. */
+  @Override
+  public BaseRelation createRelation(SQLContext sqlContext, scala.collection.immutable.Map<String, String> parameters) {
+    return V1ReadRelation.create(sqlContext, parameters);
+  }
+
+  /** As above; the catalog's stored schema is ignored: the dataset's own schema is the current one. */
+  @Override
+  public BaseRelation createRelation(SQLContext sqlContext, scala.collection.immutable.Map<String, String> parameters,
+      StructType schema) {
+    return V1ReadRelation.create(sqlContext, parameters);
   }
 }
