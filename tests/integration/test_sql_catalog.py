@@ -197,7 +197,11 @@ def test_add_columns_commits_the_schema_to_the_dataset(spark, pets):
     ("ALTER COLUMN id COMMENT 'x'", "changing the comment of column id is not supported"),
     ("ADD COLUMNS (must INT NOT NULL)", "cannot add column 'must' as NOT NULL"),
     ("ADD COLUMNS (emb.extra INT)", "cannot add field 'emb.extra'"),
+    ("ALTER COLUMN id SET NOT NULL", "Cannot change nullable column to non-nullable: id"),  # Spark itself
+    ("ALTER COLUMN id FIRST", "moving column id is not supported"),
+    ("ALTER COLUMN id SET DEFAULT 1", "setting a default for column id is not supported"),
     ("ADD COLUMNS (t TIMESTAMP_NTZ)", "TIMESTAMP_NTZ needs the Delta feature timestampNtz"),
+    ("ADD COLUMNS (v VARIANT)", "VARIANT needs the Delta feature variantType"),
     ("SET TBLPROPERTIES ('delta.appendOnly' = 'true')", "changing table property 'delta.appendOnly'"),
 ])
 def test_other_alterations_are_refused_by_name_and_commit_nothing(spark, pets, statement, message):
@@ -281,6 +285,10 @@ def test_format_names_with_the_python_default(spark, pets):
         dls.spark.register(spark, default="scala")
     dls.spark.register(spark)  # registering again keeps the setting
     assert spark.conf.get("spark.deeplake.defaultFormat") == "python"
+    # register() gives a running session the catalog (looked up by name when first used).
+    spark.conf.unset("spark.sql.catalog.deeplake")
+    dls.spark.register(spark)
+    assert spark.conf.get("spark.sql.catalog.deeplake") == "deeplake.spark.jvm.catalog.DeepLakeCatalog"
 
 
 def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(spark, pets):
