@@ -591,3 +591,28 @@ def test_chunk_bytes_equal_python_for_every_dtype(spark, tmp_path, dtype):
     (chunk,) = glob.glob(os.path.join(path, "_tensors", "t", "*.dltc"))
     with open(chunk, "rb") as f:
         assert f.read() == builder.finish()
+
+
+def test_streaming_complete_mode_overwrites_each_batch(spark, tmp_path):
+    path, checkpoint, source = str(tmp_path / "agg"), str(tmp_path / "ckpt"), str(tmp_path / "in")
+    os.makedirs(source)
+
+    def run_once() -> None:
+        stream = (spark.readStream.schema("id long").parquet(source).selectExpr("id % 3 AS k")
+                  .groupBy("k").count()
+                  .writeStream.format(FMT).outputMode("complete").option("checkpointLocation", checkpoint)
+                  .trigger(availableNow=True).start(path))
+        stream.awaitTermination(120)
+        assert stream.exception() is None
+
+    spark.range(0, 6).coalesce(1).write.mode("append").parquet(source)
+    run_once()
+    spark.range(6, 9).coalesce(1).write.mode("append").parquet(source)
+    run_once()
+    assert sorted((int(r["k"]), int(r["count"])) for r in dls.open(path)) == [(0, 3), (1, 3), (2, 3)]
+    last = log_lines(path, versions(path)[-1])
+    assert any("remove" in a for a in last) and any("txn" in a for a in last)
+    with pytest.raises(SPARK_ERRORS, match="output modes append and complete"):
+        (spark.readStream.schema("id long").parquet(source).groupBy("id").count()
+         .writeStream.format(FMT).outputMode("update").option("checkpointLocation", str(tmp_path / "c2"))
+         .start(str(tmp_path / "upd"))).awaitTermination(60)
