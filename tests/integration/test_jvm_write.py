@@ -616,3 +616,20 @@ def test_streaming_complete_mode_overwrites_each_batch(spark, tmp_path):
         (spark.readStream.schema("id long").parquet(source).groupBy("id").count()
          .writeStream.format(FMT).outputMode("update").option("checkpointLocation", str(tmp_path / "c2"))
          .start(str(tmp_path / "upd"))).awaitTermination(60)
+
+
+def test_checkpoint_every_ten_versions_is_read_by_every_reader(spark, tmp_path):
+    path = str(tmp_path / "ckpt")
+    for i in range(11):
+        spark.range(i * 10, i * 10 + 10, numPartitions=1).selectExpr("id", "array(cast(id as float)) AS emb") \
+            .write.format(FMT).mode("append").save(path)
+    assert os.path.exists(os.path.join(path, "_delta_log", f"{10:020d}.checkpoint.parquet"))
+    assert os.path.exists(os.path.join(path, "_delta_log", "_last_checkpoint"))
+    os.remove(os.path.join(path, "_delta_log", f"{3:020d}.json"))  # replay must start at the checkpoint
+    assert sorted(int(r["id"]) for r in dls.open(path)) == list(range(110))
+    assert spark.read.format(FMT).load(path).count() == 110
+    from deltalake import DeltaTable
+
+    assert DeltaTable(path).version() == 10
+    spark.range(110, 111).selectExpr("id", "array(1.0f) AS emb").write.format(FMT).mode("append").save(path)
+    assert spark.read.format(FMT).load(path).count() == 111

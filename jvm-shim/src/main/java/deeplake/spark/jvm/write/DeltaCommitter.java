@@ -61,6 +61,7 @@ public final class DeltaCommitter {
   public static final String ENGINE_INFO = "deeplake-spark-jvm";
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int MAX_ATTEMPTS = 50;
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(DeltaCommitter.class);
 
   private DeltaCommitter() {}
 
@@ -111,6 +112,7 @@ public final class DeltaCommitter {
       List<String> lines = actions(state, adds, removeAll, newSchema, txnAppId, txnVersion, operation,
           operationParameters, readVersion);
       if (putIfAbsent(dataset, conf, attemptVersion, lines)) {
+        maybeCheckpoint(dataset, conf, attemptVersion, state);
         return attemptVersion;
       }
       if (attemptVersion == 0) {
@@ -118,6 +120,33 @@ public final class DeltaCommitter {
       }
     }
     throw new WriteException.Conflict(dataset + ": gave up after " + MAX_ATTEMPTS + " concurrent commits");
+  }
+
+  /**
+   * Every {@code delta.checkpointInterval} versions (default 10, as delta-spark) a classic checkpoint
+   * is written through Kernel so log replay stays short. The commit has already happened: a failed
+   * checkpoint is logged, never raised.
+   */
+  private static void maybeCheckpoint(String dataset, Configuration conf, long version, DeltaSnapshot state) {
+    long interval = 10;
+    if (state != null) {
+      try {
+        interval = Long.parseLong(state.configuration.getOrDefault("delta.checkpointInterval", "10").trim());
+      } catch (NumberFormatException e) {
+        interval = 10;
+      }
+    }
+    if (version == 0 || interval <= 0 || version % interval != 0) {
+      return;
+    }
+    try {
+      Engine engine = TableLog.engine(conf);
+      TableLog.table(engine, dataset).checkpoint(engine, version);
+    } catch (io.delta.kernel.exceptions.CheckpointAlreadyExistsException e) {
+      // another writer made it
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("{}: version {} committed; writing its checkpoint failed: {}", dataset, version, e.toString());
+    }
   }
 
   /** Refuses stores without an atomic put-if-absent (S3), before anything is written there. */
