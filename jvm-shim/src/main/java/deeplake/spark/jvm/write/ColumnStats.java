@@ -17,7 +17,6 @@ import org.apache.spark.sql.types.ShortType;
 import org.apache.spark.sql.types.StringType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
-import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * Delta file statistics ({@code numRecords}, {@code minValues}, {@code maxValues}, {@code nullCount})
@@ -141,9 +140,5 @@ final class ColumnStats {
       }
     }
     return root.toString();
-  }
-
-  static String utf8(UTF8String s) {
-    return s.toString();
   }
 }

@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -20,7 +19,6 @@ import java.util.UUID;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.delta.kernel.engine.Engine;
@@ -365,27 +363,5 @@ public final class DeltaCommitter {
       fc.delete(tmp, false);
       return false;
     }
-  }
-
-  /** Live data paths (relative, as in the log) of {@code state}: what an overwrite removes. */
-  static Set<String> livePaths(DeltaSnapshot state) {
-    Set<String> out = new HashSet<>();
-    for (DeltaSnapshot.AddFile f : state.files) {
-      out.add(f.deltaPath);
-    }
-    return out;
-  }
-
-  /** Parses a written commit (for tests and history): its actions as JSON. */
-  static ArrayNode parse(List<String> lines) throws IOException {
-    ArrayNode out = JSON.createArrayNode();
-    for (String l : lines) {
-      out.add(JSON.readTree(l));
-    }
-    return out;
-  }
-
-  static Engine engine(Configuration conf) {
-    return TableLog.engine(conf);
   }
 }

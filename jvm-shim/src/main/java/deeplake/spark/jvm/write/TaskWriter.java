@@ -12,9 +12,6 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 import org.apache.spark.sql.catalyst.util.GenericArrayData;
 import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.IntegerType;
-import org.apache.spark.sql.types.LongType;
-import org.apache.spark.sql.types.ShortType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.unsafe.types.UTF8String;
 
@@ -180,9 +177,5 @@ public final class TaskWriter {
         // left for vacuum: not referenced by any commit
       }
     }
-  }
-
-  static boolean unsignedInline(DataType t) {
-    return t instanceof ShortType || t instanceof IntegerType || t instanceof LongType;
   }
 }
