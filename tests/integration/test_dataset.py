@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -55,6 +56,9 @@ def rows(start: int, n: int) -> dict:
 @pytest.fixture
 def ds(ds_path):
     dataset = dls.create(ds_path, SCHEMA)
+    # an append of scalars and small chunks can land in the create's millisecond; timestamp time travel
+    # (test_time_travel_after_append_delete_overwrite) needs version 0 and 1 at different times
+    time.sleep(0.005)
     dataset.append(rows(0, 10))
     return dataset
 
@@ -89,6 +93,7 @@ def test_list_of_dicts_and_arrow_inputs(ds):
 
 
 def test_time_travel_after_append_delete_overwrite(ds_path, ds):
+    time.sleep(0.005)  # version 1 and 2 at different milliseconds (see the ds fixture)
     ds.append(rows(10, 5))                                        # v2
     ds.delete("id < 3")                                           # v3
     ds.overwrite(rows(100, 2))                                    # v4
