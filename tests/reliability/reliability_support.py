@@ -111,7 +111,10 @@ def audit_files(path: str) -> FileAudit:
     table = ds.table()
     referenced = set()
     for name in TENSOR_COLUMNS:
-        ids = table.column(name).combine_chunks().field("chunk").drop_null().unique().to_pylist()
+        column = table.column(name).combine_chunks()
+        if not pa.types.is_struct(column.type):
+            continue  # a scalar tensor (text, class_label) stored inline: no chunk files
+        ids = column.field("chunk").drop_null().unique().to_pylist()
         referenced.update(f"{TENSORS_DIR}/{name}/{i}{CHUNK_SUFFIX}" for i in ids)
     added = set(pa.table(ds.delta_table.get_add_actions(flatten=False)).column("path").to_pylist())
     chunks, parquet, temp = [], [], []

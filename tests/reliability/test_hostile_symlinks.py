@@ -124,7 +124,8 @@ def test_a_link_loop_neither_hangs_nor_double_counts(tmp_path):
     root = str(tmp_path / "ds")
     _dataset_with_orphans(root)
     expected = _info(root)
-    on_disk = {c: len(os.listdir(os.path.join(root, "_tensors", c))) for c in ("vec", "note")}
+    folders = {c: os.path.join(root, "_tensors", c) for c in ("vec", "note")}  # note: text, inline (no folder)
+    on_disk = {c: len(os.listdir(d)) if os.path.isdir(d) else 0 for c, d in folders.items()}
     os.symlink("..", os.path.join(root, "_tensors", "vec", "loop"))
     os.symlink(os.path.join(root, "_tensors"), os.path.join(root, "_tensors", "again"))
     os.symlink(root, os.path.join(root, "self"))
