@@ -279,6 +279,9 @@ def test_bad_options_and_values_are_refused_by_name(spark, tmp_path):
     with pytest.raises(SPARK_ERRORS, match="tensor 'emb'.*out of range for uint8"):
         spark.createDataFrame([(1, [1, 300])], "id long, emb array<int>").write.format(FMT) \
             .option("tensor.emb.dtype", "uint8").save(path)
+    with pytest.raises(SPARK_ERRORS, match="does not encode pixel arrays"):
+        spark.createDataFrame([(1, [[[1, 2, 3]]])], "id long, img array<array<array<int>>>").write.format(FMT) \
+            .option("tensor.img.htype", "image").save(path)
     # the failed job left nothing behind: no log, no data files, no chunks
     assert not os.path.exists(os.path.join(path, "_delta_log"))
     assert not [f for f in data_files(path) if f.endswith((".parquet", ".dltc"))] if os.path.exists(path) else True

@@ -234,6 +234,12 @@ final class SpecInference {
       ok = true;
     } else if (dtypeOf(element(t)) != null) {
       int d = depth(t);
+      if (spec.sampleCompressed() && d > 0) {
+        throw new WriteException("column '" + f.name() + "' (" + t.simpleString() + "): the JVM writer stores "
+            + spec.compression + " images as given and does not encode pixel arrays (Java's encoder would not "
+            + "give Pillow's bytes); pass the encoded files as a binary column, set tensor." + f.name()
+            + ".compression to none or lz4, or write with format('deeplake')");
+      }
       ok = spec.dtype != DType.STR && (spec.shape == null || spec.shape.size() == d);
     } else {
       ok = false;
@@ -245,5 +251,4 @@ final class SpecInference {
           + spec.compression + ")");
     }
   }
-
 }
