@@ -392,6 +392,14 @@ def test_round_trip_bytes_mode_copy(spark, written, tmp_path):
             np.testing.assert_array_equal(s["jpg"], a[int(s["id"])]["jpg"])
 
 
+def test_bytes_of_another_kind_are_not_copied(spark, written, tmp_path):
+    emb = spark.read.format(FMT).option("tensors", "bytes").load(written).select("id", "emb")
+    with pytest.raises(SPARK_ERRORS, match="holds stored bytes of a tensor.*float32.*cannot be copied"):
+        emb.write.format(FMT).option("tensor.emb.dtype", "float64").save(str(tmp_path / "x"))
+    with pytest.raises(SPARK_ERRORS, match="cannot be copied"):
+        emb.write.format(FMT).option("tensor.emb.htype", "image").save(str(tmp_path / "y"))
+
+
 def test_save_as_table_and_sql_insert(spark, tmp_path):
     path = str(tmp_path / "tbl")
     spark.sql("DROP TABLE IF EXISTS jvmw_t")

@@ -231,7 +231,15 @@ final class SpecInference {
     } else if (t instanceof StringType) {
       ok = spec.dtype == DType.STR;
     } else if (isBytesStruct(f)) {
-      ok = true;
+      // stored bytes are copied as they are: they must be bytes of the same kind
+      WriteSpec source = WriteSpec.fromJson(f.name(), f.metadata().getString(SPEC_KEY));
+      ok = source.sampleCompressed() ? spec.sampleCompressed()
+          : !spec.sampleCompressed() && source.dtype == spec.dtype;
+      if (!ok) {
+        throw new WriteException("column '" + f.name() + "' holds stored bytes of a " + source + "; they cannot be "
+            + "copied into tensor '" + spec.name + "' " + spec + "; read the source with tensors='array' to convert "
+            + "the values");
+      }
     } else if (dtypeOf(element(t)) != null) {
       int d = depth(t);
       if (spec.sampleCompressed() && d > 0) {
