@@ -295,8 +295,6 @@ def test_create_table_using_the_python_source_in_a_delta_session_cannot_be_read(
         delta.sql("DROP TABLE pets_py")
 
 
-@pytest.mark.xfail(reason="DeepLakeSource (H2) needs RelationProvider -> V1ReadRelation for V1-only catalogs; "
-                          "requested in requests.md", strict=False)
 def test_create_table_using_deeplake_jvm_in_a_delta_session(delta, table):
     """``USING `deeplake-jvm``` reads through DeltaCatalog (the JVM source's V1 relation) with the dataset's
     current schema; ADD COLUMNS on the table is refused with the way that works."""
