@@ -225,7 +225,7 @@ def _petastorm_row(kind: str) -> Row:
 def run(ctx: Context) -> list[Row]:
     n = ctx.count("images")
     workdir = os.path.join(ctx.sizes.work, f"spark_to_torch_{n}")
-    rounds = 2
+    rounds = 3
     try:
         if not os.path.exists(workdir + ".done"):
             ctx.mark_built(workdir, run_job("cases.spark_to_torch:prepare", workdir=workdir, n=n))
