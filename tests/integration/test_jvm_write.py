@@ -644,3 +644,14 @@ def test_checkpoint_every_ten_versions_is_read_by_every_reader(spark, tmp_path):
     assert DeltaTable(path).version() == 10
     spark.range(110, 111).selectExpr("id", "array(1.0f) AS emb").write.format(FMT).mode("append").save(path)
     assert spark.read.format(FMT).load(path).count() == 111
+
+
+def test_row_group_bytes_bounds_the_buffered_rows(spark, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = str(tmp_path / "rg")
+    spark.range(0, 20000, numPartitions=1).selectExpr("id", "repeat('x', 100) AS s").write.format(FMT) \
+        .option("rowGroupBytes", "200000").save(path)
+    (part,) = glob.glob(os.path.join(path, "part-*.parquet"))
+    assert pq.ParquetFile(part).num_row_groups > 1
+    assert len(dls.open(path)) == 20000
