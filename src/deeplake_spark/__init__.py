@@ -43,11 +43,12 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     return _impl(master, app_name, delta=delta, **conf)
 
 
-def register(spark: Any) -> None:
-    """Register the ``deeplake`` source and SQL functions on an existing SparkSession."""
+def register(spark: Any, *, default: str | None = None) -> None:
+    """Register the ``deeplake`` sources, SQL functions and catalog on an existing SparkSession;
+    ``default="python"|"jvm"`` picks what ``format("deeplake")`` means (docs/FORMAT_NAMES.md)."""
     from deeplake_spark.spark import register as _impl
 
-    _impl(spark)
+    _impl(spark, default=default)
 
 
 def fetch(df: Any, columns: list[str] | None = None, **options: Any) -> Any:
