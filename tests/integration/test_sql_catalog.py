@@ -291,7 +291,7 @@ def test_format_names_with_the_python_default(spark, pets):
     assert spark.conf.get("spark.sql.catalog.deeplake") == "deeplake.spark.jvm.catalog.DeepLakeCatalog"
 
 
-def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(spark, pets):
+def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(spark, pets, tmp_path):
     """Spark looks JVM sources up before Python ones, so the switch works after the Python source was
     registered as ``deeplake``; catalog tables resolve their provider name at each query."""
     spark.sql(f"CREATE TABLE pets_switch USING deeplake LOCATION '{pets}'")
@@ -302,6 +302,12 @@ def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(sp
         assert "deeplake.source" not in spark.table("pets_switch").schema.fields[0].metadata
         assert spark.read.format("deeplake-python").load(pets).count() == 10
         assert spark.sql("SELECT count(*) FROM pets_switch").collect()[0][0] == 10
+        # writes under the default name reach the JVM writer: a new path, no mode, write options
+        new = str(tmp_path / "written_by_default_name")
+        spark.createDataFrame([(1, [1.0, 2.0]), (2, [3.0, 4.0])], "id long, emb array<float>") \
+            .write.format("deeplake").option("tensor.emb.shape", "2").save(new)
+        written = dls.open(new)
+        assert len(written) == 2 and written[1]["emb"].tolist() == [3.0, 4.0]
     finally:
         dls.spark.register(spark, default="python")
     assert "deeplake.source" in spark.read.format("deeplake").load(pets).schema.fields[0].metadata

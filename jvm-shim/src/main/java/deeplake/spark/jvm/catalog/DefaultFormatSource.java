@@ -61,6 +61,12 @@ public final class DefaultFormatSource implements TableProvider, DataSourceRegis
     return delegate.inferSchema(options);
   }
 
+  /** As {@link DeepLakeSource#supportsExternalMetadata()}: a write to a new path hands over the DataFrame's schema. */
+  @Override
+  public boolean supportsExternalMetadata() {
+    return delegate.supportsExternalMetadata();
+  }
+
   @Override
   public Table getTable(StructType schema, Transform[] partitioning, Map<String, String> properties) {
     return delegate.getTable(schema, partitioning, properties);
