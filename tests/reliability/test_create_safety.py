@@ -124,6 +124,24 @@ def test_a_first_spark_write_into_a_non_empty_folder_is_refused_before_any_task(
         assert _files(target) == before
 
 
+def test_the_jvm_writer_refuses_a_non_empty_folder_in_every_save_mode(spark, tmp_path):
+    """``format("deeplake-jvm")`` makes the same check on the driver: a project folder is never turned
+    into a dataset (no mode, append, overwrite, ignore, saveAsTable), and nothing is written into it."""
+    target = tmp_path / "project"
+    before = _project(target)
+    df = spark.createDataFrame([(1, [1.0, 2.0]), (2, [3.0, 4.0])], "label long, emb array<float>")
+    writer = df.write.format("deeplake-jvm")
+    for mode in ("errorifexists", "append", "overwrite", "ignore"):
+        with pytest.raises(Exception, match="is not empty") as info:
+            writer.mode(mode).save(str(target))
+        assert "is not a dataset" in str(info.value), mode
+        assert _files(target) == before, mode
+    with pytest.raises(Exception, match="is not empty"):
+        writer.option("path", str(target)).saveAsTable("jvm_into_a_project")
+    assert _files(target) == before
+    spark.sql("DROP TABLE IF EXISTS jvm_into_a_project")
+
+
 def test_create_refuses_a_non_empty_s3_prefix(s3_server):
     uri, options = s3_server.uri(), s3_server.storage_options
     fs = s3_server.filesystem()
