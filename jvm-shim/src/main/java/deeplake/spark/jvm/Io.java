@@ -23,11 +23,11 @@ import org.apache.spark.SparkEnv;
  * Byte access for dataset files: java.nio for local paths (no Hadoop checksum-file overhead), Hadoop
  * FileSystem for every other scheme (hdfs://, s3a:// when its jars are on the classpath).
  */
-final class Io {
+public final class Io {
   private Io() {}
 
   /** Absolute dataset root without trailing slash: a local path, or a {@code scheme://} URI. */
-  static String normalizeRoot(String path) {
+  public static String normalizeRoot(String path) {
     String p = path.trim();
     if (p.startsWith("file:")) {
       p = URI.create(p).getPath();

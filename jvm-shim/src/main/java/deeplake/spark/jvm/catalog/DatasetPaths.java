@@ -1,7 +1,5 @@
 package deeplake.spark.jvm.catalog;
 
-import java.net.URI;
-import java.nio.file.Paths;
 import java.util.Map;
 
 import org.apache.hadoop.conf.Configuration;
@@ -36,17 +34,7 @@ final class DatasetPaths {
 
   /** Absolute path without trailing slash (the JVM reader's form of a dataset root). */
   static String normalize(String path) {
-    String p = path.trim();
-    if (p.startsWith("file:")) {
-      p = URI.create(p).getPath();
-    }
-    if (!p.contains("://")) {
-      p = Paths.get(p).toAbsolutePath().normalize().toString();
-    }
-    while (p.length() > 1 && p.endsWith("/")) {
-      p = p.substring(0, p.length() - 1);
-    }
-    return p;
+    return deeplake.spark.jvm.Io.normalizeRoot(path);
   }
 
   /** The session's Hadoop configuration plus the catalog's {@code fs.*} settings. */
