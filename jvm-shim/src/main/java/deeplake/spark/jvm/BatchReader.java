@@ -10,6 +10,7 @@ import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.parquet.schema.MessageType;
 import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.execution.datasources.parquet.VectorizedParquetRecordReader;
+import org.apache.spark.sql.execution.vectorized.ConstantColumnVector;
 import org.apache.spark.sql.execution.vectorized.OnHeapColumnVector;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.vectorized.ColumnVector;
@@ -21,18 +22,22 @@ import org.apache.spark.unsafe.types.UTF8String;
  * ref columns the query needs; those vectors are handed on untouched (tabular columns, refs in ref
  * mode). Tensor columns in bytes/array mode get vectors filled from chunks (cached per task). A
  * Parquet batch is split into several output batches when its tensor cells would pass the
- * {@code maxBatchBytes} option (64 MiB).
+ * {@code maxBatchBytes} option (64 MiB). Partition columns are constant vectors of the file's
+ * partition values (they are not stored in the Parquet file).
  */
 final class BatchReader implements PartitionReader<ColumnarBatch> {
   static final int PARQUET_BATCH_ROWS = 4096;
+  private static final int PARTITION = -2;
   private final ReaderFactory factory;
   private final FilePartition partition;
   private final ColumnPlan[] columns;
   /** Created on first use: parsing Hadoop's XML defaults costs more than reading a local file. */
   private Configuration conf;
   private VectorizedParquetRecordReader parquet;
-  /** Position of each output column in the Parquet batch, -1 when the file lacks it (all null). */
+  /** Position of each output column in the Parquet batch, -1 when the file lacks it (all null), -2 partition. */
   private int[] ordinals;
+  /** Partition columns: the file's value in every row. */
+  private ConstantColumnVector[] constants;
   private TensorColumnWriter[] writers;
   private OnHeapColumnVector[] nullColumns;
   private ChunkCache cache;
@@ -60,16 +65,31 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
 
   private void open() throws IOException {
     opened = true;
-    if (columns.length == 0) {
-      // count() and friends: no column is needed, only the number of rows.
-      emptyRowsLeft = partition.numRecords >= 0 ? partition.numRecords : footer().getRecordCount();
-      return;
-    }
     List<String> requested = new ArrayList<>();
     ordinals = new int[columns.length];
+    constants = new ConstantColumnVector[columns.length];
     for (int i = 0; i < columns.length; i++) {
-      ordinals[i] = requested.size();
-      requested.add(columns[i].name);
+      ColumnPlan c = columns[i];
+      if (c.partition) {
+        ordinals[i] = PARTITION;
+        DataType type = c.field.dataType();
+        constants[i] = PartitionValues.constant(type, PartitionValues.parse(type, partition.partitionValues.get(c.name),
+            c.name, "dataset " + factory.root + ", data file " + partition.location), PARQUET_BATCH_ROWS);
+      } else {
+        ordinals[i] = requested.size();
+        requested.add(c.name);
+      }
+    }
+    if (requested.isEmpty()) {
+      // count(), partition columns only: no Parquet column is needed, only the number of rows.
+      if (partition.numRecords >= 0) {
+        emptyRowsLeft = partition.numRecords;
+      } else {
+        try (ParquetFileReader footer = footer()) {
+          emptyRowsLeft = footer.getRecordCount();
+        }
+      }
+      return;
     }
     parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
     try {
@@ -83,6 +103,9 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       }
       requested.clear();
       for (int i = 0; i < columns.length; i++) {
+        if (ordinals[i] == PARTITION) {
+          continue;
+        }
         ordinals[i] = -1;
         if (fileSchema.containsField(columns[i].name)) {
           ordinals[i] = requested.size();
@@ -101,6 +124,9 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     for (int i = 0; i < columns.length; i++) {
       ColumnPlan c = columns[i];
       boolean decoded = c.isTensor() && !c.mode.equals("ref");
+      if (ordinals[i] == PARTITION) {
+        continue;
+      }
       if (ordinals[i] < 0) {
         nullColumns[i] = new OnHeapColumnVector(PARQUET_BATCH_ROWS, c.field.dataType());
         nullColumns[i].putNulls(0, PARQUET_BATCH_ROWS);
@@ -134,7 +160,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       }
       int n = (int) Math.min(emptyRowsLeft, PARQUET_BATCH_ROWS);
       emptyRowsLeft -= n;
-      current = new ColumnarBatch(new ColumnVector[0], n);
+      current = new ColumnarBatch(constants.clone(), n);
       return true;
     }
     if (parquetBatch == null || position >= parquetRows) {
@@ -148,7 +174,9 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     int end = batchEnd(position);
     ColumnVector[] out = new ColumnVector[columns.length];
     for (int i = 0; i < columns.length; i++) {
-      if (ordinals[i] < 0) {
+      if (ordinals[i] == PARTITION) {
+        out[i] = constants[i];
+      } else if (ordinals[i] < 0) {
         out[i] = nullColumns[i];
       } else if (writers[i] == null) {
         out[i] = OffsetColumnVector.of(parquetBatch.column(ordinals[i]), position, end - position);
@@ -217,6 +245,13 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     if (parquet != null) {
       parquet.close();
       parquet = null;
+    }
+    if (constants != null) {
+      for (ConstantColumnVector v : constants) {
+        if (v != null) {
+          v.close();
+        }
+      }
     }
     if (writers != null) {
       for (TensorColumnWriter w : writers) {

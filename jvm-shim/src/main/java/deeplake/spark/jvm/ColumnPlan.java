@@ -17,9 +17,10 @@ import org.apache.spark.sql.types.StructType;
  * (its ref read from Parquet) returned as ref, bytes or decoded array. A scalar tensor stored inline (a
  * primitive Delta column whose field carries a tensor spec, docs/FORMAT.md "Scalar tensors") is copied
  * from Parquet like a tabular column in every mode, with the metadata of array mode (its value is what
- * array mode gives for a 0-d sample). Field metadata follows the
- * Python source's contract (deeplake_spark/spark/types.py) so fetch() and the torch converter work
- * on DataFrames of either source.
+ * array mode gives for a 0-d sample). A partition column (docs/FORMAT.md "Partitioned datasets") is a
+ * tabular column at its schema position whose value comes from the file's partition values. Field
+ * metadata follows the Python source's contract (deeplake_spark/spark/types.py) so fetch() and the
+ * torch converter work on DataFrames of either source.
  */
 public final class ColumnPlan implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -43,12 +44,19 @@ public final class ColumnPlan implements Serializable {
   public final TensorSpec spec;
   public final String mode;
   public final StructField field;
+  /** A partition column: its value comes from the file's Delta partition values, not from Parquet. */
+  public final boolean partition;
 
   private ColumnPlan(String name, TensorSpec spec, String mode, StructField field) {
+    this(name, spec, mode, field, false);
+  }
+
+  private ColumnPlan(String name, TensorSpec spec, String mode, StructField field, boolean partition) {
     this.name = name;
     this.spec = spec;
     this.mode = mode;
     this.field = field;
+    this.partition = partition;
   }
 
   public boolean isTensor() {
@@ -83,7 +91,7 @@ public final class ColumnPlan implements Serializable {
       StructField f = schema.fields()[names.indexOf(name)];
       Metadata meta = f.metadata();
       if (!meta.contains(TensorSpec.METADATA_KEY)) {
-        out.add(new ColumnPlan(name, null, null, f));
+        out.add(new ColumnPlan(name, null, null, f, snapshot.partitionColumns.contains(name)));
         continue;
       }
       String specJson = meta.getString(TensorSpec.METADATA_KEY);

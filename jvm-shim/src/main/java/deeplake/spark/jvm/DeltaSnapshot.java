@@ -1,5 +1,7 @@
 package deeplake.spark.jvm;
 
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -25,13 +27,20 @@ public final class DeltaSnapshot {
     public final long modificationTime;
     /** {@code numRecords} of the add action's stats, -1 without stats. */
     public final long numRecords;
+    /**
+     * The add action's {@code partitionValues}, keyed by the schema's spelling of each partition column;
+     * values are Delta's strings ({@code null} = null). Empty for an unpartitioned table.
+     */
+    public final Map<String, String> partitionValues;
 
-    AddFile(String deltaPath, String location, long size, long modificationTime, long numRecords) {
+    AddFile(String deltaPath, String location, long size, long modificationTime, long numRecords,
+        Map<String, String> partitionValues) {
       this.deltaPath = deltaPath;
       this.location = location;
       this.size = size;
       this.modificationTime = modificationTime;
       this.numRecords = numRecords;
+      this.partitionValues = Collections.unmodifiableMap(new HashMap<>(partitionValues));  // null values allowed
     }
   }
 
@@ -41,6 +50,8 @@ public final class DeltaSnapshot {
   public final long version;
   /** {@code metaData.schemaString} through Spark's {@code DataType.fromJson}: field metadata kept. */
   public final StructType schema;
+  /** {@code metaData.partitionColumns}, spelled as in {@link #schema}; empty when not partitioned. */
+  public final List<String> partitionColumns;
   /** Live files in dataset row order: (modificationTime, path), like the Python reader. */
   public final List<AddFile> files;
   public final int minReaderVersion;
@@ -54,12 +65,13 @@ public final class DeltaSnapshot {
   /** The Delta Kernel snapshot this was read from (shaded Kernel classes inside the built jar). */
   public final Snapshot kernel;
 
-  DeltaSnapshot(String root, long version, StructType schema, List<AddFile> files,
+  DeltaSnapshot(String root, long version, StructType schema, List<String> partitionColumns, List<AddFile> files,
       int minReaderVersion, int minWriterVersion, Set<String> readerFeatures, Set<String> writerFeatures,
       Map<String, String> configuration, Snapshot kernel) {
     this.root = root;
     this.version = version;
     this.schema = schema;
+    this.partitionColumns = List.copyOf(partitionColumns);
     this.files = List.copyOf(files);
     this.minReaderVersion = minReaderVersion;
     this.minWriterVersion = minWriterVersion;

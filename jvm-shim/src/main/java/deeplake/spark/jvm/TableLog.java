@@ -6,7 +6,10 @@ import java.io.UncheckedIOException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
@@ -27,9 +30,11 @@ import io.delta.kernel.internal.InternalScanFileUtils;
 import io.delta.kernel.internal.actions.AddFile;
 import io.delta.kernel.internal.actions.Metadata;
 import io.delta.kernel.internal.actions.Protocol;
+import io.delta.kernel.internal.util.VectorUtils;
 import io.delta.kernel.utils.CloseableIterator;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 /**
@@ -41,8 +46,10 @@ import org.apache.spark.sql.types.StructType;
  *   <li>every live add path passes {@link SafePaths#checkDataPath} ({@link UnsafePathException} naming
  *       the action otherwise);</li>
  *   <li>reader features outside {@link #READABLE_FEATURES}, column mapping, reader versions above 3,
- *       partitioned tables and files with deletion vectors are refused by name
- *       ({@link UnsupportedOperationException});</li>
+ *       partition columns of types {@link PartitionValues} does not read and files with deletion vectors
+ *       are refused by name ({@link UnsupportedOperationException});</li>
+ *   <li>partitioned tables: every file's partition values are checked to parse as their column's type
+ *       ({@link DeltaSnapshot.AddFile#partitionValues});</li>
  *   <li>files come in dataset row order: by (modificationTime, path);</li>
  *   <li>errors name the dataset and version: {@link FileNotFoundException} "no deeplake dataset at ...",
  *       {@link IllegalArgumentException} "version N does not exist (versions 0..L)", "commit K is
@@ -202,21 +209,53 @@ public final class TableLog {
     if (!unsupported.isEmpty()) {
       throw unsupported(dataset, unsupported, null);
     }
-    List<String> partitions = snapshot.getPartitionColumnNames();
-    if (!partitions.isEmpty()) {
-      throw new UnsupportedOperationException(dataset + ": partitioned Delta tables (" + partitions
-          + ") are not supported by the JVM reader; use spark.read.format(\"deeplake\")");
-    }
-    List<DeltaSnapshot.AddFile> files = liveFiles(engine, dataset, snapshot);
     StructType schema = (StructType) DataType.fromJson(metadata.getSchemaString());
-    return new DeltaSnapshot(dataset, snapshot.getVersion(), schema, files, protocol.getMinReaderVersion(),
-        protocol.getMinWriterVersion(), protocol.getReaderFeatures(), protocol.getWriterFeatures(),
-        metadata.getConfiguration(), snapshot);
+    List<StructField> partitions = partitionFields(dataset, schema, snapshot.getPartitionColumnNames());
+    List<DeltaSnapshot.AddFile> files = liveFiles(engine, dataset, snapshot, partitions);
+    List<String> partitionNames = new ArrayList<>();
+    for (StructField f : partitions) {
+      partitionNames.add(f.name());
+    }
+    return new DeltaSnapshot(dataset, snapshot.getVersion(), schema, partitionNames, files,
+        protocol.getMinReaderVersion(), protocol.getMinWriterVersion(), protocol.getReaderFeatures(),
+        protocol.getWriterFeatures(), metadata.getConfiguration(), snapshot);
+  }
+
+  /**
+   * The schema fields of the table's partition columns, in partitionColumns order; a partition column
+   * missing from the schema, of a type {@link PartitionValues} cannot read, or holding a tensor is refused.
+   */
+  private static List<StructField> partitionFields(String dataset, StructType schema, List<String> names) {
+    List<StructField> out = new ArrayList<>();
+    for (String name : names) {
+      StructField field = null;
+      for (StructField f : schema.fields()) {
+        if (f.name().equalsIgnoreCase(name)) {
+          field = f;
+        }
+      }
+      if (field == null) {
+        throw new IllegalArgumentException(dataset + ": partition column '" + name + "' is not in the table schema "
+            + schema.simpleString() + "; the Delta log is damaged");
+      }
+      if (field.metadata().contains(TensorSpec.METADATA_KEY)) {
+        throw new UnsupportedOperationException(dataset + ": partition column '" + field.name() + "' is a tensor "
+            + "column; tensors cannot be partition columns (the table was written by a foreign or damaged writer)");
+      }
+      if (!PartitionValues.supported(field.dataType())) {
+        throw new UnsupportedOperationException(dataset + ": partition column '" + field.name() + "' is of type "
+            + field.dataType().simpleString() + ", which the deeplake readers do not read as a partition column "
+            + "(supported: string, tinyint, smallint, int, bigint, boolean, date); rewrite the table partitioned by "
+            + "another column or read it with delta-spark");
+      }
+      out.add(field);
+    }
+    return out;
   }
 
   /** Live add actions of {@code snapshot}, checked by {@link SafePaths}, in (modificationTime, path) order. */
-  private static List<DeltaSnapshot.AddFile> liveFiles(Engine engine, String dataset, Snapshot snapshot)
-      throws IOException {
+  private static List<DeltaSnapshot.AddFile> liveFiles(Engine engine, String dataset, Snapshot snapshot,
+      List<StructField> partitions) throws IOException {
     List<DeltaSnapshot.AddFile> files = new ArrayList<>();
     Scan scan = snapshot.getScanBuilder().build();
     try (CloseableIterator<FilteredColumnarBatch> batches = scan.getScanFiles(engine, true)) {
@@ -231,13 +270,39 @@ public final class TableLog {
                   + "which the JVM reader does not support; use spark.read.format(\"deeplake\")");
             }
             files.add(new DeltaSnapshot.AddFile(path, Io.resolve(dataset, path), add.getSize(),
-                add.getModificationTime(), numRecords(add)));
+                add.getModificationTime(), numRecords(add), partitionValues(dataset, path, add, partitions)));
           }
         }
       }
     }
     files.sort(Comparator.<DeltaSnapshot.AddFile>comparingLong(f -> f.modificationTime).thenComparing(f -> f.deltaPath));
     return files;
+  }
+
+  /**
+   * The add action's partition values keyed by the schema's column names, each checked to parse as its
+   * column's type (an {@link IOException} naming the file and column otherwise).
+   */
+  private static Map<String, String> partitionValues(String dataset, String path, AddFile add,
+      List<StructField> partitions) throws IOException {
+    if (partitions.isEmpty()) {
+      return Map.of();
+    }
+    Map<String, String> raw = new HashMap<>();
+    VectorUtils.<String, String>toJavaMap(add.getPartitionValues())
+        .forEach((k, v) -> raw.put(k.toLowerCase(Locale.ROOT), v));
+    Map<String, String> out = new HashMap<>();
+    for (StructField f : partitions) {
+      String key = f.name().toLowerCase(Locale.ROOT);
+      if (!raw.containsKey(key)) {
+        throw new IOException(dataset + ": the Delta add action for '" + path + "' has no value for partition column '"
+            + f.name() + "' (partitionValues " + raw + "); the Delta log is damaged");
+      }
+      String value = raw.get(key);
+      PartitionValues.parse(f.dataType(), value, f.name(), dataset + ", data file " + path);
+      out.put(f.name(), value);
+    }
+    return out;
   }
 
   private static long numRecords(AddFile add) {

@@ -223,12 +223,38 @@ class TableLogTest {
   }
 
   @Test
-  void partitionedTablesAreRefused() throws Exception {
+  void partitionedTablesCarryTheirPartitionValues() throws Exception {
     Table.forPath(engine, root).createTransactionBuilder(engine, "deeplake-test", Operation.CREATE_TABLE)
-        .withSchema(engine, schema()).withPartitionColumns(engine, List.of("id")).build(engine)
+        .withSchema(engine, new StructType().add("id", LongType.LONG).add("split", StringType.STRING)
+            .add("day", io.delta.kernel.types.DateType.DATE))
+        .withPartitionColumns(engine, List.of("split", "day")).build(engine)
+        .commit(engine, CloseableIterable.emptyIterable());
+    writeCommit(1, "{\"add\":{\"path\":\"split=train/day=2026-01-02/a.parquet\",\"partitionValues\":"
+        + "{\"split\":\"train\",\"day\":\"2026-01-02\"},\"size\":1,\"modificationTime\":1,\"dataChange\":true}}",
+        "{\"add\":{\"path\":\"split=__HIVE_DEFAULT_PARTITION__/day=__HIVE_DEFAULT_PARTITION__/b.parquet\","
+        + "\"partitionValues\":{\"split\":null,\"day\":null},\"size\":1,\"modificationTime\":2,\"dataChange\":true}}");
+    DeltaSnapshot s = TableLog.snapshot(root, conf, null, null);
+    assertEquals(List.of("split", "day"), s.partitionColumns);
+    assertEquals(java.util.Map.of("split", "train", "day", "2026-01-02"), s.files.get(0).partitionValues);
+    assertTrue(s.files.get(1).partitionValues.containsKey("split") && s.files.get(1).partitionValues.get("split") == null);
+    assertEquals(root + "/split=__HIVE_DEFAULT_PARTITION__/day=__HIVE_DEFAULT_PARTITION__/b.parquet",
+        s.files.get(1).location);
+    assertEquals(0, TableLog.snapshot(root, conf, 0L, null).files.size());
+    writeCommit(2, "{\"add\":{\"path\":\"c.parquet\",\"partitionValues\":{\"split\":\"x\",\"day\":\"2026-13-40\"},"
+        + "\"size\":1,\"modificationTime\":3,\"dataChange\":true}}");
+    IOException bad = assertThrows(IOException.class, () -> TableLog.snapshot(root, conf, null, null));
+    assertTrue(bad.getMessage().contains("partition column 'day' has value '2026-13-40', which is not a date")
+        && bad.getMessage().contains("data file c.parquet"), bad.getMessage());
+  }
+
+  @Test
+  void partitionColumnsOfUnreadTypesAreRefusedByName() throws Exception {
+    Table.forPath(engine, root).createTransactionBuilder(engine, "deeplake-test", Operation.CREATE_TABLE)
+        .withSchema(engine, new StructType().add("id", LongType.LONG).add("score", io.delta.kernel.types.DoubleType.DOUBLE))
+        .withPartitionColumns(engine, List.of("score")).build(engine)
         .commit(engine, CloseableIterable.emptyIterable());
     UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
         () -> TableLog.snapshot(root, conf, null, null));
-    assertTrue(e.getMessage().contains("partitioned Delta tables ([id])"), e.getMessage());
+    assertTrue(e.getMessage().contains("partition column 'score' is of type double"), e.getMessage());
   }
 }
