@@ -281,7 +281,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             columns.append({"name": name, "kind": "tabular", "type": str(ds.schema.tabular.field(name).type)})
     info = {
         "path": ds.path, "version": ds.version, "latest_version": versions[-1] if versions else ds.version,
-        "rows": len(ds), "versions": versions, "columns": columns,
+        "rows": len(ds), "versions": versions, "columns": columns, "partition_columns": ds.partition_columns,
         "size_bytes": sum(f.size for f in files), "table_bytes": table_bytes,
         "chunk_bytes": sum(f.size for f in chunk_files), "log_bytes": log_bytes,
     }
@@ -297,6 +297,8 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"Parquet {_size(table_bytes)}, Delta log {_size(log_bytes)})")
     span = f"{versions[0]}..{versions[-1]}" if versions else "-"
     print(f"versions  {span} ({len(versions)} commits in the log)")
+    if info["partition_columns"]:
+        print(f"partitioned by {', '.join(info['partition_columns'])} ({len(data_files)} Parquet files)")
     print("columns")
     width = max((len(c["name"]) for c in columns), default=4)
     for c in columns:

@@ -20,6 +20,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
 from deeplake_spark.dataset.inline import inline_array, inline_sample, inline_samples, inline_type
+from deeplake_spark.dataset.partitioning import check_partition_columns, partition_columns
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.schema import DatasetSchema
@@ -88,6 +89,11 @@ class Dataset:
     def tensors(self) -> dict[str, Any]:
         """Every tensor's spec by column name (``ds.tensors["label"].class_names``), inline ones included."""
         return dict(self.schema.tensors)
+
+    @property
+    def partition_columns(self) -> list[str]:
+        """The Delta table's partition columns (empty when it is not partitioned)."""
+        return partition_columns(self._dt)
 
     @property
     def delta_table(self) -> DeltaTable:
@@ -387,14 +393,21 @@ class Dataset:
 
 
 def create(path: str | os.PathLike[str], schema: Mapping[str, Any] | DatasetSchema, *,
-           storage_options: Mapping[str, str] | None = None, description: str | None = None) -> Dataset:
+           storage_options: Mapping[str, str] | None = None, description: str | None = None,
+           partition_by: Sequence[str] | str | None = None) -> Dataset:
     """Create an empty dataset (version 0) at ``path``.
 
+    ``partition_by``: tabular columns (string, integer, boolean or date) to partition the Delta table
+    by; appends then write each partition's rows under ``<column>=<value>/`` (see docs/FORMAT.md).
+
     >>> ds = create("/tmp/ds", {"image": tensor("image"), "label": "int64"})
+    >>> ds = create("/tmp/ds2", {"image": tensor("image"), "split": "string"}, partition_by=["split"])
     """
     uri = normalize_uri(path)
     parsed = DatasetSchema.from_mapping(schema)
-    table = delta_log.create_table(uri, parsed.to_arrow(), storage_options, description=description)
+    partitions = check_partition_columns(parsed, partition_by, dataset=uri) if partition_by is not None else None
+    table = delta_log.create_table(uri, parsed.to_arrow(), storage_options, description=description,
+                                   partition_by=partitions)
     return Dataset(uri, table, storage_options=storage_options)
 
 

@@ -133,9 +133,11 @@ def load_table(
 
 
 def create_table(
-    uri: str, schema: pa.Schema, storage_options: Mapping[str, str] | None = None, *, description: str | None = None
+    uri: str, schema: pa.Schema, storage_options: Mapping[str, str] | None = None, *, description: str | None = None,
+    partition_by: list[str] | None = None,
 ) -> DeltaTable:
-    """Commit version 0 of a new table at ``uri``, which must be missing or an empty folder."""
+    """Commit version 0 of a new table at ``uri``, which must be missing or an empty folder;
+    ``partition_by``: its partition columns (checked by the caller)."""
     check_commit_safety(uri, storage_options)
     try:
         DeltaTable(uri, storage_options=delta_storage_options(uri, storage_options))
@@ -149,6 +151,7 @@ def create_table(
             uri,
             schema,
             mode="error",
+            partition_by=partition_by or None,
             description=description,
             storage_options=delta_storage_options(uri, storage_options),
             commit_properties=CommitProperties(custom_metadata=ENGINE_INFO),
@@ -247,16 +250,23 @@ def ordered_fragments(dt: DeltaTable, schema: pa.Schema | None = None) -> tuple[
     """
     actions = checked_add_actions(dt)  # before delta-rs builds a dataset over the files
     base = dt.to_pyarrow_dataset(schema=schema)
+    # keyed by the path as stored: delta-rs' fragments name partitioned files by their decoded
+    # path (``k=a b/part-...``), the add actions by the percent-encoded one (``k=a%20b/part-...``)
     by_path = {
-        p: (t, n)
+        unquote(p): (t, n)
         for p, t, n in zip(actions.column("path").to_pylist(),
                            actions.column("modification_time").cast(pa.int64()).to_pylist(),
                            actions.column("num_records").to_pylist())
     }
+    root = dt.table_uri.rstrip("/")
 
     def action_of(fragment: Any) -> tuple[int, int | None] | None:
         path = fragment.path
-        return by_path.get(path, by_path.get(path.rsplit("/", 1)[-1]))
+        found = by_path.get(path) or by_path.get(unquote(path))
+        if found is None and "/" in path:  # an absolute path: relative to the table root
+            tail = path.split(root.split("://", 1)[-1].rstrip("/") + "/", 1)[-1]
+            found = by_path.get(tail) or by_path.get(unquote(tail))
+        return found or by_path.get(path.rsplit("/", 1)[-1])
 
     def key(fragment: Any) -> tuple[int, str]:
         action = action_of(fragment)
@@ -298,7 +308,8 @@ def first_missing_file(dt: DeltaTable, storage: Storage) -> str | None:
     """
     top = {entry.path for entry in storage.list("", recursive=False)}
     for path in checked_add_actions(dt).column("path").to_pylist():
-        if path not in top and unquote(path) not in top and ("/" not in path or not storage.exists(path)):
+        stored = unquote(path)  # partition folders: Delta percent-encodes the path of an add action
+        if path not in top and stored not in top and ("/" not in stored or not storage.exists(stored)):
             return path
     return None
 

@@ -37,6 +37,7 @@ from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.arrow_tensors import tensor_refs
 from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.inline import inline_array
+from deeplake_spark.dataset.partitioning import partition_columns
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.writer import TensorColumnWriter
 from deeplake_spark.errors import (
@@ -45,6 +46,7 @@ from deeplake_spark.errors import (
     DatasetNotFoundError,
     SchemaError,
     StorageError,
+    UnsupportedTableFeature,
 )
 from deeplake_spark.format.images import image_format
 from deeplake_spark.storage import Storage, delta_storage_options
@@ -304,13 +306,29 @@ def _delete(storage: Storage, paths: Iterable[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------- driver side
-def existing_schema(uri: str, storage_options: Mapping[str, str] | None = None) -> DatasetSchema | None:
-    """The schema of the dataset at ``uri``, or None when there is no dataset there."""
+def existing_schema(uri: str, storage_options: Mapping[str, str] | None = None, *,
+                    for_write: bool = True) -> DatasetSchema | None:
+    """The schema of the dataset at ``uri``, or None when there is no dataset there.
+
+    ``for_write``: raise UnsupportedTableFeature for a partitioned dataset: task writers write one
+    unpartitioned file each, which must never be committed into a partitioned table.
+    """
     try:
         dt = delta_log.load_table(uri, storage_options)
     except DatasetNotFoundError:
         return None
+    if for_write:
+        _refuse_partitioned(dt, uri)
     return DatasetSchema.from_arrow(delta_log.arrow_schema(dt))
+
+
+def _refuse_partitioned(dt: DeltaTable, uri: str) -> None:
+    columns = partition_columns(dt)
+    if columns:
+        raise UnsupportedTableFeature(
+            f"dataset {uri} is partitioned by {columns}; the Python Spark source (format 'deeplake-python') "
+            "does not write partitioned datasets. Append with deeplake_spark.open(path).append(...) or write "
+            "with format('deeplake-jvm')")
 
 
 def settle_compressions(schema: DatasetSchema, files: Sequence[WrittenFiles]) -> DatasetSchema:
@@ -368,6 +386,7 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
                 dt = DeltaTable(uri, storage_options=options)
         elif create_only:
             raise DatasetExistsError(f"{uri} already holds a dataset")
+        _refuse_partitioned(dt, uri)  # partitioned since the write was planned
         if mode == "append":
             current = DatasetSchema.from_arrow(delta_log.arrow_schema(dt))
             _check_same_schema(uri, current, schema)

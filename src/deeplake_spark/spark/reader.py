@@ -8,6 +8,11 @@ into partitions that carry the Parquet paths, so executors never list or replay 
 read Parquet with pyarrow and, for ``bytes``/``array`` columns, chunks through the dataset layer's
 ``SampleReader`` (each chunk read once per partition while it stays in the cache).
 
+Partitioned tables (Delta ``partitionColumns``, Hive-style ``<col>=<value>/`` folders): partition
+columns are not stored in the Parquet files; each file's values come from its add action
+(``partitionValues``, typed by delta-rs) and are put back at the column's place in the schema. They
+also act as exact min/max stats for pruning.
+
 Every add action's path is checked at planning (``check_data_path``): a version naming a file outside
 the dataset folder (``../x.parquet``, ``file:///...``, ``/abs/...``) is refused with
 ``UnsafePathError`` before anything is read, and executors re-check each path they open.
@@ -26,6 +31,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -132,15 +138,20 @@ class DataFile:
     rows: int
     mtime: int
     stats: dict[str, tuple[Any, Any, int | None]] = field(default_factory=dict)
+    #: values of the table's partition columns for this file (None: a null partition value)
+    partition_values: dict[str, Any] = field(default_factory=dict)
 
 
 class FilesPartition(InputPartition):
-    """Parquet files (relative to the dataset root) that one Spark task reads."""
+    """Parquet files (relative to the dataset root) that one Spark task reads, with each file's
+    partition values (empty for an unpartitioned table)."""
 
-    def __init__(self, paths: Sequence[str], rows: int) -> None:
+    def __init__(self, paths: Sequence[str], rows: int, partition_values: Sequence[dict[str, Any]] | None = None
+                 ) -> None:
         super().__init__(tuple(paths))
         self.paths = tuple(paths)
         self.rows = rows
+        self.partition_values = tuple(partition_values) if partition_values is not None else tuple({} for _ in paths)
 
 
 def _data_files(ds: dls_dataset.Dataset, tabular: Sequence[str]) -> list[DataFile]:
@@ -160,11 +171,19 @@ def _data_files(ds: dls_dataset.Dataset, tabular: Sequence[str]) -> list[DataFil
         stats_cols[name] = (lists[0], lists[1], lists[2])
     for path in cols["path"]:
         check_data_path(path, table=ds.path, action="add")  # nothing outside the dataset is ever read
+    partition_columns = list(dt.metadata().partition_columns)
+    # delta-rs parses each add action's partitionValues (Delta's strings) into the column's type
+    partitions = {n: actions.column(f"partition.{n}").to_pylist() if f"partition.{n}" in names
+                  else [None] * actions.num_rows for n in partition_columns}
     files = []
     for i in range(actions.num_rows):
+        rows = int(cols["num_records"][i] or 0)
         stats = {n: (mins[i], maxs[i], nulls[i]) for n, (mins, maxs, nulls) in stats_cols.items()}
-        files.append(DataFile(cols["path"][i], int(cols["size_bytes"][i] or 0),
-                              int(cols["num_records"][i] or 0), int(mtimes[i] or 0), stats))
+        values = {n: partitions[n][i] for n in partition_columns}
+        # a partition value is the exact min and max of its column in the file
+        stats.update({n: (v, v, rows if v is None else 0) for n, v in values.items() if n in tabular})
+        files.append(DataFile(cols["path"][i], int(cols["size_bytes"][i] or 0), rows, int(mtimes[i] or 0),
+                              stats, values))
     files.sort(key=lambda f: (f.mtime, f.path))  # commit order, as Dataset.table() returns rows
     return files
 
@@ -215,10 +234,14 @@ def may_match(file: DataFile, flt: Filter) -> bool:
         return True
 
 
+def _partition_of(files: Sequence[DataFile]) -> FilesPartition:
+    return FilesPartition([f.path for f in files], sum(f.rows for f in files), [f.partition_values for f in files])
+
+
 def group_files(files: Sequence[DataFile], *, group: bool) -> list[FilesPartition]:
     """One partition per file; with ``group``, many small files are packed into fewer partitions."""
     if not group or len(files) <= MIN_SPLIT_PARTITIONS:
-        return [FilesPartition([f.path], f.rows) for f in files]
+        return [_partition_of([f]) for f in files]
     total = sum(f.size for f in files)
     target = max(GROUP_TARGET_BYTES, math.ceil(total / MIN_SPLIT_PARTITIONS))
     out: list[FilesPartition] = []
@@ -226,12 +249,12 @@ def group_files(files: Sequence[DataFile], *, group: bool) -> list[FilesPartitio
     size = 0
     for f in files:
         if current and size + f.size > target:
-            out.append(FilesPartition([c.path for c in current], sum(c.rows for c in current)))
+            out.append(_partition_of(current))
             current, size = [], 0
         current.append(f)
         size += f.size
     if current:
-        out.append(FilesPartition([c.path for c in current], sum(c.rows for c in current)))
+        out.append(_partition_of(current))
     return out
 
 
@@ -275,7 +298,7 @@ class DeepLakeReader(DataSourceReader):
         paths = getattr(partition, "paths", None)
         if paths is None:  # Spark's default partition for an empty plan
             return iter(())
-        return BatchReader(self).batches(paths)
+        return BatchReader(self).batches(paths, getattr(partition, "partition_values", None))
 
 
 class StatsPruningReader(DeepLakeReader):
@@ -309,24 +332,27 @@ class BatchReader:
                                          cache=ChunkCache(PARTITION_CACHE_BYTES))
         return self._samples
 
-    def batches(self, paths: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    def batches(self, paths: Sequence[str], partition_values: Sequence[dict[str, Any]] | None = None
+                ) -> Iterator[pa.RecordBatch]:
         names = self.target.names
-        for path in paths:
+        for i, path in enumerate(paths):
             # Partitions come from planning, which checked every path; check again before opening.
-            full = self.storage.full_path(check_data_path(path, table=self.reader.uri, action="add"))
-            with self.storage.fs.open_input_file(full) as handle:
+            # Delta percent-encodes the path of a file in a partition folder (``k=a%20b/part-...``).
+            stored_path = unquote(check_data_path(path, table=self.reader.uri, action="add"))
+            constants = dict(partition_values[i]) if partition_values is not None else {}
+            with self.storage.fs.open_input_file(self.storage.full_path(stored_path)) as handle:
                 parquet = pq.ParquetFile(handle)
                 rows = PARQUET_BATCH_ROWS if not self.decoded else 4096
                 # a file written before a column was added (ALTER TABLE ADD COLUMNS, mergeSchema) lacks it:
-                # Delta reads it as NULL there (see _convert)
-                stored = set(parquet.schema_arrow.names)
+                # Delta reads it as NULL there (see _convert); a partition column's value is the add action's
+                stored = set(parquet.schema_arrow.names) - set(constants)
                 present = [name for name in names if name in stored]
                 for batch in parquet.iter_batches(batch_size=rows, columns=present, use_threads=False):
                     if not self.decoded:
-                        yield self._convert(batch)
+                        yield self._convert(batch, constants)
                         continue
                     for start, stop in self._byte_slices(batch):
-                        yield self._convert(batch.slice(start, stop - start))
+                        yield self._convert(batch.slice(start, stop - start), constants)
 
     def _byte_slices(self, batch: pa.RecordBatch) -> list[tuple[int, int]]:
         sizes = np.zeros(batch.num_rows, dtype=np.int64)
@@ -335,10 +361,15 @@ class BatchReader:
                 sizes += T.sample_sizes(batch.column(name), self.reader.tensors[name], mode)
         return T.byte_slices(sizes, TARGET_BATCH_BYTES)
 
-    def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def _convert(self, batch: pa.RecordBatch, constants: dict[str, Any] | None = None) -> pa.RecordBatch:
         arrays = []
         for target_field in self.target:
             name = target_field.name
+            if constants and name in constants:  # a partition column: one value for the whole file
+                value = constants[name]
+                arrays.append(pa.nulls(batch.num_rows, target_field.type) if value is None else
+                              pa.repeat(pa.array([value]).cast(target_field.type)[0], batch.num_rows))
+                continue
             if name not in batch.schema.names:  # not in this file: a column added later, NULL here
                 arrays.append(pa.nulls(batch.num_rows, target_field.type))
                 continue

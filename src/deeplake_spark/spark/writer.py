@@ -196,7 +196,8 @@ def make_writer(options: dict[str, str], schema: StructType, overwrite: bool) ->
         raise InvalidOptionError("option saveMode='overwrite' needs Spark's mode('overwrite')")
     # Refuse unsafe object-store commits before any task writes a byte.
     check_commit_safety(opts.path, opts.storage_options)
-    existing = existing_schema(opts.path, opts.storage_options)
+    # a partitioned dataset is refused (by name) only when this job would write into it
+    existing = existing_schema(opts.path, opts.storage_options, for_write=mode in ("append", "overwrite"))
     if existing is None:
         # A first write creates the dataset: refuse a folder that holds a user's files before any
         # task writes into it (commit_written checks again when it creates version 0).
@@ -236,12 +237,15 @@ def write(df: DataFrame, path: str, *, mode: str = "errorifexists", **options: A
     text = {k: _option_text(v) for k, v in options.items()}
     if mode in ("errorifexists", "ignore"):
         parsed = WriteOptions.parse({**text, "path": path})
-        if existing_schema(parsed.path, parsed.storage_options) is not None:
+        if existing_schema(parsed.path, parsed.storage_options, for_write=False) is not None:
             if mode == "ignore":
                 log.info("%s exists; save mode 'ignore' writes nothing", parsed.path)
                 return
             raise DatasetExistsError(f"{parsed.path} already holds a dataset (save mode errorifexists); use mode "
                                      "'append' or 'overwrite', or 'ignore' to leave it untouched")
         text["saveMode"] = mode
+    else:  # a partitioned dataset is refused here, typed, not wrapped in Spark's AnalysisException
+        parsed = WriteOptions.parse({**text, "path": path})
+        existing_schema(parsed.path, parsed.storage_options, for_write=True)
     spark_mode = "overwrite" if mode == "overwrite" else "append"
     df.write.format("deeplake").mode(spark_mode).options(**text).save(path)

@@ -1,0 +1,55 @@
+"""Partitioned datasets: standard Delta partitioning of the tabular columns (``metaData.partitionColumns``).
+
+Part files live in Hive-style ``<column>=<value>/`` folders, the partition columns are not stored in
+them and each add action carries the file's ``partitionValues`` (delta-rs reads and writes all of
+it). Chunk files stay under ``_tensors/<tensor>/``: a tensor column can never be a partition column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from deeplake_spark.dataset.schema import DatasetSchema
+from deeplake_spark.errors import SchemaError
+
+SUPPORTED = "string, integer types, boolean, date"
+
+
+def _supported(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+            or pa.types.is_boolean(t) or pa.types.is_date32(t))
+
+
+def check_partition_columns(schema: DatasetSchema, columns: Sequence[str] | str, *, dataset: str) -> list[str]:
+    """``columns`` as a list once each is a tabular column of a supported type; SchemaError naming the first
+    that is not (a tensor, unknown, repeated, or of another type)."""
+    if isinstance(columns, str):
+        columns = [columns]
+    names = list(columns)
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise SchemaError(f"dataset {dataset}: partition_by takes column names, got {name!r}")
+        if name in names[:i]:
+            raise SchemaError(f"dataset {dataset}: partition column {name!r} is listed twice")
+        if name in schema.tensors:
+            raise SchemaError(f"dataset {dataset}: {name!r} is a tensor column and cannot be a partition column "
+                              "(chunks are not partitioned); partition by tabular columns")
+        if name not in schema.order:
+            raise SchemaError(f"dataset {dataset}: partition column {name!r} is not a column; columns: "
+                              f"{list(schema.order)}")
+        t = schema.tabular.field(name).type
+        if not _supported(t):
+            raise SchemaError(f"dataset {dataset}: partition column {name!r} is {t}; supported partition column "
+                              f"types: {SUPPORTED}")
+    if names and len(names) == len(schema.order):
+        raise SchemaError(f"dataset {dataset}: every column would be a partition column; keep at least one "
+                          "column out of partition_by")
+    return names
+
+
+def partition_columns(dt: DeltaTable) -> list[str]:
+    """The partition columns of ``dt``'s version, in partitioning order (empty when unpartitioned)."""
+    return list(dt.metadata().partition_columns)

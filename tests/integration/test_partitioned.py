@@ -1,0 +1,321 @@
+"""Partitioned datasets (standard Delta partitioning of tabular columns, docs/FORMAT.md).
+
+Tables partitioned by us (``create(partition_by=...)`` + ``append``), by delta-rs (``write_deltalake(...,
+partition_by=...)``) and by delta-spark (``REPLACE TABLE ... PARTITIONED BY``) read the same everywhere:
+``open``/``len``/``ds[i]``/time travel, the torch loader, ``info``, our vacuum, and the Python Spark
+source, with partition columns restored (their values, types, nulls and place in the schema). Writers
+that cannot write a partitioned table refuse it by name.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+import deeplake_spark as dls
+from deeplake_spark.errors import SchemaError, UnsupportedTableFeature
+
+SCHEMA = {"image": dls.tensor("generic", dtype="uint8", shape=(2, 2), compression="lz4"),
+          "id": "int64", "split": "string", "day": "date32", "label": "int64"}
+SPLITS = ["train", "test", None, "x y"]
+DAY0 = datetime.date(2026, 1, 1)
+
+
+def _image(i: int) -> np.ndarray:
+    return np.full((2, 2), i % 251, dtype=np.uint8)
+
+
+def _split(i: int) -> str | None:
+    return SPLITS[i % 4]
+
+
+def _day(i: int) -> datetime.date:
+    return DAY0 + datetime.timedelta(days=i % 2)
+
+
+def _batch(ids: range) -> dict:
+    return {"image": np.stack([_image(i) for i in ids]), "id": np.array(list(ids), dtype=np.int64),
+            "split": [_split(i) for i in ids], "day": [_day(i) for i in ids], "label": [i % 3 for i in ids]}
+
+
+def _expected(ids) -> dict[int, tuple]:
+    return {i: (_split(i), _day(i), i % 3) for i in ids}
+
+
+def _check_reads(path: str, ids, *, version: int | None = None) -> dls.Dataset:
+    """Every reader of the dataset layer sees exactly rows ``ids`` with their partition values and images."""
+    ds = dls.open(path, version=version)
+    assert len(ds) == len(ids)
+    assert list(ds.schema.order) == list(SCHEMA)  # partition columns at their schema position
+    table = ds.table()
+    assert table.schema.field("day").type == pa.date32() and table.schema.field("split").type == pa.string()
+    got = {r["id"]: (r["split"], r["day"], r["label"]) for r in table.select(["id", "split", "day", "label"]).to_pylist()}
+    assert got == _expected(ids)
+    # ds[i] on a fresh handle (reads only the file holding row i) agrees with the table's row order
+    row_ids = table.column("id").to_pylist()
+    fresh = dls.open(path, version=version)
+    for i in (0, len(row_ids) // 2, len(row_ids) - 1):
+        sample = fresh[i]
+        wanted = row_ids[i]
+        assert sample["id"] == wanted and sample["split"] == _split(wanted) and sample["label"] == wanted % 3
+        assert sample["day"] == np.datetime64(_day(wanted))
+        np.testing.assert_array_equal(sample["image"], _image(wanted))
+    seen = {}
+    for batch in ds.pytorch(batch_size=3, num_workers=0, shuffle=False, columns=["id", "image", "label"]):
+        for k, i in enumerate(batch["id"].tolist()):
+            seen[i] = (batch["image"][k].numpy(), int(batch["label"][k]))
+    assert sorted(seen) == sorted(ids)
+    for i, (image, label) in seen.items():
+        np.testing.assert_array_equal(image, _image(i))
+        assert label == i % 3
+    return ds
+
+
+def _parquet_files(path: str) -> list[str]:
+    return sorted(os.path.relpath(p, path) for p in glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True)
+                  if "_delta_log" not in p)
+
+
+def _chunk_files(path: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(path, "_tensors", "*", "*")))
+
+
+def _vacuum_keeps(path: str, ids) -> None:
+    """Our vacuum (dry run and real, retention 0) deletes no file the latest version needs."""
+    ds = dls.open(path)
+    dry = ds.vacuum(0, enforce_retention_duration=False, dry_run=True)
+    done = ds.vacuum(0, enforce_retention_duration=False)
+    assert sorted(done.files) == sorted(dry.files)
+    live = {os.path.normpath(p) for p in DeltaTable(path).file_uris()}
+    assert live and all(os.path.exists(p) for p in live)
+    _check_reads(path, ids)
+
+
+@pytest.fixture
+def ours(tmp_path) -> str:
+    """Created partitioned by (split, day); ids 0..5 (version 1) then 6..11 (version 2)."""
+    path = str(tmp_path / "ours")
+    ds = dls.create(path, SCHEMA, partition_by=["split", "day"])
+    ds.append(_batch(range(0, 6)))
+    ds.append(_batch(range(6, 12)))
+    return path
+
+
+def test_create_partitioned_writes_standard_delta_partitions(ours):
+    ds = dls.open(ours)
+    assert ds.partition_columns == ["split", "day"]
+    metadata = DeltaTable(ours).metadata()
+    assert list(metadata.partition_columns) == ["split", "day"]
+    files = _parquet_files(ours)
+    # Hive folders, null as __HIVE_DEFAULT_PARTITION__, no file at the root
+    assert all(f.startswith("split=") and "/day=2026-01-0" in f for f in files)
+    assert {f.split("/")[0] for f in files} == {"split=train", "split=test", "split=__HIVE_DEFAULT_PARTITION__",
+                                               "split=x%20y"}
+    for f in files:  # partition columns stay out of the Parquet files
+        assert {"split", "day"}.isdisjoint(pq.read_schema(os.path.join(ours, f)).names)
+        assert {"image", "id", "label"} <= set(pq.read_schema(os.path.join(ours, f)).names)
+    # add actions carry Delta's string serialization, null as JSON null
+    adds = [json.loads(line)["add"] for v in (1, 2)
+            for line in open(os.path.join(ours, "_delta_log", f"{v:020d}.json")) if '"add"' in line]
+    values = {(a["partitionValues"]["split"], a["partitionValues"]["day"]) for a in adds}
+    assert (None, "2026-01-01") in values and ("x y", "2026-01-02") in values
+    _check_reads(ours, range(12))
+    _check_reads(ours, range(6), version=1)
+    # chunks are not partitioned
+    assert {os.path.relpath(os.path.dirname(c), ours) for c in _chunk_files(ours)} == {os.path.join("_tensors",
+                                                                                                   "image")}
+
+
+def test_filters_on_partition_columns_and_writes_keep_the_partitioning(ours):
+    ds = dls.open(ours)
+    train = ds.table(columns=["id"], filter=pc.field("split") == "train").column("id").to_pylist()
+    assert sorted(train) == [i for i in range(12) if _split(i) == "train"]
+    nulls = ds.table(columns=["id"], filter=pc.field("split").is_null()).column("id").to_pylist()
+    assert sorted(nulls) == [i for i in range(12) if _split(i) is None]
+    # delete/update through delta-rs on a partition column and a tabular one
+    ds.delete("split = 'test'")
+    ds.update({"label": "label + 10"}, predicate="day = '2026-01-02'")
+    kept = [i for i in range(12) if _split(i) != "test"]
+    got = {r["id"]: r["label"] for r in dls.open(ours).table(columns=["id", "label"]).to_pylist()}
+    assert got == {i: i % 3 + (10 if _day(i) == datetime.date(2026, 1, 2) else 0) for i in kept}
+    # overwrite keeps the table's partitioning
+    ds = dls.open(ours)
+    ds.overwrite(_batch(range(20, 24)))
+    assert dls.open(ours).partition_columns == ["split", "day"]
+    _check_reads(ours, range(20, 24))
+    assert all(f.startswith("split=") for f in _parquet_files(ours))
+    _vacuum_keeps(ours, range(20, 24))
+
+
+def test_partition_by_is_checked_by_name(tmp_path):
+    cases = {"image": "tensor column", "nope": "not a column", "score": "is double"}
+    for column, message in cases.items():
+        with pytest.raises(SchemaError, match=f"{column!r}.*{message}|{message}.*{column!r}"):
+            dls.create(str(tmp_path / column), {**SCHEMA, "score": "float64"}, partition_by=[column])
+        assert not os.path.exists(os.path.join(tmp_path, column, "_delta_log"))
+    with pytest.raises(SchemaError, match="'split' is listed twice"):
+        dls.create(str(tmp_path / "twice"), SCHEMA, partition_by=["split", "split"])
+
+
+def test_a_table_delta_rs_repartitioned_reads_right_and_vacuum_keeps_what_it_needs(tmp_path):
+    path = str(tmp_path / "ds")
+    ds = dls.create(path, SCHEMA)
+    ds.append(_batch(range(0, 6)))
+    ds.append(_batch(range(6, 12)))
+    # another engine rewrites the table partitioned (version 3), then appends a partition of its own
+    write_deltalake(path, dls.open(path).table(), mode="overwrite", partition_by=["label"], schema_mode="overwrite")
+    rows = dls.open(path).table().filter(pc.field("id") < 2)
+    write_deltalake(path, rows.set_column(1, "id", pa.array([100, 101], pa.int64())), mode="append")
+    assert dls.open(path).partition_columns == ["label"]
+    assert all(f.startswith("label=") for f in _parquet_files(path) if "part-" in f and "/" in f)
+    latest = dls.open(path)
+    got = {r["id"]: r["label"] for r in latest.table(columns=["id", "label"]).to_pylist()}
+    assert got == {**{i: i % 3 for i in range(12)}, 100: 0, 101: 1}
+    # the copied rows reference the original chunks; each id reads its image
+    table = latest.table(columns=["id", "image"])
+    images = latest.read_tensor("image", table.column("image").to_pylist())
+    for i, image in zip(table.column("id").to_pylist(), images):
+        np.testing.assert_array_equal(image, _image(i - 100 if i >= 100 else i))
+    _check_reads(path, range(6), version=1)  # the unpartitioned versions still read
+    ds = dls.open(path)
+    ds.vacuum(0, enforce_retention_duration=False)
+    for i in (0, 5, 11):
+        row = dls.open(path).table(filter=pc.field("id") == i).to_pylist()[0]
+        assert row["split"] == _split(i) and row["label"] == i % 3
+    assert len(dls.open(path)) == 14
+
+
+def test_info_counts_the_partitioned_files(ours):
+    run = subprocess.run([sys.executable, "-m", "deeplake_spark.cli", "info", ours, "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    info = json.loads(run.stdout)
+    assert info["rows"] == 12 and info["partition_columns"] == ["split", "day"]
+    parquet = sum(os.path.getsize(os.path.join(ours, f)) for f in _parquet_files(ours))
+    assert info["table_bytes"] == parquet
+    text = subprocess.run([sys.executable, "-m", "deeplake_spark.cli", "info", ours], capture_output=True, text=True,
+                          timeout=120)
+    assert f"partitioned by split, day ({len(_parquet_files(ours))} Parquet files)" in text.stdout
+
+
+# ------------------------------------------------------------------------------ Spark (Python source)
+FMT = "deeplake-python"
+
+
+def _spark_rows(df) -> dict[int, tuple]:
+    return {r["id"]: (r["split"], r["day"], r["label"]) for r in df.select("id", "split", "day", "label").collect()}
+
+
+def test_python_spark_source_restores_partition_columns(spark, ours):
+    df = spark.read.format(FMT).load(ours)
+    assert df.columns == list(SCHEMA)
+    assert dict(df.dtypes)["day"] == "date" and dict(df.dtypes)["split"] == "string"
+    assert _spark_rows(df) == _expected(range(12))
+    assert sorted(r.id for r in df.where("split = 'x y'").collect()) == [i for i in range(12) if _split(i) == "x y"]
+    assert df.where("split IS NULL").count() == 3
+    # only partition columns: the files are still read for their row counts
+    assert Counter((r.split, r.day) for r in df.select("split", "day").collect()) == Counter(
+        (_split(i), _day(i)) for i in range(12))
+    arrays = spark.read.format(FMT).option("tensors", "array").load(ours).where("day = DATE'2026-01-02'").collect()
+    assert sorted(r.id for r in arrays) == [i for i in range(12) if i % 2]
+    for r in arrays:
+        assert np.asarray(r.image).reshape(2, 2).tolist() == _image(r.id).tolist()
+    old = spark.read.format(FMT).option("versionAsOf", 1).load(ours)
+    assert _spark_rows(old) == _expected(range(6))
+
+
+def test_python_spark_writer_refuses_a_partitioned_dataset_by_name(spark, ours):
+    before = (_parquet_files(ours), dls.open(ours).version)
+    df = spark.read.format(FMT).load(ours).where("id < 3")
+    for mode in ("append", "overwrite"):
+        with pytest.raises(Exception, match=r"partitioned by \['split', 'day'\]") as caught:
+            df.write.format(FMT).mode(mode).save(ours)
+        assert "UnsupportedTableFeature" in str(caught.value)
+    for mode in ("append", "overwrite"):
+        with pytest.raises(UnsupportedTableFeature, match="partitioned"):  # typed, before Spark runs a job
+            dls.write(df, ours, mode=mode)
+    dls.write(df, ours, mode="ignore")  # writes nothing, and says nothing about partitions
+    assert (_parquet_files(ours), dls.open(ours).version) == before
+
+
+def test_spark_partition_by_never_reaches_the_python_source(spark, tmp_path):
+    """PySpark 4.2 refuses ``partitionBy`` for a Python data source itself (it cannot declare
+    partitioning), before any deeplake code runs: nothing is written, for a new or an existing path."""
+    path = str(tmp_path / "new")
+    df = spark.range(4).selectExpr("id", "CAST(id % 2 AS STRING) AS k")
+    for mode in ("append", "overwrite"):
+        with pytest.raises(Exception, match="partitioning or clustering columns do not match"):
+            df.write.format(FMT).mode(mode).partitionBy("k").save(path)
+    assert not os.path.exists(path)
+
+
+# ------------------------------------------------------------------------------ delta-spark
+class DeltaSpark:
+    """A Spark + delta-spark session in its own process (the protocol of tests/delta_spark_worker.py)."""
+
+    def __init__(self) -> None:
+        worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_worker.py")
+        self.proc = subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        assert "ready" in json.loads(self.proc.stdout.readline())
+
+    def ask(self, request: dict) -> list[dict]:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        reply = json.loads(self.proc.stdout.readline())
+        assert "error" not in reply, reply
+        return reply["rows"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(120)
+
+
+@pytest.fixture(scope="module")
+def delta():
+    pytest.importorskip("delta")
+    session = DeltaSpark()
+    yield session
+    session.close()
+
+
+def test_delta_spark_partitioned_table_reads_the_same(delta, spark, tmp_path):
+    path = str(tmp_path / "ds")
+    ds = dls.create(path, SCHEMA)
+    ds.append(_batch(range(0, 6)))
+    ds.append(_batch(range(6, 12)))
+    # delta-spark repartitions the table in place (version 3), then a delta-spark write adds a partition
+    delta.ask({"sql": f"REPLACE TABLE delta.`{path}` USING delta PARTITIONED BY (split, day) "
+                      f"AS SELECT * FROM delta.`{path}`"})
+    delta.ask({"sql": f"DELETE FROM delta.`{path}` WHERE id = 11"})
+    assert dls.open(path).partition_columns == ["split", "day"]
+    assert {f.split("/")[0] for f in _parquet_files(path) if "/" in f} >= {"split=train", "split=x y",
+                                                                          "split=__HIVE_DEFAULT_PARTITION__"}
+    ids = range(11)
+    _check_reads(path, ids)
+    _check_reads(path, range(6), version=1)
+    assert _spark_rows(spark.read.format(FMT).load(path)) == _expected(ids)
+    _vacuum_keeps(path, ids)
+    # and delta-spark reads a table we partitioned
+    rows = delta.ask({"read": path, "format": "delta", "select": "id,split,day"})
+    assert {r["id"]: (r["split"], r["day"]) for r in rows} == {i: (_split(i), str(_day(i))) for i in ids}
+
+
+def test_delta_spark_reads_a_dataset_we_created_partitioned(delta, ours):
+    rows = delta.ask({"read": ours, "format": "delta", "select": "id,split,day,label,image.chunk AS chunk"})
+    assert {r["id"]: (r["split"], r["day"], r["label"]) for r in rows} == {
+        i: (_split(i), str(_day(i)), i % 3) for i in range(12)}
+    assert all(r["chunk"] for r in rows)
+    detail = delta.ask({"sql": f"DESCRIBE DETAIL delta.`{ours}`"})[0]
+    assert detail["partitionColumns"] == ["split", "day"]
