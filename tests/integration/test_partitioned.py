@@ -142,6 +142,9 @@ def test_filters_on_partition_columns_and_writes_keep_the_partitioning(ours):
     ds = dls.open(ours)
     train = ds.table(columns=["id"], filter=pc.field("split") == "train").column("id").to_pylist()
     assert sorted(train) == [i for i in range(12) if _split(i) == "train"]
+    # the filter skips the other partitions' files
+    train_files = [f for f in _parquet_files(ours) if f.startswith("split=train/")]
+    assert len(list(ds.arrow_dataset().get_fragments(filter=pc.field("split") == "train"))) == len(train_files)
     nulls = ds.table(columns=["id"], filter=pc.field("split").is_null()).column("id").to_pylist()
     assert sorted(nulls) == [i for i in range(12) if _split(i) is None]
     # delete/update through delta-rs on a partition column and a tabular one

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 import deeplake_spark as dls
 from deeplake_spark.errors import CorruptDatasetError, InvalidOptionError, VersionNotFound
@@ -73,6 +73,18 @@ def _polars_overwrite(path: str) -> None:
     pl.read_delta(path).filter(pl.col("id") % 2 == 0).write_delta(path, mode="overwrite")
 
 
+def _repartition_then_polars_append(path: str) -> None:
+    # delta-rs rewrites the table partitioned by label (partition column out of the Parquet files,
+    # files in label=<n>/ folders), then polars appends copied rows into that partitioning
+    rows = DeltaTable(path).to_pyarrow_dataset().to_table()
+    write_deltalake(path, rows, mode="overwrite", partition_by=["label"], schema_mode="overwrite")
+    copied = pl.read_delta(path).filter(pl.col("id") < 2).with_columns(pl.col("id") + 1000)
+    copied.write_delta(path, mode="append")
+    latest = DeltaTable(path)
+    assert latest.metadata().partition_columns == ["label"]
+    assert all(os.path.relpath(uri, path).startswith("label=") for uri in latest.file_uris())
+
+
 ENGINES: dict[str, Callable[[str], Any]] = {
     "delta-rs compact": lambda p: DeltaTable(p).optimize.compact(),
     "delta-rs z_order": lambda p: DeltaTable(p).optimize.z_order(["id"]),
@@ -83,6 +95,7 @@ ENGINES: dict[str, Callable[[str], Any]] = {
                                                           dry_run=False),
     "polars append": _polars_append,
     "polars overwrite": _polars_overwrite,
+    "delta-rs partition + polars append": _repartition_then_polars_append,
 }
 
 
