@@ -261,14 +261,6 @@ def test_overwrite_removes_all_files_in_one_commit(spark, written, tmp_path):
     assert DeltaTable(path).to_pyarrow_table().to_pylist() == [{"id": 7, "other": 1.5}]
 
 
-def test_partition_by_is_refused_before_writing(spark, tmp_path):
-    path = str(tmp_path / "p")
-    df = spark.createDataFrame([(1, "a")], "id long, name string")
-    with pytest.raises(SPARK_ERRORS, match="partitionBy"):
-        df.write.format(FMT).partitionBy("name").save(path)
-    assert not os.path.exists(path) or not data_files(path)
-
-
 def test_bad_options_and_values_are_refused_by_name(spark, tmp_path):
     path = str(tmp_path / "bad")
     df = spark.createDataFrame([(1, [1.0, 2.0])], "id long, emb array<double>")

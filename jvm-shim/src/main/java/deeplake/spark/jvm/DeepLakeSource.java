@@ -73,10 +73,19 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister, 
     return true;
   }
 
+  /**
+   * {@code schema} null: a read. Otherwise a write target (saveAsTable, CREATE TABLE [AS SELECT],
+   * INSERT into a catalog table): the catalog's partitioning (identity transforms only) travels in the
+   * table properties as Spark's {@code __partition_columns} key, which the writer reads.
+   */
   @Override
   public Table getTable(StructType schema, Transform[] partitioning, Map<String, String> properties) {
     if (schema == null) {
       return load(properties);
+    }
+    if (partitioning != null && partitioning.length > 0) {
+      properties = new HashMap<>(properties);
+      properties.put(PARTITION_COLUMNS_KEY, partitionColumnsJson(partitioning));
     }
     synchronized (this) {
       if (lastTable != null && new HashMap<>(properties).equals(lastProperties)) {
@@ -84,6 +93,22 @@ public final class DeepLakeSource implements TableProvider, DataSourceRegister, 
       }
     }
     return DeepLakeTable.lazy(properties, schema);
+  }
+
+  /** Spark's key for partition columns in a V1 write's options (DataSourceUtils.PARTITIONING_COLUMNS_KEY). */
+  static final String PARTITION_COLUMNS_KEY = "__partition_columns";
+
+  private static String partitionColumnsJson(Transform[] partitioning) {
+    com.fasterxml.jackson.databind.node.ArrayNode names =
+        new com.fasterxml.jackson.databind.ObjectMapper().createArrayNode();
+    for (Transform t : partitioning) {
+      if (!"identity".equals(t.name()) || t.references().length != 1) {
+        throw new UnsupportedOperationException("partitioning " + t.describe() + " is not supported by the deeplake-jvm "
+            + "source: partition by plain columns, e.g. PARTITIONED BY (split)");
+      }
+      names.add(String.join(".", t.references()[0].fieldNames()));
+    }
+    return names.toString();
   }
 
   private synchronized DeepLakeTable load(Map<String, String> properties) {

@@ -58,10 +58,6 @@ public final class DeepLakeWriter {
   public static long write(Dataset<Row> data, SaveMode mode, Map<String, String> rawOptions, String operation,
       Map<String, String> extraParams, String txnAppId, long txnVersion) {
     WriteOptions options = WriteOptions.parse(rawOptions);
-    if (!options.partitionColumns.isEmpty()) {
-      throw new WriteException(options.root + ": partitionBy" + options.partitionColumns + " is not supported: the "
-          + "deeplake readers do not read partitioned tables; write without partitionBy");
-    }
     DeltaCommitter.checkCommitSafety(options.root);
     if (options.saveMode != null) {
       // the Python source's option (its write() helper passes every mode this way)
@@ -102,9 +98,11 @@ public final class DeepLakeWriter {
     }
     boolean replaceSchema = state == null || (mode == SaveMode.Overwrite && options.overwriteSchema);
     WritePlanner.Plan plan = WritePlanner.plan(data.schema(), options, replaceSchema ? null : state.schema);
+    Partitioning partitioning = Partitioning.of(options.root, partitionColumns(options, state, replaceSchema),
+        plan.deltaSchema);
     String footer = footer(plan.deltaSchema);
     WriteJob job = new WriteJob(options.root, options.hadoopOptions, plan.deltaSchema, plan.encoders, plan.inlineMax,
-        plan.detect, options.rowGroupBytes, footer);
+        plan.detect, options.rowGroupBytes, footer, partitioning);
     Dataset<Row> input = data.select(plan.select.toArray(new Column[0]));
     List<WrittenFiles> files = run(input, job);
     StructType schema = null;
@@ -120,7 +118,7 @@ public final class DeepLakeWriter {
     long version;
     try {
       version = DeltaCommitter.commit(options.root, conf, readVersion, files, mode == SaveMode.Overwrite && state != null,
-          schema, appId, appVersion, op, params);
+          schema, replaceSchema ? partitioning.names() : null, appId, appVersion, op, params);
     } catch (WriteException.Exists e) {
       discard(options.root, options.hadoopOptions, files);
       if (mode == SaveMode.Ignore) {
@@ -142,10 +140,35 @@ public final class DeepLakeWriter {
     }
     long rows = 0;
     for (WrittenFiles f : files) {
-      rows += f.numRecords;
+      rows += f.numRecords();
     }
     LOG.info("{}: {} of {} rows committed as version {}", options.root, op, rows, version);
     return version;
+  }
+
+  /**
+   * The write's partition columns: those asked for when the write sets the schema (new dataset,
+   * overwriteSchema), else the table's; asking for other ones than the table's is refused by name.
+   */
+  static List<String> partitionColumns(WriteOptions options, DeltaSnapshot state, boolean replaceSchema) {
+    List<String> asked = options.partitionColumns;
+    if (replaceSchema) {
+      return asked;
+    }
+    List<String> table = state.partitionColumns;
+    if (asked.isEmpty()) {
+      return table;  // as Delta: a write without partitionBy uses the table's partitioning
+    }
+    boolean same = asked.size() == table.size();
+    for (int i = 0; same && i < asked.size(); i++) {
+      same = asked.get(i).trim().equalsIgnoreCase(table.get(i));
+    }
+    if (!same) {
+      throw new WriteException(options.root + ": partitionBy" + asked + " differs from the dataset's partition columns "
+          + table + "; write with partitionBy" + table + " (or none), or replace the partitioning with "
+          + "mode('overwrite') and option('overwriteSchema', 'true')");
+    }
+    return table;
   }
 
   static SaveMode saveModeOf(String text) {
@@ -217,8 +240,8 @@ public final class DeepLakeWriter {
     int left = 0;
     for (WrittenFiles f : files) {
       List<String> paths = new ArrayList<>(f.chunks);
-      if (f.path != null) {
-        paths.add(f.path);
+      for (WrittenFiles.DataFile d : f.files) {
+        paths.add(d.path);
       }
       for (String p : paths) {
         try {

@@ -83,6 +83,17 @@ public final class DeltaCommitter {
   public static long commit(String root, Configuration conf, long readVersion, Collection<WrittenFiles> adds,
       boolean removeAll, StructType newSchema, String txnAppId, long txnVersion, String operation,
       Map<String, String> operationParameters) throws IOException {
+    return commit(root, conf, readVersion, adds, removeAll, newSchema, null, txnAppId, txnVersion, operation,
+        operationParameters);
+  }
+
+  /**
+   * As above, with the partition columns the new metadata names ({@code metaData.partitionColumns});
+   * null keeps the table's (none for a new table). Only used with a {@code newSchema}.
+   */
+  public static long commit(String root, Configuration conf, long readVersion, Collection<WrittenFiles> adds,
+      boolean removeAll, StructType newSchema, List<String> partitionColumns, String txnAppId, long txnVersion,
+      String operation, Map<String, String> operationParameters) throws IOException {
     String dataset = Storage.normalize(root);
     checkCommitSafety(dataset);
     long attemptVersion = readVersion + 1;
@@ -107,8 +118,8 @@ public final class DeltaCommitter {
         attemptVersion = state.version + 1;
         checkProtocol(dataset, state, removeAll);
       }
-      List<String> lines = actions(state, adds, removeAll, newSchema, txnAppId, txnVersion, operation,
-          operationParameters, readVersion);
+      List<String> lines = actions(state, adds, removeAll, newSchema, partitionColumns, txnAppId, txnVersion,
+          operation, operationParameters, readVersion);
       if (putIfAbsent(dataset, conf, attemptVersion, lines)) {
         maybeCheckpoint(dataset, conf, attemptVersion, state);
         return attemptVersion;
@@ -242,8 +253,8 @@ public final class DeltaCommitter {
   }
 
   private static List<String> actions(DeltaSnapshot state, Collection<WrittenFiles> adds, boolean removeAll,
-      StructType newSchema, String txnAppId, long txnVersion, String operation, Map<String, String> params,
-      long readVersion) {
+      StructType newSchema, List<String> partitionColumns, String txnAppId, long txnVersion, String operation,
+      Map<String, String> params, long readVersion) {
     long now = System.currentTimeMillis();
     List<String> lines = new ArrayList<>();
     ObjectNode info = JSON.createObjectNode();
@@ -267,7 +278,7 @@ public final class DeltaCommitter {
       lines.add(p.toString());
     }
     if (newSchema != null) {
-      lines.add(metadata(state, newSchema, now).toString());
+      lines.add(metadata(state, newSchema, partitionColumns, now).toString());
     }
     if (txnAppId != null) {
       ObjectNode t = JSON.createObjectNode();
@@ -277,37 +288,43 @@ public final class DeltaCommitter {
     if (removeAll && state != null) {
       for (DeltaSnapshot.AddFile f : state.files) {
         ObjectNode r = JSON.createObjectNode();
-        r.putObject("remove").put("path", f.deltaPath).put("deletionTimestamp", now).put("dataChange", true)
-            .put("extendedFileMetadata", true).put("size", f.size).putObject("partitionValues");
+        ObjectNode values = r.putObject("remove").put("path", f.deltaPath).put("deletionTimestamp", now)
+            .put("dataChange", true).put("extendedFileMetadata", true).put("size", f.size)
+            .putObject("partitionValues");
+        f.partitionValues.forEach(values::put);
         lines.add(r.toString());
       }
     }
     // One modification time for all files: rows are ordered by (modificationTime, path) and paths
     // start with the task number, so rows keep the DataFrame's partition order (as the Python writer).
-    List<WrittenFiles> sorted = new ArrayList<>(adds);
-    sorted.sort((a, b) -> String.valueOf(a.path).compareTo(String.valueOf(b.path)));
-    for (WrittenFiles f : sorted) {
-      if (f.path == null) {
-        continue;
-      }
+    List<WrittenFiles.DataFile> sorted = new ArrayList<>();
+    for (WrittenFiles w : adds) {
+      sorted.addAll(w.files);
+    }
+    sorted.sort((a, b) -> a.path.compareTo(b.path));
+    for (WrittenFiles.DataFile f : sorted) {
       ObjectNode a = JSON.createObjectNode();
       ObjectNode add = a.putObject("add");
-      add.put("path", f.path);
-      add.putObject("partitionValues");
+      add.put("path", Partitioning.deltaPath(f.path));
+      ObjectNode values = add.putObject("partitionValues");
+      f.partitionValues.forEach(values::put);  // a null value is written as JSON null
       add.put("size", f.size).put("modificationTime", now).put("dataChange", true).put("stats", f.statsJson);
       lines.add(a.toString());
     }
     return lines;
   }
 
-  private static ObjectNode metadata(DeltaSnapshot state, StructType schema, long now) {
+  private static ObjectNode metadata(DeltaSnapshot state, StructType schema, List<String> partitionColumns,
+      long now) {
     ObjectNode m = JSON.createObjectNode();
     ObjectNode md = m.putObject("metaData");
+    List<String> partitions = partitionColumns != null ? partitionColumns
+        : state == null ? List.of() : state.partitionColumns;
     if (state == null) {
       md.put("id", UUID.randomUUID().toString());
       md.putObject("format").put("provider", "parquet").putObject("options");
       md.put("schemaString", schema.json());
-      md.putArray("partitionColumns");
+      partitions.forEach(md.putArray("partitionColumns")::add);
       md.putObject("configuration");
       md.put("createdTime", now);
       return m;
@@ -318,7 +335,7 @@ public final class DeltaCommitter {
     old.getDescription().ifPresent(d -> md.put("description", d));
     md.putObject("format").put("provider", "parquet").putObject("options");
     md.put("schemaString", schema.json());
-    md.putArray("partitionColumns");
+    partitions.forEach(md.putArray("partitionColumns")::add);
     ObjectNode conf = md.putObject("configuration");
     state.configuration.forEach(conf::put);
     old.getCreatedTime().ifPresent(t -> md.put("createdTime", t));

@@ -27,10 +27,6 @@ public final class StreamingSink implements Sink {
 
   public StreamingSink(SQLContext sqlContext, Map<String, String> options, List<String> partitionColumns,
       OutputMode outputMode) {
-    if (!partitionColumns.isEmpty()) {
-      throw new WriteException(options.getOrDefault("path", "?") + ": partitionBy" + partitionColumns
-          + " is not supported: the deeplake readers do not read partitioned tables");
-    }
     if (outputMode != OutputMode.Append() && outputMode != OutputMode.Complete()) {
       throw new WriteException("the deeplake-jvm sink supports output modes append and complete, not "
           + outputMode);
@@ -38,6 +34,10 @@ public final class StreamingSink implements Sink {
     this.sqlContext = sqlContext;
     this.options = new HashMap<>(options);
     this.options.remove("checkpointLocation");
+    if (!partitionColumns.isEmpty()) {
+      // as DataFrameWriter.partitionBy passes them; each batch checks them against the table
+      this.options.put("__partition_columns", WriteOptions.partitionsJson(partitionColumns));
+    }
     this.outputMode = outputMode;
     WriteOptions.parse(this.options);  // refuse bad options at start(), not at the first batch
   }

@@ -18,29 +18,59 @@ import org.apache.spark.unsafe.types.UTF8String;
 /**
  * Writes one task's rows: chunk files per chunked tensor column (closed at the tensor's target size,
  * so memory holds at most one open chunk per tensor) and ONE Parquet file of plain values + refs
- * (buffered by Parquet up to {@code rowGroupBytes}). {@link #discard} deletes what it wrote.
+ * (buffered by Parquet up to {@code rowGroupBytes}) — in a partitioned write one per partition-value
+ * combination the task meets, under its {@code col=value/} folder, without the partition columns
+ * (each open file buffers up to {@code rowGroupBytes}). {@link #discard} deletes what it wrote.
  */
 public final class TaskWriter {
   private final WriteJob job;
   private final Storage storage;
-  private final String path;
+  private final String task;
   private final StructField[] fields;
+  private final Partitioning partitioning;
+  /** Delta schema position -> position in the data files (-1: a partition column). */
+  private final int[] fileIndex;
+  private final StructField[] fileFields;
   private final ChunkBuilder[] chunks;
   private final String[] chunkIds;
   private final WriteSpec[] specs;
   private final List<String> written = new ArrayList<>();
   private final Map<String, Map<String, Long>> compressions = new HashMap<>();
-  private final ColumnStats stats;
+  private final boolean[] plainFile;
   private final SampleEncoder.Prepared prepared = new SampleEncoder.Prepared();
-  private PartFileWriter parquet;
-  private boolean parquetStarted;
+  /** Open data files by partition folder ("" when not partitioned), in the order first met. */
+  private final Map<String, Part> parts = new java.util.LinkedHashMap<>();
+  private long rows;
+
+  /** One data file being written. */
+  private static final class Part {
+    final String path;
+    final Map<String, String> values;
+    final ColumnStats stats;
+    PartFileWriter parquet;
+
+    Part(String path, Map<String, String> values, ColumnStats stats) {
+      this.path = path;
+      this.values = values;
+      this.stats = stats;
+    }
+  }
 
   public TaskWriter(WriteJob job, int partition) {
     this.job = job;
     this.storage = new Storage(job.root, job.hadoopOptions);
-    this.path = String.format("part-%05d-%s.parquet", partition, UUID.randomUUID().toString().replace("-", ""));
+    this.task = String.format("part-%05d-", partition);
     this.fields = job.deltaSchema.fields();
+    this.partitioning = job.partitioning;
+    this.fileFields = partitioning.fileSchema(job.deltaSchema).fields();
     int n = fields.length;
+    fileIndex = new int[n];
+    java.util.Arrays.fill(fileIndex, -1);
+    for (int i = 0, j = 0; i < n; i++) {
+      if (j < fileFields.length && fileFields[j].name().equals(fields[i].name())) {
+        fileIndex[i] = j++;
+      }
+    }
     chunks = new ChunkBuilder[n];
     chunkIds = new String[n];
     specs = new WriteSpec[n];
@@ -51,40 +81,61 @@ public final class TaskWriter {
         specs[i] = job.encoders[i].spec;
       }
     }
-    stats = new ColumnStats(job.deltaSchema, plain);
+    plainFile = new boolean[fileFields.length];
+    for (int i = 0; i < n; i++) {
+      if (fileIndex[i] >= 0) {
+        plainFile[fileIndex[i]] = plain[i];
+      }
+    }
   }
 
   private String where(int column) {
-    return "dataset " + storage.root + ", tensor '" + fields[column].name() + "', row " + stats.rows()
-        + " of task file " + path;
+    return "dataset " + storage.root + ", tensor '" + fields[column].name() + "', row " + rows + " of task "
+        + task + "*";
   }
 
   public void write(InternalRow row) throws IOException {
-    Object[] out = new Object[fields.length];
+    Part part = part(row);
+    Object[] out = new Object[fileFields.length];
     for (int i = 0; i < fields.length; i++) {
-      if (row.isNullAt(i)) {
-        continue;
+      if (fileIndex[i] < 0 || row.isNullAt(i)) {
+        continue;  // a partition column (its value is the file's folder) or null
       }
       SampleEncoder enc = job.encoders[i];
       DataType t = fields[i].dataType();
       if (enc == null) {
-        out[i] = row.get(i, t);
+        Object v = row.get(i, t);
         if (job.inlineMax[i] > 0) {
-          checkUnsigned(i, ((Number) out[i]).longValue());
+          checkUnsigned(i, ((Number) v).longValue());
         }
+        out[fileIndex[i]] = v;
         continue;
       }
-      out[i] = ref(i, row);
+      out[fileIndex[i]] = ref(i, row);
     }
     InternalRow result = new GenericInternalRow(out);
-    if (!parquetStarted) {
-      parquetStarted = true;
-      storage.mkdirs("");
-      parquet = new PartFileWriter(storage.location(path), storage.local, job.deltaSchema, job.footer, storage.conf,
-          job.rowGroupBytes);
+    if (part.parquet == null) {
+      String folder = part.path.substring(0, part.path.lastIndexOf('/') + 1);
+      storage.mkdirs(folder);
+      part.parquet = new PartFileWriter(storage.location(part.path), storage.local,
+          partitioning.fileSchema(job.deltaSchema), job.footer, storage.conf, job.rowGroupBytes);
     }
-    parquet.write(result);
-    stats.update(result);
+    part.parquet.write(result);
+    part.stats.update(result);
+    rows++;
+  }
+
+  private Part part(InternalRow row) {
+    String[] values = partitioning.isEmpty() ? null : partitioning.values(row);
+    String folder = values == null ? "" : partitioning.folder(values);
+    Part part = parts.get(folder);
+    if (part == null) {
+      String path = folder + task + UUID.randomUUID().toString().replace("-", "") + ".parquet";
+      part = new Part(path, values == null ? java.util.Collections.emptyMap() : partitioning.valueMap(values),
+          new ColumnStats(partitioning.fileSchema(job.deltaSchema), plainFile));
+      parts.put(folder, part);
+    }
+    return part;
   }
 
   private void checkUnsigned(int i, long v) {
@@ -148,27 +199,32 @@ public final class TaskWriter {
     for (int i = 0; i < fields.length; i++) {
       flush(i);
     }
-    if (parquet == null) {
-      return new WrittenFiles(null, 0, 0, "{}", written, compressions);
+    List<WrittenFiles.DataFile> files = new ArrayList<>();
+    for (Part part : parts.values()) {
+      if (part.parquet == null) {
+        continue;
+      }
+      part.parquet.close();
+      part.parquet = null;
+      files.add(new WrittenFiles.DataFile(part.path, storage.size(part.path), part.stats.rows(), part.stats.toJson(),
+          part.values));
     }
-    parquet.close();
-    parquet = null;
-    return new WrittenFiles(path, storage.size(path), stats.rows(), stats.toJson(), written, compressions);
+    return new WrittenFiles(files, written, compressions);
   }
 
   /** Deletes everything this task wrote (the task failed). */
   public void discard() {
     Thread.interrupted();  // a cancelled task is interrupted: clear it so the deletes below run
-    try {
-      if (parquet != null) {
-        parquet.close();
-      }
-    } catch (IOException | RuntimeException e) {
-      // the file is deleted below anyway
-    }
     List<String> paths = new ArrayList<>(written);
-    if (parquetStarted) {
-      paths.add(path);
+    for (Part part : parts.values()) {
+      try {
+        if (part.parquet != null) {
+          part.parquet.close();
+        }
+      } catch (IOException | RuntimeException e) {
+        // the file is deleted below anyway
+      }
+      paths.add(part.path);
     }
     for (String p : paths) {
       try {

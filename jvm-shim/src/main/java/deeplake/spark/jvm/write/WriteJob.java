@@ -11,7 +11,8 @@ import org.apache.spark.sql.types.StructType;
  * schema to write (ref structs for chunked tensors, plain types for tabular and inline columns,
  * field metadata included) and, per column, the encoder of a chunked tensor (null: the input value
  * is written as is). Input rows have exactly the Delta schema's columns, in order, with tensor
- * columns still in their input type.
+ * columns still in their input type. With partition columns, the data files hold every column but
+ * those (their values name each file's folder).
  */
 public final class WriteJob implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -24,9 +25,12 @@ public final class WriteJob implements Serializable {
   final Set<String> detectCompression;
   final long rowGroupBytes;
   final String footer;
+  /** Partition columns (none: {@link Partitioning#NONE}); the data files leave them out. */
+  final Partitioning partitioning;
 
   WriteJob(String root, Map<String, String> hadoopOptions, StructType deltaSchema, SampleEncoder[] encoders,
-      long[] inlineMax, Set<String> detectCompression, long rowGroupBytes, String footer) {
+      long[] inlineMax, Set<String> detectCompression, long rowGroupBytes, String footer,
+      Partitioning partitioning) {
     this.root = root;
     this.hadoopOptions = hadoopOptions;
     this.deltaSchema = deltaSchema;
@@ -35,6 +39,7 @@ public final class WriteJob implements Serializable {
     this.detectCompression = detectCompression;
     this.rowGroupBytes = rowGroupBytes;
     this.footer = footer;
+    this.partitioning = partitioning;
   }
 
   public StructType deltaSchema() {

@@ -121,12 +121,24 @@ public final class WriteOptions implements Serializable {
     return new WriteOptions(values, tensors, hadoop, partitions);
   }
 
+  /** Spark's {@code __partition_columns} option: a JSON array of names. */
   private static List<String> parsePartitions(String json) {
-    String t = json.trim();
-    if (t.isEmpty() || t.equals("[]")) {
-      return Collections.emptyList();
+    try {
+      List<String> out = new java.util.ArrayList<>();
+      for (com.fasterxml.jackson.databind.JsonNode n : new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)) {
+        out.add(n.asText());
+      }
+      return Collections.unmodifiableList(out);
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new WriteException("partition columns " + json + " are not a JSON array of names");
     }
-    return Arrays.asList(t.replaceAll("[\\[\\]\"]", "").split(","));
+  }
+
+  /** The inverse of {@link #parsePartitions}. */
+  static String partitionsJson(List<String> columns) {
+    com.fasterxml.jackson.databind.node.ArrayNode a = new com.fasterxml.jackson.databind.ObjectMapper().createArrayNode();
+    columns.forEach(a::add);
+    return a.toString();
   }
 
   private static boolean bool(String name, String value) {
