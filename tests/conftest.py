@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Spark session per test run, temp dataset paths."""
+"""Shared fixtures, one of each per test run: a local Spark session, a delta-spark worker process, a
+SeaweedFS S3 server; and temp dataset paths."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import sys
 
 import pytest
+from s3_server import s3_server_fixture  # noqa: F401 - the run's one SeaweedFS server (``s3_server``)
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -21,6 +23,19 @@ def spark():
     session = spark_session(master="local[2]")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def delta_spark():
+    """A real Spark + delta-spark session in its own process, shared by the whole run
+    (``delta_spark_worker.DeltaSpark``: ``.sql(statement)``, ``.read(path, format=, select=, **options)``).
+    Leave it as found: drop the tables you create and RESET the settings you SET."""
+    pytest.importorskip("delta")
+    from delta_spark_worker import DeltaSpark
+
+    session = DeltaSpark()
+    yield session
+    session.close()
 
 
 @pytest.fixture

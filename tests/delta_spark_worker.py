@@ -3,16 +3,33 @@
 The test run's own Spark session (tests/conftest.py) stays a plain one; a JVM's catalog and SQL
 extensions are fixed when it starts, and delta-spark's catalog replaces the session catalog. So the
 delta-spark interop tests talk to this worker: one JSON request per line in, one JSON reply per line
-out; ``DEEPLAKE_DELTA_WORKER_CONF`` (a JSON object) adds session settings. Requests: ``{"sql": "..."}`` or ``{"read": path, "format": "delta"|"deeplake", "options": {...},
-"select": "id"}``; replies ``{"rows": [...]}`` or ``{"error": "ExceptionType: message"}``.
+out; ``DEEPLAKE_DELTA_WORKER_CONF`` (a JSON object) adds session settings. Requests: ``{"sql": "..."}``
+or ``{"read": path, "format": "delta"|"deeplake", "options": {...}, "select": "id"}``;
+replies ``{"rows": [...]}`` or ``{"error": "ExceptionType: message"}``.
+
+A worker's JVM takes 15-30 s to start: start one per module (or per settings) and send it many requests.
+``conftest.py``'s ``delta_spark`` fixture gives the test run's shared one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from typing import Any
+
+#: The tests' tables have a few files: size delta-spark's jobs for that, not for a cluster. By default
+#: Delta replays its log in 50 partitions and VACUUM's listing is sized by
+#: ``parallelPartitionDiscovery.parallelism`` (10000); with these, a VACUUM of a 3-file table went from
+#: ~66 s to ~13 s on the shared 2-core test machine. Results are the same; only task counts shrink.
+SMALL_DATA_CONF = {
+    "spark.driver.memory": "1g",
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "1",
+}
 
 
 def _rows(df: Any) -> list[dict[str, Any]]:
@@ -29,7 +46,7 @@ def main() -> None:
 
     extra = json.loads(os.environ.get("DEEPLAKE_DELTA_WORKER_CONF", "{}"))  # more session settings, e.g. the default format
     spark = spark_session(master="local[1]", app_name="delta-spark-worker", delta=True,
-                          **{"spark.driver.memory": "1g", **extra})
+                          **{**SMALL_DATA_CONF, **extra})
     spark.sparkContext.setLogLevel("ERROR")
     out.write(json.dumps({"ready": spark.version}) + "\n")
     out.flush()
@@ -52,6 +69,49 @@ def main() -> None:
         out.write(json.dumps(reply, default=str) + "\n")
         out.flush()
     spark.stop()
+
+
+class DeltaSparkError(Exception):
+    """An error raised inside the delta-spark session (its type and message)."""
+
+
+class DeltaSpark:
+    """Client side: a worker process started with ``conf`` (more session settings), asked over a pipe."""
+
+    def __init__(self, conf: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "DEEPLAKE_DELTA_WORKER_CONF": json.dumps(conf or {})}
+        self.proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1, env=env)
+        self.version = self._reply()["ready"]
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the delta-spark worker died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def _ask(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        reply = self._reply()
+        if "error" in reply:
+            raise DeltaSparkError(reply["error"])
+        return reply["rows"]
+
+    def sql(self, statement: str) -> list[dict[str, Any]]:
+        """Rows of ``spark.sql(statement)`` as dicts; DeltaSparkError on a failure."""
+        return self._ask({"sql": statement})
+
+    def read(self, path: str, *, format: str = "delta", select: str = "id", **options: Any) -> list[dict[str, Any]]:
+        """Rows of ``spark.read.format(format).options(**options).load(path).selectExpr(*select.split(","))``."""
+        return self._ask({"read": path, "format": format, "select": select,
+                          "options": {k: str(v) for k, v in options.items()}})
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(120)
 
 
 if __name__ == "__main__":

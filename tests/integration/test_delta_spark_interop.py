@@ -3,67 +3,24 @@ layer stays right after every delta-spark command (open, ``ds[i]`` by id, time t
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from delta_spark_worker import DeltaSpark, DeltaSparkError
 
 import deeplake_spark as dls
 from deeplake_spark.errors import DeepLakeSparkError, VersionNotFound
 
 pytest.importorskip("pyspark")
 pytest.importorskip("delta")
-WORKER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_worker.py")
 
 
-class DeltaSpark:
-    """A real Spark + delta-spark session in its own process (see tests/delta_spark_worker.py)."""
-
-    def __init__(self, conf: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "DEEPLAKE_DELTA_WORKER_CONF": json.dumps(conf or {})}
-        self.proc = subprocess.Popen([sys.executable, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1, env=env)
-        self.version = self._reply()["ready"]
-
-    def _reply(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the delta-spark worker died (exit {self.proc.wait()})")
-        return json.loads(line)
-
-    def _ask(self, request: dict) -> list[dict]:
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        reply = self._reply()
-        if "error" in reply:
-            raise DeltaSparkError(reply["error"])
-        return reply["rows"]
-
-    def sql(self, statement: str) -> list[dict]:
-        return self._ask({"sql": statement})
-
-    def read(self, path: str, *, format: str = "delta", select: str = "id", **options) -> list[dict]:
-        return self._ask({"read": path, "format": format, "select": select,
-                          "options": {k: str(v) for k, v in options.items()}})
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(60)
-
-
-class DeltaSparkError(Exception):
-    """An error raised inside the delta-spark session (its type and message)."""
-
-
-@pytest.fixture(scope="session")
-def delta():
-    session = DeltaSpark()
-    yield session
-    session.close()
+@pytest.fixture
+def delta(delta_spark):
+    """The run's shared delta-spark worker (tests/conftest.py)."""
+    return delta_spark
 
 
 def _image(i: int) -> np.ndarray:

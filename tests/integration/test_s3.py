@@ -13,7 +13,6 @@ import pyarrow.fs as pafs
 import pytest
 from s3_server import (
     S3Server,
-    s3_server_fixture,  # noqa: F401 - registers the s3_server fixture
 )
 
 import deeplake_spark as dls

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from readme_blocks import LANGUAGES, README, Block, blocks, steps
-from s3_server import s3_server_fixture  # noqa: F401 - pytest fixture
 
 pytest.importorskip("pyspark")
 RUNNER = Path(__file__).with_name("run_blocks.py")

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 from PIL import Image
-from s3_server import s3_server_fixture  # noqa: F401 - registers the s3_server fixture
 
 import deeplake_spark as dls
 from deeplake_spark.cli import import_folder, main
