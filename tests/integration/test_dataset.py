@@ -19,6 +19,7 @@ from deeplake_spark.errors import (
     DecodeError,
     ReadOnlyError,
     SchemaError,
+    StorageError,
     VersionNotFound,
 )
 
@@ -245,3 +246,12 @@ def test_vacuum_removes_uncommitted_jvm_writer_files_by_their_footer_key(ds_path
     result = ds.vacuum(retention_hours=0, enforce_retention_duration=False)
     assert result.parquet_files == [ours]
     assert not os.path.exists(os.path.join(ds_path, ours)) and os.path.exists(os.path.join(ds_path, foreign))
+
+
+@pytest.mark.parametrize("uri", ["al://bucket/ds", "memory://ds", "AZ://container/ds"])
+def test_an_unsupported_url_scheme_is_named_not_reported_as_a_missing_dataset(uri):
+    scheme = uri.split("://")[0].lower()
+    for call in (lambda: dls.open(uri), lambda: dls.create(uri, {"x": "int64"})):
+        with pytest.raises(StorageError, match=f"URL scheme '{scheme}' is not supported.*s3://") as caught:
+            call()
+        assert not isinstance(caught.value, DatasetNotFoundError)

@@ -15,7 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +27,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 import deeplake_spark as dls
-from deeplake_spark.errors import SchemaError, UnsupportedTableFeature
+from deeplake_spark.errors import SchemaError
 
 SCHEMA = {"image": dls.tensor("generic", dtype="uint8", shape=(2, 2), compression="lz4"),
           "id": "int64", "split": "string", "day": "date32", "label": "int64"}
@@ -45,7 +47,7 @@ def _day(i: int) -> datetime.date:
     return DAY0 + datetime.timedelta(days=i % 2)
 
 
-def _batch(ids: range) -> dict:
+def _batch(ids: Sequence[int]) -> dict:
     return {"image": np.stack([_image(i) for i in ids]), "id": np.array(list(ids), dtype=np.int64),
             "split": [_split(i) for i in ids], "day": [_day(i) for i in ids], "label": [i % 3 for i in ids]}
 
@@ -239,18 +241,72 @@ def test_python_spark_source_restores_partition_columns(spark, ours):
     assert _spark_rows(old) == _expected(range(6))
 
 
-def test_python_spark_writer_refuses_a_partitioned_dataset_by_name(spark, ours):
+def _shifted(df, by: int):
+    return df.withColumn("id", df.id + by)
+
+
+def test_python_spark_writes_follow_the_datasets_partitioning(spark, ours):
+    source = spark.read.format(FMT).option("tensors", "bytes").load(ours)
+    source.where("id < 4").transform(lambda df: _shifted(df, 100)).write.format(FMT).mode("append").save(ours)
+    ds = dls.open(ours)
+    assert ds.partition_columns == ["split", "day"] and len(ds) == 16
+    assert all(f.startswith("split=") and "/day=" in f for f in _parquet_files(ours))  # nothing at the root
+    table = ds.table(columns=["id", "split", "day", "label", "image"])
+    for row, image in zip(table.to_pylist(), ds.read_tensor("image", table.column("image").to_pylist())):
+        original = row["id"] - 100 if row["id"] >= 100 else row["id"]
+        assert (row["split"], row["day"], row["label"]) == (_split(original), _day(original), original % 3)
+        np.testing.assert_array_equal(image, _image(original))
+    assert _spark_rows(spark.read.format(FMT).load(ours)) == {
+        **_expected(range(12)), **{i + 100: v for i, v in _expected(range(4)).items()}}
+    # overwrite keeps the partitioning too; a different partitionBy is refused by name, nothing written
     before = (_parquet_files(ours), dls.open(ours).version)
-    df = spark.read.format(FMT).load(ours).where("id < 3")
-    for mode in ("append", "overwrite"):
-        with pytest.raises(Exception, match=r"partitioned by \['split', 'day'\]") as caught:
-            df.write.format(FMT).mode(mode).save(ours)
-        assert "UnsupportedTableFeature" in str(caught.value)
-    for mode in ("append", "overwrite"):
-        with pytest.raises(UnsupportedTableFeature, match="partitioned"):  # typed, before Spark runs a job
-            dls.write(df, ours, mode=mode)
-    dls.write(df, ours, mode="ignore")  # writes nothing, and says nothing about partitions
+    with pytest.raises(Exception, match=r"option 'partitionBy' \['label'\].*partitioned by \['split', 'day'\]"):
+        source.write.format(FMT).mode("overwrite").option("partitionBy", "label").save(ours)
     assert (_parquet_files(ours), dls.open(ours).version) == before
+    dls.write(spark.read.format(FMT).option("tensors", "bytes").load(ours).where("id >= 100"), ours,
+              mode="overwrite")
+    _check_reads_ids = sorted(dls.open(ours).table(columns=["id"]).column("id").to_pylist())
+    assert _check_reads_ids == [100, 101, 102, 103] and dls.open(ours).partition_columns == ["split", "day"]
+    _vacuum_keeps_partitioned(ours)
+
+
+def _vacuum_keeps_partitioned(path: str) -> None:
+    ds = dls.open(path)
+    rows = ds.table(columns=["id", "image"]).to_pylist()
+    ds.vacuum(0, enforce_retention_duration=False)
+    again = dls.open(path)
+    assert again.table(columns=["id", "image"]).to_pylist() == rows
+    assert all(again[i]["image"] is not None for i in range(len(again)))
+
+
+def test_dls_write_creates_a_partitioned_dataset(spark, tmp_path):
+    path = str(tmp_path / "new")
+    rows = [(i, _split(i), _day(i), [float(i), -float(i)]) for i in range(10)]
+    df = spark.createDataFrame(rows, "id long, split string, day date, raw array<float>").repartition(3)
+    dls.write(df, path, partition_by=["split"])
+    ds = dls.open(path)
+    assert ds.partition_columns == ["split"] and len(ds) == 10
+    assert {f.split("/")[0] for f in _parquet_files(path)} == {"split=train", "split=test", "split=x y",
+                                                              "split=__HIVE_DEFAULT_PARTITION__"}
+    assert list(ds.schema.order) == ["id", "split", "day", "raw"]
+    table = ds.table(columns=["id", "split", "day"])
+    assert {r["id"]: (r["split"], r["day"]) for r in table.to_pylist()} == {i: (_split(i), _day(i)) for i in range(10)}
+    adds = [json.loads(line)["add"] for line in open(os.path.join(path, "_delta_log", f"{0:020d}.json"))
+            if '"add"' in line]
+    assert {a["partitionValues"]["split"] for a in adds} == {"train", "test", "x y", None}
+    got = spark.read.format(FMT).option("tensors", "array").load(path).collect()
+    assert {r.id: (r.split, r.day, list(r.raw)) for r in got} == {
+        i: (_split(i), _day(i), [float(i), -float(i)]) for i in range(10)}
+    for i in range(10):
+        sample = ds[i]
+        np.testing.assert_array_equal(sample["raw"], np.array([sample["id"], -sample["id"]], dtype=np.float32))
+    # checked by name before any task runs
+    for columns, message in ((["raw"], "'raw' is a tensor column"), (["nope"], "'nope' is not a column")):
+        with pytest.raises(Exception, match=message):
+            dls.write(df, str(tmp_path / "bad"), partition_by=columns)
+        assert not os.path.exists(tmp_path / "bad")
+    dls.write(df, path, mode="ignore", partition_by=["split"])  # exists: writes nothing
+    assert dls.open(path).version == 0
 
 
 def test_spark_partition_by_never_reaches_the_python_source(spark, tmp_path):
@@ -322,3 +378,27 @@ def test_delta_spark_reads_a_dataset_we_created_partitioned(delta, ours):
     assert all(r["chunk"] for r in rows)
     detail = delta.ask({"sql": f"DESCRIBE DETAIL delta.`{ours}`"})[0]
     assert detail["partitionColumns"] == ["split", "day"]
+
+
+def test_vacuum_removes_what_a_killed_partitioned_write_left(ours):
+    from deeplake_spark.dataset.distributed import TaskWriter
+
+    task = TaskWriter(ours, dls.open(ours).schema, task_id=7, partition_by=["split", "day"])
+    # partitions the log names (vacuum does not look into a folder only a killed write created)
+    task.write(_batch([48, 49, 50, 52]))
+    left = task.finish()  # never committed: the driver was killed
+    leftovers = sorted(f.path for f in left.data_files())
+    assert len(leftovers) == 3 and all(p.startswith("split=") for p in leftovers)
+    # a user's Parquet file in a partition folder is never ours to delete
+    user_file = os.path.join(ours, "split=train", "day=2026-01-01", "part-00000-" + "a" * 32 + ".parquet")
+    pq.write_table(pa.table({"x": [1]}), user_file)
+    old = time.time() - 30 * 24 * 3600
+    for folder, _dirs, names in os.walk(ours):
+        for name in names:
+            if "_delta_log" not in folder:
+                os.utime(os.path.join(folder, name), (old, old))
+    result = dls.open(ours).vacuum(0, enforce_retention_duration=False)
+    assert sorted(set(result.files) & set(leftovers)) == leftovers
+    assert all(not os.path.exists(os.path.join(ours, p)) for p in leftovers + list(left.chunk_paths))
+    assert os.path.exists(user_file)
+    _check_reads(ours, range(12))

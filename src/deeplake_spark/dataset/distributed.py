@@ -11,7 +11,6 @@ deletes what failed or aborted tasks wrote. Nothing a task writes is visible bef
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -23,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
@@ -37,7 +35,8 @@ from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.arrow_tensors import tensor_refs
 from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.inline import inline_array
-from deeplake_spark.dataset.partitioning import partition_columns
+from deeplake_spark.dataset.part_files import PartFile
+from deeplake_spark.dataset.partitioning import partition_columns, partition_folder, value_text
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.writer import TensorColumnWriter
 from deeplake_spark.errors import (
@@ -46,7 +45,6 @@ from deeplake_spark.errors import (
     DatasetNotFoundError,
     SchemaError,
     StorageError,
-    UnsupportedTableFeature,
 )
 from deeplake_spark.format.images import image_format
 from deeplake_spark.storage import Storage, delta_storage_options
@@ -55,16 +53,16 @@ log = logging.getLogger(__name__)
 
 #: Buffered rows (tabular values + refs) per task before a Parquet row group is written.
 DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024
-#: Delta truncates long string statistics; ours are only recorded when this short (exact min/max).
-_MAX_STAT_STRING = 32
 
 
 @dataclass(frozen=True)
 class WrittenFiles:
     """What one task wrote: a Parquet file (the fields of its Delta AddAction) and its chunk files.
 
-    ``path`` is relative to the table root; ``compressions`` holds, per tensor whose image
-    compression is detected from the data, the formats seen and how often.
+    ``path`` is relative to the table root, as stored (delta-rs percent-encodes it in the log);
+    ``compressions`` holds, per tensor whose image compression is detected from the data, the
+    formats seen and how often. A task writing a partitioned table writes one file per partition
+    value it sees: the first is described here, the others in ``partition_files``.
     """
 
     path: str | None
@@ -74,62 +72,20 @@ class WrittenFiles:
     chunk_paths: tuple[str, ...] = ()
     partition_values: dict[str, str | None] = field(default_factory=dict)
     compressions: dict[str, dict[str, int]] = field(default_factory=dict)
+    partition_files: tuple[WrittenFiles, ...] = ()
+
+    def data_files(self) -> list[WrittenFiles]:
+        """Every Parquet file of the task (one, or one per partition), empty when it wrote no row."""
+        return ([self] if self.path is not None else []) + list(self.partition_files)
+
+    @property
+    def total_records(self) -> int:
+        return sum(f.num_records for f in self.data_files())
 
     def add_action(self, modification_time: int) -> AddAction:
         if self.path is None:
             raise ValueError("an empty task output has no add action")
         return AddAction(self.path, self.size, dict(self.partition_values), modification_time, True, self.stats)
-
-
-class _ColumnStats:
-    """numRecords/minValues/maxValues/nullCount of the top-level primitive columns (Delta stats)."""
-
-    def __init__(self, schema: pa.Schema) -> None:
-        self.schema = schema
-        self.num_records = 0
-        self.null_count: dict[str, int] = {}
-        self.min: dict[str, Any] = {}
-        self.max: dict[str, Any] = {}
-        self._no_minmax: set[str] = set()
-
-    def update(self, table: pa.Table) -> None:
-        self.num_records += table.num_rows
-        for f in self.schema:
-            t = f.type
-            if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-                continue
-            column = table.column(f.name)
-            self.null_count[f.name] = self.null_count.get(f.name, 0) + column.null_count
-            if f.name in self._no_minmax or not self._has_minmax(t, column):
-                self._no_minmax.add(f.name)
-                continue
-            result = pc.min_max(column).as_py() if column.null_count < len(column) else {"min": None, "max": None}
-            for key, store, pick in (("min", self.min, min), ("max", self.max, max)):
-                value = result[key]
-                if value is not None:
-                    store[f.name] = value if f.name not in store else pick(store[f.name], value)
-
-    @staticmethod
-    def _has_minmax(t: pa.DataType, column: pa.ChunkedArray) -> bool:
-        if pa.types.is_integer(t) or pa.types.is_date32(t):
-            return True
-        if pa.types.is_floating(t):
-            return not pc.any(pc.is_nan(column)).as_py()
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            longest = pc.max(pc.utf8_length(column)).as_py()
-            return longest is None or longest <= _MAX_STAT_STRING
-        return False  # timestamps/decimals/bools: exact Delta stats need care; they are optional
-
-    def to_json(self) -> str:
-        def value(v: Any) -> Any:
-            return v.isoformat() if hasattr(v, "isoformat") else v
-
-        return json.dumps({
-            "numRecords": self.num_records,
-            "minValues": {k: value(v) for k, v in self.min.items() if k not in self._no_minmax},
-            "maxValues": {k: value(v) for k, v in self.max.items() if k not in self._no_minmax},
-            "nullCount": self.null_count,
-        })
 
 
 class TaskWriter:
@@ -146,21 +102,28 @@ class TaskWriter:
 
     def __init__(self, uri: str, schema: DatasetSchema, *, storage_options: Mapping[str, str] | None = None,
                  task_id: int = 0, detect_compression: Iterable[str] = (),
-                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES) -> None:
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, partition_by: Sequence[str] = ()) -> None:
         self.storage = Storage(uri, storage_options)
         self.schema = schema
         self.arrow_schema = schema.to_arrow()
         self.detect_compression = frozenset(detect_compression)
         self.row_group_bytes = row_group_bytes
-        self.path = f"part-{task_id:05d}-{uuid.uuid4().hex}.parquet"
+        self.task_id = task_id
+        #: partition columns (already checked by the caller): rows go to one file per partition value,
+        #: under its Hive folder, without the partition columns
+        self.partition_by = list(partition_by)
+        self.file_schema = pa.schema([f for f in self.arrow_schema if f.name not in self.partition_by],
+                                     metadata=self.arrow_schema.metadata)
+        self.path = self._new_file_name()
         self._writers: dict[str, TensorColumnWriter] = {}
         self._compressions: dict[str, Counter[str]] = {}
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_bytes = 0
-        self._parquet: pq.ParquetWriter | None = None
-        self._sink: Any = None
-        self._stats = _ColumnStats(self.arrow_schema)
+        self._files: dict[tuple[Any, ...], PartFile] = {}
         self.rows = 0
+
+    def _new_file_name(self) -> str:
+        return f"part-{self.task_id:05d}-{uuid.uuid4().hex}.parquet"
 
     # ---------------------------------------------------------------- tensors
     def _writer(self, name: str, values: Any) -> TensorColumnWriter:
@@ -210,52 +173,59 @@ class TaskWriter:
         if self._buffered_bytes >= self.row_group_bytes:
             self._flush_rows()
 
+    def _file(self, key: tuple[Any, ...]) -> PartFile:
+        part = self._files.get(key)
+        if part is None:
+            path = self.path if not key else f"{partition_folder(self.partition_by, key)}/{self._new_file_name()}"
+            part = self._files[key] = PartFile(self.storage, path, self.file_schema)
+        return part
+
     def _flush_rows(self) -> None:
         if not self._buffer:
             return
         table = pa.Table.from_batches(self._buffer, schema=self.arrow_schema)
         self._buffer, self._buffered_bytes = [], 0
-        if self._parquet is None:
-            full = self.storage.full_path(self.path)
-            try:
-                if self.storage.is_local:
-                    self.storage.fs.create_dir(self.storage.full_path(""), recursive=True)
-                self._sink = self.storage.fs.open_output_stream(full)
-            except OSError as e:
-                raise StorageError(f"cannot create {self.storage.uri_of(self.path)}: {e}") from e
-            self._parquet = pq.ParquetWriter(self._sink, self.arrow_schema)
-        self._parquet.write_table(table)
-        self._stats.update(table)
+        if not self.partition_by:
+            self._file(()).write(table)
+            return
+        keys = list(zip(*(table.column(c).to_pylist() for c in self.partition_by)))
+        rows_of: dict[tuple[Any, ...], list[int]] = {}
+        for i, key in enumerate(keys):
+            # Spark and Delta store an empty string partition value as null
+            rows_of.setdefault(tuple(None if v == "" else v for v in key), []).append(i)
+        files = table.drop_columns(self.partition_by)
+        for key, rows in rows_of.items():
+            self._file(key).write(files.take(pa.array(rows, type=pa.int64())))
 
     def finish(self) -> WrittenFiles:
-        """Flush chunks and rows, close the Parquet file and describe what was written."""
+        """Flush chunks and rows, close the Parquet file(s) and describe what was written."""
         for writer in self._writers.values():
             writer.flush()
         self._flush_rows()
         chunks = tuple(p for w in self._writers.values() for p in w.written)
         counts = {name: dict(c) for name, c in self._compressions.items()}
-        if self._parquet is None:
-            return WrittenFiles(None, 0, 0, "{}", chunks, compressions=counts)
         self._close()
-        try:
-            size = self.storage.fs.get_file_info(self.storage.full_path(self.path)).size or 0
-        except OSError as e:
-            raise StorageError(f"cannot stat {self.storage.uri_of(self.path)}: {e}") from e
-        return WrittenFiles(self.path, size, self.rows, self._stats.to_json(), chunks, compressions=counts)
+        described = []
+        for key, part in self._files.items():
+            values = {c: value_text(v) for c, v in zip(self.partition_by, key)}
+            described.append(WrittenFiles(part.path, part.size(), part.stats.num_records,
+                                          part.stats.to_json(), partition_values=values))
+        if not described:
+            return WrittenFiles(None, 0, 0, "{}", chunks, compressions=counts)
+        first, *others = described
+        return replace(first, chunk_paths=chunks, compressions=counts, partition_files=tuple(others))
 
     def _close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-            self._sink.close()
-            self._parquet = None
+        for part in self._files.values():
+            part.close()
 
     def discard(self) -> None:
         """Delete everything this task wrote (called when the task fails)."""
         try:
             self._close()
         except OSError as e:  # the sink may be broken already; the file is deleted below anyway
-            log.warning("closing %s after a failure: %s", self.path, e)
-        paths = [p for w in self._writers.values() for p in w.written] + [self.path]
+            log.warning("closing the Parquet files of task %d after a failure: %s", self.task_id, e)
+        paths = [p for w in self._writers.values() for p in w.written] + [f.path for f in self._files.values()]
         _delete(self.storage, paths)
 
 
@@ -306,29 +276,20 @@ def _delete(storage: Storage, paths: Iterable[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------- driver side
-def existing_schema(uri: str, storage_options: Mapping[str, str] | None = None, *,
-                    for_write: bool = True) -> DatasetSchema | None:
-    """The schema of the dataset at ``uri``, or None when there is no dataset there.
+def existing_schema(uri: str, storage_options: Mapping[str, str] | None = None) -> DatasetSchema | None:
+    """The schema of the dataset at ``uri``, or None when there is no dataset there."""
+    found = existing_dataset(uri, storage_options)
+    return found[0] if found is not None else None
 
-    ``for_write``: raise UnsupportedTableFeature for a partitioned dataset: task writers write one
-    unpartitioned file each, which must never be committed into a partitioned table.
-    """
+
+def existing_dataset(uri: str, storage_options: Mapping[str, str] | None = None
+                     ) -> tuple[DatasetSchema, list[str]] | None:
+    """The schema and partition columns of the dataset at ``uri``, or None when there is none."""
     try:
         dt = delta_log.load_table(uri, storage_options)
     except DatasetNotFoundError:
         return None
-    if for_write:
-        _refuse_partitioned(dt, uri)
-    return DatasetSchema.from_arrow(delta_log.arrow_schema(dt))
-
-
-def _refuse_partitioned(dt: DeltaTable, uri: str) -> None:
-    columns = partition_columns(dt)
-    if columns:
-        raise UnsupportedTableFeature(
-            f"dataset {uri} is partitioned by {columns}; the Python Spark source (format 'deeplake-python') "
-            "does not write partitioned datasets. Append with deeplake_spark.open(path).append(...) or write "
-            "with format('deeplake-jvm')")
+    return DatasetSchema.from_arrow(delta_log.arrow_schema(dt)), partition_columns(dt)
 
 
 def settle_compressions(schema: DatasetSchema, files: Sequence[WrittenFiles]) -> DatasetSchema:
@@ -346,12 +307,14 @@ def settle_compressions(schema: DatasetSchema, files: Sequence[WrittenFiles]) ->
 
 def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles], *, mode: str = "append",
                    storage_options: Mapping[str, str] | None = None, create_only: bool = False,
-                   operation: str = "distributed write") -> int:
+                   operation: str = "distributed write", partition_by: Sequence[str] = ()) -> int:
     """Commit every task's Parquet file as ONE Delta transaction; returns the new version.
 
     Creates the table (with ``schema``, tensor specs included) in the same commit when it does not
-    exist. ``mode``: ``"append"`` or ``"overwrite"`` (replaces all rows and the schema).
+    exist. ``mode``: ``"append"`` or ``"overwrite"`` (replaces all rows and the schema, not the partitioning).
     ``create_only``: fail with DatasetExistsError when the table exists by commit time.
+    ``partition_by``: the partition columns the tasks wrote for (``TaskWriter(partition_by=...)``): the
+    new table's partitioning, or (append) the existing table's, else nothing is committed.
     """
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
@@ -359,7 +322,7 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
     now_ms = int(time.time() * 1000)
     # One timestamp for all: readers order rows by (modification time, path) and paths start with
     # the task number, so rows keep the DataFrame's partition order.
-    actions = [f.add_action(now_ms) for f in sorted(files, key=lambda f: f.path or "") if f.path]
+    actions = [f.add_action(now_ms) for f in sorted((d for w in files for d in w.data_files()), key=lambda f: f.path or "")]
     arrow_schema = schema.to_arrow()
     properties = CommitProperties(custom_metadata={**delta_log.ENGINE_INFO, "deeplake.operation": operation},
                                   max_commit_retries=delta_log.COMMIT_RETRIES)
@@ -373,10 +336,12 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
     try:
         if dt is None:
             # a first write owns the folder: refuse one that holds anything but this job's files
-            check_create_target(uri, storage_options, ignore=_task_output_name)
+            check_create_target(uri, storage_options,
+                                ignore=lambda name: _task_output_name(name) or name.split("=", 1)[0] in partition_by)
             try:
                 create_table_with_add_actions(uri, DeltaSchema.from_arrow(arrow_schema), actions, mode="error",
-                                              storage_options=options, commit_properties=properties)
+                                              partition_by=list(partition_by) or None, storage_options=options,
+                                              commit_properties=properties)
                 return 0
             except DeltaError as e:
                 if "already exists" not in str(e):
@@ -386,19 +351,25 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
                 dt = DeltaTable(uri, storage_options=options)
         elif create_only:
             raise DatasetExistsError(f"{uri} already holds a dataset")
-        _refuse_partitioned(dt, uri)  # partitioned since the write was planned
+        # delta-rs keeps a table's partitioning on overwrite too: files of another layout never fit
+        table_partitions = partition_columns(dt)
+        if table_partitions != list(partition_by):
+            raise CommitConflict(f"{uri}: the files were written partitioned by {list(partition_by)} but the "
+                                 f"dataset is partitioned by {table_partitions} (changed while the write ran?); "
+                                 "nothing was committed")
         if mode == "append":
             current = DatasetSchema.from_arrow(delta_log.arrow_schema(dt))
             _check_same_schema(uri, current, schema)
             arrow_schema = current.to_arrow()
-        dt.create_write_transaction(actions, mode, arrow_schema, commit_properties=properties)
+        dt.create_write_transaction(actions, mode, arrow_schema, partition_by=list(partition_by) or None,
+                                    commit_properties=properties)
     except CommitFailedError as e:
         raise CommitConflict(f"{uri}: commit of {len(actions)} files failed: {e}") from e
     except DeltaError as e:
         raise StorageError(f"{uri}: commit of {len(actions)} files failed: {e}") from e
     dt.update_incremental()
     log.info("%s: committed %d files, %d rows as version %d", uri, len(actions),
-             sum(f.num_records for f in files), dt.version())
+             sum(f.total_records for f in files), dt.version())
     return dt.version()
 
 
@@ -439,8 +410,7 @@ def discard_written(uri: str, files: Iterable[WrittenFiles], storage_options: Ma
     paths: list[str] = []
     for written in files:
         paths.extend(written.chunk_paths)
-        if written.path:
-            paths.append(written.path)
+        paths.extend(f.path for f in written.data_files() if f.path)
     failed = _delete(storage, paths)
     log.info("%s: deleted %d files of an aborted write", uri, len(paths) - len(failed))
     return failed

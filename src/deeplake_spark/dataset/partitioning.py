@@ -7,7 +7,9 @@ it). Chunk files stay under ``_tensors/<tensor>/``: a tensor column can never be
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -53,3 +55,32 @@ def check_partition_columns(schema: DatasetSchema, columns: Sequence[str] | str,
 def partition_columns(dt: DeltaTable) -> list[str]:
     """The partition columns of ``dt``'s version, in partitioning order (empty when unpartitioned)."""
     return list(dt.metadata().partition_columns)
+
+
+#: Spark's ``ExternalCatalogUtils.escapePathName`` set: these characters of a partition value are
+#: written as ``%XX`` in the folder name (Delta and Hive read them back the same way)
+_ESCAPED = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(0x20)}
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def value_text(value: Any) -> str | None:
+    """A partition value in Delta's serialization of ``partitionValues`` (None stays None = JSON null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def partition_folder(columns: Sequence[str], values: Sequence[Any]) -> str:
+    """The Hive-style folder (as stored, relative) of a file whose partition values are ``values``."""
+    parts = []
+    for name, value in zip(columns, values):
+        text = value_text(value)
+        shown = HIVE_NULL if text is None or text == "" else "".join(
+            f"%{ord(c):02X}" if c in _ESCAPED else c for c in text)
+        parts.append(f"{name}={shown}")
+    return "/".join(parts)
+

@@ -13,6 +13,7 @@ import math
 import numbers
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from deeplake_spark.dataset import delta_files, delta_log
+from deeplake_spark.dataset.partitioning import partition_columns
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.refs import CHUNK_ID_PATTERN, CHUNK_SUFFIX, TENSOR_METADATA_KEY, TENSORS_DIR
 from deeplake_spark.dataset.schema import DatasetSchema
@@ -176,13 +178,26 @@ def _written_for_a_dataset(storage: Storage, relpath: str) -> bool:
     return any(f.metadata and TENSOR_METADATA_KEY.encode() in f.metadata for f in schema)
 
 
-def _uncommitted_files(storage: Storage, logged: set[str], cutoff_ns: int) -> list[str]:
-    """Data files a writer of ours left at the root without committing them (killed, or its commit
-    failed), older than the cutoff: named like our writers' files, named by no log file, and
-    written for a deeplake dataset (a user's or another program's Parquet files never are)."""
-    return [entry.path for entry in storage.list("", recursive=False)
-            if entry.path not in logged and _WRITER_FILE.fullmatch(entry.path) and entry.mtime_ns <= cutoff_ns
-            and _written_for_a_dataset(storage, entry.path)]
+def _uncommitted_files(storage: Storage, logged: set[str], cutoff_ns: int,
+                       partition_by: Sequence[str] = ()) -> list[str]:
+    """Data files a writer of ours left without committing them (killed, or its commit failed), older
+    than the cutoff: at the root, or in a partition folder (``<c1>=<v>/<c2>=<w>/`` of the table's
+    partition columns) that the log names; named like our writers' files, named by no log file, and
+    written for a deeplake dataset (a user's or another program's Parquet files never are). A
+    partition folder only a killed write created is not looked into (nothing names it)."""
+    entries = storage.list("", recursive=False)
+    folders = {p.rsplit("/", 1)[0] for p in logged if _in_partition_folders(p, partition_by)}
+    for folder in sorted(folders):
+        entries += storage.list(folder, recursive=False)
+    return [entry.path for entry in entries
+            if entry.path not in logged and _WRITER_FILE.fullmatch(entry.path.rsplit("/", 1)[-1])
+            and entry.mtime_ns <= cutoff_ns and _written_for_a_dataset(storage, entry.path)]
+
+
+def _in_partition_folders(path: str, partition_by: Sequence[str]) -> bool:
+    folders = path.split("/")[:-1]
+    return bool(folders) and len(folders) == len(partition_by) and all(
+        f.startswith(f"{c}=") for f, c in zip(folders, partition_by))
 
 
 def _delete(storage: Storage, paths: list[str], what: str, progress: bool | None) -> list[str]:
@@ -214,9 +229,10 @@ def vacuum(
         still present) names and that no retained version uses;
     (b) chunk files ``_tensors/<tensor>/<chunk id>.dltc`` that no retained version references;
     (c) temp files ``_tensors/<tensor>/.tmp-*`` of interrupted writes, and Parquet files at the
-        root that a writer of this library left uncommitted (killed, or its commit failed): named
-        like our writers' files (``part-<n>-<uuid>...parquet``), named by no log file, and
-        written for a deeplake dataset (tensor metadata in the footer, or an interrupted write).
+        root (or in a partition folder the log names) that a writer of this library left
+        uncommitted (killed, or its commit failed): named like our writers' files
+        (``part-<n>-<uuid>...parquet``), named by no log file, and written for a deeplake dataset
+        (tensor metadata in the footer, or an interrupted write).
 
     Everything else in the folder (a user's files, a nested dataset, links) is left alone.
     Symbolic links are never followed: a link inside the dataset, and whatever it points to, is
@@ -286,7 +302,7 @@ def vacuum(
                     "not retained", storage.uri, sorted(set(window) - set(retained)), len(missing))
 
     parquet = {p for p in logged - needed if p in on_storage and on_storage[p].mtime_ns <= cutoff_ns}
-    parquet.update(_uncommitted_files(storage, logged | needed, cutoff_ns))
+    parquet.update(_uncommitted_files(storage, logged | needed, cutoff_ns, partition_columns(dt)))
     # Commits that landed while we worked (a writer, or a restore re-adding old files) keep their
     # files and the chunks those reference.
     newer = delta_files.logged_data_files(storage, since_version=latest + 1)

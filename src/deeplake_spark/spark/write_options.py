@@ -44,7 +44,7 @@ from deeplake_spark.storage import normalize_uri
 #: Save modes; Spark itself only lets ``append``/``overwrite`` reach a Python source (see writer.py).
 SAVE_MODES = ("append", "overwrite", "errorifexists", "ignore")
 _MODE_ALIASES = {"error": "errorifexists", "default": "errorifexists"}
-WRITE_OPTIONS = ("path", "saveMode", "overwriteSchema", "tabularColumns", "rowGroupBytes")
+WRITE_OPTIONS = ("path", "saveMode", "overwriteSchema", "tabularColumns", "rowGroupBytes", "partitionBy")
 TENSOR_KEYS = ("htype", "dtype", "shape", "compression", "chunkSize", "classNames")
 TENSOR_PREFIX = "tensor."
 _CATALOG_KEYS = frozenset({"location", "owner", "provider", "comment", "external", "is_managed_location",
@@ -93,6 +93,8 @@ class WriteOptions:
     overwrite_schema: bool = False
     tabular_columns: frozenset[str] = frozenset()
     row_group_bytes: int = 64 * 1024 * 1024
+    #: ``partitionBy`` (comma list, as given): partition columns of a new dataset
+    partition_by: tuple[str, ...] = ()
     tensor_options: dict[str, dict[str, str]] = field(default_factory=dict)
     storage_options: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -142,6 +144,7 @@ class WriteOptions:
             tabular_columns=tabular,
             row_group_bytes=_int_option("rowGroupBytes", values["rowGroupBytes"]) if "rowGroupBytes" in values
             else cls.row_group_bytes,
+            partition_by=tuple(c.strip() for c in values.get("partitionBy", "").split(",") if c.strip()),
             tensor_options=tensors,
             storage_options=storage,
         )

@@ -12,12 +12,18 @@ Save modes. PySpark 4.2 (as 4.3) lets only ``append`` and ``overwrite`` reach a 
 
 * :func:`write`: ``write(df, path, mode="ignore", **options)`` (all four modes), or
 * ``.mode("append").option("saveMode", "errorifexists" | "ignore")``.
+
+Partitioned datasets: writes into an existing one follow its partitioning (each task writes one
+file per partition value under ``<column>=<value>/``); a new one is partitioned with option
+``partitionBy`` (``write(df, path, partition_by=[...])``). Spark's own ``.partitionBy(...)`` never
+reaches a Python data source: PySpark 4.2 refuses it (``IllegalArgumentException: The provided
+partitioning or clustering columns do not match the existing table's``) before any deeplake code runs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +45,11 @@ from deeplake_spark.dataset.distributed import (
     WrittenFiles,
     commit_written,
     discard_written,
+    existing_dataset,
     existing_schema,
     settle_compressions,
 )
+from deeplake_spark.dataset.partitioning import check_partition_columns
 from deeplake_spark.errors import (
     CommitConflict,
     DatasetExistsError,
@@ -81,8 +89,10 @@ class DeepLakeArrowWriter(DataSourceArrowWriter):
     """
 
     def __init__(self, options: WriteOptions, plan: WritePlan, *, mode: str, create_only: bool = False,
-                 quiet_if_exists: bool = False, source_specs: dict[str, TensorSpec] | None = None) -> None:
+                 quiet_if_exists: bool = False, source_specs: dict[str, TensorSpec] | None = None,
+                 partition_by: Sequence[str] = ()) -> None:
         self.options = options
+        self.partition_by = tuple(partition_by)
         self.plan = plan
         self.mode = mode
         self.create_only = create_only
@@ -95,7 +105,7 @@ class DeepLakeArrowWriter(DataSourceArrowWriter):
         attempt = context.attemptNumber() if context is not None else 0
         task = TaskWriter(self.options.path, self.plan.schema, storage_options=self.options.storage_options,
                           task_id=partition, detect_compression=self.plan.detect_compression,
-                          row_group_bytes=self.options.row_group_bytes)
+                          row_group_bytes=self.options.row_group_bytes, partition_by=self.partition_by)
         try:
             for batch in iterator:
                 task.write(self._columns(batch))
@@ -103,7 +113,7 @@ class DeepLakeArrowWriter(DataSourceArrowWriter):
         except BaseException:
             task.discard()
             raise
-        log.info("task %d (attempt %d) wrote %d rows to %s", partition, attempt, files.num_records, self.options.path)
+        log.info("task %d (attempt %d) wrote %d rows to %s", partition, attempt, files.total_records, self.options.path)
         return DeepLakeCommitMessage(files, partition, attempt)
 
     def _columns(self, batch: pa.RecordBatch) -> dict[str, Any]:
@@ -126,7 +136,7 @@ class DeepLakeArrowWriter(DataSourceArrowWriter):
         try:
             version = commit_written(self.options.path, schema, files, mode=self.mode,
                                      storage_options=self.options.storage_options, create_only=self.create_only,
-                                     operation=f"spark {self.mode}")
+                                     operation=f"spark {self.mode}", partition_by=self.partition_by)
         except (CommitConflict, DatasetExistsError, SchemaError) as e:
             # Definitely not committed: remove what the tasks wrote.
             discard_written(self.options.path, files, self.options.storage_options)
@@ -135,7 +145,7 @@ class DeepLakeArrowWriter(DataSourceArrowWriter):
                 return
             raise
         log.info("%s: Spark %s of %d rows committed as version %d", self.options.path, self.mode,
-                 sum(f.num_records for f in files), version)
+                 sum(f.total_records for f in files), version)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         files = [m.files for m in messages if isinstance(m, DeepLakeCommitMessage)]
@@ -196,8 +206,8 @@ def make_writer(options: dict[str, str], schema: StructType, overwrite: bool) ->
         raise InvalidOptionError("option saveMode='overwrite' needs Spark's mode('overwrite')")
     # Refuse unsafe object-store commits before any task writes a byte.
     check_commit_safety(opts.path, opts.storage_options)
-    # a partitioned dataset is refused (by name) only when this job would write into it
-    existing = existing_schema(opts.path, opts.storage_options, for_write=mode in ("append", "overwrite"))
+    found = existing_dataset(opts.path, opts.storage_options)
+    existing, table_partitions = found if found is not None else (None, [])
     if existing is None:
         # A first write creates the dataset: refuse a folder that holds a user's files before any
         # task writes into it (commit_written checks again when it creates version 0).
@@ -212,9 +222,23 @@ def make_writer(options: dict[str, str], schema: StructType, overwrite: bool) ->
     plan = plan_write(schema, opts, None if replace_schema else existing)
     source_specs = {f.name: T.spec_of_json(f.metadata[T.META_SPEC]) for f in schema.fields
                     if any(p.source == f.name and p.kind == "bytes_struct" for p in plan.columns)}
+    partition_by = _partitioning(opts, plan, table_partitions if existing is not None else None)
     return DeepLakeArrowWriter(opts, plan, mode="overwrite" if mode == "overwrite" else "append",
                                create_only=mode in ("errorifexists", "ignore"), quiet_if_exists=mode == "ignore",
-                               source_specs=source_specs)
+                               source_specs=source_specs, partition_by=partition_by)
+
+
+def _partitioning(opts: WriteOptions, plan: WritePlan, table_partitions: list[str] | None) -> list[str]:
+    """The partition columns the tasks write for: an existing dataset's own (its partitioning never
+    changes, on overwrite neither), or option ``partitionBy`` for a new one (checked by name)."""
+    by_lower = {name.lower(): name for name in plan.schema.order}
+    asked = [by_lower.get(c.lower(), c) for c in opts.partition_by]
+    if table_partitions is not None:
+        if asked and asked != table_partitions:
+            raise InvalidOptionError(f"option 'partitionBy' {asked}: dataset {opts.path} is partitioned by "
+                                     f"{table_partitions}, and a write cannot change a dataset's partitioning")
+        return table_partitions
+    return check_partition_columns(plan.schema, asked, dataset=opts.path)
 
 
 def _option_text(value: Any) -> str:
@@ -223,29 +247,31 @@ def _option_text(value: Any) -> str:
     return str(value)
 
 
-def write(df: DataFrame, path: str, *, mode: str = "errorifexists", **options: Any) -> None:
+def write(df: DataFrame, path: str, *, mode: str = "errorifexists", partition_by: Sequence[str] | None = None,
+          **options: Any) -> None:
     """Write ``df`` to the dataset at ``path`` with any Spark save mode.
 
     ``mode``: ``append``, ``overwrite``, ``errorifexists`` (default, as in Spark; raises
     DatasetExistsError) or ``ignore`` (returns without running a job when the dataset exists).
-    ``options``: as for ``df.write.format("deeplake").options(...)``; use ``**{"tensor.image.htype":
-    "image"}`` for dotted names.
+    ``partition_by``: tabular columns to partition a new dataset by (option ``partitionBy``; an
+    existing dataset keeps its own partitioning). ``options``: as for
+    ``df.write.format("deeplake").options(...)``; use ``**{"tensor.image.htype": "image"}`` for dotted names.
 
     >>> write(df, "/data/pets", mode="append", **{"tensor.label.htype": "class_label"})
+    >>> write(df, "/data/by_split", partition_by=["split"])
     """
     mode = normalize_save_mode(mode)
     text = {k: _option_text(v) for k, v in options.items()}
+    if partition_by is not None:
+        text["partitionBy"] = partition_by if isinstance(partition_by, str) else ",".join(partition_by)
     if mode in ("errorifexists", "ignore"):
         parsed = WriteOptions.parse({**text, "path": path})
-        if existing_schema(parsed.path, parsed.storage_options, for_write=False) is not None:
+        if existing_schema(parsed.path, parsed.storage_options) is not None:
             if mode == "ignore":
                 log.info("%s exists; save mode 'ignore' writes nothing", parsed.path)
                 return
             raise DatasetExistsError(f"{parsed.path} already holds a dataset (save mode errorifexists); use mode "
                                      "'append' or 'overwrite', or 'ignore' to leave it untouched")
         text["saveMode"] = mode
-    else:  # a partitioned dataset is refused here, typed, not wrapped in Spark's AnalysisException
-        parsed = WriteOptions.parse({**text, "path": path})
-        existing_schema(parsed.path, parsed.storage_options, for_write=True)
     spark_mode = "overwrite" if mode == "overwrite" else "append"
     df.write.format("deeplake").mode(spark_mode).options(**text).save(path)

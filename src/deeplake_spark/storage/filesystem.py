@@ -35,6 +35,8 @@ from deeplake_spark.errors import StorageError
 log = logging.getLogger(__name__)
 _IO_LOG_ENV = "DEEPLAKE_SPARK_IO_LOG"
 S3_SCHEMES = ("s3://", "s3a://")
+#: URL schemes both pyarrow.fs (chunks, Parquet) and delta-rs (the log) have a filesystem for.
+URI_SCHEMES = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "hdfs")
 
 # Accepted names of each S3 setting, in order of preference: the AWS_* name (also read from the
 # environment), then object_store's aliases, which delta-rs accepts as well.
@@ -62,6 +64,12 @@ def normalize_uri(path: str | os.PathLike[str]) -> str:
     if "://" in text:
         if text.startswith("file://"):
             return os.path.abspath(urlparse(text).path)
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in URI_SCHEMES:
+            # caught here, not as a DatasetNotFoundError from delta-rs (which reads an unknown
+            # scheme as an empty table location) or as a pyarrow error at the first read
+            raise StorageError(f"{text}: URL scheme {scheme!r} is not supported; use a local path or one of "
+                               f"{', '.join(s + '://' for s in URI_SCHEMES)}")
         return text.rstrip("/")
     return os.path.abspath(os.path.expanduser(text))
 
