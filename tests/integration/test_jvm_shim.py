@@ -129,7 +129,7 @@ def read(spark, path, source="deeplake-jvm", **options):
 def assert_same_as_python_source(spark, path, **options):
     """Same schema (types and column metadata) and the same rows, in the same order."""
     jvm_df = read(spark, path, **options)
-    py_df = read(spark, path, source="deeplake", **options)
+    py_df = read(spark, path, source="deeplake-python", **options)
     assert [(f.name, f.dataType) for f in jvm_df.schema] == [(f.name, f.dataType) for f in py_df.schema]
     for a, b in zip(jvm_df.schema, py_df.schema):
         assert a.metadata == {k: v for k, v in b.metadata.items() if k != _SOURCE_ONLY_META}, a.name
@@ -200,6 +200,49 @@ def test_array_mode_matches_python_source_and_api(spark, kinds):
                 got = np.array(row[name], dtype=np.float64 if expected.dtype.kind == "f" else object)
                 assert got.shape == expected.shape, name
                 np.testing.assert_array_equal(got.astype(expected.dtype), expected, err_msg=name)
+
+
+def _jpeg_variants() -> dict[str, bytes]:
+    """JPEGs whose decoding depends on the decoder: noise and smooth pictures, 4:4:4/4:2:2/4:2:0 chroma,
+    progressive, optimized Huffman tables, quality 100, odd sizes, gray."""
+    from PIL import Image, ImageFilter
+
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    smooth = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).filter(ImageFilter.GaussianBlur(3))
+    out = {}
+    for name, img in (("noise", Image.fromarray(noise)), ("smooth", smooth)):
+        for variant, kw in {"444": {"subsampling": 0}, "422": {"subsampling": 1}, "420": {"subsampling": 2},
+                            "prog": {"progressive": True}, "opt": {"optimize": True, "quality": 50},
+                            "q100": {"quality": 100}}.items():
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=kw.pop("quality", 85), **kw)
+            out[f"{name}_{variant}"] = buf.getvalue()
+    gray = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (33, 21), dtype=np.uint8)).save(gray, format="JPEG")
+    out["gray"] = gray.getvalue()
+    return out
+
+
+def test_jpeg_array_mode_gives_the_python_sources_pixels(spark, tmp_path):
+    """tensors=array on JPEGs: the JVM (JDK libjpeg 6b) and the Python source (Pillow, libjpeg-turbo) give
+    the same shapes and the same pixels, exactly (gray JPEGs in a 2-d tensor too)."""
+    from PIL import Image
+
+    variants = _jpeg_variants()
+    gray = variants.pop("gray")
+    path = str(tmp_path / "jpegs")
+    ds = dls.create(path, {"id": "int64", "name": "string", "img": dls.tensor("image", shape=(None, None, 3)),
+                           "gray": dls.tensor("image", shape=(None, None))})
+    names = sorted(variants)
+    ds.append({"id": list(range(len(names))), "name": names, "img": [variants[n] for n in names],
+               "gray": [gray] * len(names)})
+    rows = assert_same_as_python_source(spark, path, tensors="array")
+    assert len(rows) == len(names)
+    for row in rows:
+        want = np.asarray(Image.open(io.BytesIO(variants[row["name"]])))
+        np.testing.assert_array_equal(np.array(row["img"], np.uint8), want, err_msg=row["name"])
+    np.testing.assert_array_equal(np.array(rows[0]["gray"], np.uint8), np.asarray(Image.open(io.BytesIO(gray))))
 
 
 def test_time_travel_and_column_selection_match_python_source(spark, kinds):
@@ -355,20 +398,21 @@ def test_unknown_format_version_names_the_file(spark, kinds, tmp_path):
 
 
 def test_option_errors_are_clear(spark, kinds):
-    with pytest.raises(SPARK_ERRORS, match="no fixed rank") as excinfo:
+    """Each error names the deeplake_spark error class the Python source raises for the same case."""
+    with pytest.raises(SPARK_ERRORS, match="deeplake_spark.errors.SchemaError: .*no fixed rank") as excinfo:
         read(spark, kinds, tensors="array,jpg=bytes")
     assert "ragged" in str(excinfo.value)
-    with pytest.raises(SPARK_ERRORS, match="JPEG-compressed: tensors=array is not supported by the JVM reader"):
-        read(spark, kinds, tensors="array,ragged=bytes")
-    with pytest.raises(SPARK_ERRORS, match="option 'tensors': bad value 'pixels'"):
+    assert read(spark, kinds, tensors="array,ragged=bytes").schema["jpg"].dataType.simpleString() == \
+        "array<array<array<smallint>>>"  # JPEGs decode in array mode (test_jpeg_array_mode_...)
+    with pytest.raises(SPARK_ERRORS, match="deeplake_spark.errors.InvalidOptionError: option 'tensors': bad value 'pixels'"):
         read(spark, kinds, tensors="pixels")
-    with pytest.raises(SPARK_ERRORS, match="unknown option 'colums'"):
+    with pytest.raises(SPARK_ERRORS, match="deeplake_spark.errors.InvalidOptionError: unknown option 'colums'"):
         read(spark, kinds, colums="id")
-    with pytest.raises(SPARK_ERRORS, match=r"version 99 does not exist \(versions 0..3\)"):
+    with pytest.raises(SPARK_ERRORS, match=r"errors.VersionNotFound: .*version 99 does not exist \(versions 0..3\)"):
         read(spark, kinds, versionAsOf=99)
-    with pytest.raises(SPARK_ERRORS, match=r"has no column\(s\) \[nope\]"):
+    with pytest.raises(SPARK_ERRORS, match=r"InvalidOptionError: option 'columns': unknown column\(s\) \[nope\] in dataset"):
         read(spark, kinds, columns="id,nope")
-    with pytest.raises(SPARK_ERRORS, match="no deeplake dataset at"):
+    with pytest.raises(SPARK_ERRORS, match="deeplake_spark.errors.DatasetNotFoundError: no deeplake dataset at"):
         read(spark, os.path.join(kinds, "missing"))
 
 

@@ -135,7 +135,8 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       DataType stored = batch.column(ordinals[i]).dataType();
       DataType want = c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType();
       if (!DataType.equalsStructurally(stored, want, true)) {
-        throw new IOException("dataset " + factory.root + ", data file " + partition.location + ": column '"
+        throw new IOException(ErrorClasses.CORRUPT_DATASET
+            + "dataset " + factory.root + ", data file " + partition.location + ": column '"
             + c.name + "' is stored as " + stored.simpleString() + ", the Delta schema says " + want.simpleString());
       }
       if (decoded) {

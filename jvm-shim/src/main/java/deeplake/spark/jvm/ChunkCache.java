@@ -29,7 +29,11 @@ final class ChunkCache {
   Chunk get(String tensor, String chunkId) throws IOException {
     // checked before any path or cache key is built from them
     SafePaths.checkTensorName(tensor, root);
-    SafePaths.checkChunkId(chunkId, "dataset " + root + ", tensor '" + tensor + "'");
+    try {
+      SafePaths.checkChunkId(chunkId, "dataset " + root + ", tensor '" + tensor + "'");
+    } catch (UnsafePathException e) {
+      throw new UnsafePathException(ErrorClasses.tag(ErrorClasses.UNSAFE_PATH, e.getMessage()));
+    }
     String relpath = "_tensors/" + tensor + "/" + chunkId + ".dltc";
     Chunk chunk = items.get(relpath);
     if (chunk != null) {
@@ -41,7 +45,8 @@ final class ChunkCache {
       String location = root + "/" + relpath;
       data = Io.readAll(location, Io.isLocal(location) ? null : conf.get());
     } catch (FileNotFoundException e) {
-      throw new FileNotFoundException(where + ": chunk file is missing (vacuumed or deleted?)");
+      throw new FileNotFoundException(ErrorClasses.CHUNK_NOT_FOUND
+          + where + ": chunk file is missing (vacuumed or deleted?)");
     }
     chunk = Chunk.parse(data, where, verify);
     items.put(relpath, chunk);

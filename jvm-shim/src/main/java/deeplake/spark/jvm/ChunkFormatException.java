@@ -2,7 +2,10 @@ package deeplake.spark.jvm;
 
 import java.io.IOException;
 
-/** A chunk file that cannot be read: damaged bytes (corrupt) or a format version this reader does not know. */
+/**
+ * A chunk file that cannot be read: damaged bytes (corrupt) or a format version this reader does not know;
+ * messages carry the Python error class ({@link ErrorClasses}: CorruptChunkError, UnsupportedFormatVersion).
+ */
 public class ChunkFormatException extends IOException {
   private static final long serialVersionUID = 1L;
 
@@ -19,11 +22,11 @@ public class ChunkFormatException extends IOException {
     private static final long serialVersionUID = 1L;
 
     public Corrupt(String message) {
-      super(message);
+      super(ErrorClasses.tag(ErrorClasses.CORRUPT_CHUNK, message));
     }
 
     public Corrupt(String message, Throwable cause) {
-      super(message, cause);
+      super(ErrorClasses.tag(ErrorClasses.CORRUPT_CHUNK, message), cause);
     }
   }
 
@@ -32,7 +35,7 @@ public class ChunkFormatException extends IOException {
     private static final long serialVersionUID = 1L;
 
     public UnsupportedVersion(String message) {
-      super(message);
+      super(ErrorClasses.tag(ErrorClasses.UNSUPPORTED_FORMAT_VERSION, message));
     }
   }
 }

@@ -74,16 +74,21 @@ public final class ColumnPlan implements Serializable {
       List<String> unknown = new ArrayList<>(options.columns);
       unknown.removeAll(names);
       if (!unknown.isEmpty()) {
-        throw new IllegalArgumentException("option 'columns': dataset " + snapshot.root + " has no column(s) " + unknown
-            + "; columns: " + names);
+        throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION + "option 'columns': unknown column(s) "
+            + unknown + " in dataset " + snapshot.root + "; allowed: " + names);
       }
     }
-    for (String column : options.modes.keySet()) {
-      int i = names.indexOf(column);
-      if (i < 0 || !schema.fields()[i].metadata().contains(TensorSpec.METADATA_KEY)) {
-        throw new IllegalArgumentException("option 'tensors': " + column + " is not a tensor column of dataset "
-            + snapshot.root);
+    List<String> tensorNames = new ArrayList<>();
+    for (StructField f : schema.fields()) {
+      if (f.metadata().contains(TensorSpec.METADATA_KEY)) {
+        tensorNames.add(f.name());
       }
+    }
+    List<String> badModes = new ArrayList<>(options.modes.keySet());
+    badModes.removeAll(tensorNames);
+    if (!badModes.isEmpty()) {
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION + "option 'tensors': " + badModes
+          + " are not tensor columns of dataset " + snapshot.root + "; tensor columns: " + tensorNames);
     }
     List<ColumnPlan> out = new ArrayList<>();
     List<String> wanted = options.columns != null ? options.columns : names;
@@ -102,7 +107,8 @@ public final class ColumnPlan implements Serializable {
           .putLong(META_VERSION, snapshot.version);
       if (!(f.dataType() instanceof StructType)) {
         if (!spec.isScalar() || !spec.dtype.sparkType.sameType(f.dataType())) {
-          throw new IllegalArgumentException("dataset " + snapshot.root + ": column '" + name + "' is "
+          throw new IllegalArgumentException(ErrorClasses.CORRUPT_DATASET
+              + "dataset " + snapshot.root + ": column '" + name + "' is "
               + f.dataType().simpleString() + " but its tensor spec " + spec + " is stored as "
               + (spec.isScalar() ? spec.dtype.sparkType.simpleString() : "a ref struct")
               + "; the Delta schema was damaged or written by a foreign writer");
@@ -128,14 +134,9 @@ public final class ColumnPlan implements Serializable {
     if (spec.dtype == DType.STR) {
       return DataTypes.StringType;
     }
-    if ("jpeg".equals(spec.compression)) {
-      throw new UnsupportedOperationException("dataset " + dataset + ", tensor '" + spec.name
-          + "' is JPEG-compressed: tensors=array is not supported by the JVM reader (Java's JPEG decoder does not"
-          + " give the same pixels as libjpeg, which the Python reader uses); read it with tensors='bytes' (or '"
-          + spec.name + "=bytes') and decode the JPEG yourself, or use spark.read.format(\"deeplake\")");
-    }
     if (spec.shape == null) {
-      throw new IllegalArgumentException("dataset " + dataset + ", tensor '" + spec.name + "' (htype " + spec.htype
+      throw new IllegalArgumentException(ErrorClasses.SCHEMA
+          + "dataset " + dataset + ", tensor '" + spec.name + "' (htype " + spec.htype
           + ") has no fixed rank (shape None), so it has no Spark array type; read it with tensors='bytes' (or"
           + " tensors='" + spec.name + "=bytes'), leave it out with the 'columns' option, or declare a shape such"
           + " as (None, None, 3) when creating the dataset");
@@ -145,6 +146,39 @@ public final class ColumnPlan implements Serializable {
       type = new ArrayType(type, false);
     }
     return type;
+  }
+
+  /**
+   * The columns a user-given schema ({@code spark.read.schema(...)}) names, in its order: each must be a
+   * column of the dataset whose type (as read with the options' tensor modes) is the given one, else a
+   * SchemaError naming the column, like the Python source.
+   */
+  static List<ColumnPlan> select(List<ColumnPlan> plans, StructType given, String dataset) {
+    List<String> names = new ArrayList<>();
+    for (ColumnPlan p : plans) {
+      names.add(p.name);
+    }
+    List<ColumnPlan> out = new ArrayList<>();
+    for (StructField f : given.fields()) {
+      ColumnPlan match = null;
+      for (ColumnPlan p : plans) {
+        if (p.name.equalsIgnoreCase(f.name())) {
+          match = p;
+        }
+      }
+      if (match == null) {
+        throw new IllegalArgumentException(ErrorClasses.SCHEMA + "dataset " + dataset + ": column '" + f.name()
+            + "' of the Spark schema is not in the dataset (columns: " + names + "); read without .schema(...) or name"
+            + " columns of the dataset");
+      }
+      if (!match.field.dataType().sameType(f.dataType())) {
+        throw new IllegalArgumentException(ErrorClasses.SCHEMA + "dataset " + dataset + ": column '" + f.name()
+            + "' is " + match.field.dataType().simpleString() + " in the dataset but " + f.dataType().simpleString()
+            + " in the Spark schema; give the dataset's type or read without .schema(...)");
+      }
+      out.add(match);
+    }
+    return out;
   }
 
   public static StructType schemaOf(List<ColumnPlan> plans) {

@@ -79,11 +79,11 @@ final class DeepLakeTable implements SupportsRead, SupportsWrite {
     }
     columns = ColumnPlan.plan(snapshot, options);
     // A catalog table's stored schema names the same columns with input types (array<float> for a
-    // tensor written from arrays): the dataset's own schema wins. Other column names are refused.
+    // tensor written from arrays): the dataset's own schema wins. A user-given schema naming other
+    // columns (spark.read.schema("label bigint, id bigint")) selects those, in its order, with the
+    // dataset's types (a SchemaError otherwise), like the Python source.
     if (requestedSchema != null && !sameNames(requestedSchema, ColumnPlan.schemaOf(columns))) {
-      throw new IllegalArgumentException("the deeplake-jvm source takes no user-specified schema: " + snapshot.root
-          + " has columns " + ColumnPlan.schemaOf(columns).simpleString() + ", not " + requestedSchema.simpleString()
-          + "; read without .schema(...)");
+      columns = ColumnPlan.select(columns, requestedSchema, snapshot.root);
     }
   }
 

@@ -68,7 +68,8 @@ final class PartitionValues {
       }
       return v;
     } catch (IllegalArgumentException | DateTimeParseException e) {
-      throw new IOException(where + ": partition column '" + column + "' has value '" + raw + "', which is not a "
+      throw new IOException(ErrorClasses.CORRUPT_DATASET
+          + where + ": partition column '" + column + "' has value '" + raw + "', which is not a "
           + type.simpleString() + " (" + e.getMessage() + "); the Delta log was written by a foreign or damaged "
           + "writer", e);
     }

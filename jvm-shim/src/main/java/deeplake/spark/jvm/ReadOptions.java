@@ -74,27 +74,30 @@ public final class ReadOptions implements Serializable {
       } else if (CATALOG_KEYS.contains(lower) || lower.startsWith("option.")) {
         continue;
       } else {
-        throw new IllegalArgumentException("unknown option '" + e.getKey() + "' for the deeplake-jvm source; allowed: "
+        throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+            + "unknown option '" + e.getKey() + "' for the deeplake-jvm source; allowed: "
             + KNOWN + ", Hadoop settings starting with 'fs.'");
       }
     }
     String path = values.get("path");
     if (path == null || path.isBlank()) {
-      throw new IllegalArgumentException("the deeplake-jvm source needs a dataset path: "
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION + "the deeplake-jvm source needs a dataset path: "
           + "spark.read.format('deeplake-jvm').load('/path')");
     }
     Long version = null;
     if (values.containsKey("versionAsOf")) {
       String text = values.get("versionAsOf").trim();
       if (!text.matches("\\d+")) {
-        throw new IllegalArgumentException("option 'versionAsOf': bad value '" + values.get("versionAsOf")
+        throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+            + "option 'versionAsOf': bad value '" + values.get("versionAsOf")
             + "'; allowed: a version number >= 0");
       }
       version = Long.parseLong(text);
     }
     String timestamp = values.get("timestampAsOf");
     if (version != null && timestamp != null) {
-      throw new IllegalArgumentException("options 'versionAsOf' and 'timestampAsOf' exclude each other; pass one");
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+          + "options 'versionAsOf' and 'timestampAsOf' exclude each other; pass one");
     }
     String defaultMode = "ref";
     Map<String, String> modes = new HashMap<>();
@@ -107,7 +110,8 @@ public final class ReadOptions implements Serializable {
       int eq = part.indexOf('=');
       String mode = (eq >= 0 ? part.substring(eq + 1) : part).trim().toLowerCase(Locale.ROOT);
       if (!MODES.contains(mode)) {
-        throw new IllegalArgumentException("option 'tensors': bad value '" + tensors + "'; allowed: one of " + MODES
+        throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+            + "option 'tensors': bad value '" + tensors + "'; allowed: one of " + MODES
             + ", or a comma list of column=mode pairs such as 'image=bytes,embedding=array'");
       }
       if (eq >= 0) {
@@ -127,19 +131,21 @@ public final class ReadOptions implements Serializable {
         }
       }
       if (cols.isEmpty() || cols.size() != all.size()) {
-        throw new IllegalArgumentException("option 'columns': bad value '" + values.get("columns")
+        throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+            + "option 'columns': bad value '" + values.get("columns")
             + "'; allowed: a comma list of distinct column names of the dataset");
       }
       columns = Collections.unmodifiableList(new ArrayList<>(cols));
     }
     String verifyText = values.getOrDefault("verifyChecksums", "true").trim().toLowerCase(Locale.ROOT);
     if (!verifyText.equals("true") && !verifyText.equals("false")) {
-      throw new IllegalArgumentException("option 'verifyChecksums': bad value '" + values.get("verifyChecksums")
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+          + "option 'verifyChecksums': bad value '" + values.get("verifyChecksums")
           + "'; allowed: true, false");
     }
     String batchText = values.getOrDefault("maxBatchBytes", String.valueOf(64L << 20)).trim();
     if (!batchText.matches("\\d{1,18}") || Long.parseLong(batchText) == 0) {
-      throw new IllegalArgumentException("option 'maxBatchBytes': bad value '" + batchText
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION + "option 'maxBatchBytes': bad value '" + batchText
           + "'; allowed: a positive number of bytes");
     }
     return new ReadOptions(Io.normalizeRoot(path), version, timestamp, defaultMode, modes, columns,

@@ -30,7 +30,8 @@ final class SafePaths {
   /** {@code tensor} when it is a valid tensor name, so {@code _tensors/<tensor>/} stays a folder of the dataset. */
   static String checkTensorName(String tensor, String dataset) throws UnsafePathException {
     if (tensor == null || !TENSOR_NAME.matcher(tensor).matches()) {
-      throw new UnsafePathException("dataset " + dataset + ": invalid tensor column name " + quote(tensor)
+      throw new UnsafePathException(ErrorClasses.UNSAFE_PATH
+          + "dataset " + dataset + ": invalid tensor column name " + quote(tensor)
           + " (tensor names match " + TENSOR_NAME.pattern() + "); its chunks would be read from outside the "
           + "dataset's _tensors folder");
     }
@@ -48,7 +49,8 @@ final class SafePaths {
       }
     }
     if (problem != null) {
-      throw new UnsafePathException("dataset " + table + ": the Delta " + action + " action for " + quote(path) + " "
+      throw new UnsafePathException(ErrorClasses.UNSAFE_PATH
+          + "dataset " + table + ": the Delta " + action + " action for " + quote(path) + " "
           + problem + ": it points outside the table, so nothing of the table is read (the Delta log was written "
           + "by a foreign or hostile writer)");
     }

@@ -98,7 +98,8 @@ public final class TableLog {
   public static DeltaSnapshot snapshot(String root, Configuration conf, Long versionAsOf, String timestampAsOf)
       throws IOException {
     if (versionAsOf != null && timestampAsOf != null) {
-      throw new IllegalArgumentException(root + ": pass either versionAsOf or timestampAsOf, not both");
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+          + root + ": pass either versionAsOf or timestampAsOf, not both");
     }
     String dataset = Io.normalizeRoot(root);
     Engine engine = engine(conf);
@@ -113,7 +114,8 @@ public final class TableLog {
       Snapshot latest = kernelCall(dataset, () -> table.getLatestSnapshot(engine));
       return check(engine, dataset, latest);
     } catch (TableNotFoundException e) {
-      throw new FileNotFoundException("no deeplake dataset at " + dataset + " (no Delta log found)");
+      throw new FileNotFoundException(ErrorClasses.DATASET_NOT_FOUND
+          + "no deeplake dataset at " + dataset + " (no Delta log found)");
     } catch (UnsupportedTableFeatureException e) {
       throw unsupported(dataset, new ArrayList<>(new TreeSet<>(e.getUnsupportedFeatures())), e);
     } catch (UnsupportedProtocolVersionException e) {
@@ -132,7 +134,8 @@ public final class TableLog {
     } catch (KernelException e) {
       Matcher missing = MISSING_COMMIT.matcher(String.valueOf(e.getMessage()));
       if (missing.find()) {
-        throw new IOException(dataset + ": commit " + missing.group(1) + " is missing from the Delta log; Delta "
+        throw new IOException(ErrorClasses.CORRUPT_DATASET
+            + dataset + ": commit " + missing.group(1) + " is missing from the Delta log; Delta "
             + "Kernel needs every commit from the newest checkpoint's version on (Delta's log cleanup keeps them): "
             + "restore it, or read with format(\"deeplake\")", e);
       }
@@ -153,13 +156,15 @@ public final class TableLog {
       List<Long> commits = commitVersions(dataset, conf);
       long latest = commits.isEmpty() ? -1 : commits.get(commits.size() - 1);
       if (version < 0 || version > latest) {
-        throw new IllegalArgumentException(dataset + ": version " + version + " does not exist (versions 0.." + latest
+        throw new IllegalArgumentException(ErrorClasses.VERSION_NOT_FOUND
+            + dataset + ": version " + version + " does not exist (versions 0.." + latest
             + ")", e);
       }
       long missing = firstMissingCommit(commits, version);
       String why = missing >= 0 ? "commit " + missing + " is missing from the Delta log (expired or vacuumed log?)"
           : e.getMessage();
-      throw new IllegalArgumentException(dataset + ": version " + version + " cannot be loaded: " + why, e);
+      throw new IllegalArgumentException(ErrorClasses.VERSION_NOT_FOUND
+          + dataset + ": version " + version + " cannot be loaded: " + why, e);
     }
   }
 
@@ -186,7 +191,8 @@ public final class TableLog {
           first = " (" + e.getMessage() + ")";
         }
       }
-      throw new IllegalArgumentException(dataset + ": no version at or before timestamp " + timestamp + first, e);
+      throw new IllegalArgumentException(ErrorClasses.VERSION_NOT_FOUND
+          + dataset + ": no version at or before timestamp " + timestamp + first, e);
     }
   }
 
@@ -235,15 +241,18 @@ public final class TableLog {
         }
       }
       if (field == null) {
-        throw new IllegalArgumentException(dataset + ": partition column '" + name + "' is not in the table schema "
+        throw new IllegalArgumentException(ErrorClasses.CORRUPT_DATASET
+            + dataset + ": partition column '" + name + "' is not in the table schema "
             + schema.simpleString() + "; the Delta log is damaged");
       }
       if (field.metadata().contains(TensorSpec.METADATA_KEY)) {
-        throw new UnsupportedOperationException(dataset + ": partition column '" + field.name() + "' is a tensor "
+        throw new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE
+            + dataset + ": partition column '" + field.name() + "' is a tensor "
             + "column; tensors cannot be partition columns (the table was written by a foreign or damaged writer)");
       }
       if (!PartitionValues.supported(field.dataType())) {
-        throw new UnsupportedOperationException(dataset + ": partition column '" + field.name() + "' is of type "
+        throw new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE
+            + dataset + ": partition column '" + field.name() + "' is of type "
             + field.dataType().simpleString() + ", which the deeplake readers do not read as a partition column "
             + "(supported: string, tinyint, smallint, int, bigint, boolean, date); rewrite the table partitioned by "
             + "another column or read it with delta-spark");
@@ -266,7 +275,8 @@ public final class TableLog {
             String path = add.getPath();
             SafePaths.checkDataPath(path, dataset, "add");
             if (add.getDeletionVector().isPresent()) {
-              throw new UnsupportedOperationException(dataset + ": data file " + path + " has a deletion vector, "
+              throw new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE
+                  + dataset + ": data file " + path + " has a deletion vector, "
                   + "which the JVM reader does not support; use spark.read.format(\"deeplake\")");
             }
             files.add(new DeltaSnapshot.AddFile(path, Io.resolve(dataset, path), add.getSize(),
@@ -295,7 +305,8 @@ public final class TableLog {
     for (StructField f : partitions) {
       String key = f.name().toLowerCase(Locale.ROOT);
       if (!raw.containsKey(key)) {
-        throw new IOException(dataset + ": the Delta add action for '" + path + "' has no value for partition column '"
+        throw new IOException(ErrorClasses.CORRUPT_DATASET
+            + dataset + ": the Delta add action for '" + path + "' has no value for partition column '"
             + f.name() + "' (partitionValues " + raw + "); the Delta log is damaged");
       }
       String value = raw.get(key);
@@ -314,7 +325,8 @@ public final class TableLog {
   }
 
   private static UnsupportedOperationException unsupported(String dataset, List<String> features, Throwable cause) {
-    UnsupportedOperationException e = new UnsupportedOperationException(dataset + ": the Delta table uses reader "
+    UnsupportedOperationException e = new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE
+        + dataset + ": the Delta table uses reader "
         + "feature(s) " + String.join(", ", features) + " (turned on by another engine, e.g. delta-spark), which "
         + "deeplake-spark cannot read exactly yet; rewrite the table without them or read it with that engine");
     if (cause != null) {
@@ -366,7 +378,8 @@ public final class TableLog {
     try {
       return java.time.LocalDate.parse(t).atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli();
     } catch (java.time.format.DateTimeParseException e) {
-      throw new IllegalArgumentException("option 'timestampAsOf': cannot parse timestamp '" + text
+      throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION
+          + "option 'timestampAsOf': cannot parse timestamp '" + text
           + "'; use ISO 8601, e.g. 2026-01-31T12:00:00Z", e);
     }
   }

@@ -1,16 +1,8 @@
 package deeplake.spark.jvm;
 
-import java.awt.image.BufferedImage;
-import java.awt.image.ComponentColorModel;
-import java.awt.image.DataBuffer;
-import java.awt.image.Raster;
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-
-import javax.imageio.ImageIO;
 
 import org.apache.spark.sql.execution.vectorized.OnHeapColumnVector;
 import org.apache.spark.sql.execution.vectorized.WritableColumnVector;
@@ -104,7 +96,8 @@ final class TensorColumnWriter {
     DType dtype = chunk.dtype;
     String where = chunk.where;  // the sample index is added to messages of the rare failures below
     if (chunk.isImage()) {
-      raw = decodePng(raw, off, len, shape, where + ", sample " + index);
+      raw = ImageDecoder.decode(chunk.compression == Chunk.COMPRESSION_JPEG, raw, off, len, shape,
+          where + ", sample " + index);
       off = 0;
       dtype = DType.UINT8;
     } else {
@@ -242,37 +235,5 @@ final class TensorColumnWriter {
       return sign != 0 ? -v : v;
     }
     return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
-  }
-
-  /**
-   * PNG sample to uint8 pixels of the recorded shape (H, W[, C]). Only 8-bit PNGs whose channel count
-   * matches the shape are decoded; anything needing a colour conversion (palette, 16-bit) is refused
-   * so values never differ from the Python reader's.
-   */
-  private static byte[] decodePng(byte[] raw, int off, int len, long[] shape, String where) throws ChunkFormatException {
-    BufferedImage img;
-    try {
-      img = ImageIO.read(new ByteArrayInputStream(raw, off, len));
-    } catch (IOException e) {
-      throw new ChunkFormatException.Corrupt(where + ": cannot decode PNG: " + e.getMessage(), e);
-    }
-    if (img == null) {
-      throw new ChunkFormatException.Corrupt(where + ": sample is not a decodable PNG");
-    }
-    int channels = shape.length == 3 ? (int) shape[2] : 1;
-    Raster r = img.getRaster();
-    boolean plain = img.getColorModel() instanceof ComponentColorModel
-        && r.getTransferType() == DataBuffer.TYPE_BYTE && r.getNumBands() == channels;
-    if (shape.length < 2 || !plain || img.getHeight() != shape[0] || img.getWidth() != shape[1]) {
-      throw new UnsupportedOperationException(where + ": PNG with " + r.getNumBands() + " band(s) ("
-          + img.getColorModel().getClass().getSimpleName() + ") cannot be decoded to shape " + Arrays.toString(shape)
-          + " exactly by the JVM reader; read it with tensors='bytes'");
-    }
-    int[] px = r.getPixels(0, 0, img.getWidth(), img.getHeight(), (int[]) null);
-    byte[] out = new byte[px.length];
-    for (int i = 0; i < px.length; i++) {
-      out[i] = (byte) px[i];
-    }
-    return out;
   }
 }

@@ -73,7 +73,8 @@ class ChunkTest {
 
   private static String refusal(Class<? extends ChunkFormatException> type, byte[] data, boolean verify) {
     ChunkFormatException e = assertThrows(type, () -> Chunk.parse(data, WHERE, verify));
-    assertTrue(e.getMessage().startsWith(WHERE + ": "), e.getMessage());
+    String pythonClass = type == ChunkFormatException.Corrupt.class ? "CorruptChunkError" : "UnsupportedFormatVersion";
+    assertTrue(e.getMessage().startsWith("deeplake_spark.errors." + pythonClass + ": " + WHERE + ": "), e.getMessage());
     return e.getMessage();
   }
 

@@ -141,11 +141,12 @@ class TableLogTest {
     assertEquals(List.of("a.parquet"), paths(TableLog.snapshot(root, conf, 1L, null)));
     assertEquals(0, TableLog.snapshot(root, conf, 0L, null).files.size());
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TableLog.snapshot(root, conf, 99L, null));
-    assertEquals(root + ": version 99 does not exist (versions 0..2)", e.getMessage());
+    assertEquals("deeplake_spark.errors.VersionNotFound: " + root + ": version 99 does not exist (versions 0..2)",
+        e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> TableLog.snapshot(root, conf, -1L, null));
     FileNotFoundException missing = assertThrows(FileNotFoundException.class,
         () -> TableLog.snapshot(dir.resolve("nothing").toString(), conf, null, null));
-    assertTrue(missing.getMessage().startsWith("no deeplake dataset at "), missing.getMessage());
+    assertTrue(missing.getMessage().startsWith("deeplake_spark.errors.DatasetNotFoundError: no deeplake dataset at "), missing.getMessage());
   }
 
   @Test
@@ -167,7 +168,8 @@ class TableLogTest {
     assertTrue(e.getMessage().contains("version 1 cannot be loaded: commit 0 is missing"), e.getMessage());
     Files.delete(commitFile(2));  // the checkpoint's own commit: Kernel refuses, we say which commit
     IOException gap = assertThrows(IOException.class, () -> TableLog.snapshot(root, conf, null, null));
-    assertTrue(gap.getMessage().startsWith(root + ": commit 2 is missing from the Delta log"), gap.getMessage());
+    assertTrue(gap.getMessage().startsWith("deeplake_spark.errors.CorruptDatasetError: " + root
+        + ": commit 2 is missing from the Delta log"), gap.getMessage());
   }
 
   @Test
@@ -213,7 +215,8 @@ class TableLogTest {
         + "\"readerFeatures\":[\"deletionVectors\"],\"writerFeatures\":[\"deletionVectors\"]}}");
     UnsupportedOperationException dv = assertThrows(UnsupportedOperationException.class,
         () -> TableLog.snapshot(root, conf, null, null));
-    assertTrue(dv.getMessage().startsWith(root + ": the Delta table uses reader feature(s) deletionVectors"), dv.getMessage());
+    assertTrue(dv.getMessage().startsWith("deeplake_spark.errors.UnsupportedTableFeature: " + root
+        + ": the Delta table uses reader feature(s) deletionVectors"), dv.getMessage());
     writeCommit(3, "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,"
         + "\"readerFeatures\":[\"someFutureFeature\"],\"writerFeatures\":[\"someFutureFeature\"]}}");
     UnsupportedOperationException future = assertThrows(UnsupportedOperationException.class,
