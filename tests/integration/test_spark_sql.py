@@ -66,11 +66,12 @@ def test_temporary_view_using_deeplake(spark, shapes_ds):
     assert np.frombuffer(bytes(row["points"]["data"]), "<f4").reshape(5, 3).tolist() == [[4.0] * 3] * 5
 
 
-def test_bad_table_options_fail_at_create(spark, shapes_ds):
-    with pytest.raises(Exception, match="option 'tensors': bad value 'pixels'"):
-        spark.sql(f"CREATE TABLE bad USING deeplake OPTIONS (path '{shapes_ds}', tensors 'pixels')")
-    with pytest.raises(Exception, match="DatasetNotFoundError"):
-        spark.sql("CREATE TABLE bad2 USING deeplake OPTIONS (path '/nonexistent/deeplake')")
+@pytest.mark.parametrize("provider", ["deeplake", "`deeplake-python`", "`deeplake-jvm`"])
+def test_bad_table_options_fail_at_create(spark, shapes_ds, provider):
+    with pytest.raises(Exception, match="deeplake_spark.errors.InvalidOptionError: option 'tensors': bad value 'pixels'"):
+        spark.sql(f"CREATE TABLE bad USING {provider} OPTIONS (path '{shapes_ds}', tensors 'pixels')")
+    with pytest.raises(Exception, match="deeplake_spark.errors.DatasetNotFoundError: no deeplake dataset at /nonexistent"):
+        spark.sql(f"CREATE TABLE bad2 USING {provider} OPTIONS (path '/nonexistent/deeplake')")
 
 
 def test_tensor_functions_work_on_refs_without_chunks(spark, shapes_ds, tmp_path):
