@@ -321,43 +321,15 @@ def test_spark_partition_by_never_reaches_the_python_source(spark, tmp_path):
 
 
 # ------------------------------------------------------------------------------ delta-spark
-class DeltaSpark:
-    """A Spark + delta-spark session in its own process (the protocol of tests/delta_spark_worker.py)."""
-
-    def __init__(self) -> None:
-        worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_worker.py")
-        self.proc = subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
-        assert "ready" in json.loads(self.proc.stdout.readline())
-
-    def ask(self, request: dict) -> list[dict]:
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        reply = json.loads(self.proc.stdout.readline())
-        assert "error" not in reply, reply
-        return reply["rows"]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(120)
-
-
-@pytest.fixture(scope="module")
-def delta():
-    pytest.importorskip("delta")
-    session = DeltaSpark()
-    yield session
-    session.close()
-
-
-def test_delta_spark_partitioned_table_reads_the_same(delta, spark, tmp_path):
+def test_delta_spark_partitioned_table_reads_the_same(delta_spark, spark, tmp_path):
     path = str(tmp_path / "ds")
     ds = dls.create(path, SCHEMA)
     ds.append(_batch(range(0, 6)))
     ds.append(_batch(range(6, 12)))
     # delta-spark repartitions the table in place (version 3), then a delta-spark write adds a partition
-    delta.ask({"sql": f"REPLACE TABLE delta.`{path}` USING delta PARTITIONED BY (split, day) "
-                      f"AS SELECT * FROM delta.`{path}`"})
-    delta.ask({"sql": f"DELETE FROM delta.`{path}` WHERE id = 11"})
+    delta_spark.sql(f"REPLACE TABLE delta.`{path}` USING delta PARTITIONED BY (split, day) "
+                    f"AS SELECT * FROM delta.`{path}`")
+    delta_spark.sql(f"DELETE FROM delta.`{path}` WHERE id = 11")
     assert dls.open(path).partition_columns == ["split", "day"]
     assert {f.split("/")[0] for f in _parquet_files(path) if "/" in f} >= {"split=train", "split=x y",
                                                                           "split=__HIVE_DEFAULT_PARTITION__"}
@@ -367,16 +339,16 @@ def test_delta_spark_partitioned_table_reads_the_same(delta, spark, tmp_path):
     assert _spark_rows(spark.read.format(FMT).load(path)) == _expected(ids)
     _vacuum_keeps(path, ids)
     # and delta-spark reads a table we partitioned
-    rows = delta.ask({"read": path, "format": "delta", "select": "id,split,day"})
+    rows = delta_spark.read(path, select="id,split,day")
     assert {r["id"]: (r["split"], r["day"]) for r in rows} == {i: (_split(i), str(_day(i))) for i in ids}
 
 
-def test_delta_spark_reads_a_dataset_we_created_partitioned(delta, ours):
-    rows = delta.ask({"read": ours, "format": "delta", "select": "id,split,day,label,image.chunk AS chunk"})
+def test_delta_spark_reads_a_dataset_we_created_partitioned(delta_spark, ours):
+    rows = delta_spark.read(ours, select="id,split,day,label,image.chunk AS chunk")
     assert {r["id"]: (r["split"], r["day"], r["label"]) for r in rows} == {
         i: (_split(i), str(_day(i)), i % 3) for i in range(12)}
     assert all(r["chunk"] for r in rows)
-    detail = delta.ask({"sql": f"DESCRIBE DETAIL delta.`{ours}`"})[0]
+    detail = delta_spark.sql(f"DESCRIBE DETAIL delta.`{ours}`")[0]
     assert detail["partitionColumns"] == ["split", "day"]
 
 
