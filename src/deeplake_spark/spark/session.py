@@ -117,6 +117,12 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
         settings["spark.jars.packages"] = ",".join([package, *given])
         for key, value in DELTA_CONF.items():
             settings.setdefault(key, value)
+        cores = local_cores(master)
+        if cores is not None:
+            # Delta's defaults (50 snapshot partitions, a 10,000-task listing in VACUUM) are sized for
+            # clusters: on a laptop they turn a VACUUM of a small table into a minute of empty tasks.
+            settings.setdefault("spark.databricks.delta.snapshotPartitions", str(cores))
+            settings.setdefault("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(cores))
     from deeplake_spark.spark.jvm import session_jars  # rebuilds the deeplake-jvm jar when its sources changed
 
     jars = session_jars() or ([jar_path()] if jar_path() else [])
@@ -132,6 +138,19 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     spark = builder.getOrCreate()
     register(spark)
     return spark
+
+
+def local_cores(master: str) -> int | None:
+    """The task slots of a ``local``/``local[N]``/``local[*]`` master (None for a cluster master)."""
+    master = master.strip()
+    if master == "local":
+        return 1
+    if not master.startswith("local["):
+        return None
+    slots = master[len("local["):].split("]")[0].split(",")[0].strip()
+    if slots == "*":
+        return os.cpu_count() or 1
+    return int(slots) if slots.isdigit() and int(slots) > 0 else None
 
 
 def register(spark: SparkSession, *, default: str | None = None) -> None:
