@@ -11,8 +11,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -25,7 +23,9 @@ pytest.importorskip("pyspark")
 from py4j.protocol import Py4JJavaError  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 
+from deeplake_spark.errors import DatasetExistsError  # noqa: E402
 from deeplake_spark.spark import jvm  # noqa: E402
+from deeplake_spark.spark.spark_errors import deeplake_errors  # noqa: E402
 
 SPARK_ERRORS = (Py4JJavaError, PySparkException)
 FMT = "deeplake-jvm"
@@ -297,12 +297,9 @@ def test_failed_task_leaves_nothing_visible(spark, tmp_path):
         df.write.format(FMT).mode("append").option("mergeSchema", "true").save(path)
     assert versions(path) == [0]
     assert len(dls.open(path)) == 10
-    # The driver deletes the files of tasks that had finished; a task finishing in the moment between
-    # the job's failure and its interruption has its result dropped by Spark, so its files can remain
-    # (docs/JVM_WRITE.md). Uncommitted either way, and our vacuum removes exactly those.
-    left = data_files(path) - files_before
-    assert all(f.startswith(("part-", "_tensors/")) for f in left), left
-    dls.open(path).vacuum(0, enforce_retention_duration=False)
+    # Failed tasks delete their files; the driver deletes those of finished tasks, and finds by the
+    # job's write id the files of a task that finished between the job's failure and its
+    # interruption (Spark drops that task's result): nothing of the job is left.
     assert data_files(path) == files_before
 
 
@@ -482,35 +479,73 @@ def test_appends_to_a_dataset_written_by_the_python_api(spark, tmp_path):
             .write.format(FMT).mode("append").save(path)
 
 
-def test_s3_targets_are_refused_before_any_task_writes(spark):
-    with pytest.raises(SPARK_ERRORS, match="cannot commit to S3 safely"):
-        spark.range(1).write.format(FMT).save("s3a://bucket/never")
+def s3a_options(server) -> dict[str, str]:
+    """Hadoop S3A settings for the SeaweedFS test server."""
+    options = server.storage_options
+    return {"fs.s3a.endpoint": server.endpoint, "fs.s3a.access.key": options["AWS_ACCESS_KEY_ID"],
+            "fs.s3a.secret.key": options["AWS_SECRET_ACCESS_KEY"], "fs.s3a.endpoint.region": options["AWS_REGION"],
+            "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false"}
+
+
+def test_s3_without_conditional_writes_is_refused_before_any_task_writes(spark):
+    if not jvm.s3a_jars():
+        pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
+    with pytest.raises(SPARK_ERRORS, match="commits to S3 only with conditional writes"):
+        spark.range(1).write.format(FMT).option("fs.s3a.create.conditional.enabled", "false") \
+            .save("s3a://bucket/never")
 
 
 @pytest.mark.slow
-def test_delta_spark_reads_the_jvm_writers_table(written):
-    pytest.importorskip("delta")
-    worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_worker.py")
-    proc = subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            bufsize=1)
-    try:
-        assert "ready" in json.loads(proc.stdout.readline())
+def test_s3_commits_are_put_if_absent_and_concurrent_appends_all_land(spark, s3_server):
+    """SeaweedFS honours If-None-Match: a commit file that exists is never replaced; concurrent writers retry."""
+    if not jvm.s3a_jars():
+        pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
+    uri = s3_server.uri("jvm-commits")
+    s3a, opts = uri.replace("s3://", "s3a://", 1), s3a_options(s3_server)
+    rows = lambda start: spark.createDataFrame(  # noqa: E731
+        [(i, [float(i), 1.0]) for i in range(start, start + 5)], "id long, emb array<float>").repartition(2)
+    rows(0).write.format(FMT).options(**opts).save(s3a)
+    first = s3_server.filesystem().open_input_file(f"{uri[5:]}/_delta_log/{0:020d}.json").read()
+    # a second creator of version 0 (a writer that planned against "no table") is refused, v0 untouched
+    committer = spark._jvm.deeplake.spark.jvm.write.DeltaCommitter
+    conf = spark._jvm.org.apache.hadoop.conf.Configuration()
+    for key, value in opts.items():
+        conf.set(key, value)
+    schema = spark._jvm.org.apache.spark.sql.types.DataType.fromJson(rows(0).schema.json())
+    with pytest.raises(DatasetExistsError, match="another writer created the dataset concurrently"), \
+            deeplake_errors():
+        committer.commit(s3a, conf, -1, spark._jvm.java.util.ArrayList(), False, schema, None, -1, "CREATE TABLE",
+                         spark._jvm.java.util.HashMap())
+    assert s3_server.filesystem().open_input_file(f"{uri[5:]}/_delta_log/{0:020d}.json").read() == first
+    errors: list[BaseException] = []
 
-        def ask(request: dict) -> list[dict]:
-            proc.stdin.write(json.dumps(request) + "\n")
-            reply = json.loads(proc.stdout.readline())
-            assert "error" not in reply, reply
-            return reply["rows"]
+    def append(start: int) -> None:
+        try:
+            rows(start).write.format(FMT).mode("append").options(**opts).save(s3a)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
 
-        rows = ask({"read": written, "format": "delta", "select": "id,name,label,emb.chunk"})
-        rows_by_id = {r["id"]: r for r in rows}
-        assert sorted(rows_by_id) == list(range(ROWS)) and rows_by_id[7]["label"] == 3
-        assert rows_by_id[7]["name"] == "n7" and rows_by_id[6]["chunk"] is None
-        history = ask({"sql": f"DESCRIBE HISTORY delta.`{written}`"})
-        assert [h["operation"] for h in history] == ["CREATE TABLE AS SELECT"]
-    finally:
-        proc.stdin.close()
-        proc.wait(120)
+    threads = [threading.Thread(target=append, args=(start,)) for start in (100, 200, 300)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert errors == []
+    ds = dls.open(uri, storage_options=s3_server.storage_options)
+    assert ds.version == 3
+    assert sorted(int(r["id"]) for r in ds) == [*range(5), *range(100, 105), *range(200, 205), *range(300, 305)]
+    got = {int(r["id"]): r["emb"].tolist() for r in ds}
+    assert got[203] == [203.0, 1.0]
+    jvm_rows = spark.read.format(FMT).options(**opts).option("tensors", "array").load(s3a).collect()
+    assert len(jvm_rows) == 20
+
+
+def test_delta_spark_reads_the_jvm_writers_table(written, delta_spark):
+    rows_by_id = {r["id"]: r for r in delta_spark.read(written, select="id,name,label,emb.chunk")}
+    assert sorted(rows_by_id) == list(range(ROWS)) and rows_by_id[7]["label"] == 3
+    assert rows_by_id[7]["name"] == "n7" and rows_by_id[6]["chunk"] is None
+    history = delta_spark.sql(f"DESCRIBE HISTORY delta.`{written}`")
+    assert [h["operation"] for h in history] == ["CREATE TABLE AS SELECT"]
 
 
 def test_vacuum_removes_uncommitted_jvm_leftovers(spark, tmp_path):

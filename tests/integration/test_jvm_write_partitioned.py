@@ -13,8 +13,6 @@ import glob
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -154,7 +152,7 @@ def test_integer_boolean_and_empty_string_partitions(spark, tmp_path):
     rows = [(1, 7, True, "", [1.0]), (2, -3, False, "s", [2.0]), (3, None, None, None, [3.0])]
     spark.createDataFrame(rows, "id long, n int, flag boolean, s string, emb array<float>") \
         .write.format(FMT).partitionBy("n", "flag", "s").save(path)
-    values = sorted((json.dumps(a["partitionValues"], sort_keys=True) for a in adds(path)))
+    values = sorted(json.dumps(a["partitionValues"], sort_keys=True) for a in adds(path))
     assert values == sorted(json.dumps(v, sort_keys=True) for v in (
         {"n": "7", "flag": "true", "s": None},                 # "" is stored as null, as Spark and Delta do
         {"n": "-3", "flag": "false", "s": "s"},
@@ -205,30 +203,13 @@ def test_streaming_sink_writes_partitioned(spark, tmp_path):
     assert {int(r["id"]): r["split"] for r in dls.open(path)} == {i: "odd" if i % 2 else "even" for i in range(6)}
 
 
-@pytest.mark.slow
-def test_delta_spark_reads_the_partitioned_table(parted):
-    pytest.importorskip("delta")
-    worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "delta_spark_worker.py")
-    proc = subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            bufsize=1)
-    try:
-        assert "ready" in json.loads(proc.stdout.readline())
-
-        def ask(request: dict) -> list[dict]:
-            proc.stdin.write(json.dumps(request) + "\n")
-            reply = json.loads(proc.stdout.readline())
-            assert "error" not in reply, reply
-            return reply["rows"]
-
-        rows = by_id(ask({"read": parted, "format": "delta", "select": "id,split,day,emb.chunk"}))
-        assert sorted(rows) == list(range(10))
-        for i, split, day, _ in ROWS:
-            assert rows[i]["split"] == split and rows[i]["day"] == day.isoformat()
-        assert all(r["chunk"] for r in rows.values())
-        detail = ask({"sql": f"DESCRIBE DETAIL delta.`{parted}`"})
-        assert detail[0]["partitionColumns"] == ["split", "day"]
-        pruned = ask({"sql": f"SELECT id FROM delta.`{parted}` WHERE split = 'a b%/=' AND day = '2026-01-02'"})
-        assert sorted(r["id"] for r in pruned) == [7]
-    finally:
-        proc.stdin.close()
-        proc.wait(120)
+def test_delta_spark_reads_the_partitioned_table(parted, delta_spark):
+    rows = by_id(delta_spark.read(parted, select="id,split,day,emb.chunk"))
+    assert sorted(rows) == list(range(10))
+    for i, split, day, _ in ROWS:
+        assert rows[i]["split"] == split and rows[i]["day"] == day.isoformat()
+    assert all(r["chunk"] for r in rows.values())
+    detail = delta_spark.sql(f"DESCRIBE DETAIL delta.`{parted}`")
+    assert detail[0]["partitionColumns"] == ["split", "day"]
+    pruned = delta_spark.sql(f"SELECT id FROM delta.`{parted}` WHERE split = 'a b%/=' AND day = '2026-01-02'")
+    assert sorted(r["id"] for r in pruned) == [7]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -14,12 +15,17 @@ import deeplake_spark as dls
 
 pytest.importorskip("pyspark")
 
-from pyspark.errors import PythonException
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from deeplake_spark.errors import DatasetExistsError, InvalidOptionError, SchemaError
+from deeplake_spark.errors import DatasetExistsError, DecodeError, InvalidOptionError, SchemaError
+from deeplake_spark.spark.spark_errors import deeplake_errors
 from deeplake_spark.spark.writer import make_writer, write
+
+
+def deeplake_is_jvm(spark) -> bool:
+    """Whether ``format("deeplake")`` is the JVM source in this session (docs/FORMAT_NAMES.md)."""
+    return spark.conf.get("spark.deeplake.defaultFormat", "python") == "jvm"
 
 
 def encode(array: np.ndarray, fmt: str) -> bytes:
@@ -206,17 +212,25 @@ def test_rows_keep_partition_order_and_one_commit(spark, tmp_path):
 def test_save_modes(spark, tmp_path):
     path = str(tmp_path / "modes")
     df = spark.range(0, 6, numPartitions=2).withColumn("v", F.array(F.col("id").cast("double")))
-    # Spark's analyzer refuses these modes for any Python data source (PySpark 4.3).
-    for mode in ("errorifexists", "ignore"):
-        with pytest.raises(AnalysisException, match="UNSUPPORTED_DATA_SOURCE_SAVE_MODE"):
-            df.write.format("deeplake").mode(mode).save(path)
+    if deeplake_is_jvm(spark):
+        # the JVM source takes every save mode itself
+        df.write.format("deeplake").mode("ignore").save(path)
+        with pytest.raises(DatasetExistsError, match="already holds a dataset"), deeplake_errors():
+            df.write.format("deeplake").mode("errorifexists").save(path)
+        assert len(dls.open(path)) == 6
+        shutil.rmtree(path)
+    else:
+        # Spark's analyzer refuses these modes for any Python data source (PySpark 4.3).
+        for mode in ("errorifexists", "ignore"):
+            with pytest.raises(AnalysisException, match="UNSUPPORTED_DATA_SOURCE_SAVE_MODE"):
+                df.write.format("deeplake").mode(mode).save(path)
     assert not os.path.exists(path)
 
     write(df, path)                                   # errorifexists on a new path creates it
     assert len(dls.open(path)) == 6
     with pytest.raises(DatasetExistsError, match="already holds a dataset"):
         write(df, path, mode="errorifexists")
-    with pytest.raises(AnalysisException, match="DatasetExistsError"):
+    with pytest.raises(DatasetExistsError), deeplake_errors():
         df.write.format("deeplake").mode("append").option("saveMode", "errorifexists").save(path)
     write(df.limit(1), path, mode="ignore")
     df.limit(1).write.format("deeplake").mode("append").option("saveMode", "ignore").save(path)
@@ -239,7 +253,7 @@ def test_overwrite_schema(spark, tmp_path):
     path = str(tmp_path / "schema")
     spark.range(3).write.format("deeplake").mode("append").save(path)
     other = spark.range(2).select(F.col("id").cast("string").alias("name"))
-    with pytest.raises(AnalysisException, match="SchemaError"):
+    with pytest.raises(SchemaError, match="not in the dataset"), deeplake_errors():
         other.write.format("deeplake").mode("overwrite").save(path)
     other.write.format("deeplake").mode("overwrite").option("overwriteSchema", "true").save(path)
     ds = dls.open(path)
@@ -361,13 +375,13 @@ def test_option_and_schema_errors(spark, written, tmp_path):
                     False)
     # the same errors surface through Spark, and bad data fails the job without a commit
     df = spark.createDataFrame([(1, [1.0])], "id long, emb array<float>")
-    with pytest.raises(AnalysisException, match="InvalidOptionError"):
+    with pytest.raises(InvalidOptionError, match="unknown option 'colour'"), deeplake_errors():
         df.write.format("deeplake").mode("append").option("colour", "red").save(new)
     ragged = spark.createDataFrame([(1, [[1, 2], [3]])], "id long, g array<array<int>>")
-    with pytest.raises(PythonException, match="nested arrays of different lengths"):
+    with pytest.raises(SchemaError, match="nested arrays of different lengths"), deeplake_errors():
         ragged.write.format("deeplake").mode("append").save(new)
     not_image = spark.createDataFrame([(1, b"plain bytes")], "id long, blob binary")
-    with pytest.raises(PythonException, match="not a JPEG or PNG"):
+    with pytest.raises(DecodeError, match="not a JPEG or PNG"), deeplake_errors():
         not_image.write.format("deeplake").mode("append").save(new)
     not_image.write.format("deeplake").mode("append").option("tabularColumns", "blob").save(new)
     assert dls.open(new).table().column("blob").to_pylist() == [b"plain bytes"]
@@ -383,7 +397,7 @@ def test_append_casts_compatible_types_and_fills_missing_columns(spark, tmp_path
     assert table.column("id").to_pylist() == [1, 2] and table.column("x").to_pylist() == [2.5, 3.0]
     assert ds[1]["m"] is None and ds[0]["m"].dtype == np.uint8
     out_of_range = spark.createDataFrame([(3, 1.0, [300])], "id long, x double, m array<int>")
-    with pytest.raises(PythonException, match="out of range"):
+    with pytest.raises(SchemaError, match="out of range"), deeplake_errors():
         out_of_range.write.format("deeplake").mode("append").save(path)
     assert len(dls.open(path)) == 2
 

@@ -58,14 +58,14 @@ public final class DeepLakeWriter {
   public static long write(Dataset<Row> data, SaveMode mode, Map<String, String> rawOptions, String operation,
       Map<String, String> extraParams, String txnAppId, long txnVersion) {
     WriteOptions options = WriteOptions.parse(rawOptions);
-    DeltaCommitter.checkCommitSafety(options.root);
+    Configuration conf = new Storage(options.root, options.hadoopOptions).conf;
+    DeltaCommitter.checkCommitSafety(options.root, conf);
     if (options.saveMode != null) {
       // the Python source's option (its write() helper passes every mode this way)
       mode = saveModeOf(options.saveMode);
     }
     String appId = txnAppId != null ? txnAppId : options.txnAppId;
     long appVersion = txnAppId != null ? txnVersion : options.txnVersion;
-    Configuration conf = new Storage(options.root, options.hadoopOptions).conf;
     DeltaSnapshot state;
     try {
       // no _delta_log folder: a new dataset, known without starting Kernel
@@ -164,7 +164,7 @@ public final class DeepLakeWriter {
       same = asked.get(i).trim().equalsIgnoreCase(table.get(i));
     }
     if (!same) {
-      throw new WriteException(options.root + ": partitionBy" + asked + " differs from the dataset's partition columns "
+      throw new WriteException.InvalidOption(options.root + ": partitionBy" + asked + " differs from the dataset's partition columns "
           + table + "; write with partitionBy" + table + " (or none), or replace the partitioning with "
           + "mode('overwrite') and option('overwriteSchema', 'true')");
     }
@@ -178,7 +178,7 @@ public final class DeepLakeWriter {
       case "ignore": return SaveMode.Ignore;
       case "error": case "errorifexists": case "default": return SaveMode.ErrorIfExists;
       default:
-        throw new WriteException("option 'saveMode': bad value '" + text
+        throw new WriteException.InvalidOption("option 'saveMode': bad value '" + text
             + "'; allowed: append, overwrite, errorifexists, ignore");
     }
   }
@@ -199,12 +199,43 @@ public final class DeepLakeWriter {
     } catch (RuntimeException e) {
       awaitTasks(sc, tag);
       discard(job.root, job.hadoopOptions, done);
+      discardUnreported(job);
       throw e;
     } finally {
       sc.removeJobTag(tag);
       sc.setLocalProperty(INTERRUPT_ON_CANCEL, interrupt);
     }
     return new ArrayList<>(done);
+  }
+
+  /**
+   * After a failed job: deletes the files of tasks whose results Spark dropped (a task that finished
+   * between the job's failure and its own interruption), found by the job's write id in their names.
+   */
+  static void discardUnreported(WriteJob job) {
+    Storage storage = new Storage(job.root, job.hadoopOptions);
+    int deleted = 0;
+    try {
+      List<String> found = new ArrayList<>(storage.find("", true, java.util.Set.of("_delta_log", "_tensors"),
+          job.writeId));
+      for (int i = 0; i < job.encoders.length; i++) {
+        if (job.encoders[i] != null) {
+          found.addAll(storage.find("_tensors/" + job.deltaSchema.fields()[i].name(), false, java.util.Set.of(),
+              job.writeId));
+        }
+      }
+      for (String p : found) {
+        if (storage.delete(p)) {
+          deleted++;
+        }
+      }
+    } catch (IOException | UncheckedIOException e) {
+      LOG.warn("{}: could not look for files of the failed write {} ({}); vacuum removes them", job.root,
+          job.writeId, e.toString());
+    }
+    if (deleted > 0) {
+      LOG.warn("{}: deleted {} files of tasks whose results the failed job dropped", job.root, deleted);
+    }
   }
 
   private static void awaitTasks(SparkContext sc, String tag) {

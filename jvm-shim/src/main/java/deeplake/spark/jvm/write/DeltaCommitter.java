@@ -4,11 +4,7 @@ import java.io.BufferedReader;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -24,12 +20,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.delta.kernel.engine.Engine;
 import io.delta.kernel.internal.actions.Metadata;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileContext;
-import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.types.StructType;
 
 import deeplake.spark.jvm.DeltaSnapshot;
+import deeplake.spark.jvm.ErrorClasses;
 import deeplake.spark.jvm.TableLog;
 
 /**
@@ -47,9 +42,9 @@ import deeplake.spark.jvm.TableLog;
  * {@code readVersion}, each of them is checked; the commit is retried on top of them unless one
  * changed the schema or protocol, removed a file this commit also removes, added files while this
  * commit replaces the table, or committed the same txn appId at a version at or above ours (then this
- * commit is skipped: it already happened). Local paths use an atomic hard link (put-if-absent across
- * processes, like delta-rs); other schemes use Hadoop's rename-without-overwrite (atomic on HDFS);
- * S3 (s3a://) is refused, it has no atomic rename.
+ * commit is skipped: it already happened). The commit file is created put-if-absent by
+ * {@link CommitFile}: a hard link locally (like delta-rs), an If-None-Match PUT on S3, Hadoop's
+ * rename-without-overwrite elsewhere (atomic on HDFS).
  */
 public final class DeltaCommitter {
   /** Writer features whose rules this committer keeps (the rest are refused by name). */
@@ -95,7 +90,7 @@ public final class DeltaCommitter {
       boolean removeAll, StructType newSchema, List<String> partitionColumns, String txnAppId, long txnVersion,
       String operation, Map<String, String> operationParameters) throws IOException {
     String dataset = Storage.normalize(root);
-    checkCommitSafety(dataset);
+    checkCommitSafety(dataset, conf);
     long attemptVersion = readVersion + 1;
     long checkedUpTo = readVersion;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -158,13 +153,9 @@ public final class DeltaCommitter {
     }
   }
 
-  /** Refuses stores without an atomic put-if-absent (S3), before anything is written there. */
-  public static void checkCommitSafety(String root) {
-    String dataset = Storage.normalize(root);
-    if (dataset.startsWith("s3a://") || dataset.startsWith("s3://") || dataset.startsWith("s3n://")) {
-      throw new WriteException(dataset + ": the JVM writer cannot commit to S3 safely (no atomic put-if-absent); "
-          + "write with format('deeplake') (Python writer, delta-rs locking) instead");
-    }
+  /** Refuses stores without an atomic put-if-absent, before anything is written there ({@link CommitFile}). */
+  public static void checkCommitSafety(String root, Configuration conf) {
+    CommitFile.checkSupported(Storage.normalize(root), conf);
   }
 
   private static DeltaSnapshot latest(String dataset, Configuration conf) throws IOException {
@@ -178,7 +169,8 @@ public final class DeltaCommitter {
   /** Refuses writer features and active table rules this writer cannot keep. */
   static void checkProtocol(String dataset, DeltaSnapshot s, boolean removes) {
     if (s.minWriterVersion > 7) {
-      throw new UnsupportedOperationException(dataset + ": Delta writer version " + s.minWriterVersion
+      throw new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE + dataset + ": Delta writer version "
+          + s.minWriterVersion
           + " is not supported by the JVM writer");
     }
     List<String> unsupported = new ArrayList<>();
@@ -209,7 +201,8 @@ public final class DeltaCommitter {
       }
     }
     if (!unsupported.isEmpty()) {
-      throw new UnsupportedOperationException(dataset + ": the table uses Delta writer features the JVM writer "
+      throw new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE + dataset + ": the table uses "
+          + "Delta writer features the JVM writer "
           + "cannot keep: " + unsupported + "; write with delta-spark or delta-rs instead");
     }
   }
@@ -342,43 +335,13 @@ public final class DeltaCommitter {
     return m;
   }
 
-  /** Creates {@code _delta_log/<version>.json} only if absent; false when another writer has it. */
+  /** Creates {@code _delta_log/<version>.json} only if absent ({@link CommitFile}); false when another has it. */
   static boolean putIfAbsent(String dataset, Configuration conf, long version, List<String> lines)
       throws IOException {
     StringBuilder body = new StringBuilder();
     for (String line : lines) {
       body.append(line).append('\n');
     }
-    byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
-    String name = String.format("%020d.json", version);
-    String tmpName = ".tmp-commit-" + UUID.randomUUID() + ".json";
-    if (!dataset.contains("://")) {
-      java.nio.file.Path dir = Paths.get(dataset, "_delta_log");
-      Files.createDirectories(dir);
-      java.nio.file.Path tmp = dir.resolve(tmpName);
-      Files.write(tmp, bytes);
-      try {
-        Files.createLink(dir.resolve(name), tmp);  // link(2): atomic, fails when the target exists
-        return true;
-      } catch (FileAlreadyExistsException e) {
-        return false;
-      } finally {
-        Files.deleteIfExists(tmp);
-      }
-    }
-    Path dir = new Path(dataset + "/_delta_log");
-    FileContext fc = FileContext.getFileContext(dir.toUri(), conf);
-    fc.mkdir(dir, null, true);
-    Path tmp = new Path(dir, tmpName);
-    try (OutputStream out = fc.create(tmp, java.util.EnumSet.of(org.apache.hadoop.fs.CreateFlag.CREATE))) {
-      out.write(bytes);
-    }
-    try {
-      fc.rename(tmp, new Path(dir, name), Options.Rename.NONE);
-      return true;
-    } catch (org.apache.hadoop.fs.FileAlreadyExistsException e) {
-      fc.delete(tmp, false);
-      return false;
-    }
+    return CommitFile.create(dataset, conf, version, body.toString().getBytes(StandardCharsets.UTF_8));
   }
 }

@@ -38,7 +38,7 @@ final class ImageProbe {
   static long[] probe(byte[] d, String where) {
     String fmt = format(d);
     if (fmt == null) {
-      throw new WriteException(where + ": bytes are not a JPEG or PNG image");
+      throw new WriteException.Decode(where + ": bytes are not a JPEG or PNG image", null);
     }
     long[] fast;
     if (fmt.equals("jpeg")) {
@@ -47,7 +47,7 @@ final class ImageProbe {
         end--;
       }
       if (end < 2 || (d[end - 2] & 0xff) != 0xff || (d[end - 1] & 0xff) != 0xd9) {
-        throw new WriteException(where + ": truncated JPEG (no end-of-image marker)");
+        throw new WriteException.Decode(where + ": truncated JPEG (no end-of-image marker)", null);
       }
       fast = jpeg(d);
     } else {
@@ -104,12 +104,12 @@ final class ImageProbe {
       long length = u32(d, pos);
       long end = pos + 12 + length;
       if (end > d.length) {
-        throw new WriteException(where + ": truncated PNG");
+        throw new WriteException.Decode(where + ": truncated PNG", null);
       }
       CRC32 crc = new CRC32();
       crc.update(d, pos + 4, (int) (end - 4 - (pos + 4)));
       if (crc.getValue() != u32(d, (int) end - 4)) {
-        throw new WriteException(where + ": undecodable png bytes: chunk CRC mismatch");
+        throw new WriteException.Decode(where + ": undecodable png bytes: chunk CRC mismatch", null);
       }
       if (d[pos + 4] == 'I' && d[pos + 5] == 'E' && d[pos + 6] == 'N' && d[pos + 7] == 'D') {
         seenEnd = true;
@@ -118,7 +118,7 @@ final class ImageProbe {
       pos = (int) end;
     }
     if (!seenEnd) {
-      throw new WriteException(where + ": truncated PNG (no IEND chunk)");
+      throw new WriteException.Decode(where + ": truncated PNG (no IEND chunk)", null);
     }
     long w = u32(d, 16);
     long h = u32(d, 20);
@@ -143,7 +143,7 @@ final class ImageProbe {
     try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(d))) {
       Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
       if (!readers.hasNext()) {
-        throw new WriteException(where + ": undecodable " + fmt + " bytes");
+        throw new WriteException.Decode(where + ": undecodable " + fmt + " bytes", null);
       }
       ImageReader r = readers.next();
       try {
@@ -159,7 +159,7 @@ final class ImageProbe {
         r.dispose();
       }
     } catch (IOException e) {
-      throw new WriteException(where + ": undecodable " + fmt + " bytes: " + e.getMessage(), e);
+      throw new WriteException.Decode(where + ": undecodable " + fmt + " bytes: " + e.getMessage(), e);
     }
   }
 }

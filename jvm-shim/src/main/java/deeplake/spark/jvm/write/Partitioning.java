@@ -84,11 +84,11 @@ final class Partitioning implements Serializable {
         }
       }
       if (found < 0) {
-        throw new WriteException(root + ": partition column '" + want + "' is not a column of the data; its columns "
+        throw new WriteException.InvalidOption(root + ": partition column '" + want + "' is not a column of the data; its columns "
             + "are " + WritePlanner.names(List.of(deltaSchema.fieldNames())));
       }
       if (partition[found]) {
-        throw new WriteException(root + ": partition column '" + want + "' is named twice");
+        throw new WriteException.InvalidOption(root + ": partition column '" + want + "' is named twice");
       }
       StructField f = fields[found];
       if (f.metadata().contains(WriteSpec.METADATA_KEY)) {

@@ -29,17 +29,24 @@ final class SampleEncoder implements Serializable {
   private static final long serialVersionUID = 1L;
 
   /** How the column's Spark values feed the tensor. */
-  enum Input { IMAGE_BYTES, ARRAY, SCALAR, BYTES_STRUCT }
+  enum Input { IMAGE_BYTES, IMAGE_STRUCT, ARRAY, SCALAR, BYTES_STRUCT }
 
   final WriteSpec spec;
   final Input input;
   /** ARRAY: nesting depth and element type; SCALAR: the value type. */
   final int depth;
   final DataType element;
+  /** IMAGE_STRUCT: positions of height, width, nChannels, data. */
+  private final int[] imageFields;
 
   SampleEncoder(WriteSpec spec, DataType type) {
     this.spec = spec;
-    if (type instanceof BinaryType) {
+    this.imageFields = SpecInference.isImageStruct(type) ? ImageStruct.ordinals((StructType) type) : null;
+    if (imageFields != null) {
+      input = Input.IMAGE_STRUCT;
+      depth = 0;
+      element = type;
+    } else if (type instanceof BinaryType) {
       input = Input.IMAGE_BYTES;
       depth = 0;
       element = type;
@@ -86,6 +93,16 @@ final class SampleEncoder implements Serializable {
         p.shape = ImageProbe.probe(p.data, where);
         p.nbytes = p.data.length;
         break;
+      case IMAGE_STRUCT: {
+        long[] shape = new long[3];
+        byte[] pixels = ImageStruct.pixels(row.getStruct(ordinal, ((StructType) element).size()), imageFields, shape,
+            where);
+        p.data = "png".equals(spec.compression)
+            ? ImageStruct.png(pixels, (int) shape[0], (int) shape[1], (int) shape[2]) : pixels;
+        p.shape = shape;
+        p.nbytes = p.data.length;
+        break;
+      }
       case BYTES_STRUCT: {
         InternalRow s = row.getStruct(ordinal, 2);
         if (s.isNullAt(0)) {
@@ -131,6 +148,7 @@ final class SampleEncoder implements Serializable {
   void encode(Prepared p, ChunkBuilder chunk, String where) {
     switch (input) {
       case IMAGE_BYTES:
+      case IMAGE_STRUCT:
       case BYTES_STRUCT:
         chunk.add(p.data, 0, p.data.length, p.shape);
         return;
@@ -192,8 +210,8 @@ final class SampleEncoder implements Serializable {
         if (expect < 0) {
           expect = inner.numElements();
         } else if (inner.numElements() != expect) {
-          throw new WriteException(where + ": value is not a rectangular array (rows of " + expect + " and "
-              + inner.numElements() + " elements)");
+          throw new WriteException(where + ": nested arrays of different lengths are not a tensor (rows of " + expect
+              + " and " + inner.numElements() + " elements)");
         }
         off = writeValues(inner, level + 1, buf, off, where);
       }

@@ -139,9 +139,7 @@ final class SpecInference {
       return WriteSpec.create(target, "image", null, false, null, null, null, null);
     }
     if (isImageStruct(t)) {
-      throw new WriteException("column '" + f.name() + "': Spark image source structs are not written by the JVM "
-          + "writer (it would re-encode pixels differently from Pillow); write them with format('deeplake') or "
-          + "pass the encoded file bytes as a binary column");
+      return WriteSpec.create(target, "image", null, false, null, "png", null, null);  // as the Python source
     }
     int d = depth(t);
     DType dt = dtypeOf(element(t));
@@ -179,7 +177,7 @@ final class SpecInference {
       if (settings.containsKey("htype")) {
         htype = settings.get("htype").trim().toLowerCase(Locale.ROOT);
         if (!WriteSpec.isHtype(htype)) {
-          throw new WriteException("option tensor." + f.name() + ".htype: bad value '" + settings.get("htype") + "'");
+          throw new WriteException.InvalidOption("option tensor." + f.name() + ".htype: bad value '" + settings.get("htype") + "'");
         }
         boolean numericDefault = inferred != null && !inferred.sampleCompressed()
             && (inferred.htype.equals("generic") || inferred.htype.equals("embedding"));
@@ -203,7 +201,7 @@ final class SpecInference {
       if (settings.containsKey("compression")) {
         compression = settings.get("compression").trim().toLowerCase(Locale.ROOT);
         if (!WriteSpec.COMPRESSIONS.contains(compression)) {
-          throw new WriteException("option tensor." + f.name() + ".compression: bad value '" + compression
+          throw new WriteException.InvalidOption("option tensor." + f.name() + ".compression: bad value '" + compression
               + "'; allowed: " + WriteSpec.COMPRESSIONS);
         }
       }
@@ -211,14 +209,15 @@ final class SpecInference {
         try {
           chunkSize = Long.parseLong(settings.get("chunkSize").trim().replace("_", ""));
         } catch (NumberFormatException e) {
-          throw new WriteException("option tensor." + f.name() + ".chunkSize: bad value '" + settings.get("chunkSize")
+          throw new WriteException.InvalidOption("option tensor." + f.name() + ".chunkSize: bad value '" + settings.get("chunkSize")
               + "'; allowed: a positive number of bytes");
         }
       }
       WriteSpec spec = WriteSpec.create(target, htype, dtype, shapeGiven, shape, compression, chunkSize, null);
       return withRank(spec, f, settings.containsKey("shape"));
     } catch (WriteException e) {
-      throw new WriteException("column '" + f.name() + "': bad tensor options " + settings + ": " + e.getMessage(), e);
+      throw new WriteException.InvalidOption("column '" + f.name() + "': bad tensor options " + settings + ": "
+          + e.detail());
     }
   }
 
@@ -230,6 +229,13 @@ final class SpecInference {
       ok = spec.sampleCompressed();
     } else if (t instanceof StringType) {
       ok = spec.dtype == DType.STR;
+    } else if (isImageStruct(t)) {
+      if ("jpeg".equals(spec.compression)) {
+        throw new WriteException("column '" + f.name() + "' (Spark image source struct): the JVM writer does not "
+            + "encode pixels as JPEG (Java's lossy encoder would not give Pillow's pixels); use compression png, "
+            + "none or lz4, or write with format('deeplake-python')");
+      }
+      ok = spec.compression.equals("png") || spec.dtype == DType.UINT8;
     } else if (isBytesStruct(f)) {
       // stored bytes are copied as they are: they must be bytes of the same kind
       WriteSpec source = WriteSpec.fromJson(f.name(), f.metadata().getString(SPEC_KEY));

@@ -100,6 +100,51 @@ final class Storage {
     return p.getFileSystem(conf).delete(p, false);
   }
 
+  /**
+   * Files under {@code relative} ("" = the root) whose name contains {@code marker}, relative to the
+   * root; with {@code recursive}, sub-folders too except {@code skip} (top-level names). A missing folder
+   * has none.
+   */
+  java.util.List<String> find(String relative, boolean recursive, java.util.Set<String> skip, String marker)
+      throws IOException {
+    java.util.List<String> out = new java.util.ArrayList<>();
+    String base = relative.isEmpty() ? "" : relative + "/";
+    if (local) {
+      java.nio.file.Path dir = Paths.get(location(relative));
+      if (!Files.isDirectory(dir)) {
+        return out;
+      }
+      try (java.util.stream.Stream<java.nio.file.Path> s = recursive ? Files.walk(dir) : Files.list(dir)) {
+        s.filter(Files::isRegularFile).forEach(p -> {
+          String rel = dir.relativize(p).toString().replace('\\', '/');
+          String top = rel.contains("/") ? rel.substring(0, rel.indexOf('/')) : "";
+          if (p.getFileName().toString().contains(marker) && !skip.contains(top)) {
+            out.add(base + rel);
+          }
+        });
+      }
+      return out;
+    }
+    Path dir = new Path(location(relative));
+    FileSystem fs = dir.getFileSystem(conf);
+    org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it;
+    try {
+      it = fs.listFiles(dir, recursive);
+    } catch (FileNotFoundException e) {
+      return out;
+    }
+    String prefix = dir.toUri().getPath();
+    while (it.hasNext()) {
+      Path p = it.next().getPath();
+      String rel = p.toUri().getPath().substring(prefix.length()).replaceFirst("^/", "");
+      String top = rel.contains("/") ? rel.substring(0, rel.indexOf('/')) : "";
+      if (p.getName().contains(marker) && !skip.contains(top)) {
+        out.add(base + rel);
+      }
+    }
+    return out;
+  }
+
   FileSystem fs() throws IOException {
     return new Path(root).getFileSystem(conf);
   }

@@ -28,7 +28,7 @@ public final class StreamingSink implements Sink {
   public StreamingSink(SQLContext sqlContext, Map<String, String> options, List<String> partitionColumns,
       OutputMode outputMode) {
     if (outputMode != OutputMode.Append() && outputMode != OutputMode.Complete()) {
-      throw new WriteException("the deeplake-jvm sink supports output modes append and complete, not "
+      throw new WriteException.InvalidOption("the deeplake-jvm sink supports output modes append and complete, not "
           + outputMode);
     }
     this.sqlContext = sqlContext;
@@ -52,7 +52,7 @@ public final class StreamingSink implements Sink {
     }
     String id = sqlContext.sparkContext().getLocalProperty(QUERY_ID);
     if (id == null) {
-      throw new WriteException("deeplake-jvm sink: no streaming query id; set option 'txnAppId'");
+      throw new WriteException.InvalidOption("deeplake-jvm sink: no streaming query id; set option 'txnAppId'");
     }
     return id;
   }

@@ -130,7 +130,7 @@ public final class TaskWriter {
     String folder = values == null ? "" : partitioning.folder(values);
     Part part = parts.get(folder);
     if (part == null) {
-      String path = folder + task + UUID.randomUUID().toString().replace("-", "") + ".parquet";
+      String path = folder + task + job.writeId + random16() + ".parquet";
       part = new Part(path, values == null ? java.util.Collections.emptyMap() : partitioning.valueMap(values),
           new ColumnStats(partitioning.fileSchema(job.deltaSchema), plainFile));
       parts.put(folder, part);
@@ -165,12 +165,17 @@ public final class TaskWriter {
       flush(i);
     }
     if (chunkIds[i] == null) {
-      chunkIds[i] = UUID.randomUUID().toString().replace("-", "");
+      chunkIds[i] = job.writeId + random16();
     }
     enc.encode(value, chunks[i], where);
     int index = chunks[i].count() - 1;
     return new GenericInternalRow(new Object[] {UTF8String.fromString(chunkIds[i]), index,
         new GenericArrayData(boxed(value.shape)), value.nbytes});
+  }
+
+  /** 16 random hex digits: with the job's write id, a 32-digit file name like a UUID's. */
+  private static String random16() {
+    return String.format("%016x", UUID.randomUUID().getLeastSignificantBits());
   }
 
   private static Object[] boxed(long[] shape) {

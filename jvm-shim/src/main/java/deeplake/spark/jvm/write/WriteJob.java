@@ -27,6 +27,11 @@ public final class WriteJob implements Serializable {
   final String footer;
   /** Partition columns (none: {@link Partitioning#NONE}); the data files leave them out. */
   final Partitioning partitioning;
+  /**
+   * 16 hex digits starting the name (after the task number) of every part file and chunk file this
+   * job writes, so the driver can find them all when the job fails ({@link DeepLakeWriter#run}).
+   */
+  final String writeId = String.format("%016x", java.util.UUID.randomUUID().getMostSignificantBits());
 
   WriteJob(String root, Map<String, String> hadoopOptions, StructType deltaSchema, SampleEncoder[] encoders,
       long[] inlineMax, Set<String> detectCompression, long rowGroupBytes, String footer,

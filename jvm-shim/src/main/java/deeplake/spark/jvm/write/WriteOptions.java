@@ -42,7 +42,7 @@ public final class WriteOptions implements Serializable {
       List<String> partitions) {
     String path = v.get("path");
     if (path == null || path.isBlank()) {
-      throw new WriteException("the deeplake-jvm writer needs a dataset path: df.write.format('deeplake-jvm')"
+      throw new WriteException.InvalidOption("the deeplake-jvm writer needs a dataset path: df.write.format('deeplake-jvm')"
           + ".save('/path')");
     }
     this.root = Storage.normalize(path);
@@ -59,7 +59,7 @@ public final class WriteOptions implements Serializable {
         : 64L * 1024 * 1024;
     this.txnAppId = v.get("txnAppId");
     if ((v.get("txnAppId") == null) != (v.get("txnVersion") == null)) {
-      throw new WriteException("options 'txnAppId' and 'txnVersion' go together (an idempotent write names both)");
+      throw new WriteException.InvalidOption("options 'txnAppId' and 'txnVersion' go together (an idempotent write names both)");
     }
     this.txnVersion = v.containsKey("txnVersion") ? nonNegative("txnVersion", v.get("txnVersion")) : -1;
     this.saveMode = v.get("saveMode");
@@ -68,7 +68,7 @@ public final class WriteOptions implements Serializable {
     this.partitionColumns = partitions;
     for (Map.Entry<String, Map<String, String>> e : tensors.entrySet()) {
       if (tab.contains(e.getKey())) {
-        throw new WriteException("column '" + e.getKey() + "' is named in 'tabularColumns' and has tensor options "
+        throw new WriteException.InvalidOption("column '" + e.getKey() + "' is named in 'tabularColumns' and has tensor options "
             + e.getValue());
       }
     }
@@ -103,7 +103,7 @@ public final class WriteOptions implements Serializable {
           }
         }
         if (dot <= 0 || canonical == null) {
-          throw new WriteException("unknown option '" + key + "'; tensor options are 'tensor.<column>.<setting>' "
+          throw new WriteException.InvalidOption("unknown option '" + key + "'; tensor options are 'tensor.<column>.<setting>' "
               + "with setting one of " + TENSOR_KEYS);
         }
         tensors.computeIfAbsent(rest.substring(0, dot).toLowerCase(Locale.ROOT), k -> new HashMap<>())
@@ -114,7 +114,7 @@ public final class WriteOptions implements Serializable {
           || lower.startsWith("google_") || CATALOG_KEYS.contains(lower) || lower.startsWith("option.")) {
         continue;  // Python source's object-store keys and catalog properties: not used by the JVM writer
       } else {
-        throw new WriteException("unknown option '" + key + "' for writing with the deeplake-jvm source; allowed: "
+        throw new WriteException.InvalidOption("unknown option '" + key + "' for writing with the deeplake-jvm source; allowed: "
             + KNOWN + ", 'tensor.<column>.<" + String.join("|", TENSOR_KEYS) + ">' or Hadoop 'fs.*' settings");
       }
     }
@@ -130,7 +130,7 @@ public final class WriteOptions implements Serializable {
       }
       return Collections.unmodifiableList(out);
     } catch (java.io.IOException | RuntimeException e) {
-      throw new WriteException("partition columns " + json + " are not a JSON array of names");
+      throw new WriteException.InvalidOption("partition columns " + json + " are not a JSON array of names");
     }
   }
 
@@ -144,7 +144,7 @@ public final class WriteOptions implements Serializable {
   private static boolean bool(String name, String value) {
     String t = value.trim().toLowerCase(Locale.ROOT);
     if (!t.equals("true") && !t.equals("false")) {
-      throw new WriteException("option '" + name + "': bad value '" + value + "'; allowed: true or false");
+      throw new WriteException.InvalidOption("option '" + name + "': bad value '" + value + "'; allowed: true or false");
     }
     return t.equals("true");
   }
@@ -152,7 +152,7 @@ public final class WriteOptions implements Serializable {
   private static long positive(String name, String value) {
     long v = nonNegative(name, value);
     if (v == 0) {
-      throw new WriteException("option '" + name + "': bad value '" + value + "'; allowed: a positive number");
+      throw new WriteException.InvalidOption("option '" + name + "': bad value '" + value + "'; allowed: a positive number");
     }
     return v;
   }
@@ -166,6 +166,6 @@ public final class WriteOptions implements Serializable {
     } catch (NumberFormatException e) {
       // below
     }
-    throw new WriteException("option '" + name + "': bad value '" + value + "'; allowed: a non-negative number");
+    throw new WriteException.InvalidOption("option '" + name + "': bad value '" + value + "'; allowed: a non-negative number");
   }
 }

@@ -105,7 +105,7 @@ final class WritePlanner {
       }
     }
     if (!missing.isEmpty()) {
-      throw new WriteException("options name column(s) " + names(missing) + " that the DataFrame does not have; it "
+      throw new WriteException.InvalidOption("options name column(s) " + names(missing) + " that the DataFrame does not have; it "
           + "has " + names(List.of(input.fieldNames())));
     }
     WritePlanner p = new WritePlanner(options);
