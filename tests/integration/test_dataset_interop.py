@@ -34,6 +34,24 @@ def test_polars_reads_the_tabular_part(ds_path):
     assert old.height == 5
 
 
+def test_polars_and_duckdb_read_a_partitioned_dataset(ds_path):
+    pl = pytest.importorskip("polars")
+    ds = dls.create(ds_path, {"emb": dls.tensor("embedding", shape=(3,)), "id": "int64", "name": "string"},
+                    partition_by=["name"])
+    ds.append({"emb": np.ones((4, 3), np.float32), "id": np.arange(4), "name": ["a", "b", None, "a"]})
+    frame = pl.read_delta(ds_path).sort("id")
+    assert frame["name"].to_list() == ["a", "b", None, "a"] and frame.columns == ["emb", "id", "name"]
+    try:
+        import duckdb
+        import duckdb_ext
+    except ImportError:
+        return
+    con = duckdb_ext.init(duckdb.connect())
+    con.execute("LOAD delta")
+    rows = con.execute(f"SELECT id, name FROM delta_scan('{ds_path}') ORDER BY id").fetchall()
+    assert rows == [(0, "a"), (1, "b"), (2, None), (3, "a")]
+
+
 def test_duckdb_delta_extension_reads_the_tabular_part(ds_path):
     duckdb = pytest.importorskip("duckdb")
     duckdb_ext = pytest.importorskip("duckdb_ext")
@@ -51,11 +69,13 @@ def _appender(path: str, worker: int, batches: int) -> None:
     ds = dls.open(path)
     for b in range(batches):
         ids = np.arange(3) + 1000 * worker + 10 * b
-        ds.append({"x": np.stack([ids, ids]).T.astype(np.int32), "id": ids})
+        ds.append({"x": np.stack([ids, ids]).T.astype(np.int32), "id": ids, "part": (ids % 2).astype(np.int32)})
 
 
-def test_concurrent_process_appenders_all_land(ds_path):
-    dls.create(ds_path, {"x": dls.tensor("generic", dtype="int32", shape=(2,)), "id": "int64"})
+@pytest.mark.parametrize("partition_by", [None, ["part"]])
+def test_concurrent_process_appenders_all_land(ds_path, partition_by):
+    dls.create(ds_path, {"x": dls.tensor("generic", dtype="int32", shape=(2,)), "id": "int64", "part": "int32"},
+               partition_by=partition_by)
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_appender, args=(ds_path, w, 4)) for w in range(3)]
     for p in procs:
@@ -68,3 +88,4 @@ def test_concurrent_process_appenders_all_land(ds_path):
     got = ds[:]
     assert sorted(got["id"].tolist()) == sorted(1000 * w + 10 * b + i for w in range(3) for b in range(4) for i in range(3))
     np.testing.assert_array_equal(got["x"][:, 0], got["id"])
+    np.testing.assert_array_equal(got["part"], got["id"] % 2)
