@@ -318,6 +318,18 @@ def test_spark_partition_by_never_reaches_the_python_source(spark, tmp_path):
         with pytest.raises(Exception, match="partitioning or clustering columns do not match"):
             df.write.format(FMT).mode(mode).partitionBy("k").save(path)
     assert not os.path.exists(path)
+    # SQL: the catalog keeps no partitioning for a Python source's table, and an INSERT writes nothing
+    spark.sql("DROP TABLE IF EXISTS h3_partitioned_python")
+    try:
+        spark.sql(f"CREATE TABLE h3_partitioned_python (id BIGINT, k STRING) USING `{FMT}` PARTITIONED BY (k) "
+                  f"OPTIONS (path '{path}')")
+        described = [tuple(r) for r in spark.sql("DESCRIBE TABLE EXTENDED h3_partitioned_python").collect()]
+        assert not any("Partition" in str(r[0]) for r in described)
+        with pytest.raises(Exception, match="needs a dataset path"):
+            spark.sql("INSERT INTO h3_partitioned_python SELECT id, CAST(id % 2 AS STRING) FROM range(4)")
+    finally:
+        spark.sql("DROP TABLE IF EXISTS h3_partitioned_python")
+    assert not os.path.exists(path)
 
 
 # ------------------------------------------------------------------------------ delta-spark
