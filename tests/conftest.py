@@ -3,6 +3,7 @@ SeaweedFS S3 server; and temp dataset paths."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -25,17 +26,52 @@ def spark():
     session.stop()
 
 
+#: The run's delta-spark workers by fixture name: the settings each session starts with.
+DELTA_WORKERS = {
+    "delta_spark": {},
+    "delta_spark_jvm_default": {"spark.deeplake.defaultFormat": "jvm"},
+}
+_STARTED: dict = {}  # fixture name -> DeltaSpark started early by pytest_collection_finish
+
+
+def pytest_collection_finish(session):
+    """Start the delta-spark workers the selected tests use as soon as that is known, without waiting:
+    each JVM (15-30 s) boots while the tests before its first user run."""
+    if session.config.option.collectonly or importlib.util.find_spec("delta") is None:
+        return
+    from delta_spark_worker import DeltaSpark
+
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for name, conf in DELTA_WORKERS.items():
+        if name in used:
+            _STARTED[name] = DeltaSpark(conf, wait=False)
+
+
+def _delta_worker(name: str):
+    pytest.importorskip("delta")
+    from delta_spark_worker import DeltaSpark
+
+    session = _STARTED.pop(name, None) or DeltaSpark(DELTA_WORKERS[name])
+    try:
+        session.version  # noqa: B018 - fails here (not in a test's body) when the worker cannot start
+        yield session
+    finally:
+        session.close()
+
+
 @pytest.fixture(scope="session")
 def delta_spark():
     """A real Spark + delta-spark session in its own process, shared by the whole run
     (``delta_spark_worker.DeltaSpark``: ``.sql(statement)``, ``.read(path, format=, select=, **options)``).
     Leave it as found: drop the tables you create and RESET the settings you SET."""
-    pytest.importorskip("delta")
-    from delta_spark_worker import DeltaSpark
+    yield from _delta_worker("delta_spark")
 
-    session = DeltaSpark()
-    yield session
-    session.close()
+
+@pytest.fixture(scope="session")
+def delta_spark_jvm_default():
+    """Like ``delta_spark``, its session started with ``spark.deeplake.defaultFormat=jvm`` (``deeplake`` is
+    the JVM source there)."""
+    yield from _delta_worker("delta_spark_jvm_default")
 
 
 @pytest.fixture
@@ -49,6 +85,8 @@ _EXIT_STATUS: list[int] = []
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest hook signature
     _EXIT_STATUS.append(int(exitstatus))
+    while _STARTED:  # started early but never used (e.g. its tests were skipped)
+        _STARTED.popitem()[1].close()
 
 
 @pytest.hookimpl(trylast=True)

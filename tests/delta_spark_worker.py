@@ -76,13 +76,25 @@ class DeltaSparkError(Exception):
 
 
 class DeltaSpark:
-    """Client side: a worker process started with ``conf`` (more session settings), asked over a pipe."""
+    """Client side: a worker process started with ``conf`` (more session settings), asked over a pipe.
 
-    def __init__(self, conf: dict[str, str] | None = None) -> None:
+    ``wait=False`` returns while the worker's JVM is still starting (so it starts next to other work); the
+    first request, or ``version``, waits for it."""
+
+    def __init__(self, conf: dict[str, str] | None = None, *, wait: bool = True) -> None:
         env = {**os.environ, "DEEPLAKE_DELTA_WORKER_CONF": json.dumps(conf or {})}
         self.proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1, env=env)
-        self.version = self._reply()["ready"]
+        self._version: str | None = None
+        if wait:
+            self.version  # noqa: B018 - waits for the worker's session
+
+    @property
+    def version(self) -> str:
+        """The worker's Spark version, once its session is up (waits for it)."""
+        if self._version is None:
+            self._version = self._reply()["ready"]
+        return self._version
 
     def _reply(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -93,6 +105,7 @@ class DeltaSpark:
 
     def _ask(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         assert self.proc.stdin is not None
+        self.version  # noqa: B018 - the first line a worker writes is its "ready"
         self.proc.stdin.write(json.dumps(request) + "\n")
         reply = self._reply()
         if "error" in reply:

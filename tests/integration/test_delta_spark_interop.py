@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from delta_spark_worker import DeltaSpark, DeltaSparkError
+from delta_spark_worker import DeltaSparkError
 
 import deeplake_spark as dls
 from deeplake_spark.errors import DeepLakeSparkError, VersionNotFound
@@ -269,11 +269,11 @@ def test_create_table_using_deeplake_jvm_in_a_delta_session(delta, table):
     assert len(dls.open(table)) == 20
 
 
-def test_create_table_using_deeplake_in_a_delta_session_with_the_jvm_default(table):
+def test_create_table_using_deeplake_in_a_delta_session_with_the_jvm_default(delta_spark_jvm_default, table):
     """With ``spark.deeplake.defaultFormat=jvm``, ``USING deeplake`` in a Delta session is the JVM source: it
     reads (V1 relation over the JVM reader) with the dataset's current schema; ADD COLUMNS on the table is
     refused with the way that works."""
-    session = DeltaSpark({"spark.deeplake.defaultFormat": "jvm"})
+    session = delta_spark_jvm_default
     try:
         session.sql(f"CREATE TABLE pets USING deeplake LOCATION '{table}'")
         assert session.sql("SELECT count(*) AS n FROM pets WHERE label = 2")[0]["n"] == 6
@@ -283,6 +283,5 @@ def test_create_table_using_deeplake_in_a_delta_session_with_the_jvm_default(tab
         session.sql("REFRESH TABLE pets")  # a V1 catalog caches the table's relation (and schema) until then
         assert session.sql("SELECT count(*) AS n FROM pets WHERE note IS NULL")[0]["n"] == 20
         assert [r["id"] for r in session.read(table, format="deeplake", select="id")] == list(range(20))
-        session.sql("DROP TABLE pets")
     finally:
-        session.close()
+        session.sql("DROP TABLE IF EXISTS pets")

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,14 +67,16 @@ def test_every_block_runs_verbatim(tmp_path, s3_server):
     env = {**os.environ, **s3_server.env, "DEEPLAKE_SPARK_PROGRESS": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(README.parent / "src"), os.environ.get("PYTHONPATH")]))}
     main = Runner(tmp_path, env)
-    ran = 0
+    seconds: dict[str, float] = {}
     for block in steps(blocks()):
+        start = time.perf_counter()
         if block.starts_process:
             alone = Runner(tmp_path, env)
             alone.run(block)
             alone.close()
         else:
             main.run(block)
-        ran += 1
+        seconds[block.where] = time.perf_counter() - start
     main.close()
-    assert ran >= 10
+    assert len(seconds) >= 10
+    print("slowest README blocks:", ", ".join(f"{w} {s:.1f} s" for w, s in sorted(seconds.items(), key=lambda x: -x[1])[:6]))
