@@ -4,7 +4,7 @@ One dataset (a float32 embedding tensor of ``dim`` values per row, ``rows`` rows
 commits) is read three ways in one Spark session:
 
 * ``deeplake-jvm``  -- ``spark.read.format("deeplake-jvm")`` (this jar; no Python workers);
-* ``deeplake``      -- ``spark.read.format("deeplake")`` (the Python data source);
+* ``deeplake``      -- ``spark.read.format("deeplake-python")`` (the Python data source);
 * ``parquet``       -- ``spark.read.parquet`` of the same samples written by Spark: an
   ``array<float>`` column (array cases) or a ``binary`` column holding the very bytes the chunks
   hold (bytes cases).
@@ -104,7 +104,8 @@ def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: i
     def frame(system: str, mode: str) -> Any:
         if system == "parquet":
             return spark.read.parquet(arrays_path if mode == "array" else bytes_path).select("emb")
-        return spark.read.format(system).option("tensors", mode).load(ds_path).select("emb")
+        source = "deeplake-python" if system == "deeplake" else system  # whatever defaultFormat says
+        return spark.read.format(source).option("tensors", mode).load(ds_path).select("emb")
 
     def value_sum(df: Any) -> float:
         total = F.aggregate("emb", F.lit(0.0).cast("double"), lambda acc, x: acc + x.cast("double"))

@@ -107,7 +107,7 @@ def test_a_filter_on_a_data_column_reads_every_file(spark, parted):
 def test_table_delta_spark_wrote_partitioned_reads_the_same(spark, tmp_path):
     """delta-spark (its own session) writes the table; our session and delta-spark's, through a catalog table
     USING deeplake-jvm (the V1 relation DeltaCatalog asks for), read the same rows."""
-    from test_delta_spark_interop import DeltaSpark
+    from delta_spark_worker import DeltaSpark
 
     path = str(tmp_path / "spark_parted")
     delta = DeltaSpark()

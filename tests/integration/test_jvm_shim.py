@@ -542,3 +542,28 @@ def test_s3a_settings_of_the_spark_application_apply_to_reads(s3_server, tmp_pat
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ROWS [(1, [0, 0]), (2, [1, -1]), (3, [2, -2])]" in done.stdout
+
+
+def test_a_column_stored_with_another_type_than_the_delta_schema_is_named(spark, tmp_path):
+    """A data file whose Parquet type contradicts the Delta schema (a damaged or foreign table) is refused
+    naming the file and column, not read as other values."""
+    import json
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    path = str(tmp_path / "liar")
+    write_deltalake(path, pa.table({"id": pa.array([1, 2], pa.int64()), "x": pa.array(["a", "b"])}))
+    commit = os.path.join(path, "_delta_log", "00000000000000000000.json")
+    actions = [json.loads(line) for line in open(commit)]
+    for a in actions:
+        if "metaData" in a:
+            schema = json.loads(a["metaData"]["schemaString"])
+            schema["fields"][1]["type"] = "long"
+            a["metaData"]["schemaString"] = json.dumps(schema)
+    with open(commit, "w") as f:
+        f.write("\n".join(json.dumps(a) for a in actions) + "\n")
+    assert read(spark, path).select("id").count() == 2  # the other columns still read
+    with pytest.raises(SPARK_ERRORS, match=r"deeplake_spark.errors.CorruptDatasetError: dataset .*liar, data file "
+                                           r".*\.parquet: column \[x\] is stored as .*BINARY.*, the Delta schema says bigint"):
+        read(spark, path).collect()

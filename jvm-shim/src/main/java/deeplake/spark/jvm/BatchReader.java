@@ -7,12 +7,18 @@ import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.parquet.hadoop.ParquetFileReader;
 import org.apache.parquet.hadoop.util.HadoopInputFile;
-import org.apache.parquet.schema.MessageType;
+import org.apache.hadoop.mapreduce.TaskAttemptID;
+import org.apache.hadoop.mapred.FileSplit;
+import org.apache.hadoop.mapreduce.task.TaskAttemptContextImpl;
+import org.apache.parquet.hadoop.ParquetInputFormat;
 import org.apache.spark.sql.connector.read.PartitionReader;
+import org.apache.spark.sql.execution.datasources.SchemaColumnConvertNotSupportedException;
+import org.apache.spark.sql.execution.datasources.parquet.ParquetReadSupport;
 import org.apache.spark.sql.execution.datasources.parquet.VectorizedParquetRecordReader;
 import org.apache.spark.sql.execution.vectorized.ConstantColumnVector;
-import org.apache.spark.sql.execution.vectorized.OnHeapColumnVector;
+import org.apache.spark.sql.internal.SQLConf;
 import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.vectorized.ColumnVector;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
 import org.apache.spark.unsafe.types.UTF8String;
@@ -34,12 +40,11 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
   /** Created on first use: parsing Hadoop's XML defaults costs more than reading a local file. */
   private Configuration conf;
   private VectorizedParquetRecordReader parquet;
-  /** Position of each output column in the Parquet batch, -1 when the file lacks it (all null), -2 partition. */
+  /** Position of each output column in the Parquet batch, {@link #PARTITION} for a partition column. */
   private int[] ordinals;
   /** Partition columns: the file's value in every row. */
   private ConstantColumnVector[] constants;
   private TensorColumnWriter[] writers;
-  private OnHeapColumnVector[] nullColumns;
   private ChunkCache cache;
   private ColumnarBatch parquetBatch;
   private int parquetRows;
@@ -91,59 +96,58 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       }
       return;
     }
+    StructType read = new StructType();
+    for (ColumnPlan c : columns) {
+      if (!c.partition) {
+        read = read.add(c.name, c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType(), true);
+      }
+    }
     parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
     try {
-      parquet.initialize(partition.location, requested);
-    } catch (IOException missingColumn) {
-      // Files written before a column was added lack it: read what they have, the rest is null.
-      parquet.close();
-      MessageType fileSchema;
-      try (ParquetFileReader footer = footer()) {
-        fileSchema = footer.getFooter().getFileMetaData().getSchema();
-      }
-      requested.clear();
-      for (int i = 0; i < columns.length; i++) {
-        if (ordinals[i] == PARTITION) {
-          continue;
-        }
-        ordinals[i] = -1;
-        if (fileSchema.containsField(columns[i].name)) {
-          ordinals[i] = requested.size();
-          requested.add(columns[i].name);
-        }
-      }
-      parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
-      parquet.initialize(partition.location, requested);
+      // The split form takes our Configuration: the path form builds (and parses) a new one per file.
+      // Columns a file lacks (written before the column was added) come back null.
+      parquet.initialize(new FileSplit(Io.hadoopPath(partition.location), 0, Long.MAX_VALUE / 2, new String[0]),
+          new TaskAttemptContextImpl(parquetConf(read), new TaskAttemptID()));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("interrupted opening " + partition.location);
+    } catch (SchemaColumnConvertNotSupportedException e) {
+      throw storedAs(e);
     }
     parquet.enableReturningBatches();
-    ColumnarBatch batch = parquet.resultBatch();
+    parquet.resultBatch();  // allocates the batch's vectors (initBatch)
     writers = new TensorColumnWriter[columns.length];
-    nullColumns = new OnHeapColumnVector[columns.length];
     lastChunkIds = new UTF8String[columns.length];
     lastChunks = new Chunk[columns.length];
     for (int i = 0; i < columns.length; i++) {
       ColumnPlan c = columns[i];
-      boolean decoded = c.isTensor() && !c.mode.equals("ref");
-      if (ordinals[i] == PARTITION) {
-        continue;
-      }
-      if (ordinals[i] < 0) {
-        nullColumns[i] = new OnHeapColumnVector(PARQUET_BATCH_ROWS, c.field.dataType());
-        nullColumns[i].putNulls(0, PARQUET_BATCH_ROWS);
-        continue;
-      }
-      DataType stored = batch.column(ordinals[i]).dataType();
-      DataType want = c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType();
-      if (!DataType.equalsStructurally(stored, want, true)) {
-        throw new IOException(ErrorClasses.CORRUPT_DATASET
-            + "dataset " + factory.root + ", data file " + partition.location + ": column '"
-            + c.name + "' is stored as " + stored.simpleString() + ", the Delta schema says " + want.simpleString());
-      }
-      if (decoded) {
+      if (ordinals[i] != PARTITION && c.isTensor() && !c.mode.equals("ref")) {
         writers[i] = new TensorColumnWriter(c, PARQUET_BATCH_ROWS);
       }
     }
     cache = new ChunkCache(factory.root, this::conf, factory.verifyChecksums, ChunkCache.DEFAULT_MAX_BYTES);
+  }
+
+  /** The reader's Hadoop settings plus what Spark's Parquet read support needs (ParquetFileFormat's subset). */
+  private Configuration parquetConf(StructType read) {
+    Configuration c = new Configuration(conf());
+    c.set(ParquetInputFormat.READ_SUPPORT_CLASS, ParquetReadSupport.class.getName());
+    c.set(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA(), read.json());
+    // The settings VectorizedParquetRecordReader.initialize(path, columns) makes, but case-sensitive:
+    // Delta column names, exactly as written.
+    c.setBoolean(SQLConf.CASE_SENSITIVE().key(), true);
+    c.setBoolean(SQLConf.PARQUET_BINARY_AS_STRING().key(), false);
+    c.setBoolean(SQLConf.PARQUET_INT96_AS_TIMESTAMP().key(), false);
+    c.setBoolean(SQLConf.PARQUET_INFER_TIMESTAMP_NTZ_ENABLED().key(), false);
+    c.setBoolean(SQLConf.LEGACY_PARQUET_NANOS_AS_LONG().key(), false);
+    return c;
+  }
+
+  /** A Parquet column whose stored type is not the Delta schema's, named with its file. */
+  private IOException storedAs(SchemaColumnConvertNotSupportedException e) {
+    return new IOException(ErrorClasses.CORRUPT_DATASET + "dataset " + factory.root + ", data file "
+        + partition.location + ": column " + e.getColumn() + " is stored as " + e.getPhysicalType()
+        + ", the Delta schema says " + e.getLogicalType(), e);
   }
 
   private ParquetFileReader footer() throws IOException {
@@ -165,8 +169,12 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       return true;
     }
     if (parquetBatch == null || position >= parquetRows) {
-      if (!parquet.nextBatch()) {
-        return false;
+      try {
+        if (!parquet.nextBatch()) {
+          return false;
+        }
+      } catch (SchemaColumnConvertNotSupportedException e) {
+        throw storedAs(e);
       }
       parquetBatch = parquet.resultBatch();
       parquetRows = parquetBatch.numRows();
@@ -177,8 +185,6 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     for (int i = 0; i < columns.length; i++) {
       if (ordinals[i] == PARTITION) {
         out[i] = constants[i];
-      } else if (ordinals[i] < 0) {
-        out[i] = nullColumns[i];
       } else if (writers[i] == null) {
         out[i] = OffsetColumnVector.of(parquetBatch.column(ordinals[i]), position, end - position);
       } else {
@@ -258,11 +264,6 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       for (TensorColumnWriter w : writers) {
         if (w != null) {
           w.vector().close();
-        }
-      }
-      for (OnHeapColumnVector v : nullColumns) {
-        if (v != null) {
-          v.close();
         }
       }
     }

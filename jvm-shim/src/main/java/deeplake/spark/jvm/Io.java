@@ -51,19 +51,35 @@ public final class Io {
    * the read's own {@code fs.*} / {@code spark.hadoop.*} options, which win.
    */
   static Configuration hadoopConf(Map<String, String> options) {
-    Configuration conf = new Configuration();
-    SparkEnv env = SparkEnv.get();
-    if (env != null) {
-      for (scala.Tuple2<String, String> kv : env.conf().getAllWithPrefix("spark.hadoop.")) {
-        conf.set(kv._1(), kv._2());
-      }
-    }
+    Configuration conf = new Configuration(baseConf());  // a copy: no XML parsing per call
     for (Map.Entry<String, String> e : options.entrySet()) {
       if (e.getKey().startsWith("fs.") || e.getKey().startsWith("spark.hadoop.")) {
         conf.set(e.getKey().replaceFirst("^spark\\.hadoop\\.", ""), e.getValue());
       }
     }
     return conf;
+  }
+
+  /** Hadoop's defaults + the application's {@code spark.hadoop.*}, loaded once per set of those settings. */
+  private static Map<String, String> baseSettings;
+  private static Configuration base;
+
+  private static synchronized Configuration baseConf() {
+    Map<String, String> settings = new java.util.HashMap<>();
+    SparkEnv env = SparkEnv.get();
+    if (env != null) {
+      for (scala.Tuple2<String, String> kv : env.conf().getAllWithPrefix("spark.hadoop.")) {
+        settings.put(kv._1(), kv._2());
+      }
+    }
+    if (base == null || !settings.equals(baseSettings)) {
+      Configuration conf = new Configuration();
+      settings.forEach(conf::set);
+      conf.size();  // parse the default resources now, once, not in every copy
+      base = conf;
+      baseSettings = settings;
+    }
+    return base;
   }
 
   /** Whole file; a missing file raises {@link FileNotFoundException}. */
