@@ -104,23 +104,21 @@ def test_a_filter_on_a_data_column_reads_every_file(spark, parted):
     assert [t[0] for t in _tuples(df)] == [7, 8]
 
 
-def test_table_delta_spark_wrote_partitioned_reads_the_same(spark, tmp_path):
-    """delta-spark (its own session) writes the table; our session and delta-spark's, through a catalog table
-    USING deeplake-jvm (the V1 relation DeltaCatalog asks for), read the same rows."""
-    from delta_spark_worker import DeltaSpark
-
+def test_table_delta_spark_wrote_partitioned_reads_the_same(spark, tmp_path, delta_spark):
+    """delta-spark (the run's shared worker session) writes the table; our session and delta-spark's, through
+    a catalog table USING deeplake-jvm (the V1 relation DeltaCatalog asks for), read the same rows."""
     path = str(tmp_path / "spark_parted")
-    delta = DeltaSpark()
+    delta_spark.sql(f"CREATE TABLE delta.`{path}` (id BIGINT, split STRING, day DATE, x DOUBLE) USING delta "
+                    "PARTITIONED BY (split, day)")
+    values = ", ".join(f"({i}, {'NULL' if s is None else repr(s)}, "
+                       f"{'NULL' if d is None else 'DATE' + repr(d.isoformat())}, {x})" for i, s, d, x in ROWS)
+    delta_spark.sql(f"INSERT INTO delta.`{path}` VALUES {values}")
+    delta_spark.sql(f"CREATE TABLE h1_parted USING `deeplake-jvm` LOCATION '{path}'")
     try:
-        delta.sql(f"CREATE TABLE delta.`{path}` (id BIGINT, split STRING, day DATE, x DOUBLE) USING delta "
-                  "PARTITIONED BY (split, day)")
-        values = ", ".join(f"({i}, {'NULL' if s is None else repr(s)}, "
-                           f"{'NULL' if d is None else 'DATE' + repr(d.isoformat())}, {x})" for i, s, d, x in ROWS)
-        delta.sql(f"INSERT INTO delta.`{path}` VALUES {values}")
-        delta.sql(f"CREATE TABLE parted USING `deeplake-jvm` LOCATION '{path}'")
-        in_delta_spark = delta.sql("SELECT id, split, day FROM parted WHERE split = 'train' OR day IS NULL ORDER BY id")
+        in_delta_spark = delta_spark.sql(
+            "SELECT id, split, day FROM h1_parted WHERE split = 'train' OR day IS NULL ORDER BY id")
     finally:
-        delta.close()
+        delta_spark.sql("DROP TABLE h1_parted")
     df = _read(spark, path)
     assert [f.name for f in df.schema] == ["id", "split", "day", "x"]
     assert _tuples(df) == ROWS
