@@ -16,8 +16,6 @@ import java.util.UUID;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.SparkContext;
-import org.apache.spark.SparkJobInfo;
-import org.apache.spark.SparkStageInfo;
 import org.apache.spark.TaskContext;
 import org.apache.spark.TaskKilledException;
 import org.apache.spark.rdd.RDD;
@@ -192,20 +190,31 @@ public final class DeepLakeWriter {
     // finds them so the driver waits for that before it returns the failure.
     String tag = "deeplake-write-" + UUID.randomUUID();
     String interrupt = sc.getLocalProperty(INTERRUPT_ON_CANCEL);
+    RunningTasks running = new RunningTasks(tag);
+    sc.addSparkListener(running);
     sc.setLocalProperty(INTERRUPT_ON_CANCEL, "true");
     sc.addJobTag(tag);
     try {
       sc.runJob(rdd, new WriteTask(job), new Collect(done), ClassTag$.MODULE$.apply(WrittenFiles.class));
-    } catch (RuntimeException e) {
-      awaitTasks(sc, tag);
+    } catch (Exception e) {  // Spark's SparkException is a checked exception Scala throws undeclared
+      if (!running.awaitNoneRunning(60_000, 200)) {
+        LOG.warn("{}: tasks of the failed write still run after 60 s; their files are left for vacuum", job.root);
+      }
       discard(job.root, job.hadoopOptions, done);
       discardUnreported(job);
-      throw e;
+      throw DeepLakeWriter.<RuntimeException>rethrow(e);
     } finally {
+      sc.removeSparkListener(running);
       sc.removeJobTag(tag);
       sc.setLocalProperty(INTERRUPT_ON_CANCEL, interrupt);
     }
     return new ArrayList<>(done);
+  }
+
+  /** Rethrows {@code e} unchanged (checked or not), so callers see Spark's own exception. */
+  @SuppressWarnings("unchecked")
+  private static <T extends Throwable> RuntimeException rethrow(Throwable e) throws T {
+    throw (T) e;
   }
 
   /**
@@ -235,34 +244,6 @@ public final class DeepLakeWriter {
     }
     if (deleted > 0) {
       LOG.warn("{}: deleted {} files of tasks whose results the failed job dropped", job.root, deleted);
-    }
-  }
-
-  private static void awaitTasks(SparkContext sc, String tag) {
-    long deadline = System.currentTimeMillis() + 60_000;
-    while (System.currentTimeMillis() < deadline) {
-      int active = 0;
-      for (int jobId : sc.statusTracker().getJobIdsForTag(tag)) {
-        scala.Option<SparkJobInfo> info = sc.statusTracker().getJobInfo(jobId);
-        if (info.isEmpty()) {
-          continue;
-        }
-        for (int stage : info.get().stageIds()) {
-          scala.Option<SparkStageInfo> s = sc.statusTracker().getStageInfo(stage);
-          if (s.isDefined()) {
-            active += s.get().numActiveTasks();
-          }
-        }
-      }
-      if (active == 0) {
-        return;
-      }
-      try {
-        Thread.sleep(50);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return;
-      }
     }
   }
 
@@ -298,16 +279,23 @@ public final class DeepLakeWriter {
     if (!Files.isDirectory(dir)) {
       throw new WriteException(root + " is a file, not a folder: a dataset cannot be created there");
     }
+    List<String> others = new ArrayList<>();
     try (DirectoryStream<java.nio.file.Path> entries = Files.newDirectoryStream(dir)) {
       for (java.nio.file.Path p : entries) {
         String name = p.getFileName().toString();
         if (!name.equals("_delta_log") && !name.equals("_tensors") && !name.startsWith(".")) {
-          throw new WriteException(root + " is not empty (it holds '" + name + "') and is not a dataset: refusing to "
-              + "create a dataset among other files; choose an empty or new folder");
+          others.add(name);
         }
       }
     } catch (IOException e) {
       throw new UncheckedIOException(root + ": cannot list the target folder: " + e.getMessage(), e);
+    }
+    if (!others.isEmpty()) {
+      Collections.sort(others);
+      String shown = others.size() > 10 ? others.subList(0, 10) + " and " + (others.size() - 10) + " more"
+          : others.toString();
+      throw new WriteException.Exists(root + " is not empty (it holds " + shown + ") and is not a dataset: refusing "
+          + "to create a dataset among other files; choose an empty or new folder");
     }
   }
 

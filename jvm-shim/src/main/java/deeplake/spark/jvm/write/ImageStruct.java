@@ -12,8 +12,8 @@ import org.apache.spark.sql.types.StructType;
  * Rows of Spark's image source ({@code spark.read.format("image")}: height, width, nChannels and
  * BGR[A] pixel bytes) as the Python source stores them: RGB[A] pixels of shape (H, W, C), PNG-encoded
  * for a {@code png} tensor (lossless: every PNG decoder gives back exactly these pixels, though the
- * bytes differ from Pillow's), raw for {@code none}/{@code lz4}. JPEG would need Pillow's lossy
- * encoder to give the Python source's pixels, so it is refused by {@link SpecInference#checkInput}.
+ * bytes differ from Pillow's), JPEG through Java's encoder for a {@code jpeg} tensor, raw for
+ * {@code none}/{@code lz4}. {@link #encode} also turns numeric pixel arrays into PNG or JPEG.
  */
 final class ImageStruct {
   private static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -58,6 +58,57 @@ final class ImageStruct {
       rgb[i + 2] = bgr[i];
     }
     return rgb;
+  }
+
+  /**
+   * Pixel values (uint8, row-major) of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as PNG (lossless)
+   * or JPEG (quality 90 like the Python writer's Pillow; Java's encoder, so the bytes and, within JPEG's
+   * loss, the decoded pixels differ from Pillow's).
+   */
+  static byte[] encode(byte[] pixels, long[] shape, String compression, String where) {
+    int c = shape.length == 2 ? 1 : shape.length == 3 ? (int) shape[2] : -1;
+    if (c != 1 && c != 3 && c != 4) {
+      throw new WriteException(where + ": cannot encode an array of shape " + java.util.Arrays.toString(shape)
+          + " as " + compression + "; need uint8 (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)");
+    }
+    int h = (int) shape[0];
+    int w = (int) shape[1];
+    if (h == 0 || w == 0) {
+      throw new WriteException(where + ": an image of shape " + java.util.Arrays.toString(shape) + " has no pixels; "
+          + compression + " cannot store an empty image (store null for a missing image)");
+    }
+    if (!"jpeg".equals(compression)) {
+      return png(pixels, h, w, c);
+    }
+    if (c == 4) {
+      throw new WriteException.Decode(where + ": JPEG cannot store an alpha channel; use compression='png'", null);
+    }
+    java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(w, h,
+        c == 1 ? java.awt.image.BufferedImage.TYPE_BYTE_GRAY : java.awt.image.BufferedImage.TYPE_3BYTE_BGR);
+    byte[] target = ((java.awt.image.DataBufferByte) img.getRaster().getDataBuffer()).getData();
+    if (c == 1) {
+      System.arraycopy(pixels, 0, target, 0, pixels.length);
+    } else {
+      for (int i = 0; i < pixels.length; i += 3) {  // RGB -> the raster's BGR
+        target[i] = pixels[i + 2];
+        target[i + 1] = pixels[i + 1];
+        target[i + 2] = pixels[i];
+      }
+    }
+    javax.imageio.ImageWriter writer = javax.imageio.ImageIO.getImageWritersByFormatName("jpeg").next();
+    ByteArrayOutputStream out = new ByteArrayOutputStream(pixels.length / 4 + 1024);
+    try (javax.imageio.stream.ImageOutputStream stream = javax.imageio.ImageIO.createImageOutputStream(out)) {
+      javax.imageio.ImageWriteParam param = writer.getDefaultWriteParam();
+      param.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+      param.setCompressionQuality(0.9f);
+      writer.setOutput(stream);
+      writer.write(null, new javax.imageio.IIOImage(img, null, null), param);
+    } catch (java.io.IOException e) {
+      throw new WriteException(where + ": JPEG encoding failed: " + e.getMessage(), e);
+    } finally {
+      writer.dispose();
+    }
+    return out.toByteArray();
   }
 
   /** 8-bit PNG of (H, W, C) pixels: gray (C=1), RGB (3) or RGBA (4); rows unfiltered, fast deflate. */

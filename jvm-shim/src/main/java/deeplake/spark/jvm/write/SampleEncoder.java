@@ -97,8 +97,7 @@ final class SampleEncoder implements Serializable {
         long[] shape = new long[3];
         byte[] pixels = ImageStruct.pixels(row.getStruct(ordinal, ((StructType) element).size()), imageFields, shape,
             where);
-        p.data = "png".equals(spec.compression)
-            ? ImageStruct.png(pixels, (int) shape[0], (int) shape[1], (int) shape[2]) : pixels;
+        p.data = spec.sampleCompressed() ? ImageStruct.encode(pixels, shape, spec.compression, where) : pixels;
         p.shape = shape;
         p.nbytes = p.data.length;
         break;
@@ -138,6 +137,13 @@ final class SampleEncoder implements Serializable {
           throw new WriteException(where + ": a sample of " + n + " bytes is above the 2 GiB a chunk can hold");
         }
         p.nbytes = n;
+        if (spec.sampleCompressed()) {  // pixel values: encode them as the tensor's image format
+          byte[] pixels = new byte[(int) n];
+          writeValues(p.array, 1, pixels, 0, where);
+          p.data = ImageStruct.encode(pixels, p.shape, spec.compression, where);
+          p.array = null;
+          p.nbytes = p.data.length;
+        }
       }
     }
     checkShape(p.shape, where);
@@ -159,6 +165,10 @@ final class SampleEncoder implements Serializable {
         return;
       }
       default: {
+        if (p.data != null) {  // encoded pixels
+          chunk.add(p.data, 0, p.data.length, p.shape);
+          return;
+        }
         int at = chunk.reserve((int) p.nbytes);
         writeValues(p.array, 1, chunk.buffer(), at, where);
         chunk.endSample(p.shape);
@@ -313,7 +323,7 @@ final class SampleEncoder implements Serializable {
 
   private void range(long v, long lo, long hi, String where) {
     if (v < lo || v > hi) {
-      throw new WriteException(where + ": value " + v + " is out of range for " + spec.dtype.formatName);
+      throw new WriteException(where + ": values out of range for " + spec.dtype.formatName + " (value " + v + ")");
     }
   }
 

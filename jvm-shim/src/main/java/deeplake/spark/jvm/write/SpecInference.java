@@ -174,6 +174,13 @@ final class SpecInference {
     String compression = inferred != null ? inferred.compression : null;
     Long chunkSize = inferred != null ? inferred.chunkSize : null;
     try {
+      if (settings.containsKey("classNames") && !settings.containsKey("htype") && !"class_label".equals(htype)) {
+        htype = "class_label";  // class names imply a class_label tensor (as the Python source)
+        dtype = null;
+        shapeGiven = false;
+        shape = null;
+        compression = null;
+      }
       if (settings.containsKey("htype")) {
         htype = settings.get("htype").trim().toLowerCase(Locale.ROOT);
         if (!WriteSpec.isHtype(htype)) {
@@ -213,12 +220,42 @@ final class SpecInference {
               + "'; allowed: a positive number of bytes");
         }
       }
-      WriteSpec spec = WriteSpec.create(target, htype, dtype, shapeGiven, shape, compression, chunkSize, null);
+      List<String> classNames = settings.containsKey("classNames")
+          ? classNames("tensor." + f.name() + ".classNames", settings.get("classNames"))
+          : "class_label".equals(htype) && inferred != null ? inferred.classNames : null;
+      WriteSpec spec = WriteSpec.create(target, htype, dtype, shapeGiven, shape, compression, chunkSize, classNames);
       return withRank(spec, f, settings.containsKey("shape"));
     } catch (WriteException e) {
       throw new WriteException.InvalidOption("column '" + f.name() + "': bad tensor options " + settings + ": "
           + e.detail());
     }
+  }
+
+  /** {@code classNames}: a JSON list of names, or names separated by commas ({@code cat,dog}); no repeats. */
+  static List<String> classNames(String key, String value) {
+    String text = value.trim();
+    List<String> names = new ArrayList<>();
+    if (text.startsWith("[")) {
+      try {
+        for (com.fasterxml.jackson.databind.JsonNode n : new com.fasterxml.jackson.databind.ObjectMapper()
+            .readTree(text)) {
+          names.add(n.asText());
+        }
+      } catch (java.io.IOException | RuntimeException e) {
+        throw new WriteException.InvalidOption("option " + key + ": '" + value + "' is not a JSON list of names");
+      }
+    } else {
+      for (String n : text.split(",")) {
+        names.add(n.trim());
+      }
+    }
+    Set<String> seen = new HashSet<>();
+    for (String n : names) {
+      if (!seen.add(n)) {
+        throw new WriteException.InvalidOption("option " + key + ": class name '" + n + "' appears twice");
+      }
+    }
+    return names;
   }
 
   /** SchemaError-like refusal unless column {@code f} can feed {@code spec}. */
@@ -230,12 +267,7 @@ final class SpecInference {
     } else if (t instanceof StringType) {
       ok = spec.dtype == DType.STR;
     } else if (isImageStruct(t)) {
-      if ("jpeg".equals(spec.compression)) {
-        throw new WriteException("column '" + f.name() + "' (Spark image source struct): the JVM writer does not "
-            + "encode pixels as JPEG (Java's lossy encoder would not give Pillow's pixels); use compression png, "
-            + "none or lz4, or write with format('deeplake-python')");
-      }
-      ok = spec.compression.equals("png") || spec.dtype == DType.UINT8;
+      ok = spec.sampleCompressed() || spec.dtype == DType.UINT8;  // encoded per sample, or raw pixels
     } else if (isBytesStruct(f)) {
       // stored bytes are copied as they are: they must be bytes of the same kind
       WriteSpec source = WriteSpec.fromJson(f.name(), f.metadata().getString(SPEC_KEY));
@@ -248,12 +280,7 @@ final class SpecInference {
       }
     } else if (dtypeOf(element(t)) != null) {
       int d = depth(t);
-      if (spec.sampleCompressed() && d > 0) {
-        throw new WriteException("column '" + f.name() + "' (" + t.simpleString() + "): the JVM writer stores "
-            + spec.compression + " images as given and does not encode pixel arrays (Java's encoder would not "
-            + "give Pillow's bytes); pass the encoded files as a binary column, set tensor." + f.name()
-            + ".compression to none or lz4, or write with format('deeplake')");
-      }
+      // pixel arrays fed to a jpeg/png tensor are encoded per sample (ImageStruct.encode)
       ok = spec.dtype != DType.STR && (spec.shape == null || spec.shape.size() == d);
     } else {
       ok = false;

@@ -90,8 +90,7 @@ public final class TaskWriter {
   }
 
   private String where(int column) {
-    return "dataset " + storage.root + ", tensor '" + fields[column].name() + "', row " + rows + " of task "
-        + task + "*";
+    return "dataset " + storage.root + ", tensor '" + fields[column].name() + "', task " + task + "*, row " + rows;
   }
 
   public void write(InternalRow row) throws IOException {
@@ -140,8 +139,9 @@ public final class TaskWriter {
 
   private void checkUnsigned(int i, long v) {
     if (v < 0 || v > job.inlineMax[i]) {
-      throw new WriteException(where(i) + ": value " + v + " is out of range for "
-          + WriteSpec.fromJson(fields[i].name(), fields[i].metadata().getString(WriteSpec.METADATA_KEY)).dtype.formatName);
+      throw new WriteException(where(i) + ": values out of range for "
+          + WriteSpec.fromJson(fields[i].name(), fields[i].metadata().getString(WriteSpec.METADATA_KEY)).dtype.formatName
+          + " (value " + v + ")");
     }
   }
 

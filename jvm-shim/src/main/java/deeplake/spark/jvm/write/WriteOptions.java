@@ -21,7 +21,8 @@ public final class WriteOptions implements Serializable {
   private static final long serialVersionUID = 1L;
   static final List<String> KNOWN = Arrays.asList("path", "overwriteSchema", "mergeSchema", "tabularColumns",
       "rowGroupBytes", "txnAppId", "txnVersion", "saveMode", "queryName", "checkpointLocation");
-  static final List<String> TENSOR_KEYS = Arrays.asList("htype", "dtype", "shape", "compression", "chunkSize");
+  static final List<String> TENSOR_KEYS = Arrays.asList("htype", "dtype", "shape", "compression", "chunkSize",
+      "classNames");
   private static final Set<String> CATALOG_KEYS = new HashSet<>(Arrays.asList("location", "owner", "provider",
       "comment", "external", "is_managed_location", "transient_lastddltime", "__partition_columns"));
 

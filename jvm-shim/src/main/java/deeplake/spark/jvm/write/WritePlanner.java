@@ -87,7 +87,9 @@ final class WritePlanner {
             + "' differ only in case");
       }
       if (f.dataType().equals(REF_TYPE) && f.metadata().contains(WriteSpec.METADATA_KEY)) {
-        throw new WriteException("column '" + f.name() + "' holds refs into the chunks of another dataset (read with "
+        String source = f.metadata().contains("deeplake.dataset") ? f.metadata().getString("deeplake.dataset")
+            : "another dataset";
+        throw new WriteException("column '" + f.name() + "' holds refs into the chunks of " + source + " (read with "
             + "tensors='ref'); refs are never written as tensor data: read that dataset with tensors='bytes' or "
             + "tensors='array' to copy the samples");
       }
@@ -255,6 +257,9 @@ final class WritePlanner {
         }
         if (settings.containsKey("chunkSize") && wanted.chunkSize != spec.chunkSize) {
           diff.add("chunk_size");
+        }
+        if (settings.containsKey("classNames") && !java.util.Objects.equals(wanted.classNames, spec.classNames)) {
+          diff.add("class_names");
         }
         if (!diff.isEmpty()) {
           throw new WriteException("column '" + f.name() + "': tensor options " + settings
