@@ -2,6 +2,7 @@ package deeplake.spark.jvm;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 import org.apache.hadoop.conf.Configuration;
@@ -20,6 +21,7 @@ import org.apache.spark.sql.internal.SQLConf;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.vectorized.ColumnVector;
+import org.apache.spark.sql.vectorized.ColumnarArray;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
 import org.apache.spark.unsafe.types.UTF8String;
 
@@ -225,6 +227,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     ColumnVector refs = parquetBatch.column(ordinals[column]);
     ColumnVector chunkIds = refs.getChild(0);
     ColumnVector indices = refs.getChild(1);
+    ColumnVector shapes = refs.getChild(2);
     for (int r = start; r < end; r++) {
       if (refs.isNullAt(r) || chunkIds.isNullAt(r) || indices.isNullAt(r)) {
         writer.putNull(r - start);
@@ -237,9 +240,35 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
         lastChunks[column] = chunk;
         lastChunkIds[column] = chunkId.copy();
       }
-      writer.put(r - start, chunk, indices.getInt(r));
+      int index = indices.getInt(r);
+      checkRefShape(chunk, index, shapes.isNullAt(r) ? null : shapes.getArray(r));
+      writer.put(r - start, chunk, index);
     }
     return writer.vector();
+  }
+
+  /**
+   * A ref's shape is only a copy of the chunk header's: one that disagrees (damaged or hostile refs) is a
+   * CorruptChunkError naming chunk file, sample and both shapes, as in the Python source's {@code check_ref}.
+   */
+  static void checkRefShape(Chunk chunk, int index, ColumnarArray claimed) throws ChunkFormatException {
+    long[] actual = chunk.shape(index);  // also checks the index against the chunk's sample count
+    boolean same = claimed != null && claimed.numElements() == actual.length;
+    for (int d = 0; same && d < actual.length; d++) {
+      same = !claimed.isNullAt(d) && claimed.getLong(d) == actual[d];
+    }
+    if (!same) {
+      String said = "None";
+      if (claimed != null) {
+        StringBuilder b = new StringBuilder("[");
+        for (int d = 0; d < claimed.numElements(); d++) {
+          b.append(d == 0 ? "" : ", ").append(claimed.isNullAt(d) ? "None" : Long.toString(claimed.getLong(d)));
+        }
+        said = b.append(']').toString();
+      }
+      throw new ChunkFormatException.Corrupt(chunk.where + ", sample " + index + ": the ref says shape " + said
+          + " but the chunk header says " + Arrays.toString(actual) + " (refs damaged or hostile)");
+    }
   }
 
   @Override
