@@ -48,7 +48,8 @@ public final class Io {
   /**
    * Hadoop settings for dataset I/O: the Spark application's {@code spark.hadoop.*} settings (those it
    * started with, e.g. {@code spark.hadoop.fs.s3a.endpoint}; on the driver and on executors alike), then
-   * the read's own {@code fs.*} / {@code spark.hadoop.*} options, which win.
+   * the read's own {@code fs.*} / {@code spark.hadoop.*} options, which win. {@code s3://} is served by
+   * S3A unless {@code fs.s3.impl} is set.
    */
   static Configuration hadoopConf(Map<String, String> options) {
     Configuration conf = new Configuration(baseConf());  // a copy: no XML parsing per call
@@ -75,6 +76,13 @@ public final class Io {
     if (base == null || !settings.equals(baseSettings)) {
       Configuration conf = new Configuration();
       settings.forEach(conf::set);
+      // s3:// URLs (what users write, and what the Python source accepts) go through S3A.
+      if (conf.get("fs.s3.impl") == null) {
+        conf.set("fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem");
+      }
+      if (conf.get("fs.AbstractFileSystem.s3.impl") == null) {
+        conf.set("fs.AbstractFileSystem.s3.impl", "org.apache.hadoop.fs.s3a.S3A");
+      }
       conf.size();  // parse the default resources now, once, not in every copy
       base = conf;
       baseSettings = settings;

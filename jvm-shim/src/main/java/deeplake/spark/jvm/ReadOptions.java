@@ -67,9 +67,8 @@ public final class ReadOptions implements Serializable {
         values.put(known, e.getValue());
       } else if (lower.startsWith("fs.") || lower.startsWith("spark.hadoop.")) {
         hadoop.put(e.getKey(), e.getValue());
-      } else if (lower.startsWith("storage.") || lower.startsWith("aws_") || lower.startsWith("azure_")
-          || lower.startsWith("google_")) {
-        // Object-store settings of the Python reader: the JVM reader uses Hadoop's (fs.*) instead.
+      } else if (StorageOptions.isStorageKey(lower)) {
+        // Object-store settings of the Python reader: S3 ones become S3A settings below.
         continue;
       } else if (CATALOG_KEYS.contains(lower) || lower.startsWith("option.")) {
         continue;
@@ -149,6 +148,6 @@ public final class ReadOptions implements Serializable {
           + "'; allowed: a positive number of bytes");
     }
     return new ReadOptions(Io.normalizeRoot(path), version, timestamp, defaultMode, modes, columns,
-        verifyText.equals("true"), Long.parseLong(batchText), hadoop);
+        verifyText.equals("true"), Long.parseLong(batchText), StorageOptions.withS3a(hadoop, options));
   }
 }
