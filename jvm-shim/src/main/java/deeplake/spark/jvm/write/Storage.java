@@ -30,6 +30,13 @@ final class Storage {
     for (Map.Entry<String, String> e : hadoopOptions.entrySet()) {
       conf.set(e.getKey().replaceFirst("^spark\\.hadoop\\.", ""), e.getValue());
     }
+    // s3:// URLs (what users write, and what the Python source accepts) go through S3A, as for reads
+    if (conf.get("fs.s3.impl") == null) {
+      conf.set("fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem");
+    }
+    if (conf.get("fs.AbstractFileSystem.s3.impl") == null) {
+      conf.set("fs.AbstractFileSystem.s3.impl", "org.apache.hadoop.fs.s3a.S3A");
+    }
   }
 
   /** Absolute root without trailing slash: a local path or a {@code scheme://} URI. */

@@ -15,7 +15,8 @@ import java.util.Set;
  * (spark/write_options.py: {@code overwriteSchema}, {@code tabularColumns}, {@code rowGroupBytes},
  * {@code tensor.<column>.<htype|dtype|shape|compression|chunkSize>}) plus {@code mergeSchema},
  * {@code txnAppId}/{@code txnVersion} (idempotent writes, as Delta's options) and Hadoop
- * {@code fs.*} settings. Unknown options are refused by name.
+ * {@code fs.*} settings; the Python source's S3 options ({@code AWS_*}, {@code storage.*}) become S3A
+ * settings. Unknown options are refused by name.
  */
 public final class WriteOptions implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -119,6 +120,8 @@ public final class WriteOptions implements Serializable {
             + KNOWN + ", 'tensor.<column>.<" + String.join("|", TENSOR_KEYS) + ">' or Hadoop 'fs.*' settings");
       }
     }
+    // the Python source's object-store options (AWS_*, storage.*) as S3A settings; explicit fs.* ones win
+    deeplake.spark.jvm.StorageOptions.s3aSettings(options).forEach(hadoop::putIfAbsent);
     return new WriteOptions(values, tensors, hadoop, partitions);
   }
 
