@@ -121,7 +121,9 @@ def test_register_without_the_jar_keeps_the_python_source(tmp_path):
         "print('DEFAULT ' + spark.conf.get('spark.deeplake.defaultFormat'))\n"
         "spark.stop()\n"
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONF_DIR"}  # a plain session: no site defaults
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+                          env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "REFUSED format('deeplake') cannot be the JVM source here" in done.stdout
     assert "DEFAULT python" in done.stdout
@@ -271,7 +273,17 @@ def test_python_source_reads_an_added_column_as_null(spark, pets):
     assert len(rows) == 10 and all(r["score"] is None for r in rows)
 
 
-def test_format_names_with_the_python_default(spark, pets):
+@pytest.fixture
+def python_default(spark):
+    """The session with ``deeplake`` = the Python source for one test (the run may have chosen jvm)."""
+    chosen = spark.conf.get("spark.deeplake.defaultFormat", "python")
+    dls.spark.register(spark, default="python")
+    yield spark
+    dls.spark.register(spark, default=chosen)
+
+
+def test_format_names_with_the_python_default(python_default, pets):
+    spark = python_default
     assert spark.conf.get("spark.deeplake.defaultFormat") == "python"
     python_df = spark.read.format("deeplake").load(pets)
     named_df = spark.read.format("deeplake-python").load(pets)
@@ -291,9 +303,10 @@ def test_format_names_with_the_python_default(spark, pets):
     assert spark.conf.get("spark.sql.catalog.deeplake") == "deeplake.spark.jvm.catalog.DeepLakeCatalog"
 
 
-def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(spark, pets, tmp_path):
+def test_format_deeplake_switches_between_python_and_jvm_in_a_running_session(python_default, pets, tmp_path):
     """Spark looks JVM sources up before Python ones, so the switch works after the Python source was
     registered as ``deeplake``; catalog tables resolve their provider name at each query."""
+    spark = python_default
     spark.sql(f"CREATE TABLE pets_switch USING deeplake LOCATION '{pets}'")
     try:
         dls.spark.register(spark, default="jvm")
