@@ -59,6 +59,32 @@ def test_create_table_options_reach_the_reader(spark, shapes_ds):
         spark.sql("DROP TABLE pts_loc")
 
 
+def test_create_table_with_a_relative_path_reads_that_dataset(spark, shapes_ds):
+    """README's ``CREATE TABLE pets USING deeplake OPTIONS (path 'data/pets')``: Spark's session catalog
+    qualifies a relative location against the warehouse folder; the table must still read the dataset the
+    path names from the working directory (as ``load('data/pets')`` does), with tensor functions on its refs."""
+    jvm_cwd = spark.sparkContext._jvm.java.lang.System.getProperty("user.dir")
+    if os.path.realpath(jvm_cwd) != os.path.realpath(os.getcwd()):
+        pytest.skip("the Spark driver JVM runs in another working directory than this process")
+    relative = os.path.relpath(shapes_ds)
+    assert not os.path.isabs(relative)
+    spark.sql(f"CREATE TABLE pts_rel USING deeplake OPTIONS (path '{relative}')")
+    spark.sql(f"CREATE TABLE pts_rel_loc USING deeplake LOCATION '{relative}'")
+    try:
+        for table in ("pts_rel", "pts_rel_loc"):
+            rows = spark.sql(f"SELECT id, tensor_shape(points) AS s, tensor_ndim(points) AS d FROM {table} "
+                             "WHERE label = 1 ORDER BY id").collect()
+            assert [r["id"] for r in rows] == [1, 4, 7, 10, 13, 16, 19]
+            assert [list(r["s"]) for r in rows] == [[i + 1, 3] for i in (1, 4, 7, 10, 13, 16, 19)]
+            assert {r["d"] for r in rows} == {2}
+            counts = spark.sql(f"SELECT label, count(*) AS n FROM {table} GROUP BY label ORDER BY label").collect()
+            assert [(r["label"], r["n"]) for r in counts] == [(0, 7), (1, 7), (2, 6)]
+    finally:
+        spark.sql("DROP TABLE pts_rel")
+        spark.sql("DROP TABLE pts_rel_loc")
+    assert len(dls.open(shapes_ds)) == 20
+
+
 def test_temporary_view_using_deeplake(spark, shapes_ds):
     spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW pts_view USING deeplake OPTIONS (path '{shapes_ds}', "
               "tensors 'points=bytes')")

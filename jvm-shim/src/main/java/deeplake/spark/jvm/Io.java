@@ -51,7 +51,7 @@ public final class Io {
    * the read's own {@code fs.*} / {@code spark.hadoop.*} options, which win. {@code s3://} is served by
    * S3A unless {@code fs.s3.impl} is set.
    */
-  static Configuration hadoopConf(Map<String, String> options) {
+  public static Configuration hadoopConf(Map<String, String> options) {
     Configuration conf = new Configuration(baseConf());  // a copy: no XML parsing per call
     for (Map.Entry<String, String> e : options.entrySet()) {
       if (e.getKey().startsWith("fs.") || e.getKey().startsWith("spark.hadoop.")) {

@@ -52,6 +52,28 @@ public final class ReadOptions implements Serializable {
     return modes.getOrDefault(column, defaultMode);
   }
 
+  /**
+   * A catalog table created with a relative path ({@code CREATE TABLE t USING deeplake OPTIONS (path
+   * 'data/pets')} or {@code LOCATION 'data/pets'}): Spark's session catalog keeps the path as written in
+   * the {@code location} property but hands the source that path qualified against the warehouse
+   * ({@code spark-warehouse/data/pets}). The dataset is the one the path names from the driver's working
+   * directory, as for {@code load('data/pets')}, the Python source, and the schema inferred at CREATE TABLE.
+   */
+  public static String catalogPath(String path, Map<String, String> options) {
+    String location = null;
+    for (Map.Entry<String, String> e : options.entrySet()) {
+      if (e.getKey().equalsIgnoreCase("location")) {
+        location = e.getValue();
+      }
+    }
+    if (path == null || location == null || location.isBlank()) {
+      return path;
+    }
+    String written = location.trim();
+    boolean relative = !written.contains(":") && !written.startsWith("/") && !written.startsWith("~");
+    return relative ? written : path;
+  }
+
   public static ReadOptions parse(Map<String, String> options) {
     Map<String, String> values = new HashMap<>();
     Map<String, String> hadoop = new HashMap<>();
@@ -78,7 +100,7 @@ public final class ReadOptions implements Serializable {
             + KNOWN + ", Hadoop settings starting with 'fs.'");
       }
     }
-    String path = values.get("path");
+    String path = catalogPath(values.get("path"), options);
     if (path == null || path.isBlank()) {
       throw new IllegalArgumentException(ErrorClasses.INVALID_OPTION + "the deeplake-jvm source needs a dataset path: "
           + "spark.read.format('deeplake-jvm').load('/path')");

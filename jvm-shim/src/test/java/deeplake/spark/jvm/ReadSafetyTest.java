@@ -13,7 +13,10 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.vectorized.ColumnarArray;
 import org.junit.jupiter.api.Test;
 
-/** Refs checked against their chunk (BatchReader.checkRefShape) and storage options turned into S3A settings. */
+/**
+ * Refs checked against their chunk (BatchReader.checkRefShape), storage options turned into S3A settings,
+ * relative catalog locations.
+ */
 class ReadSafetyTest {
   private static final String WHERE = "dataset /d, tensor 'x', chunk file _tensors/x/c.dltc";
 
@@ -77,6 +80,23 @@ class ReadSafetyTest {
     Map<String, String> out = new HashMap<>();
     options.forEach((k, v) -> out.put("storage." + k, v));
     return out;
+  }
+
+  @Test
+  void aRelativeCatalogLocationNamesTheDatasetFromTheWorkingDirectory() {
+    Map<String, String> props = new HashMap<>();
+    props.put("path", "file:/w/spark-warehouse/data/pets");
+    props.put("location", "data/pets");
+    assertEquals("data/pets", ReadOptions.catalogPath(props.get("path"), props));
+    assertEquals(Io.normalizeRoot("data/pets"), ReadOptions.parse(props).root);
+    props.put("location", "/abs/pets");
+    props.put("path", "file:/abs/pets");
+    assertEquals("file:/abs/pets", ReadOptions.catalogPath(props.get("path"), props), "absolute locations stay");
+    props.put("location", "s3://b/pets");
+    props.put("path", "s3://b/pets");
+    assertEquals("s3://b/pets", ReadOptions.catalogPath(props.get("path"), props));
+    props.remove("location");
+    assertEquals("s3://b/pets", ReadOptions.catalogPath(props.get("path"), props), "no catalog: the path as given");
   }
 
   @Test
