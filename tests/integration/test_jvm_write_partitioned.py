@@ -162,6 +162,21 @@ def test_integer_boolean_and_empty_string_partitions(spark, tmp_path):
     assert got == {1: (7, True, None), 2: (-3, False, "s"), 3: (None, None, None)}
 
 
+def test_insert_into_a_catalog_table_over_a_partitioned_dataset_keeps_its_partitioning(spark, tmp_path):
+    path = str(tmp_path / "loc")
+    spark.createDataFrame([(1, "x", 0.5)], "id long, split string, v double").write.format(FMT) \
+        .partitionBy("split").save(path)
+    spark.sql("DROP TABLE IF EXISTS jvmw_part_loc")
+    spark.sql(f"CREATE TABLE jvmw_part_loc USING `{FMT}` LOCATION '{path}'")
+    try:
+        spark.sql("INSERT INTO jvmw_part_loc SELECT 2 AS id, 'y' AS split, 1.5 AS v")
+        assert [(a["partitionValues"], a["path"][:8]) for a in adds(path)] == [({"split": "x"}, "split=x/"),
+                                                                                ({"split": "y"}, "split=y/")]
+        assert sorted((r["id"], r["split"]) for r in spark.table("jvmw_part_loc").collect()) == [(1, "x"), (2, "y")]
+    finally:
+        spark.sql("DROP TABLE IF EXISTS jvmw_part_loc")
+
+
 @pytest.mark.xfail(reason="until ReadOptions ignores the __partition_columns table property (requested from H1)",
                    strict=False)
 def test_save_as_table_create_table_partitioned_by_and_insert(spark, tmp_path):
