@@ -152,6 +152,43 @@ public final class Io {
     return out;
   }
 
+  /**
+   * {@code name size modificationTime} of each file directly inside a folder, sorted by name; empty when the
+   * folder does not exist (local times in nanoseconds where the file system keeps them).
+   */
+  static List<String> listFingerprint(String dirUri, Configuration conf) throws IOException {
+    List<String> out = new ArrayList<>();
+    if (isLocal(dirUri)) {
+      java.nio.file.Path dir = Paths.get(dirUri);
+      if (!Files.isDirectory(dir)) {
+        return out;
+      }
+      try (Stream<java.nio.file.Path> s = Files.list(dir)) {
+        for (java.nio.file.Path p : (Iterable<java.nio.file.Path>) s::iterator) {
+          try {
+            java.nio.file.attribute.BasicFileAttributes a =
+                Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
+            out.add(p.getFileName() + " " + a.size() + " "
+                + a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS));
+          } catch (NoSuchFileException gone) {
+            // removed while listing (log cleanup): not part of the log any more
+          }
+        }
+      }
+    } else {
+      Path dir = new Path(dirUri);
+      FileSystem fs = dir.getFileSystem(conf);
+      if (!fs.exists(dir)) {
+        return out;
+      }
+      for (FileStatus st : fs.listStatus(dir)) {
+        out.add(st.getPath().getName() + " " + st.getLen() + " " + st.getModificationTime());
+      }
+    }
+    java.util.Collections.sort(out);
+    return out;
+  }
+
   /** Hadoop path for a file (local files as file: URIs). */
   static Path hadoopPath(String uri) {
     return isLocal(uri) ? new Path(Paths.get(uri).toUri()) : new Path(uri);

@@ -2,6 +2,7 @@ package deeplake.spark.jvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.FileNotFoundException;
@@ -131,6 +132,35 @@ class TableLogTest {
     assertEquals(List.of("id", "emb"), List.of(s.schema.fieldNames()));
     assertEquals(TENSOR_META, s.schema.apply("emb").metadata().getString("deeplake.tensor"));
     assertTrue(s.minReaderVersion >= 1 && s.kernel.getVersion() == 2);
+  }
+
+  @Test
+  void snapshotsAreCachedUntilTheLogChanges() throws Exception {
+    create();
+    append("a.parquet", 100L, 3L);
+    java.util.Map<String, String> opts = new java.util.HashMap<>();
+    opts.put("path", root);
+    DeltaSnapshot first = Snapshots.load(ReadOptions.parse(opts));
+    assertEquals(1, first.version);
+    assertSame(first, Snapshots.load(ReadOptions.parse(opts)), "an unchanged log is not replayed again");
+    append("b.parquet", 200L, 2L);
+    DeltaSnapshot second = Snapshots.load(ReadOptions.parse(opts));
+    assertEquals(2, second.version, "a new commit is seen by the next load");
+    assertEquals(List.of("a.parquet", "b.parquet"), paths(second));
+    opts.put("versionAsOf", "1");
+    assertEquals(List.of("a.parquet"), paths(Snapshots.load(ReadOptions.parse(opts))));
+    opts.remove("versionAsOf");
+    // a commit rewritten in place (same name) is a different log: loaded again, not served from the cache
+    Path commit = commitFile(2);
+    String text = new String(Files.readAllBytes(commit), StandardCharsets.UTF_8);
+    Files.write(commit, text.replace("b.parquet", "c.parquet").getBytes(StandardCharsets.UTF_8));
+    Files.deleteIfExists(commit.resolveSibling("." + commit.getFileName() + ".crc"));  // Hadoop's checksum of the old text
+    Files.setLastModifiedTime(commit, FileTime.fromMillis(System.currentTimeMillis() + 5000));
+    assertEquals(List.of("a.parquet", "c.parquet"), paths(Snapshots.load(ReadOptions.parse(opts))));
+    assertTrue(Snapshots.size() <= Snapshots.MAX_ENTRIES);
+    FileNotFoundException missing = assertThrows(FileNotFoundException.class,
+        () -> Snapshots.load(ReadOptions.parse(java.util.Map.of("path", dir.resolve("none").toString()))));
+    assertTrue(missing.getMessage().contains("no deeplake dataset at"), missing.getMessage());
   }
 
   @Test
