@@ -29,7 +29,6 @@ def spark():
 #: The run's delta-spark workers by fixture name: the settings each session starts with.
 DELTA_WORKERS = {
     "delta_spark": {},
-    "delta_spark_jvm_default": {"spark.deeplake.defaultFormat": "jvm"},
 }
 _STARTED: dict = {}  # fixture name -> DeltaSpark started early by pytest_collection_finish
 
@@ -65,13 +64,6 @@ def delta_spark():
     (``delta_spark_worker.DeltaSpark``: ``.sql(statement)``, ``.read(path, format=, select=, **options)``).
     Leave it as found: drop the tables you create and RESET the settings you SET."""
     yield from _delta_worker("delta_spark")
-
-
-@pytest.fixture(scope="session")
-def delta_spark_jvm_default():
-    """Like ``delta_spark``, its session started with ``spark.deeplake.defaultFormat=jvm`` (``deeplake`` is
-    the JVM source there)."""
-    yield from _delta_worker("delta_spark_jvm_default")
 
 
 @pytest.fixture

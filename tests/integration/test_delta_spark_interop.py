@@ -243,10 +243,10 @@ def test_deeplake_sql_works_next_to_delta_spark(delta, table):
 
 def test_create_table_using_the_python_source_in_a_delta_session_cannot_be_read(delta, table):
     """DeltaCatalog replaces the session catalog and resolves non-Delta tables through Spark's V1 path: a
-    table ``USING deeplake`` (the Python source) is created but cannot be read."""
-    delta.sql(f"CREATE TABLE pets_py USING deeplake LOCATION '{table}'")
+    table ``USING `deeplake-python``` (the Python source) is created but cannot be read."""
+    delta.sql(f"CREATE TABLE pets_py USING `deeplake-python` LOCATION '{table}'")
     try:
-        with pytest.raises(DeltaSparkError, match="deeplake is not a valid Spark SQL Data Source"):
+        with pytest.raises(DeltaSparkError, match="deeplake-python is not a valid Spark SQL Data Source"):
             delta.sql("SELECT count(*) AS n FROM pets_py")
     finally:
         delta.sql("DROP TABLE pets_py")
@@ -269,11 +269,11 @@ def test_create_table_using_deeplake_jvm_in_a_delta_session(delta, table):
     assert len(dls.open(table)) == 20
 
 
-def test_create_table_using_deeplake_in_a_delta_session_with_the_jvm_default(delta_spark_jvm_default, table):
-    """With ``spark.deeplake.defaultFormat=jvm``, ``USING deeplake`` in a Delta session is the JVM source: it
-    reads (V1 relation over the JVM reader) with the dataset's current schema; ADD COLUMNS on the table is
+def test_create_table_using_deeplake_in_a_delta_session_is_the_jvm_source(delta, table):
+    """``USING deeplake`` in a Delta session is the JVM source (the default name with the jar): it reads
+    (V1 relation over the JVM reader) with the dataset's current schema; ADD COLUMNS on the table is
     refused with the way that works."""
-    session = delta_spark_jvm_default
+    session = delta
     try:
         session.sql(f"CREATE TABLE pets USING deeplake LOCATION '{table}'")
         assert session.sql("SELECT count(*) AS n FROM pets WHERE label = 2")[0]["n"] == 6

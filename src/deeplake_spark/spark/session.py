@@ -57,9 +57,9 @@ EXTENSIONS_CLASS = "deeplake.spark.jvm.DeepLakeSparkSessionExtensions"
 #: Which source ``format("deeplake")`` is: ``python`` (the Python Data Source) or ``jvm`` (the jar's).
 DEFAULT_FORMAT_CONF = "spark.deeplake.defaultFormat"
 DEFAULT_FORMATS = ("python", "jvm")
-#: ``format("deeplake")`` when neither ``register(default=...)`` nor the session setting says; a ``jvm``
-#: default falls back to ``python`` in a session without the jar (docs/FORMAT_NAMES.md).
-DEFAULT_FORMAT = "python"
+#: ``format("deeplake")`` when neither ``register(default=...)`` nor the session setting says: the JVM
+#: connector, falling back to ``python`` in a session without the jar (docs/FORMAT_NAMES.md).
+DEFAULT_FORMAT = "jvm"
 
 
 class DeepLakePythonDataSource(DeepLakeDataSource):
@@ -101,8 +101,8 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     path-based SQL catalog ``deeplake`` (``SELECT * FROM deeplake.`/data/pets` VERSION AS OF 3``,
     ``ALTER TABLE deeplake.`/data/pets` ADD COLUMNS (score DOUBLE)``) and the jar's SQL extensions
     (``SELECT * FROM deeplake_history('/data/pets')``), next to delta-spark's when ``delta=True``;
-    see docs/SQL.md. ``spark.deeplake.defaultFormat`` (``python``, the default, or ``jvm``) chooses
-    which source ``format("deeplake")`` is (docs/FORMAT_NAMES.md).
+    see docs/SQL.md. ``format("deeplake")`` is then the JVM connector; ``spark.deeplake.defaultFormat``
+    (``jvm``, the default, or ``python``) chooses which source it is (docs/FORMAT_NAMES.md).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -159,7 +159,8 @@ def register(spark: SparkSession, *, default: str | None = None) -> None:
 
     ``default`` chooses what ``format("deeplake")`` is: ``"python"`` (the Python Data Source, works
     with pip alone) or ``"jvm"`` (the jar's source, which must be on the session's classpath). None
-    keeps the session's ``spark.deeplake.defaultFormat`` (``python`` when unset). Either way the Python
+    keeps the session's ``spark.deeplake.defaultFormat``; when that is unset too, ``jvm`` if the jar is
+    on ``spark.jars``, else ``python`` (asking for ``jvm`` explicitly without the jar is an error). Either way the Python
     source is also ``format("deeplake-python")`` and the JVM one ``format("deeplake-jvm")``. The choice
     can change in a running session: while the setting says ``jvm`` the jar's source answers to
     ``deeplake``, and Spark looks JVM sources up before Python ones (docs/FORMAT_NAMES.md).

@@ -24,8 +24,8 @@ import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 
 /**
- * {@code format("deeplake")} as the JVM source, when the session says so:
- * {@code spark.deeplake.defaultFormat=jvm}. Otherwise it answers to no user-facing name, so the Python
+ * {@code format("deeplake")} as the JVM source, unless the session says otherwise:
+ * {@code spark.deeplake.defaultFormat=python}. Then it answers to no user-facing name, so the Python
  * Data Source can register {@code deeplake} (Spark 4.2 refuses to register a Python source under a name a
  * JVM source answers to). Spark asks every registered source for its short name at each lookup and looks
  * JVM sources up before Python ones, so the setting takes effect at the next query, even after the Python
@@ -38,17 +38,18 @@ public final class DefaultFormatSource implements TableProvider, DataSourceRegis
   public static final String CONF = "spark.deeplake.defaultFormat";
   public static final String DEFAULT_NAME = "deeplake";
   /** The name while the default is the Python source: never a format anyone types. */
-  static final String INACTIVE_NAME = "deeplake-jvm-as-default (set spark.deeplake.defaultFormat=jvm)";
+  static final String INACTIVE_NAME = "deeplake-jvm-as-default (spark.deeplake.defaultFormat is python)";
 
   private final DeepLakeSource delegate = new DeepLakeSource();
 
   /**
-   * True when {@code spark.deeplake.defaultFormat} of the active session is {@code jvm}. Never throws:
+   * True unless {@code spark.deeplake.defaultFormat} of the active session is {@code python} (unset: the
+   * JVM source is the default wherever this jar is on the classpath, Scala/SQL-only sessions too). Never throws:
    * Spark asks every registered source for its name at each format lookup (parquet's too), so a bad value
    * here must not break them; {@code register()} on the Python side validates the value.
    */
   public static boolean jvmIsDefault() {
-    return SQLConf.get().getConfString(CONF, "python").trim().toLowerCase(Locale.ROOT).equals("jvm");
+    return !SQLConf.get().getConfString(CONF, "jvm").trim().toLowerCase(Locale.ROOT).equals("python");
   }
 
   @Override
