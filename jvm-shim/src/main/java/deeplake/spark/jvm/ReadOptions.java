@@ -20,7 +20,8 @@ public final class ReadOptions implements Serializable {
   private static final List<String> KNOWN = Arrays.asList(
       "path", "versionAsOf", "timestampAsOf", "tensors", "columns", "verifyChecksums", "maxBatchBytes");
   private static final List<String> CATALOG_KEYS = Arrays.asList(
-      "location", "owner", "provider", "comment", "external", "is_managed_location", "transient_lastddltime");
+      "location", "owner", "provider", "comment", "external", "is_managed_location", "transient_lastddltime",
+      "__partition_columns");
 
   public final String root;
   public final Long version;
