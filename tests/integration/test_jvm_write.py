@@ -721,3 +721,23 @@ def test_pixel_arrays_are_encoded_for_image_tensors(spark, tmp_path):
     with pytest.raises(SPARK_ERRORS, match="JPEG cannot store an alpha channel"):
         rgba.write.format(FMT).options(**{"tensor.img.htype": "image", "tensor.img.compression": "jpeg"}) \
             .save(str(tmp_path / "rgba"))
+
+
+def test_insert_into_a_table_with_a_relative_location_writes_that_dataset(spark, tmp_path):
+    """``CREATE TABLE t USING deeplake LOCATION 'data/x'`` (relative): Spark qualifies the location against its
+    warehouse folder; INSERT must write the dataset the path names from the working directory, as reads do."""
+    jvm_cwd = spark.sparkContext._jvm.java.lang.System.getProperty("user.dir")
+    if os.path.realpath(jvm_cwd) != os.path.realpath(os.getcwd()):
+        pytest.skip("the Spark driver JVM runs in another working directory than this process")
+    path = str(tmp_path / "rel")
+    spark.createDataFrame([(i, [float(i)]) for i in range(3)], "id long, emb array<float>") \
+        .write.format("deeplake-jvm").save(path)
+    relative = os.path.relpath(path)
+    spark.sql(f"CREATE TABLE rel_ins USING `deeplake-jvm` LOCATION '{relative}'")
+    try:
+        spark.sql("INSERT INTO rel_ins SELECT id, array(cast(id AS float)) AS emb FROM range(3, 5)")
+    finally:
+        spark.sql("DROP TABLE rel_ins")
+    assert sorted(int(r["id"]) for r in dls.open(path)) == [0, 1, 2, 3, 4]
+    warehouse = spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
+    assert not os.path.exists(os.path.join(warehouse, relative))

@@ -228,3 +228,19 @@ def test_delta_spark_reads_the_partitioned_table(parted, delta_spark):
     assert detail[0]["partitionColumns"] == ["split", "day"]
     pruned = delta_spark.sql(f"SELECT id FROM delta.`{parted}` WHERE split = 'a b%/=' AND day = '2026-01-02'")
     assert sorted(r["id"] for r in pruned) == [7]
+
+
+def test_partition_by_option_is_the_same_as_the_writer_method(spark, tmp_path):
+    """``option("partitionBy", "a,b")`` (what ``deeplake_spark.write(partition_by=...)`` sends, as for the Python
+    source) partitions like ``DataFrameWriter.partitionBy``; both given and different is refused before any write."""
+    path = str(tmp_path / "opt")
+    spark.createDataFrame(ROWS[:4], SCHEMA).write.format(FMT).option("partitionBy", "split, day").save(path)
+    assert dls.open(path).partition_columns == ["split", "day"]
+    assert {tuple(sorted(a["partitionValues"])) for a in adds(path)} == {("day", "split")}
+    other = str(tmp_path / "both")
+    with pytest.raises(SPARK_ERRORS, match=r"option partitionBy=\[day\] and DataFrameWriter.partitionBy\[split\] disagree"):
+        spark.createDataFrame(ROWS[:4], SCHEMA).write.format(FMT).option("partitionBy", "day").partitionBy("split") \
+            .save(other)
+    assert not os.path.exists(other)
+    dls.write(spark.createDataFrame(ROWS[:4], SCHEMA), str(tmp_path / "dls"), partition_by=["day"])
+    assert dls.open(str(tmp_path / "dls")).partition_columns == ["day"]

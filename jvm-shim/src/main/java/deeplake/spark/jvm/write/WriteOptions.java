@@ -81,6 +81,7 @@ public final class WriteOptions implements Serializable {
     Map<String, Map<String, String>> tensors = new HashMap<>();
     Map<String, String> hadoop = new HashMap<>();
     List<String> partitions = Collections.emptyList();
+    List<String> partitionOption = null;  // the Python source's option("partitionBy", "a,b") (deeplake_spark.write)
     for (Map.Entry<String, String> e : options.entrySet()) {
       String key = e.getKey();
       String lower = key.toLowerCase(Locale.ROOT);
@@ -94,6 +95,14 @@ public final class WriteOptions implements Serializable {
         values.put(known, e.getValue());
       } else if (lower.equals("__partition_columns")) {
         partitions = parsePartitions(e.getValue());
+      } else if (lower.equals("partitionby")) {
+        List<String> cols = new java.util.ArrayList<>();
+        for (String c : e.getValue().split(",")) {
+          if (!c.isBlank()) {
+            cols.add(c.trim());
+          }
+        }
+        partitionOption = Collections.unmodifiableList(cols);
       } else if (lower.startsWith("tensor.")) {
         String rest = key.substring("tensor.".length());
         int dot = rest.lastIndexOf('.');
@@ -122,7 +131,26 @@ public final class WriteOptions implements Serializable {
     }
     // the Python source's object-store options (AWS_*, storage.*) as S3A settings; explicit fs.* ones win
     deeplake.spark.jvm.StorageOptions.s3aSettings(options).forEach(hadoop::putIfAbsent);
+    if (partitionOption != null) {
+      if (!partitions.isEmpty() && !lowered(partitions).equals(lowered(partitionOption))) {
+        throw new WriteException.InvalidOption("option partitionBy=" + partitionOption + " and DataFrameWriter.partitionBy"
+            + partitions + " disagree; give the partition columns once");
+      }
+      partitions = partitionOption;
+    }
+    if (values.get("path") != null) {
+      // a catalog table made with a relative LOCATION: the path it names from the working directory, as reads do
+      values.put("path", deeplake.spark.jvm.ReadOptions.catalogPath(values.get("path"), options));
+    }
     return new WriteOptions(values, tensors, hadoop, partitions);
+  }
+
+  private static List<String> lowered(List<String> names) {
+    List<String> out = new java.util.ArrayList<>();
+    for (String n : names) {
+      out.add(n.toLowerCase(Locale.ROOT));
+    }
+    return out;
   }
 
   /** Spark's {@code __partition_columns} option: a JSON array of names. */
