@@ -478,7 +478,6 @@ def test_dataset_with_scalar_refs_reads_through_the_jvm_source(spark, tmp_path):
 
 # --- S3 through hadoop-aws (the jars the README set-up copies to jvm-shim/target/s3a) ---
 
-from s3_server import s3_server_fixture  # noqa: E402,F401 - registers the s3_server fixture
 
 S3_KINDS = ("id", "name", "jpg", "png", "emb", "text", "f32", "u64")
 

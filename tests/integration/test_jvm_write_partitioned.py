@@ -177,8 +177,6 @@ def test_insert_into_a_catalog_table_over_a_partitioned_dataset_keeps_its_partit
         spark.sql("DROP TABLE IF EXISTS jvmw_part_loc")
 
 
-@pytest.mark.xfail(reason="until ReadOptions ignores the __partition_columns table property (requested from H1)",
-                   strict=False)
 def test_save_as_table_create_table_partitioned_by_and_insert(spark, tmp_path):
     a, b = str(tmp_path / "sat"), str(tmp_path / "ct")
     spark.sql("DROP TABLE IF EXISTS jvmw_part_a")

@@ -164,7 +164,8 @@ final class DeepLakeTable implements SupportsRead, SupportsWrite {
   @Override
   public WriteBuilder newWriteBuilder(LogicalWriteInfo info) {
     Map<String, String> opts = writeOptions(info.options().asCaseSensitiveMap());
-    return new Builder(opts, missing() ? null : schema());
+    // INSERT ... VALUES into a new CREATE TABLE (cols) ... LOCATION: the catalog's columns name the values
+    return new Builder(opts, missing() ? requestedSchema : schema());
   }
 
   /**
