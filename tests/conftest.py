@@ -38,6 +38,8 @@ def pytest_collection_finish(session):
     each JVM (15-30 s) boots while the tests before its first user run."""
     if session.config.option.collectonly or importlib.util.find_spec("delta") is None:
         return
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # every xdist worker collects every test: start a worker lazily in the one that uses it
     from delta_spark_worker import DeltaSpark
 
     used = {name for item in session.items for name in getattr(item, "fixturenames", ())}

@@ -301,7 +301,7 @@ def test_dls_write_creates_a_partitioned_dataset(spark, tmp_path):
         sample = ds[i]
         np.testing.assert_array_equal(sample["raw"], np.array([sample["id"], -sample["id"]], dtype=np.float32))
     # checked by name before any task runs
-    for columns, message in ((["raw"], "'raw' is a tensor column"), (["nope"], "'nope' is not a column")):
+    for columns, message in ((["raw"], "'raw' is a tensor"), (["nope"], "'nope' is not a column")):
         with pytest.raises(Exception, match=message):
             dls.write(df, str(tmp_path / "bad"), partition_by=columns)
         assert not os.path.exists(tmp_path / "bad")
