@@ -289,9 +289,8 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "- The Spark query row includes Spark planning of the Python data source (worker start-ups).",
               "- Case 8 streams the same stores from a SeaweedFS S3 server on 127.0.0.1 (no network latency) "
               "that shares the loader's cores, so local/S3 measures request overhead plus the server's CPU.",
-              "- Case 10 (spark to torch) runs each `spark.deeplake.defaultFormat` in its own process and session "
-              "(Spark cannot switch it in a session): rows from different sessions are less comparable than rows "
-              "from one; `format(deeplake)` with default=jvm and `format(deeplake-jvm)` give the same physical plan.",
+              "- Case 10 (spark to torch) runs every way in one session (the shipped default: `deeplake` is the "
+              "JVM source), so each gets the same JVM warm-up; the ways alternate over 3 rounds.",
               "- A row with `not available` or `failed` says why; targets without a measurement say `not measured`.",
               ]
     lines += ["", "## Ratios (> 1 = ours better; same run, same data)", "",

@@ -6,12 +6,12 @@ The query, the same for every way::
 
     SELECT i.id, i.image, l.label FROM images i JOIN labels l ON i.id = l.id WHERE l.split = 'train'
 
-Ways (each in a fresh worker process with its own local[2] SparkSession):
+Ways (all in one fresh worker process with one local[2] SparkSession, as shipped: ``deeplake`` is
+the JVM source; one session so that every way gets the same JVM warm-up):
 
-* ``format("deeplake")`` with ``spark.deeplake.defaultFormat=python`` (the default: the Python
-  source), then ``make_spark_converter(df)`` + ``make_torch_dataloader(batch_size=64)``;
-* the same with ``spark.deeplake.defaultFormat=jvm`` (``deeplake`` is the JVM source);
-* ``format("deeplake-jvm")`` (named explicitly, in the python-default session);
+* ``format("deeplake")`` (the default name), then ``make_spark_converter(df)`` +
+  ``make_torch_dataloader(batch_size=64)``;
+* the same with ``format("deeplake-python")`` (the Python Data Source, the pip-only fallback);
 * "the petastorm way": ``images`` is a Parquet table of the same JPEG bytes; Spark writes the
   query result with ``df.write.parquet`` (32 MiB row groups, petastorm converter's default), then
   a pyarrow loader (2 DataLoader workers, row groups shuffled, rows shuffled within a group) decodes
@@ -48,10 +48,9 @@ QUERY = ("SELECT i.id, i.image, l.label FROM images i JOIN labels l ON i.id = l.
          "WHERE l.split = 'train'")
 #: (row label, session's spark.deeplake.defaultFormat, how ``images`` is read)
 WAYS = (
-    ("format(deeplake) default=python + converter", "python", "deeplake"),
-    ("format(deeplake) default=jvm + converter", "jvm", "deeplake"),
-    ("format(deeplake-jvm) + converter", "python", "deeplake-jvm"),
-    ("petastorm way: Spark parquet write + pyarrow loader", "python", "parquet"),
+    ("format(deeplake) + converter (default name: JVM source)", "jvm", "deeplake"),
+    ("format(deeplake-python) + converter", "jvm", "deeplake-python"),
+    ("petastorm way: Spark parquet write + pyarrow loader", "jvm", "parquet"),
 )
 PETASTORM_WAY = WAYS[-1][0]
 ROW_GROUP_BYTES = 32 * 2**20  # petastorm's make_spark_converter default (parquet_row_group_size_bytes)
@@ -231,7 +230,7 @@ def run(ctx: Context) -> list[Row]:
             ctx.mark_built(workdir, run_job("cases.spark_to_torch:prepare", workdir=workdir, n=n))
         kind = f"images join+filter (~50% of {n})"
         results: dict[tuple[str, str], dict[str, Any]] = {}
-        for default_format in ("python", "jvm"):
+        for default_format in sorted({d for _, d, _ in WAYS}):
             sources = [s for label, d, s in WAYS if d == default_format]
             got = run_job("cases.spark_to_torch:measure", workdir=workdir, default_format=default_format,
                           sources=sources, batch_size=ctx.sizes.batch_size, workers=ctx.sizes.workers,
