@@ -100,6 +100,23 @@ def written(spark, tmp_path_factory):
     return path
 
 
+def run_in_threads(call, args, timeout: float | None = None) -> list[BaseException]:
+    """``call(a)`` for each of ``args`` in its own thread, all at once; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def one(arg) -> None:
+        try:
+            call(arg)
+        except BaseException as e:  # noqa: BLE001 - returned to the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors
+
 def test_new_dataset_is_one_commit_read_by_python(written):
     assert versions(written) == [0]
     actions = log_lines(written, 0)
@@ -306,19 +323,9 @@ def test_failed_task_leaves_nothing_visible(spark, tmp_path):
 def test_concurrent_appends_both_commit(spark, tmp_path):
     path = str(tmp_path / "conc")
     spark.range(0, 1).write.format(FMT).save(path)
-    errors: list[BaseException] = []
-
-    def append(start: int) -> None:
-        try:
-            spark.range(start, start + 50, numPartitions=2).write.format(FMT).mode("append").save(path)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=append, args=(s,)) for s in (100, 200, 300)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(
+        lambda start: spark.range(start, start + 50, numPartitions=2).write.format(FMT).mode("append").save(path),
+        (100, 200, 300))
     assert not errors
     assert versions(path) == [0, 1, 2, 3]
     assert sorted(int(r["id"]) for r in dls.open(path)) == [0, *range(100, 150), *range(200, 250), *range(300, 350)]
@@ -517,19 +524,8 @@ def test_s3_commits_are_put_if_absent_and_concurrent_appends_all_land(spark, s3_
         committer.commit(s3a, conf, -1, spark._jvm.java.util.ArrayList(), False, schema, None, -1, "CREATE TABLE",
                          spark._jvm.java.util.HashMap())
     assert s3_server.filesystem().open_input_file(f"{uri[5:]}/_delta_log/{0:020d}.json").read() == first
-    errors: list[BaseException] = []
-
-    def append(start: int) -> None:
-        try:
-            rows(start).write.format(FMT).mode("append").options(**opts).save(s3a)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=append, args=(start,)) for start in (100, 200, 300)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    errors = run_in_threads(lambda start: rows(start).write.format(FMT).mode("append").options(**opts).save(s3a),
+                            (100, 200, 300), timeout=300)
     assert errors == []
     ds = dls.open(uri, storage_options=s3_server.storage_options)
     assert ds.version == 3

@@ -131,24 +131,7 @@ public final class Io {
   /** File names directly inside a folder; empty when the folder does not exist. */
   static List<String> listNames(String dirUri, Configuration conf) throws IOException {
     List<String> out = new ArrayList<>();
-    if (isLocal(dirUri)) {
-      java.nio.file.Path dir = Paths.get(dirUri);
-      if (!Files.isDirectory(dir)) {
-        return out;
-      }
-      try (Stream<java.nio.file.Path> s = Files.list(dir)) {
-        s.forEach(p -> out.add(p.getFileName().toString()));
-      }
-      return out;
-    }
-    Path dir = new Path(dirUri);
-    FileSystem fs = dir.getFileSystem(conf);
-    if (!fs.exists(dir)) {
-      return out;
-    }
-    for (FileStatus st : fs.listStatus(dir)) {
-      out.add(st.getPath().getName());
-    }
+    listFiles(dirUri, conf, (name, size, mtime) -> out.add(name));
     return out;
   }
 
@@ -158,35 +141,49 @@ public final class Io {
    */
   static List<String> listFingerprint(String dirUri, Configuration conf) throws IOException {
     List<String> out = new ArrayList<>();
+    listFiles(dirUri, conf, (name, size, mtime) -> out.add(name + " " + size + " " + mtime));
+    java.util.Collections.sort(out);
+    return out;
+  }
+
+  /** What {@link #listFiles} reports per entry: name, size in bytes, modification time. */
+  @FunctionalInterface
+  private interface EntryConsumer {
+    void accept(String name, long size, long modificationTime);
+  }
+
+  /**
+   * Each entry directly inside a folder (none when the folder does not exist). Local modification times are
+   * in nanoseconds where the file system keeps them; an entry removed while listing (log cleanup) is skipped.
+   */
+  private static void listFiles(String dirUri, Configuration conf, EntryConsumer each) throws IOException {
     if (isLocal(dirUri)) {
       java.nio.file.Path dir = Paths.get(dirUri);
       if (!Files.isDirectory(dir)) {
-        return out;
+        return;
       }
       try (Stream<java.nio.file.Path> s = Files.list(dir)) {
         for (java.nio.file.Path p : (Iterable<java.nio.file.Path>) s::iterator) {
           try {
             java.nio.file.attribute.BasicFileAttributes a =
                 Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
-            out.add(p.getFileName() + " " + a.size() + " "
-                + a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS));
+            each.accept(p.getFileName().toString(), a.size(),
+                a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS));
           } catch (NoSuchFileException gone) {
-            // removed while listing (log cleanup): not part of the log any more
+            // removed while listing: not part of the folder any more
           }
         }
       }
-    } else {
-      Path dir = new Path(dirUri);
-      FileSystem fs = dir.getFileSystem(conf);
-      if (!fs.exists(dir)) {
-        return out;
-      }
-      for (FileStatus st : fs.listStatus(dir)) {
-        out.add(st.getPath().getName() + " " + st.getLen() + " " + st.getModificationTime());
-      }
+      return;
     }
-    java.util.Collections.sort(out);
-    return out;
+    Path dir = new Path(dirUri);
+    FileSystem fs = dir.getFileSystem(conf);
+    if (!fs.exists(dir)) {
+      return;
+    }
+    for (FileStatus st : fs.listStatus(dir)) {
+      each.accept(st.getPath().getName(), st.getLen(), st.getModificationTime());
+    }
   }
 
   /** Hadoop path for a file (local files as file: URIs). */
