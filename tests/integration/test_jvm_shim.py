@@ -543,6 +543,45 @@ def test_s3a_settings_of_the_spark_application_apply_to_reads(s3_server, tmp_pat
     assert "ROWS [(1, [0, 0]), (2, [1, -1]), (3, [2, -2])]" in done.stdout
 
 
+@pytest.mark.slow
+def test_sql_catalog_storage_options_reach_s3_path_tables(s3_server, tmp_path):
+    """``spark.sql.catalog.deeplake.AWS_*`` (the storage options every reader takes) let SQL name an
+    ``s3://`` dataset by path: the catalog's own existence check and the read both use them, time
+    travel included, and a path without a Delta log is named (a separate application: catalog options
+    are read when the catalog starts)."""
+    import subprocess
+    import sys
+
+    if not jvm.s3a_jars():
+        pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
+    uri = s3_server.uri("jvm-catalog-options")
+    ds = dls.create(uri, {"id": "int64", "v": dls.tensor(dtype="int32", shape=(2,))},
+                    storage_options=s3_server.storage_options)
+    ds.append({"id": [1, 2], "v": [np.array([i, -i], np.int32) for i in range(2)]})
+    ds.append({"id": [3], "v": [np.array([7, -7], np.int32)]})
+    settings = {f"spark.sql.catalog.deeplake.{k}": v for k, v in s3_server.storage_options.items()
+                if k.startswith("AWS_")}
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import os, sys\n"
+        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
+        "import deeplake_spark as dls\n"
+        f"spark = dls.spark_session(master='local[2]', **{settings!r})\n"
+        f"t = 'deeplake.`{uri}`'\n"
+        "print('NOW', [r['id'] for r in spark.sql(f'SELECT id FROM {t} ORDER BY id').collect()])\n"
+        "print('V1', [r['id'] for r in spark.sql(f'SELECT id FROM {t} VERSION AS OF 1 ORDER BY id').collect()])\n"
+        "try:\n"
+        f"    spark.sql('SELECT * FROM deeplake.`{uri}-missing`').collect()\n"
+        "except Exception as e:\n"
+        "    print('MISSING', 'no deeplake dataset at' in str(e))\n"
+        "spark.stop()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "NOW [1, 2, 3]" in done.stdout and "V1 [1, 2]" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "MISSING True" in done.stdout, done.stdout
+
+
 def test_a_column_stored_with_another_type_than_the_delta_schema_is_named(spark, tmp_path):
     """A data file whose Parquet type contradicts the Delta schema (a damaged or foreign table) is refused
     naming the file and column, not read as other values."""

@@ -1,5 +1,6 @@
 package deeplake.spark.jvm.catalog;
 
+import java.util.HashMap;
 import java.util.Map;
 
 import org.apache.hadoop.conf.Configuration;
@@ -7,6 +8,8 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.connector.catalog.Identifier;
+
+import deeplake.spark.jvm.StorageOptions;
 
 /** Dataset paths as SQL names them ({@code deeplake.`/data/pets`}) and the Hadoop settings to reach them. */
 final class DatasetPaths {
@@ -37,15 +40,25 @@ final class DatasetPaths {
     return deeplake.spark.jvm.Io.normalizeRoot(path);
   }
 
-  /** The session's Hadoop configuration plus the catalog's {@code fs.*} settings. */
+  /**
+   * The session's Hadoop configuration plus the catalog's {@code fs.*} settings and the S3A settings
+   * its storage options ({@code AWS_ENDPOINT_URL}, {@code storage.access_key}, ...) stand for, the same
+   * translation the readers apply ({@link deeplake.spark.jvm.StorageOptions#withS3a}); an explicit
+   * {@code fs.s3a.*} setting wins.
+   */
   static Configuration hadoopConf(Map<String, String> options) {
     Configuration conf = SparkSession.getActiveSession().isDefined()
         ? new Configuration(SparkSession.active().sparkContext().hadoopConfiguration())
         : new Configuration();
+    Map<String, String> fs = new HashMap<>();
     for (Map.Entry<String, String> e : options.entrySet()) {
       if (e.getKey().startsWith("fs.")) {
-        conf.set(e.getKey(), e.getValue());
+        fs.put(e.getKey(), e.getValue());
       }
+    }
+    StorageOptions.withS3a(fs, options).forEach(conf::set);
+    if (conf.get("fs.s3.impl") == null) {
+      conf.set("fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem");  // s3:// as the readers take it
     }
     return conf;
   }

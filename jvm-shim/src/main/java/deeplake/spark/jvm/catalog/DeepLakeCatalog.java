@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Map;
 
 import deeplake.spark.jvm.DeepLakeSource;
+import deeplake.spark.jvm.StorageOptions;
 import org.apache.spark.sql.catalyst.analysis.NoSuchTableException;
 import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.Table;
@@ -52,11 +53,12 @@ public final class DeepLakeCatalog implements TableCatalog {
       }
       if (known != null) {
         readOptions.put(known, e.getValue());
-      } else if (key.startsWith("fs.")) {
+      } else if (key.startsWith("fs.") || StorageOptions.isStorageKey(key)) {
         readOptions.put(key, e.getValue());
       } else {
         throw new IllegalArgumentException("unknown setting 'spark.sql.catalog." + catalogName + "." + key
-            + "' of the deeplake catalog; allowed: " + TABLE_OPTIONS + " and Hadoop settings starting with 'fs.'");
+            + "' of the deeplake catalog; allowed: " + TABLE_OPTIONS + ", Hadoop settings starting with 'fs.'"
+            + " and storage options (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... or storage.*)");
       }
     }
   }
