@@ -368,11 +368,15 @@ def test_vacuum_removes_what_a_killed_partitioned_write_left(ours):
     from deeplake_spark.dataset.distributed import TaskWriter
 
     task = TaskWriter(ours, dls.open(ours).schema, task_id=7, partition_by=["split", "day"])
-    # partitions the log names (vacuum does not look into a folder only a killed write created)
+    # partitions the log names, and one only this killed write created
+    fresh = _batch([60])
+    fresh["split"] = ["holdout"]
     task.write(_batch([48, 49, 50, 52]))
+    task.write(fresh)
     left = task.finish()  # never committed: the driver was killed
     leftovers = sorted(f.path for f in left.data_files())
-    assert len(leftovers) == 3 and all(p.startswith("split=") for p in leftovers)
+    assert len(leftovers) == 4 and all(p.startswith("split=") for p in leftovers)
+    assert any(p.startswith("split=holdout/day=") for p in leftovers)
     # a user's Parquet file in a partition folder is never ours to delete
     user_file = os.path.join(ours, "split=train", "day=2026-01-01", "part-00000-" + "a" * 32 + ".parquet")
     pq.write_table(pa.table({"x": [1]}), user_file)
@@ -385,4 +389,11 @@ def test_vacuum_removes_what_a_killed_partitioned_write_left(ours):
     assert sorted(set(result.files) & set(leftovers)) == leftovers
     assert all(not os.path.exists(os.path.join(ours, p)) for p in leftovers + list(left.chunk_paths))
     assert os.path.exists(user_file)
+    # a user's file in a partition-like folder nothing ever committed stays too
+    user_fresh = os.path.join(ours, "split=holdout", "day=2026-01-02", "part-00001-" + "b" * 32 + ".parquet")
+    os.makedirs(os.path.dirname(user_fresh), exist_ok=True)
+    pq.write_table(pa.table({"x": [1]}), user_fresh)
+    os.utime(user_fresh, (old, old))
+    assert dls.open(ours).vacuum(0, enforce_retention_duration=False).files == []
+    assert os.path.exists(user_fresh)
     _check_reads(ours, range(12))

@@ -128,6 +128,20 @@ def test_vacuum_on_s3_deletes_unreferenced_chunks(s3_server):
     assert latest[1]["x"][0, 0] == 101
 
 
+def test_list_folders_on_s3_matches_a_local_folder(s3_server, tmp_path):
+    """Vacuum walks partition folders with ``Storage.list_folders``: S3 prefixes read as folders, the
+    same as on a local disk (files and deeper levels are not folders of the level asked)."""
+    names = ["split=a/day=1/f.parquet", "split=a/day=2/g.parquet", "split=b/day=1/h.parquet", "top.parquet"]
+    local, remote = Storage(str(tmp_path / "t")), Storage(s3_server.uri(), s3_server.storage_options)
+    for store in (local, remote):
+        for name in names:
+            store.write(name, b"x")
+    for store in (local, remote):
+        assert store.list_folders("") == ["split=a", "split=b"]
+        assert store.list_folders("split=a") == ["split=a/day=1", "split=a/day=2"]
+        assert store.list_folders("split=a/day=1") == [] and store.list_folders("missing") == []
+
+
 @pytest.mark.slow
 def test_settings_from_aws_environment_variables(s3_server, monkeypatch):
     for key, value in s3_server.env.items():

@@ -182,22 +182,25 @@ def _uncommitted_files(storage: Storage, logged: set[str], cutoff_ns: int,
                        partition_by: Sequence[str] = ()) -> list[str]:
     """Data files a writer of ours left without committing them (killed, or its commit failed), older
     than the cutoff: at the root, or in a partition folder (``<c1>=<v>/<c2>=<w>/`` of the table's
-    partition columns) that the log names; named like our writers' files, named by no log file, and
-    written for a deeplake dataset (a user's or another program's Parquet files never are). A
-    partition folder only a killed write created is not looked into (nothing names it)."""
+    partition columns, whether the log names it or only a killed write created it); named like our
+    writers' files, named by no log file, and written for a deeplake dataset (a user's or another
+    program's Parquet files never are)."""
     entries = storage.list("", recursive=False)
-    folders = {p.rsplit("/", 1)[0] for p in logged if _in_partition_folders(p, partition_by)}
-    for folder in sorted(folders):
+    for folder in _partition_folders(storage, partition_by):
         entries += storage.list(folder, recursive=False)
     return [entry.path for entry in entries
             if entry.path not in logged and _WRITER_FILE.fullmatch(entry.path.rsplit("/", 1)[-1])
             and entry.mtime_ns <= cutoff_ns and _written_for_a_dataset(storage, entry.path)]
 
 
-def _in_partition_folders(path: str, partition_by: Sequence[str]) -> bool:
-    folders = path.split("/")[:-1]
-    return bool(folders) and len(folders) == len(partition_by) and all(
-        f.startswith(f"{c}=") for f, c in zip(folders, partition_by))
+def _partition_folders(storage: Storage, partition_by: Sequence[str]) -> list[str]:
+    """The table's partition folders, level by level: ``<c1>=*`` at the root, ``<c2>=*`` inside
+    those, ... (a folder of another name, such as ``_tensors`` or a user's, is never walked)."""
+    level = [""] if partition_by else []
+    for column in partition_by:
+        level = [f for parent in level for f in storage.list_folders(parent)
+                 if f.rsplit("/", 1)[-1].startswith(f"{column}=")]
+    return level
 
 
 def _delete(storage: Storage, paths: list[str], what: str, progress: bool | None) -> list[str]:
@@ -229,7 +232,7 @@ def vacuum(
         still present) names and that no retained version uses;
     (b) chunk files ``_tensors/<tensor>/<chunk id>.dltc`` that no retained version references;
     (c) temp files ``_tensors/<tensor>/.tmp-*`` of interrupted writes, and Parquet files at the
-        root (or in a partition folder the log names) that a writer of this library left
+        root (or in one of the table's partition folders) that a writer of this library left
         uncommitted (killed, or its commit failed): named like our writers' files
         (``part-<n>-<uuid>...parquet``), named by no log file, and written for a deeplake dataset
         (tensor metadata in the footer, or an interrupted write).

@@ -361,6 +361,28 @@ class Storage:
                 out.append(FileEntry(rel, info.size or 0, mtime))
         return out
 
+    def list_folders(self, relprefix: str) -> list[str]:
+        """Folders directly inside ``relprefix`` (relative paths); empty when it does not exist.
+        Symbolic links are never reported (as in :meth:`list`)."""
+        relprefix = relprefix.strip("/")
+        if self.is_local:
+            if relprefix and self.through_link(relprefix):
+                return []
+            try:
+                entries = list(os.scandir(self.full_path(relprefix)))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            except OSError as e:
+                raise StorageError(f"listing {self.uri_of(relprefix)} failed: {e}") from e
+            return sorted(f"{relprefix}/{e.name}" if relprefix else e.name for e in entries
+                          if not e.is_symlink() and e.is_dir(follow_symlinks=False))
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.full_path(relprefix), allow_not_found=True))
+        except OSError as e:
+            raise StorageError(f"listing {self.uri_of(relprefix)} failed: {e}") from e
+        root = self.full_path("")
+        return sorted(info.path[len(root):].strip("/") for info in infos if info.type == pafs.FileType.Directory)
+
     def _walk_local(self, relprefix: str, recursive: bool) -> Iterator[FileEntry]:
         # os.scandir with follow_symlinks=False rather than pyarrow's LocalFileSystem, which
         # follows links (and so leaves the dataset folder, or loops forever through a link cycle).
