@@ -4,6 +4,11 @@ The worker knows its whole batch list for the epoch, so it knows when each chunk
 used. Chunks are requested in first-use order, at most ``prefetch_chunks`` beyond those the
 current batch needs, and dropped after their last use: memory is bounded by the prefetch depth
 and the shuffle window, never by the dataset size, and each chunk is read once per worker epoch.
+
+Worker processes that build alternate batches of one rank share the chunks they all need through
+a ``chunk_share.SharedEpoch`` (``shared=``): the first to need a chunk reads, verifies and
+decompresses it once, the others map the result, so each chunk is read once per rank epoch.
+``chunk_users`` tells the share which workers use each chunk.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from typing import Self
 import numpy as np
 
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
+from deeplake_spark.dataset.refs import chunk_relpath
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.torch.chunk_share import SharedEpoch
 from deeplake_spark.torch.ref_checks import check_chunk_refs, uniform_shape
 from deeplake_spark.torch.source import TensorSource
 
@@ -39,13 +46,10 @@ class LoadedChunk:
     fixed: np.ndarray | None
 
 
-def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedChunk:
-    """Read, verify and (for lz4) decompress chunk ``code`` of ``tensor``, and check the refs that
-    point to it (index, shape); runs on an I/O thread."""
-    chunk = reader.chunk(tensor.spec.name, tensor.chunk_ids[code])
-    shape = uniform_shape(chunk)
-    check_chunk_refs(tensor.claims, code, chunk, shape)  # type: ignore[arg-type]
+def _ready(chunk: ChunkReader) -> LoadedChunk:
+    """A loaded chunk with its lz4 payload decompressed and, when uniform, its fixed-shape view."""
     header = chunk.header
+    shape = uniform_shape(chunk)
     fixed = None
     if header.dtype != "str" and header.compression in ("none", "lz4") and header.sample_count:
         if shape is not None:
@@ -57,12 +61,68 @@ def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedC
     return LoadedChunk(chunk, fixed)
 
 
+def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedChunk:
+    """Read, verify and (for lz4) decompress chunk ``code`` of ``tensor``, and check the refs that
+    point to it (index, shape); runs on an I/O thread."""
+    chunk = reader.chunk(tensor.spec.name, tensor.chunk_ids[code])
+    check_chunk_refs(tensor.claims, code, chunk, uniform_shape(chunk))  # type: ignore[arg-type]
+    return _ready(chunk)
+
+
+def chunk_name(key: ChunkKey) -> str:
+    """The name of a chunk in a ``SharedEpoch`` (the same in every worker of a loader)."""
+    return f"t{key[0]}-c{key[1]}"
+
+
+def _parts(loaded: LoadedChunk) -> list[memoryview]:
+    """What the share stores: the chunk's bytes and, for lz4, its decompressed payload."""
+    chunk = loaded.reader
+    parts = [chunk._data]  # TODO(H2 request): ChunkReader.data
+    if chunk.header.compression == "lz4":
+        parts.append(chunk.raw_payload)
+    return parts
+
+
+def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> LoadedChunk:
+    """The chunk rebuilt from the share's parts: verified, checked and decompressed by its loader."""
+    where = (f"dataset {tensor.dataset}, tensor {tensor.spec.name!r}, "
+             f"chunk file {chunk_relpath(tensor.spec.name, tensor.chunk_ids[code])}")
+    chunk = ChunkReader(parts[0], where=where, verify=False)
+    if len(parts) > 1:
+        chunk._raw = parts[1]  # TODO(H2 request): ChunkReader(raw_payload=...)
+    return _ready(chunk)
+
+
+def chunk_users(tensors: Sequence[TensorSource], batches: Sequence[np.ndarray],
+                owners: np.ndarray) -> dict[str, frozenset[int]]:
+    """For each chunk a rank's epoch reads, the workers that use it (``owners[b]``: the worker that
+    builds batch ``b``, -1 for batches not built, e.g. done before a resume)."""
+    built = [b for b in range(len(batches)) if owners[b] >= 0]
+    if not built:
+        return {}
+    rows = np.concatenate([batches[b] for b in built])
+    worker = np.repeat(np.asarray([owners[b] for b in built], dtype=np.int64), [len(batches[b]) for b in built])
+    span = int(worker.max()) + 1
+    users: dict[str, set[int]] = {}
+    for t_pos, tensor in enumerate(tensors):
+        codes = tensor.chunk_codes[rows].astype(np.int64)
+        valid = codes >= 0
+        for pair in np.unique(codes[valid] * span + worker[valid]).tolist():
+            users.setdefault(chunk_name((t_pos, pair // span)), set()).add(pair % span)
+    return {name: frozenset(ws) for name, ws in users.items()}
+
+
 class ChunkPrefetcher:
-    """Serves the chunks each batch of a worker's epoch needs, loading ahead on threads."""
+    """Serves the chunks each batch of a worker's epoch needs, loading ahead on threads.
+
+    ``shared``: this worker's view of the epoch's chunk share (process workers); the prefetcher
+    then tells it when each chunk is used for the last time and closes it.
+    """
 
     def __init__(self, tensors: Sequence[TensorSource], batches: Sequence[np.ndarray], *, prefetch_chunks: int,
-                 io_threads: int, verify: bool = True) -> None:
+                 io_threads: int, verify: bool = True, shared: SharedEpoch | None = None) -> None:
         self.tensors = list(tensors)
+        self.shared = shared
         self.prefetch_chunks = max(0, prefetch_chunks)
         self._readers = [
             SampleReader(t.storage, {t.spec.name: t.spec}, dataset=t.dataset, cache=ChunkCache(1), verify=verify)
@@ -92,7 +152,16 @@ class ChunkPrefetcher:
         tensor = self.tensors[t_pos]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._io_threads, thread_name_prefix="deeplake-io")
-        self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, code)
+        if self.shared is None:
+            self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, code)
+        else:
+            self._live[key] = self._pool.submit(self._load_shared, self.shared, key)
+
+    def _load_shared(self, shared: SharedEpoch, key: ChunkKey) -> LoadedChunk:
+        t_pos, code = key
+        tensor = self.tensors[t_pos]
+        parts = shared.acquire(chunk_name(key), lambda: _parts(load_chunk(self._readers[t_pos], tensor, code)))
+        return _shared_reader(tensor, code, parts)
 
     def chunks_for(self, batch: int) -> dict[ChunkKey, LoadedChunk]:
         """The loaded chunks batch number ``batch`` needs (waits for them); starts later loads."""
@@ -116,6 +185,8 @@ class ChunkPrefetcher:
         for key in self._needs[batch]:
             if self._last_use[key] == batch:
                 self._live.pop(key, None)
+                if self.shared is not None:
+                    self.shared.done(chunk_name(key))
 
     def close(self) -> None:
         for future in self._live.values():
@@ -124,6 +195,8 @@ class ChunkPrefetcher:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self.shared is not None:
+            self.shared.close()
 
     def __enter__(self) -> Self:
         return self
