@@ -12,12 +12,14 @@ from typing import Any
 from deeplake_spark import errors
 from deeplake_spark._version import __version__
 from deeplake_spark.dataset import Dataset, DatasetSchema, VacuumResult, create, open, tensor
+from deeplake_spark.dataset.view import DatasetView
 from deeplake_spark.errors import DeepLakeSparkError
 from deeplake_spark.format import TensorSpec
 
 __all__ = [
     "Dataset",
     "DatasetSchema",
+    "DatasetView",
     "DeepLakeSparkError",
     "TensorSpec",
     "VacuumResult",

@@ -72,7 +72,8 @@ def test_append_and_read_every_kind(ds):
     assert int(row["label"]) == 1 and row["label"].shape == ()
     np.testing.assert_array_equal(row["boxes"], np.full((1, 4), 7, np.float32))
     np.testing.assert_array_equal(row["emb"], [28, 29, 30, 31])
-    batch = ds[2:5]
+    batch = ds[2:5]  # a DatasetView (tests/integration/test_views.py); view["column"] gives the values
+    assert isinstance(batch, dls.DatasetView) and len(batch) == 3
     assert batch["emb"].shape == (3, 4) and list(batch["id"]) == [2, 3, 4]
     assert isinstance(batch["boxes"], list) and [b.shape for b in batch["boxes"]] == [(2, 4), (0, 4), (1, 4)]
     picked = ds[[9, 0]]

@@ -23,9 +23,11 @@ from deeplake_spark.dataset.inline import inline_array, inline_sample, inline_sa
 from deeplake_spark.dataset.partitioning import check_partition_columns, partition_columns
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
+from deeplake_spark.dataset.rows import FEW_ROWS, RowLocator, row_values
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.sql_checks import check_sql, check_update_columns, dml_failure
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
+from deeplake_spark.dataset.view import DatasetView
 from deeplake_spark.dataset.writer import TensorColumnWriter, settle_failed_write, write_tensor_column
 from deeplake_spark.errors import (
     CommitConflict,
@@ -37,18 +39,6 @@ from deeplake_spark.errors import (
 from deeplake_spark.storage import Storage, normalize_uri
 
 log = logging.getLogger(__name__)
-
-
-def stack_samples(samples: Sequence[Any]) -> Any:
-    """One numpy array when every sample has the same shape and dtype, else the list itself."""
-    if samples and all(isinstance(s, str) for s in samples):
-        return np.array(samples, dtype=object)
-    if not samples or any(s is None or isinstance(s, str) for s in samples):
-        return list(samples)
-    first = samples[0]
-    if all(s.shape == first.shape and s.dtype == first.dtype for s in samples):
-        return np.stack(samples)
-    return list(samples)
 
 
 class Dataset:
@@ -67,10 +57,8 @@ class Dataset:
         self.read_only = read_only
         self._dt = table
         self._snapshot: pa.Table | None = None
-        # for ds[i] before the whole snapshot is loaded: (fragments, first row of each, dataset schema)
-        # and the fragments already read
-        self._locator: tuple[list[Any], np.ndarray, pa.Schema] | None = None
-        self._fragment_tables: dict[int, pa.Table] = {}
+        # for ds[i] before the whole snapshot is loaded
+        self._locator: RowLocator | None = None
         self._schema: DatasetSchema | None = None
         self._reader: SampleReader | None = None
 
@@ -103,7 +91,6 @@ class Dataset:
     def _invalidate(self) -> None:
         self._snapshot = None
         self._locator = None
-        self._fragment_tables = {}
         self._schema = None
 
     def __repr__(self) -> str:
@@ -113,7 +100,7 @@ class Dataset:
         if self._snapshot is not None:
             return self._snapshot.num_rows
         if self._locator is not None:
-            return int(self._locator[1][-1])
+            return self._locator.num_rows
         return delta_log.row_count(self._dt)
 
     # ------------------------------------------------------------------ read
@@ -166,68 +153,43 @@ class Dataset:
         return self.reader().read(column, refs, raw=raw)
 
     def _take(self, indices: np.ndarray, columns: Sequence[str]) -> pa.Table:
-        """Rows at ``indices``. A few rows of a not-yet-loaded snapshot are read from just the data
-        files that hold them (found through the add actions' row counts), so ``ds[i]`` right after
-        ``open`` does not scan every file of the version."""
-        if self._snapshot is None and len(indices) <= 64:
-            if self._locator is None:
-                dataset, counts = delta_log.ordered_fragments(self._dt, self.schema.to_arrow())
-                if counts is not None:
-                    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-                    self._locator = (list(dataset.get_fragments()), starts, dataset.schema)
-            if self._locator is not None:
-                fragments, starts, schema = self._locator
-                owner = np.searchsorted(starts, indices, side="right") - 1
-                pieces, order = [], []
-                for f in np.unique(owner):
-                    f = int(f)
-                    if f not in self._fragment_tables:
-                        self._fragment_tables[f] = fragments[f].to_table(schema=schema)
-                    mine = np.nonzero(owner == f)[0]
-                    part = self._fragment_tables[f].select(list(columns))
-                    pieces.append(part.take(pa.array(indices[mine] - starts[f], type=pa.int64())))
-                    order.append(mine)
-                joined = pa.concat_tables(pieces)
-                return joined.take(pa.array(np.argsort(np.concatenate(order), kind="stable"), type=pa.int64()))
-        return self.table().select(list(columns)).take(pa.array(indices, type=pa.int64()))
+        """``columns`` of the rows at ``indices`` (non-negative). A few rows of a not-yet-loaded
+        snapshot are read from just the data files that hold them (``rows.RowLocator``), so ``ds[i]``
+        right after ``open`` does not scan every file of the version."""
+        indices = np.asarray(indices, dtype=np.int64)
+        try:
+            if self._snapshot is None and len(indices) <= FEW_ROWS:
+                if self._locator is None:
+                    self._locator = RowLocator.build(self._dt, self.schema.to_arrow())
+                if self._locator is not None:
+                    return self._locator.take(indices, columns)
+            return self.table().select(list(columns)).take(pa.array(indices, type=pa.int64()))
+        except FileNotFoundError as e:  # a Parquet file of this version (chunks are read later)
+            raise self._files_gone(e) from e
 
     def _rows(self, indices: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
-        try:
-            taken = self._take(np.asarray(indices, dtype=np.int64), columns)
-        except FileNotFoundError as e:  # a Parquet file of this version (chunks are read below)
-            raise self._files_gone(e) from e
-        out: dict[str, Any] = {}
-        for name in columns:
-            col = taken.column(name)
-            if name in self.schema.inline:
-                out[name] = inline_samples(col, self.schema.tensors[name])
-            elif name in self.schema.tensors:
-                out[name] = stack_samples(self.read_tensor(name, col.to_pylist()))
-            else:
-                out[name] = col.to_numpy(zero_copy_only=False)
-        return out
+        """{column: values} of the rows at ``indices`` (see ``rows.row_values``)."""
+        return row_values(self._take(indices, columns), self.schema, columns, self.read_tensor)
 
-    def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray | str) -> dict[str, Any]:
-        """``ds[i]`` -> {column: value}; ``ds[i:j]``, ``ds[[i, j]]`` -> {column: array or list}."""
+    def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> Any:
+        """``ds[i]`` -> {column: value} of one row; ``ds[i:j]``, ``ds[[i, j]]``, ``ds[np_array]``
+        (positions or a boolean mask) -> a :class:`DatasetView` of those rows at this version."""
         if isinstance(key, str):
-            raise TypeError(f"use ds.table(columns=[{key!r}]) or ds[i][{key!r}]; string keys are not supported")
-        n = len(self)
-        columns = self.schema.order
+            raise TypeError(f"use ds[:][{key!r}], ds.table(columns=[{key!r}]) or ds[i][{key!r}]; "
+                            "a dataset takes row positions, a view takes column names")
         if isinstance(key, (int, np.integer)):
-            i = int(key)
+            n, i = len(self), int(key)
             if not -n <= i < n:
                 raise IndexError(f"dataset {self.path} (version {self.version}): index {i} out of range for {n} rows")
-            row = self._rows(np.array([i % n]), columns)
+            row = self._rows(np.array([i % n]), self.schema.order)
             return {name: inline_sample(values, 0) if name in self.schema.inline else values[0]
                     for name, values in row.items()}
-        if isinstance(key, slice):
-            indices = np.arange(n)[key]
-        else:
-            indices = np.asarray(key, dtype=np.int64)
-            if indices.size and (indices.min() < -n or indices.max() >= n):
-                raise IndexError(f"dataset {self.path}: indices out of range for {n} rows")
-            indices = indices % max(n, 1)
-        return self._rows(indices, columns)
+        return DatasetView(self)[key]
+
+    def filter(self, predicate: str | pc.Expression) -> DatasetView:
+        """A view of the rows for which ``predicate`` is true, pinned to this version (see
+        :meth:`DatasetView.filter`): ``ds.filter("label = 3 and split = 'train'")``."""
+        return DatasetView(self).filter(predicate)
 
     # ----------------------------------------------------------------- write
     def _check_writable(self) -> None:
@@ -387,9 +349,15 @@ class Dataset:
 
     def pytorch(self, **loader_options: Any) -> Any:
         """A streaming torch ``DataLoader`` over this dataset (see ``deeplake_spark.torch``)."""
-        from deeplake_spark.torch import make_dataset_loader  # integration layer, imported lazily
+        return torch_loader(self, **loader_options)
 
-        return make_dataset_loader(self, **loader_options)
+
+def torch_loader(rows: Dataset | DatasetView, **loader_options: Any) -> Any:
+    """``rows.pytorch(...)`` for a dataset or a view: the one place the dataset layer hands rows to
+    the torch integration (imported lazily; see .importlinter)."""
+    from deeplake_spark.torch import make_dataset_loader  # integration layer, imported lazily
+
+    return make_dataset_loader(rows, **loader_options)
 
 
 def create(path: str | os.PathLike[str], schema: Mapping[str, Any] | DatasetSchema, *,

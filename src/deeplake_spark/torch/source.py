@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from deeplake_spark.dataset.inline import inline_samples
 from deeplake_spark.dataset.refs import TENSOR_METADATA_KEY, check_chunk_id
+from deeplake_spark.dataset.view import DatasetView
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
@@ -148,13 +149,23 @@ def scalar_values(column: pa.ChunkedArray | pa.Array, spec: TensorSpec) -> np.nd
     return out
 
 
-def from_dataset(ds: Any, columns: Sequence[str] | None = None) -> LoaderSource:
-    """Source over a ``deeplake_spark.Dataset`` at its version."""
+def from_dataset(ds: Any, columns: Sequence[str] | None = None, *, rows: np.ndarray | None = None) -> LoaderSource:
+    """Source over a ``deeplake_spark.Dataset`` at its version, or over a ``DatasetView``'s rows.
+
+    ``rows``: row positions in the dataset version to load, in this order (all rows when None; for
+    a view, positions into the view). Only the chunks holding those rows get chunk codes, so a
+    loader over a selection reads no other chunk.
+    """
+    if isinstance(ds, DatasetView):
+        rows = ds.indices if rows is None else ds.indices[np.asarray(rows, dtype=np.int64)]
+        ds = ds.dataset
     names = list(columns) if columns is not None else list(ds.schema.order)
     unknown = [c for c in names if c not in ds.schema.order]
     if unknown:
         raise InvalidOptionError(f"columns={unknown}: not in dataset {ds.path}; it has {list(ds.schema.order)}")
     table = ds.table(columns=names) if columns is not None else ds.table()
+    if rows is not None:
+        table = table.take(pa.array(np.asarray(rows, dtype=np.int64), type=pa.int64()))
     tensors, tabular = [], {}
     for name in names:
         if name in ds.schema.inline:

@@ -1,0 +1,176 @@
+"""``DatasetView``: rows of one dataset version picked by position or predicate, to read or train on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deeplake_spark.dataset.inline import inline_sample
+from deeplake_spark.dataset.predicate import compile_predicate, matching_positions
+from deeplake_spark.errors import SchemaError
+
+if TYPE_CHECKING:
+    from deeplake_spark.dataset.dataset import Dataset
+
+#: What ``ds[...]`` / ``view[...]`` accept to pick rows.
+RowKey = int | slice | Sequence[int] | np.ndarray
+
+
+class DatasetView:
+    """Rows of a dataset at one version, by their positions in that version (``ds[0:1000]``,
+    ``ds[[5, 2, 9]]``, ``ds.filter("label = 3 and split = 'train'")``), in the order picked.
+
+    A view is pinned to the version it was made from: rows appended, deleted or updated later (by
+    this handle or anyone else) never change what it holds. Reading it after the dataset handle
+    moved on opens that version read-only; once the version is vacuumed, reads raise
+    ``VersionNotFound``. A view reads nothing until asked for values, so ``ds[:].pytorch()`` streams
+    a big dataset without loading it.
+
+    >>> view = ds.filter("split = 'train'")[0:1000]
+    >>> len(view), view[0]["label"], view["embedding"].shape
+    >>> loader = view.pytorch(batch_size=64, num_workers=2)
+    """
+
+    def __init__(self, dataset: Dataset, indices: np.ndarray | None = None) -> None:
+        """``indices``: row positions in ``dataset``'s version, non-negative and in range (all rows, in
+        order, when None). Get views from ``ds[...]`` and ``ds.filter(...)`` rather than directly."""
+        self._dataset = dataset
+        self.version: int = dataset.version
+        self.path: str = dataset.path
+        rows = np.arange(len(dataset), dtype=np.int64) if indices is None else np.array(indices, dtype=np.int64)
+        rows.setflags(write=False)
+        self._indices = rows
+
+    # ----------------------------------------------------------------- state
+    @property
+    def dataset(self) -> Dataset:
+        """The dataset at the view's version (reopened read-only at it once the original handle moved on)."""
+        if self._dataset.version != self.version:
+            from deeplake_spark.dataset.dataset import open as open_dataset  # dataset.py imports this module
+
+            self._dataset = open_dataset(self.path, version=self.version,
+                                         storage_options=self._dataset.storage_options)
+        return self._dataset
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Row positions in the dataset version, in view order (read-only int64 array)."""
+        return self._indices
+
+    @property
+    def schema(self) -> Any:
+        """The dataset's ``DatasetSchema`` at the view's version."""
+        return self.dataset.schema
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __repr__(self) -> str:
+        return (f"DatasetView(path={self.path!r}, version={self.version}, rows={len(self)}, "
+                f"columns={list(self.dataset.schema.order)})")
+
+    # ------------------------------------------------------------- selection
+    def _where(self) -> str:
+        return f"dataset {self.path} (version {self.version})"
+
+    def positions(self, key: slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Row positions in the dataset version for ``key``, a selection of this view's rows: a slice,
+        integer positions (negative count from the end) or a boolean mask as long as the view."""
+        n = len(self)
+        if isinstance(key, slice):
+            return self._indices[key]
+        picked = np.asarray(key)
+        if picked.dtype == bool:
+            if picked.shape != (n,):
+                raise IndexError(f"{self._where()}: a boolean mask of shape {picked.shape} for a view of {n} rows")
+            return self._indices[picked]
+        if picked.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if picked.ndim != 1 or not np.issubdtype(picked.dtype, np.integer):
+            raise IndexError(f"{self._where()}: row positions must be a 1-d list of integers, got "
+                             f"{picked.dtype} of shape {picked.shape}")
+        if picked.min() < -n or picked.max() >= n:
+            bad = int(picked[(picked < -n) | (picked >= n)][0])
+            raise IndexError(f"{self._where()}: index {bad} out of range for {n} rows")
+        return self._indices[picked % n]
+
+    def __getitem__(self, key: RowKey | str) -> Any:
+        """``view[i]`` -> {column: value} of one row; ``view["column"]`` -> that column's values
+        (a stacked numpy array when shapes allow, else a list); ``view[a:b]``, ``view[[i, j]]``,
+        ``view[mask]`` -> a view of those rows."""
+        if isinstance(key, str):
+            return self.numpy([key])[key]
+        if isinstance(key, (int, np.integer)):
+            n, i = len(self), int(key)
+            if not -n <= i < n:
+                raise IndexError(f"{self._where()}: index {i} out of range for {n} rows")
+            return self._row(int(self._indices[i % n]))
+        return DatasetView(self.dataset, self.positions(key))
+
+    def _row(self, position: int) -> dict[str, Any]:
+        ds = self.dataset
+        values = ds._rows(np.array([position], dtype=np.int64), ds.schema.order)
+        return {name: inline_sample(col, 0) if name in ds.schema.inline else col[0] for name, col in values.items()}
+
+    def filter(self, predicate: str | pc.Expression) -> DatasetView:
+        """The rows of this view for which ``predicate`` is true, in view order.
+
+        ``predicate``: a SQL ``WHERE`` text (``"label = 3 and split = 'train'"``; see
+        ``deeplake_spark.dataset.predicate`` for the subset) or a ``pyarrow.compute.Expression``
+        (``pc.field("label") == 3``), over tabular columns (partition columns included) and scalar
+        tensors stored inline. Evaluated by Arrow over the rows, without Spark and without reading
+        any chunk. A tensor stored in chunks or bad syntax raises ``InvalidOptionError``, an unknown
+        column ``SchemaError``, each naming it.
+        """
+        ds = self.dataset
+        schema = ds.schema
+        chunked = list(schema.chunked)
+        filterable = [name for name in schema.order if name not in schema.chunked]
+        rows = ds.table()
+        where = f"{self._where()}: filter({predicate!r})"
+        columns = pa.schema([rows.schema.field(name) for name in filterable])
+        compiled = compile_predicate(predicate, columns, chunked, where=where)
+        rows = rows.select(list(compiled.columns) if compiled.columns is not None else filterable)
+        if not self._covers_all(rows.num_rows):
+            rows = rows.take(pa.array(self._indices, type=pa.int64()))
+        return DatasetView(ds, self._indices[matching_positions(rows, compiled, chunked, where=where)])
+
+    def _covers_all(self, num_rows: int) -> bool:
+        return len(self._indices) == num_rows and bool(np.array_equal(self._indices, np.arange(num_rows)))
+
+    # ------------------------------------------------------------------ read
+    def numpy(self, columns: Sequence[str] | None = None) -> dict[str, Any]:
+        """{column: values} of the view's rows (all columns when None): tabular columns and inline
+        tensors as numpy arrays, chunked tensors stacked into one array when every sample has the
+        same shape and dtype, else a list of arrays (None for a null sample)."""
+        ds = self.dataset
+        names = self._columns(columns)
+        return ds._rows(self._indices, names)
+
+    def table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The view's rows as an Arrow table, as ``Dataset.table`` gives them (chunked tensors as refs)."""
+        ds = self.dataset
+        return ds._take(self._indices, self._columns(columns))
+
+    def _columns(self, columns: Sequence[str] | None) -> list[str]:
+        order = list(self.dataset.schema.order)
+        if columns is None:
+            return order
+        if isinstance(columns, str):
+            columns = [columns]
+        unknown = [c for c in columns if c not in order]
+        if unknown:
+            raise SchemaError(f"{self._where()}: unknown column(s) {unknown}; has {order}")
+        return list(columns)
+
+    def pytorch(self, **loader_options: Any) -> Any:
+        """A streaming torch ``DataLoader`` over exactly the view's rows (options as for
+        ``Dataset.pytorch``). Only chunks holding view rows are read; unshuffled it yields rows in
+        view order, shuffled it groups them by chunk like a whole dataset."""
+        from deeplake_spark.dataset.dataset import torch_loader  # dataset.py imports this module
+
+        return torch_loader(self, **loader_options)
