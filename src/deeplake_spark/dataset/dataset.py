@@ -27,7 +27,7 @@ from deeplake_spark.dataset.rows import FEW_ROWS, RowLocator, row_values
 from deeplake_spark.dataset.schema import DatasetSchema
 from deeplake_spark.dataset.sql_checks import check_sql, check_update_columns, dml_failure
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
-from deeplake_spark.dataset.view import DatasetView
+from deeplake_spark.dataset.view import DatasetView, pick_positions
 from deeplake_spark.dataset.writer import TensorColumnWriter, settle_failed_write, write_tensor_column
 from deeplake_spark.errors import (
     CommitConflict,
@@ -184,7 +184,7 @@ class Dataset:
             row = self._rows(np.array([i % n]), self.schema.order)
             return {name: inline_sample(values, 0) if name in self.schema.inline else values[0]
                     for name, values in row.items()}
-        return DatasetView(self)[key]
+        return DatasetView(self, pick_positions(key, len(self), f"dataset {self.path} (version {self.version})"))
 
     def filter(self, predicate: str | pc.Expression) -> DatasetView:
         """A view of the rows for which ``predicate`` is true, pinned to this version (see

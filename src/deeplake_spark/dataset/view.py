@@ -20,6 +20,34 @@ if TYPE_CHECKING:
 RowKey = int | slice | Sequence[int] | np.ndarray
 
 
+def pick_positions(key: slice | Sequence[int] | np.ndarray, n: int, where: str,
+                   indices: np.ndarray | None = None) -> np.ndarray:
+    """Row positions picked by ``key`` out of ``indices`` (``0..n-1`` when None, without building it
+    for a slice): a slice, integer positions (negative ones count from the end) or a boolean mask of
+    length ``n``. Raises ``IndexError`` naming ``where`` and the first position out of range."""
+    if isinstance(key, slice):
+        if indices is not None:
+            return indices[key]
+        picked_range = range(n)[key]
+        return np.arange(picked_range.start, picked_range.stop, picked_range.step, dtype=np.int64)
+    picked = np.asarray(key)
+    if picked.dtype == bool:
+        if picked.shape != (n,):
+            raise IndexError(f"{where}: a boolean mask of shape {picked.shape} for {n} rows")
+        found = np.flatnonzero(picked)
+        return found.astype(np.int64) if indices is None else indices[found]
+    if picked.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if picked.ndim != 1 or not np.issubdtype(picked.dtype, np.integer):
+        raise IndexError(f"{where}: row positions must be a 1-d list of integers, got {picked.dtype} of shape "
+                         f"{picked.shape}")
+    if picked.min() < -n or picked.max() >= n:
+        bad = int(picked[(picked < -n) | (picked >= n)][0])
+        raise IndexError(f"{where}: index {bad} out of range for {n} rows")
+    picked = picked.astype(np.int64) % n
+    return picked if indices is None else indices[picked]
+
+
 class DatasetView:
     """Rows of a dataset at one version, by their positions in that version (``ds[0:1000]``,
     ``ds[[5, 2, 9]]``, ``ds.filter("label = 3 and split = 'train'")``), in the order picked.
@@ -41,6 +69,7 @@ class DatasetView:
         self._dataset = dataset
         self.version: int = dataset.version
         self.path: str = dataset.path
+        self._whole = indices is None  # every row in order: filter() needs no take
         rows = np.arange(len(dataset), dtype=np.int64) if indices is None else np.array(indices, dtype=np.int64)
         rows.setflags(write=False)
         self._indices = rows
@@ -78,25 +107,9 @@ class DatasetView:
         return f"dataset {self.path} (version {self.version})"
 
     def positions(self, key: slice | Sequence[int] | np.ndarray) -> np.ndarray:
-        """Row positions in the dataset version for ``key``, a selection of this view's rows: a slice,
-        integer positions (negative count from the end) or a boolean mask as long as the view."""
-        n = len(self)
-        if isinstance(key, slice):
-            return self._indices[key]
-        picked = np.asarray(key)
-        if picked.dtype == bool:
-            if picked.shape != (n,):
-                raise IndexError(f"{self._where()}: a boolean mask of shape {picked.shape} for a view of {n} rows")
-            return self._indices[picked]
-        if picked.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        if picked.ndim != 1 or not np.issubdtype(picked.dtype, np.integer):
-            raise IndexError(f"{self._where()}: row positions must be a 1-d list of integers, got "
-                             f"{picked.dtype} of shape {picked.shape}")
-        if picked.min() < -n or picked.max() >= n:
-            bad = int(picked[(picked < -n) | (picked >= n)][0])
-            raise IndexError(f"{self._where()}: index {bad} out of range for {n} rows")
-        return self._indices[picked % n]
+        """Row positions in the dataset version for ``key``, a selection of this view's rows (see
+        :func:`pick_positions`)."""
+        return pick_positions(key, len(self), self._where(), self._indices)
 
     def __getitem__(self, key: RowKey | str) -> Any:
         """``view[i]`` -> {column: value} of one row; ``view["column"]`` -> that column's values
@@ -135,12 +148,9 @@ class DatasetView:
         columns = pa.schema([rows.schema.field(name) for name in filterable])
         compiled = compile_predicate(predicate, columns, chunked, where=where)
         rows = rows.select(list(compiled.columns) if compiled.columns is not None else filterable)
-        if not self._covers_all(rows.num_rows):
+        if not self._whole:
             rows = rows.take(pa.array(self._indices, type=pa.int64()))
         return DatasetView(ds, self._indices[matching_positions(rows, compiled, chunked, where=where)])
-
-    def _covers_all(self, num_rows: int) -> bool:
-        return len(self._indices) == num_rows and bool(np.array_equal(self._indices, np.arange(num_rows)))
 
     # ------------------------------------------------------------------ read
     def numpy(self, columns: Sequence[str] | None = None) -> dict[str, Any]:
