@@ -16,7 +16,8 @@ so the others try (and fail) themselves, with the real error. When ``/dev/shm`` 
 is used unshared. ``ChunkShare.create`` removes folders left by dead loader processes, and the
 folder of a share is removed when the object that created it is collected or at exit.
 
-Files hold ``parts`` (buffers; the prefetcher stores a chunk's bytes and its decompressed payload):
+Files hold ``parts`` (buffers; the prefetcher stores a chunk's bytes, or an lz4 chunk's header and
+decompressed payload):
 a 16-byte header (magic, part count), one 8-byte length per part, then the parts, each at a
 64-byte aligned offset so numpy views of them are aligned.
 """

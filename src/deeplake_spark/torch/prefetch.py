@@ -23,7 +23,9 @@ import numpy as np
 
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.refs import chunk_relpath
+from deeplake_spark.errors import CorruptChunkError
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.format.header import decode_header
 from deeplake_spark.torch.chunk_share import SharedEpoch
 from deeplake_spark.torch.ref_checks import check_chunk_refs, uniform_shape
 from deeplake_spark.torch.source import TensorSource
@@ -75,21 +77,32 @@ def chunk_name(key: ChunkKey) -> str:
 
 
 def _parts(loaded: LoadedChunk) -> list[memoryview]:
-    """What the share stores: the chunk's bytes and, for lz4, its decompressed payload."""
+    """What the share stores: the chunk's bytes, or for lz4 its header and decompressed payload
+    (raw images barely compress: storing the compressed payload too would double the writes)."""
     chunk = loaded.reader
-    parts = [chunk._data]  # TODO(H2 request): ChunkReader.data
+    data = chunk._data  # TODO(H2 request 14:53): ChunkReader.data
     if chunk.header.compression == "lz4":
-        parts.append(chunk.raw_payload)
-    return parts
+        return [data[: chunk.header.header_len], chunk.raw_payload]
+    return [data]
 
 
 def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> LoadedChunk:
     """The chunk rebuilt from the share's parts: verified, checked and decompressed by its loader."""
     where = (f"dataset {tensor.dataset}, tensor {tensor.spec.name!r}, "
              f"chunk file {chunk_relpath(tensor.spec.name, tensor.chunk_ids[code])}")
-    chunk = ChunkReader(parts[0], where=where, verify=False)
-    if len(parts) > 1:
-        chunk._raw = parts[1]  # TODO(H2 request): ChunkReader(raw_payload=...)
+    if len(parts) == 1:
+        return _ready(ChunkReader(parts[0], where=where, verify=False))
+    # TODO(H2 request 15:08): ChunkReader.from_decompressed(parts[0], parts[1], where=where)
+    chunk = ChunkReader.__new__(ChunkReader)
+    chunk._data = parts[0]
+    chunk.where = where
+    chunk.header = decode_header(parts[0], where=where)
+    if len(parts[1]) != chunk.header.raw_payload_len:
+        raise CorruptChunkError(f"{where}: shared decompressed payload has {len(parts[1])} bytes, "
+                                f"the header says {chunk.header.raw_payload_len}")
+    chunk._payload = memoryview(b"")
+    chunk._verified = True
+    chunk._raw = parts[1]
     return _ready(chunk)
 
 
