@@ -161,6 +161,14 @@ def test_a_live_claimer_that_never_finishes_times_out_naming_the_chunk(tmp_path)
     assert [bytes(p) for p in epoch.acquire("c", lambda: [b"x"])] == [b"x"]  # now dead: taken over
 
 
+def test_a_claim_whose_pid_was_reused_by_another_process_is_taken_over(tmp_path):
+    share = ChunkShare.create(base=str(tmp_path), timeout=20)
+    epoch = share.epoch(0, worker=1, users=_users())
+    with open(os.path.join(epoch.folder, "c.claim"), "w") as f:
+        f.write(f"{os.getpid()} 1")  # a live pid, but not the process that wrote the claim (start time 1)
+    assert [bytes(p) for p in epoch.acquire("c", lambda: [b"x"])] == [b"x"]
+
+
 def test_a_failed_load_lets_the_next_worker_meet_the_error_itself(tmp_path):
     share = ChunkShare.create(base=str(tmp_path))
     first, second = (share.epoch(0, worker=w, users=_users()) for w in (0, 1))

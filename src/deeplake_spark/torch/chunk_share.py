@@ -3,9 +3,9 @@
 A DataLoader hands a rank's batches to its workers in turn (batch ``b`` to worker ``b % n``), and
 a chunk spans several batches, so without sharing every worker would read (and decompress) most
 chunks. The epoch's plan is deterministic: every worker knows which workers use each chunk. The
-first worker to need a chunk claims it (an ``O_EXCL`` claim file holding its pid), loads it and
-writes it to a file in a per-loader folder under ``/dev/shm``, published by an atomic rename;
-the other users map that file (no copy). Each user leaves a done marker after its last use, and
+first worker to need a chunk claims it (an ``O_EXCL`` claim file holding its pid and start
+time), loads it and writes it to a file in a per-loader folder under ``/dev/shm``, published by an
+atomic rename; the other users map that file (no copy). Each user leaves a done marker after its last use, and
 the user that finds all markers present removes the chunk: memory is bounded by the chunks in use
 (shuffle window + prefetch), not by the dataset.
 
@@ -55,8 +55,19 @@ def default_base() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields_after_name = f.read().rsplit(b")", 1)[-1].split()
+        return fields_after_name[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def pid_alive(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, counts as dead; so does a
+    new process that reuses the pid, when ``started`` gives the first one's start time)."""
     if pid <= 0:
         return False
     try:
@@ -67,10 +78,12 @@ def pid_alive(pid: int) -> bool:
         return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[-1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
+            fields_after_name = f.read().rsplit(b")", 1)[-1].split()
+    except OSError:
         return True
+    if fields_after_name and fields_after_name[0] in (b"Z", b"X"):
+        return False
+    return started is None or len(fields_after_name) < 20 or fields_after_name[19].decode() == started
 
 
 def _remove_if_owner(root: str, owner_pid: int) -> None:
@@ -181,7 +194,7 @@ class SharedEpoch:
                 pause = min(pause * 2, 0.02)
                 continue
             try:
-                os.write(fd, str(os.getpid()).encode())
+                os.write(fd, f"{os.getpid()} {_start_time(os.getpid()) or ''}".encode())
             finally:
                 os.close(fd)
             return self._load_and_publish(path, claim, load)
@@ -199,8 +212,10 @@ class SharedEpoch:
             age = time.time() - os.stat(claim).st_mtime
         except FileNotFoundError:
             return None
-        pid = int(text) if text.strip().isdigit() else None
-        stale = (pid is not None and not pid_alive(pid)) or (pid is None and age > _EMPTY_CLAIM_GRACE_S)
+        words = text.decode(errors="replace").split()
+        pid = int(words[0]) if words and words[0].isdigit() else None
+        started = words[1] if len(words) > 1 else None
+        stale = (pid is not None and not pid_alive(pid, started)) or (pid is None and age > _EMPTY_CLAIM_GRACE_S)
         if stale:
             log.warning("chunk share %s: taking over the claim of dead process %s", claim, pid)
             gone = f"{claim}.stale-{os.getpid()}-{threading.get_ident()}"
