@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 import deeplake_spark as dls
 from deeplake_spark.errors import InvalidOptionError
-from deeplake_spark.torch.sampling import ChunkLayout, pass_order
+from deeplake_spark.torch.sampling import ChunkLayout, elastic_pass_order
 
 N = 300
 
@@ -49,16 +49,18 @@ def _ids(loader):
     return [b["id"].tolist() for b in loader]
 
 
-def test_every_sample_once_and_order_matches_the_pure_plan(small_ds):
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_every_sample_once_and_order_matches_the_pure_plan(small_ds, engine):
     ds, _ = small_ds
-    loader = ds.pytorch(batch_size=16, num_workers=2, seed=7, columns=["x", "id"])
+    loader = ds.pytorch(batch_size=16, num_workers=2, seed=7, columns=["x", "id"], engine=engine)
+    assert loader.engine == engine
     batches = _ids(loader)
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(N))
-    # The loader's order is exactly the pure function's (seed, epoch, rank, world, workers -> order).
+    # The loader's order is exactly the pure function's (seed, epoch, rank, world -> order).
     codes = np.asarray(ds.table(columns=["x"]).column("x").combine_chunks().field("chunk").dictionary_encode().indices)
     layout = ChunkLayout.from_chunk_codes(codes)
-    expected = pass_order(layout, first_epoch=0, num_epochs=1, num_workers=2, batch_size=16, seed=7)
+    expected = elastic_pass_order(layout, first_epoch=0, num_epochs=1, num_workers=2, batch_size=16, seed=7)
     assert batches == [b.tolist() for b in expected]  # row position == id here
     assert len(loader) == len(batches) == -(-N // 16)
 
@@ -212,8 +214,8 @@ def test_memory_is_bounded_by_prefetch_depth_not_dataset_size(small_ds):
     ds, _ = small_ds
     source = from_dataset(ds, ["x", "id"])
     num_chunks = len(source.tensors[0].chunk_ids)
-    batches = pass_order(source.layout(), first_epoch=0, num_epochs=1, num_workers=1, batch_size=10, seed=2,
-                         shuffle_window=2)
+    batches = elastic_pass_order(source.layout(), first_epoch=0, num_epochs=1, num_workers=1, batch_size=10, seed=2,
+                                 shuffle_window=2)
     peak = 0
     with ChunkPrefetcher(source.tensors, batches, prefetch_chunks=1, io_threads=2) as prefetcher:
         for i in range(len(batches)):

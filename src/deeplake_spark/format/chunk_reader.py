@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import lz4.block
+import pyarrow as pa
 
 from deeplake_spark.errors import CorruptChunkError
 from deeplake_spark.format.checksum import checksum
 from deeplake_spark.format.header import ChunkHeader, decode_header
 from deeplake_spark.format.samples import decode_sample
+
+_LZ4_RAW = pa.Codec("lz4_raw")
 
 
 class ChunkReader:
@@ -18,6 +21,12 @@ class ChunkReader:
     The payload checksum is verified once on construction (``verify=True``); an LZ4 payload is
     decompressed once, on first access, and kept. JPEG/PNG samples are decoded one at a time.
     ``where`` names the chunk (dataset, tensor, file) in error messages.
+
+    A verified LZ4 payload is decompressed by Arrow's LZ4 codec, which releases the GIL for the
+    whole call and writes straight into its own buffer (python-lz4 copies its output into a
+    ``bytes`` while holding the GIL), so loader threads decompress in parallel. Arrow does not
+    report how many bytes it wrote: an unverified payload (``verify=False``) goes through
+    python-lz4, which checks that it decompresses to exactly the size the header records.
     """
 
     def __init__(self, data: bytes | memoryview, *, where: str = "chunk", verify: bool = True) -> None:
@@ -32,6 +41,7 @@ class ChunkReader:
         self._payload = self._data[self.header.header_len : end]
         if verify and checksum(self.header.checksum_algorithm, self._payload) != self.header.payload_checksum:
             raise CorruptChunkError(f"{where}: payload checksum mismatch (damaged chunk file)")
+        self._verified = verify
         self._raw: memoryview | None = None if self.header.compression == "lz4" else self._payload
 
     def __len__(self) -> int:
@@ -41,12 +51,20 @@ class ChunkReader:
     def raw_payload(self) -> memoryview:
         """Payload after chunk-level decompression (decompressed once, then cached)."""
         if self._raw is None:
-            try:
-                raw = lz4.block.decompress(self._payload, uncompressed_size=self.header.raw_payload_len)
-            except lz4.block.LZ4BlockError as e:
-                raise CorruptChunkError(f"{self.where}: LZ4 payload does not decompress: {e}") from e
-            if len(raw) != self.header.raw_payload_len:
-                raise CorruptChunkError(f"{self.where}: LZ4 payload decompressed to the wrong size")
+            size = self.header.raw_payload_len
+            if self._verified:
+                # The checksum matched the bytes the writer compressed from exactly ``size`` bytes.
+                try:
+                    raw = _LZ4_RAW.decompress(self._payload, decompressed_size=size)
+                except (OSError, pa.ArrowException) as e:
+                    raise CorruptChunkError(f"{self.where}: LZ4 payload does not decompress: {e}") from e
+            else:
+                try:
+                    raw = lz4.block.decompress(self._payload, uncompressed_size=size)
+                except lz4.block.LZ4BlockError as e:
+                    raise CorruptChunkError(f"{self.where}: LZ4 payload does not decompress: {e}") from e
+                if len(raw) != size:
+                    raise CorruptChunkError(f"{self.where}: LZ4 payload decompressed to the wrong size")
             self._raw = memoryview(raw)
         return self._raw
 

@@ -38,6 +38,17 @@ def wants_pinned_memory(device: torch.device | None) -> bool:
     return device is not None and device.type == "cuda"
 
 
+def pin(batch: Any) -> Any:
+    """The batch with every CPU tensor copied to page-locked memory (other values as they are)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory() if batch.device.type == "cpu" else batch
+    if isinstance(batch, dict):
+        return {k: pin(v) for k, v in batch.items()}
+    if isinstance(batch, list):
+        return [pin(v) for v in batch]
+    return batch
+
+
 def to_device(batch: Any, device: torch.device | None) -> Any:
     """Move every tensor of a (nested) batch to ``device``; other values are left as they are."""
     if device is None or device.type == "cpu":

@@ -1,10 +1,19 @@
-"""The streaming loader: an ``IterableDataset`` whose workers read chunks, and its ``DataLoader``.
+"""The streaming loader: an ``IterableDataset`` that yields whole batches, and its ``DataLoader``.
 
-Each worker (and the main process when ``num_workers=0``) follows the plan of
-``sampling.epoch_plan`` for its rank and worker number, prefetches the chunks its batches need on
-I/O threads (``prefetch.ChunkPrefetcher``), assembles whole batches with numpy
-(``collate.gather_columns``) and hands torch tensors to the DataLoader (``batch_size=None``: the
-dataset yields batches, so there is no per-sample collate in the main process).
+Which rows a rank yields, batch by batch and in which order, is the pure function
+``sampling.rank_batches`` (the same whatever ``num_workers`` or the engine). The chunks the batches
+need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are assembled with numpy
+(``collate.gather_columns``) by one of three engines:
+
+* ``"threads"``: in the training process, by ``num_workers`` threads (``threads.assemble_threaded``).
+  The work (Arrow LZ4, numpy gathers, Pillow decodes) releases the GIL, and no batch crosses a
+  process boundary. Chosen by ``engine="auto"`` unless a per-sample ``transform`` or a callable
+  ``collate`` runs Python per sample.
+* ``"processes"``: ``num_workers`` DataLoader worker processes, worker ``w`` building batches
+  ``w, w + n, ...`` (``sampling.worker_batches``); they hand batches over through reused
+  shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
+  Images are decoded on 2 threads inside each worker.
+* ``num_workers=0``: one batch after the other in the training process.
 """
 
 from __future__ import annotations
@@ -20,12 +29,18 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.torch import collate as collate_mod
-from deeplake_spark.torch.device import resolve_device, to_device, wants_pinned_memory
-from deeplake_spark.torch.prefetch import ChunkPrefetcher
-from deeplake_spark.torch.sampling import epoch_plan, rank_num_batches
+from deeplake_spark.torch.chunk_share import ChunkShare
+from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
+from deeplake_spark.torch.loader_state import LoaderState, layout_digest
+from deeplake_spark.torch.prefetch import ChunkPrefetcher, chunk_users
+from deeplake_spark.torch.sampling import batch_owners, next_offset, rank_batches, rank_num_batches, worker_batches
+from deeplake_spark.torch.shm_batches import SlotReceiver, WorkerRing, new_flags
 from deeplake_spark.torch.source import LoaderSource, from_dataset
+from deeplake_spark.torch.threads import assemble_threaded
 
 log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "threads", "processes")
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -47,11 +62,30 @@ def _distributed_defaults(rank: int | None, world_size: int | None) -> tuple[int
     return rank, world_size
 
 
+def choose_engine(engine: str, num_workers: int, *, transform: Any, collate: Any) -> str:
+    """``"main"`` (``num_workers=0``), ``"threads"`` or ``"processes"`` for the options given.
+
+    ``"auto"`` picks threads unless per-sample Python (``transform``, a callable ``collate``)
+    needs processes to run in parallel.
+    """
+    if engine not in ENGINES:
+        raise InvalidOptionError(f"engine={engine!r}: expected one of {ENGINES}")
+    if num_workers == 0:
+        if engine == "processes":
+            raise InvalidOptionError("engine='processes' needs num_workers >= 1")
+        return "main"
+    if engine != "auto":
+        return engine
+    return "processes" if transform is not None or callable(collate) else "threads"
+
+
 class StreamingDataset(IterableDataset):
     """Yields whole batches (dicts of tensors) of a ``LoaderSource`` for one rank.
 
-    Iterating it once runs ``num_epochs`` epochs (forever for ``None``) starting at
-    ``first_epoch``; the owning ``DeepLakeDataLoader`` moves ``first_epoch`` on after each pass.
+    Iterating it once runs one pass: the epochs, first batch and pass number held in ``control``
+    (a shared tensor the owning ``DeepLakeDataLoader`` sets before each pass, so persistent
+    workers see it too). ``chunk_share`` (worker processes only) lets the workers read each chunk
+    once per epoch between them.
     """
 
     def __init__(self, source: LoaderSource, *, batch_size: int, num_epochs: int | None, shuffle: bool, seed: int,
@@ -77,8 +111,28 @@ class StreamingDataset(IterableDataset):
         self.collate = collate
         self.pad_value = pad_value
         self.verify = verify
-        self.first_epoch = 0
+        #: [first epoch, batches of it already done, epochs (-1: endless), pass number] of the next
+        #: pass (shared with the workers).
+        self.control = torch.zeros(4, dtype=torch.int64).share_memory_()
+        self.chunk_share: ChunkShare | None = None
+        #: Intervals of the first epoch's global sequence consumed before a resume (``sampling``).
+        self.consumed: tuple[tuple[int, int], ...] = ()
+        #: Threads assembling batches in each process that builds them.
+        self.assembly_threads = 1
+        #: (token, flags) of the shared-memory slots when batches cross from worker processes.
+        self.slots: tuple[tuple[int, int], torch.Tensor] | None = None
+        self._ring: WorkerRing | None = None
         self._tensor_names = frozenset(t.name for t in source.tensors) | source.inline
+
+    @property
+    def first_epoch(self) -> int:
+        return int(self.control[0])
+
+    @property
+    def layout_digest(self) -> str:
+        if getattr(self, "_layout_digest", None) is None:
+            self._layout_digest = layout_digest(self.layout)
+        return self._layout_digest
 
     @property
     def batches_per_epoch(self) -> int:
@@ -86,16 +140,21 @@ class StreamingDataset(IterableDataset):
                                 batch_size=self.batch_size, drop_last=self.drop_last)
 
     def __len__(self) -> int:
+        """Batches of a whole pass of ``num_epochs`` epochs (the loader's ``len`` counts a resumed one)."""
         if self.num_epochs is None:
             raise TypeError("a loader with num_epochs=None is endless and has no length")
         return self.batches_per_epoch * self.num_epochs
 
-    def plan(self, epoch: int, worker: int, num_workers: int) -> Sequence[np.ndarray]:
-        """Row positions of each batch ``worker`` yields in ``epoch``."""
-        plans = epoch_plan(self.layout, seed=self.seed, epoch=epoch, rank=self.rank, world_size=self.world_size,
-                           num_workers=num_workers, batch_size=self.batch_size, shuffle=self.shuffle,
-                           shuffle_window=self.shuffle_window, drop_last=self.drop_last)
-        return plans[worker].batches
+    def epoch_length(self, consumed: tuple[tuple[int, int], ...] = ()) -> int:
+        """Batches of an epoch of this rank, without the positions ``consumed`` before a resume."""
+        return rank_num_batches(self.source.num_rows, rank=self.rank, world_size=self.world_size,
+                                batch_size=self.batch_size, drop_last=self.drop_last, consumed=consumed)
+
+    def epoch_batches(self, epoch: int, *, first: bool) -> list[np.ndarray]:
+        """Row positions of each batch this rank yields in ``epoch``, in order."""
+        return rank_batches(self.layout, seed=self.seed, epoch=epoch, rank=self.rank, world_size=self.world_size,
+                            batch_size=self.batch_size, shuffle=self.shuffle, shuffle_window=self.shuffle_window,
+                            drop_last=self.drop_last, consumed=self.consumed if first else ())
 
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:
         """One batch from its rows and the loaded chunks."""
@@ -111,17 +170,28 @@ class StreamingDataset(IterableDataset):
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
-        worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        epochs: Iterator[int] = itertools.count(self.first_epoch) if self.num_epochs is None \
-            else iter(range(self.first_epoch, self.first_epoch + self.num_epochs))
+        worker, builders = (info.id, info.num_workers) if info is not None else (0, 1)
+        if info is not None and self.slots is not None and self._ring is None:
+            self._ring = WorkerRing(*self.slots, worker)
+        first_epoch, start, count, pass_id = (int(v) for v in self.control.tolist())
+        epochs: Iterator[int] = itertools.count(first_epoch) if count < 0 else iter(range(first_epoch,
+                                                                                          first_epoch + count))
+        offset = 0
         for epoch in epochs:
-            batches = self.plan(epoch, worker, num_workers)
-            with ChunkPrefetcher(self.source.tensors, batches, prefetch_chunks=self.prefetch_chunks,
-                                 io_threads=self.io_threads, verify=self.verify) as prefetcher:
-                for i, rows in enumerate(batches):
-                    batch = self.assemble(rows, prefetcher.chunks_for(i))
-                    prefetcher.release(i)
-                    yield batch
+            first = epoch == first_epoch
+            batches = self.epoch_batches(epoch, first=first)
+            begin = start if first else 0
+            mine = [batches[b] for b in worker_batches(len(batches), worker, builders, begin, offset)]
+            shared = None
+            if self.chunk_share is not None and builders > 1:
+                owners = batch_owners(len(batches), builders, begin, offset)
+                shared = self.chunk_share.epoch(epoch, worker=worker, pass_id=pass_id,
+                                                users=chunk_users(self.source.tensors, batches, owners))
+            offset = next_offset(len(batches), builders, begin, offset)
+            with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
+                                 io_threads=self.io_threads, verify=self.verify, shared=shared) as prefetcher:
+                for batch in assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads):
+                    yield self._ring.pack(batch) if self._ring is not None else batch
 
 
 class DeepLakeDataLoader(DataLoader):
@@ -129,41 +199,139 @@ class DeepLakeDataLoader(DataLoader):
 
     Each ``iter(loader)`` runs the next ``num_epochs`` epochs (epoch numbers, hence the shuffle,
     move on from pass to pass; ``set_epoch`` sets them as with ``DistributedSampler``). Batches
-    are moved to ``device`` (pinned memory and non-blocking copies for CUDA). Usable as a context
-    manager, like petastorm's.
+    are moved to ``device`` (pinned memory and non-blocking copies for CUDA). ``state_dict()``
+    after any batch and ``load_state_dict`` on a new loader continue with exactly the batches not
+    yet received, in the same order. Usable as a context manager (leaving it stops persistent
+    workers), like petastorm's.
 
-    Workers start the platform's default way (fork on Linux), so lambdas work as ``transform``.
-    In a Spark driver a forked child closes the py4j sockets of the parent's *other* threads
-    (py4j retries a failed send, so this is harmless unless another thread is inside a Spark call
-    at that moment); pass ``multiprocessing_context="forkserver"`` to avoid it (needs picklable
-    options and an ``if __name__ == "__main__":`` guard in scripts).
+    ``engine`` is the one ``choose_engine`` picked (``"main"``, ``"threads"`` or ``"processes"``).
+    Worker processes start the platform's default way (fork on Linux), so lambdas work as
+    ``transform``. In a Spark driver a forked child closes the py4j sockets of the parent's
+    *other* threads (py4j retries a failed send, so this is harmless unless another thread is
+    inside a Spark call at that moment); pass ``multiprocessing_context="forkserver"`` to avoid it
+    (needs picklable options and an ``if __name__ == "__main__":`` guard in scripts). The threads
+    engine starts no process at all.
     """
 
-    def __init__(self, dataset: StreamingDataset, *, num_workers: int, device: Any = None, prefetch_factor: int = 2,
+    def __init__(self, dataset: StreamingDataset, *, num_workers: int, engine: str = "auto",
+                 persistent_workers: bool | None = None, device: Any = None, prefetch_factor: int = 2,
                  timeout: float = 0, multiprocessing_context: Any = None) -> None:
+        self.engine = choose_engine(engine, num_workers, transform=dataset.transform, collate=dataset.collate)
         self.target_device = resolve_device(device)
-        super().__init__(dataset, batch_size=None, num_workers=num_workers,
-                         pin_memory=wants_pinned_memory(self.target_device),
-                         prefetch_factor=prefetch_factor if num_workers > 0 else None, timeout=timeout,
-                         multiprocessing_context=multiprocessing_context if num_workers > 0 else None)
-        self._next_epoch = 0
+        processes = self.engine == "processes"
+        if persistent_workers is not None and not isinstance(persistent_workers, bool):
+            raise InvalidOptionError(f"persistent_workers={persistent_workers!r}: expected True, False or None")
+        persistent = processes and persistent_workers is not False
+        if self.engine == "threads":
+            dataset.assembly_threads = num_workers
+        elif processes:
+            # Image decoding is the one per-sample cost a second thread per worker halves.
+            images = any(t.spec.is_sample_compressed for t in dataset.source.tensors)
+            dataset.assembly_threads = 2 if images else 1
+            dataset.slots = new_flags(num_workers, prefetch_factor + 3)
+            if num_workers > 1:
+                dataset.chunk_share = ChunkShare.create()
+        self._receiver = SlotReceiver(dataset.slots[1]) if dataset.slots is not None else None
+        self._pin = wants_pinned_memory(self.target_device)
+        super().__init__(dataset, batch_size=None, num_workers=num_workers if processes else 0,
+                         pin_memory=self._pin and not processes, timeout=timeout,
+                         prefetch_factor=prefetch_factor if processes else None, persistent_workers=persistent,
+                         multiprocessing_context=multiprocessing_context if processes else None)
+        self._position = (0, 0)
+        self._pass_first, self._pass_consumed, self._pass_end = 0, (), None
+        self._passes = 0
+        self._plan_next(0, 0, ())
+
+    def _plan_next(self, epoch: int, start: int, consumed: tuple[tuple[int, int], ...],
+                   end: int | None = None) -> None:
+        """What the next pass runs: from ``epoch`` (planned without the positions ``consumed`` before
+        a resume with another plan, ``sampling.consumed_after``) at its batch ``start``, up to epoch
+        ``end`` (default: ``num_epochs`` epochs; None with an endless loader)."""
+        dataset: StreamingDataset = self.dataset  # type: ignore[assignment]
+        if end is None and dataset.num_epochs is not None:
+            end = epoch + dataset.num_epochs
+        self._next = (epoch, start, consumed, end)
+
+    def __len__(self) -> int:
+        dataset: StreamingDataset = self.dataset  # type: ignore[assignment]
+        epoch, start, consumed, end = self._next
+        if end is None:
+            raise TypeError("a loader with num_epochs=None is endless and has no length")
+        if end <= epoch:
+            return 0
+        return dataset.epoch_length(consumed) - start + dataset.batches_per_epoch * (end - epoch - 1)
+
+    def _stop_workers(self) -> None:
+        if getattr(self, "_iterator", None) is not None:
+            self._iterator = None  # its __del__ shuts the worker processes down
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass start at ``epoch``."""
-        self._next_epoch = _positive_int("epoch", epoch, 0)
+        self._plan_next(_positive_int("epoch", epoch, 0), 0, ())
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         dataset: StreamingDataset = self.dataset  # type: ignore[assignment]
-        dataset.first_epoch = self._next_epoch
-        self._next_epoch += dataset.num_epochs or 0
-        for batch in super().__iter__():
+        first_epoch, start, consumed, end = self._next
+        if consumed != dataset.consumed:
+            dataset.consumed = consumed
+            self._stop_workers()  # persistent workers hold the old value: start new ones
+        self._passes += 1
+        # Read by the workers (persistent ones too) or threads when they start this pass.
+        count = -1 if end is None else max(end - first_epoch, 0)
+        dataset.control.copy_(torch.tensor([first_epoch, start, count, self._passes]))
+        length = dataset.epoch_length(consumed)
+        per_epoch = dataset.batches_per_epoch
+        self._position = (first_epoch, start)
+        self._pass_first, self._pass_consumed, self._pass_end = first_epoch, consumed, end
+        iterator = super().__iter__()
+        self._plan_next(first_epoch + count if count >= 0 else first_epoch, 0, ())
+        epoch, done = first_epoch, start
+        for batch in iterator:
+            if self._receiver is not None:
+                batch = self._receiver.open(batch)
+                if self._pin:
+                    batch = pin(batch)
+            done += 1
+            if done >= length:  # the epoch is complete: the state points at the next one
+                epoch, done, length = epoch + 1, 0, per_epoch
+            self._position = (epoch, done)
             yield to_device(batch, self.target_device)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training loop stands, after the batches it has received (``LoaderState.to_dict``):
+        the epoch, the batches of it done, and what decides the order (checked on resume)."""
+        dataset: StreamingDataset = self.dataset  # type: ignore[assignment]
+        epoch, done = self._position
+        consumed = self._pass_consumed if epoch == self._pass_first else ()
+        return LoaderState(epoch=epoch, batches_done=done, seed=dataset.seed, shuffle=dataset.shuffle,
+                           shuffle_window=dataset.shuffle_window, num_rows=dataset.source.num_rows,
+                           layout_digest=dataset.layout_digest, world_size=dataset.world_size, rank=dataset.rank,
+                           batch_size=dataset.batch_size, drop_last=dataset.drop_last, consumed=consumed,
+                           pass_end=self._pass_end).to_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Make the next pass continue where ``state`` (from ``state_dict``, possibly of a job with
+        another world size or batch size) stood, up to the end of the pass that was running.
+
+        A different seed, shuffle, shuffle window or dataset is refused (``InvalidOptionError``).
+        """
+        dataset: StreamingDataset = self.dataset  # type: ignore[assignment]
+        saved = LoaderState.from_dict(state)
+        saved.check_compatible(seed=dataset.seed, shuffle=dataset.shuffle, shuffle_window=dataset.shuffle_window,
+                               num_rows=dataset.source.num_rows, layout_digest=dataset.layout_digest)
+        point = saved.resume_point(world_size=dataset.world_size, batch_size=dataset.batch_size,
+                                   drop_last=dataset.drop_last)
+        end = saved.pass_end if saved.pass_end is not None or dataset.num_epochs is None \
+            else point.epoch + dataset.num_epochs
+        self._plan_next(point.epoch, point.start, point.consumed, end)
+        self._position = (point.epoch, point.start)
+        self._pass_first, self._pass_consumed, self._pass_end = point.epoch, point.consumed, end
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        self._stop_workers()
 
 
 def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int | None = 1, shuffle: bool = True,
@@ -172,7 +340,8 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
                 world_size: int | None = None, drop_last: bool = False, prefetch_chunks: int = 4,
                 shuffle_window: int = 4, io_threads: int = 4, collate: collate_mod.CollateOption = "stack",
                 pad_value: float = 0, prefetch_factor: int = 2, timeout: float = 0, verify: bool = True,
-                multiprocessing_context: Any = None) -> DeepLakeDataLoader:
+                multiprocessing_context: Any = None, engine: str = "auto",
+                persistent_workers: bool | None = None) -> DeepLakeDataLoader:
     """A streaming DataLoader over ``source`` (see :func:`make_dataset_loader` for the options)."""
     batch_size = _positive_int("batch_size", batch_size)
     num_workers = _positive_int("num_workers", num_workers, 0)
@@ -184,6 +353,7 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
         if fn is not None and not callable(fn):
             raise InvalidOptionError(f"{name}={fn!r}: expected a callable or None")
     collate_mod.check_collate(collate, source.order)
+    choose_engine(engine, num_workers, transform=transform, collate=collate)  # refuse bad engines early
     dataset = StreamingDataset(
         source, batch_size=batch_size, num_epochs=num_epochs, shuffle=bool(shuffle), seed=seed, rank=rank,
         world_size=world_size, drop_last=bool(drop_last), shuffle_window=_positive_int("shuffle_window", shuffle_window),
@@ -191,9 +361,9 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
         io_threads=_positive_int("io_threads", io_threads), transform=transform, batch_transform=batch_transform,
         collate=collate, pad_value=pad_value, verify=verify,
     )
-    return DeepLakeDataLoader(dataset, num_workers=num_workers, device=device,
-                              prefetch_factor=_positive_int("prefetch_factor", prefetch_factor), timeout=timeout,
-                              multiprocessing_context=multiprocessing_context)
+    return DeepLakeDataLoader(dataset, num_workers=num_workers, engine=engine, persistent_workers=persistent_workers,
+                              device=device, prefetch_factor=_positive_int("prefetch_factor", prefetch_factor),
+                              timeout=timeout, multiprocessing_context=multiprocessing_context)
 
 
 def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **options: Any) -> DeepLakeDataLoader:
@@ -204,7 +374,10 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     ...     images, labels = batch["image"], batch["label"]
 
     Options: ``batch_size`` (32), ``num_epochs`` (1; ``None`` = endless), ``shuffle`` (True),
-    ``seed`` (0), ``num_workers`` (2), ``transform`` (per-sample dict -> value), ``batch_transform``
+    ``seed`` (0), ``num_workers`` (2: threads or worker processes, see ``engine``), ``engine``
+    ("auto" | "threads" | "processes"; auto = threads unless a ``transform`` or callable
+    ``collate`` runs Python per sample), ``persistent_workers`` (processes engine: keep workers
+    between passes; default True), ``transform`` (per-sample dict -> value), ``batch_transform``
     (batch -> batch), ``columns`` (all), ``device`` (e.g. ``"cuda"``), ``rank``/``world_size``
     (from ``torch.distributed`` when initialized), ``drop_last`` (False), ``prefetch_chunks`` (4
     chunks loaded ahead per worker), ``shuffle_window`` (rows of this many chunks are shuffled

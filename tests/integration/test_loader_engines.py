@@ -1,0 +1,231 @@
+"""The loader's engines (threads in the training process, worker processes with shared-memory
+slots, the main process alone) over real datasets: same batches, bounded resources, safe hand-off."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import deeplake_spark as dls
+from deeplake_spark.errors import CorruptChunkError, InvalidOptionError
+from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.format.chunk_writer import ChunkBuilder
+from deeplake_spark.format.samples import encode_sample
+from deeplake_spark.format.spec import TensorSpec
+
+N = 240
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    """240 rows: a fixed-shape lz4 tensor in 10 chunks, jpeg images, a label and a name."""
+    path = str(tmp_path_factory.mktemp("engines") / "ds")
+    data = dls.create(path, {
+        "x": dls.tensor("generic", dtype="float32", shape=(3, 8), compression="lz4", chunk_size=24 * 96),
+        "image": dls.tensor("image", compression="jpeg", chunk_size=8000),
+        "label": "int64",
+        "name": "string",
+    })
+    yy, xx = np.mgrid[0:16, 0:12]
+    images = [np.stack([(yy * 8 + i) % 256, (xx * 16) % 256, np.full_like(yy, i % 256)], -1).astype(np.uint8)
+              for i in range(N)]
+    data.append({"x": np.arange(N * 24, dtype="float32").reshape(N, 3, 8), "image": images,
+                 "label": np.arange(N), "name": [f"r{i}" for i in range(N)]})
+    return dls.open(path)
+
+
+def _plain(batch):
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def _passes(loader, passes):
+    return [[_plain(b) for b in loader] for _ in range(passes)]
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for pa, pb in zip(a, b):
+        assert len(pa) == len(pb)
+        for ba, bb in zip(pa, pb):
+            assert ba.keys() == bb.keys()
+            for k in ba:
+                if isinstance(ba[k], torch.Tensor):
+                    assert torch.equal(ba[k], bb[k]), k
+                else:
+                    assert ba[k] == bb[k], k
+
+
+def test_every_engine_yields_the_same_batches_pass_after_pass(ds):
+    options = {"batch_size": 20, "seed": 4, "num_epochs": 2}
+    reference = _passes(ds.pytorch(num_workers=0, **options), 2)
+    orders = [[i for b in batches for i in b["label"].tolist()] for batches in reference]
+    assert sorted(orders[0]) == sorted(2 * list(range(N))) and orders[0] != orders[1]  # 2 epochs a pass
+    for batch in reference[0]:
+        ids = batch["label"]
+        assert torch.equal(batch["x"][:, 0, 0], (ids * 24).float())
+        assert batch["image"].shape == (len(ids), 16, 12, 3) and batch["name"] == [f"r{i}" for i in ids.tolist()]
+    for engine, workers, persistent in [("threads", 2, None), ("threads", 3, None), ("processes", 2, True),
+                                        ("processes", 3, False)]:
+        loader = ds.pytorch(num_workers=workers, engine=engine, persistent_workers=persistent, **options)
+        assert loader.engine == engine
+        _same(_passes(loader, 2), reference)
+
+
+def test_auto_picks_threads_unless_python_runs_per_sample(ds):
+    assert ds.pytorch(num_workers=2).engine == "threads"
+    assert ds.pytorch(num_workers=0).engine == "main"
+    assert ds.pytorch(num_workers=2, transform=lambda s: s).engine == "processes"
+    assert ds.pytorch(num_workers=2, collate=lambda samples: samples).engine == "processes"
+    assert ds.pytorch(num_workers=2, engine="threads", transform=lambda s: s).engine == "threads"
+    with pytest.raises(InvalidOptionError, match="engine='gpu'"):
+        ds.pytorch(engine="gpu")
+    with pytest.raises(InvalidOptionError, match="num_workers >= 1"):
+        ds.pytorch(num_workers=0, engine="processes")
+    with pytest.raises(InvalidOptionError, match="persistent_workers"):
+        ds.pytorch(num_workers=2, engine="processes", persistent_workers="yes")
+
+
+def _worker_pid(sample):
+    return {"label": int(sample["label"]), "pid": os.getpid()}
+
+
+def test_persistent_workers_serve_every_pass(ds):
+    loader = ds.pytorch(batch_size=30, num_workers=2, columns=["label"], transform=_worker_pid, seed=1)
+    assert loader.engine == "processes" and loader.persistent_workers
+    pids, orders = [], []
+    for _ in range(3):
+        batches = list(loader)
+        pids.append({p for b in batches for p in b["pid"].tolist()})
+        orders.append([i for b in batches for i in b["label"].tolist()])
+    assert len(pids[0]) == 2 and pids[0] == pids[1] == pids[2] and os.getpid() not in pids[0]
+    assert all(sorted(o) == list(range(N)) for o in orders) and orders[0] != orders[1]  # epochs move on
+    with loader:
+        pass
+    assert loader._iterator is None  # leaving the context stops the workers
+    fresh = ds.pytorch(batch_size=30, num_workers=2, columns=["label"], transform=_worker_pid, seed=1,
+                       persistent_workers=False)
+    assert not fresh.persistent_workers
+    first, second = ({p for b in fresh for p in b["pid"].tolist()} for _ in range(2))
+    assert first.isdisjoint(second)  # re-forked for every pass
+
+
+def test_batches_kept_by_the_training_loop_are_never_overwritten(ds):
+    # The processes engine reuses shared-memory slots: a batch still held must keep its values while
+    # many later batches go through the same worker's slots (and holding them all never deadlocks).
+    loader = ds.pytorch(batch_size=8, num_workers=2, engine="processes", columns=["x", "label"], num_epochs=3,
+                        shuffle=False)
+    kept = list(loader)
+    assert len(kept) == 3 * N // 8
+    for batch in kept:
+        assert torch.equal(batch["x"][:, 0, 0], (batch["label"] * 24).float())
+    assert [i for b in kept for i in b["label"].tolist()] == 3 * list(range(N))
+    flags = loader._receiver.flags
+    assert int(flags.sum()) > 0
+    del kept, batch
+    gc.collect()
+    assert int(flags.sum()) == 0  # every slot is free again once the batches are gone
+
+
+def test_a_slot_is_reused_only_after_its_batch_is_dropped(ds):
+    loader = ds.pytorch(batch_size=8, num_workers=1, engine="processes", columns=["x", "label"], shuffle=False)
+    it = iter(loader)
+    first = next(it)
+    expected = first["x"].clone()
+    x_view = first["x"][2:4]  # a view alone keeps the slot
+    del first
+    gc.collect()
+    rest = list(it)  # the other 29 batches go through the same worker's slots
+    assert len(rest) == N // 8 - 1
+    del rest
+    gc.collect()
+    assert torch.equal(x_view, expected[2:4])
+    flags = loader._receiver.flags
+    assert int(flags.sum()) == 1  # the worker is done; only the view's slot is held
+    del x_view
+    gc.collect()
+    assert int(flags.sum()) == 0
+
+
+def test_threads_stop_when_the_training_loop_breaks(ds):
+    def ours():
+        return [t for t in threading.enumerate() if t.name.startswith("deeplake-")]
+
+    for _ in range(3):
+        for i, _batch in enumerate(ds.pytorch(batch_size=10, num_workers=3, engine="threads")):
+            if i == 2:
+                assert ours()  # the batch threads, the plan thread and the I/O threads run
+                break
+    gc.collect()
+    assert ours() == []
+
+
+def test_an_error_while_building_a_batch_reaches_the_training_loop(ds):
+    def boom(batch):
+        if int(batch["label"][0]) >= 0:
+            raise ValueError("bad batch transform")
+        return batch
+
+    for engine in ("threads", "processes"):
+        with pytest.raises(ValueError, match="bad batch transform"):
+            list(ds.pytorch(batch_size=10, num_workers=2, engine=engine, batch_transform=boom, columns=["label"]))
+
+
+def test_state_dict_resumes_every_engine_mid_epoch_and_across_epochs(ds):
+    options = {"batch_size": 16, "seed": 3, "num_epochs": 2, "columns": ["label"]}
+    full = [b["label"].tolist() for b in ds.pytorch(num_workers=0, **options)]
+    per_epoch = -(-N // 16)
+    for engine, workers, stop in [("threads", 2, 5), ("processes", 2, 7), ("processes", 3, per_epoch),
+                                  ("main", 0, per_epoch + 3)]:
+        first = ds.pytorch(num_workers=workers, engine="auto" if engine == "main" else engine, **options)
+        seen = []
+        for batch in first:
+            seen.append(batch["label"].tolist())
+            if len(seen) == stop:
+                state = first.state_dict()
+                break
+        assert state["epoch"] == stop // per_epoch and state["batches_done"] == stop % per_epoch
+        resumed = ds.pytorch(num_workers=workers, engine="auto" if engine == "main" else engine, **options)
+        resumed.load_state_dict(state)
+        assert len(resumed) == len(full) - stop
+        rest = [b["label"].tolist() for b in resumed]
+        assert seen + rest == full, engine
+        assert resumed.state_dict()["epoch"] == 2 and resumed.state_dict()["batches_done"] == 0
+
+
+def test_a_state_of_another_order_is_refused_naming_the_field(ds):
+    loader = ds.pytorch(batch_size=16, seed=3, columns=["label"])
+    state = loader.state_dict()
+    with pytest.raises(InvalidOptionError, match="seed"):
+        ds.pytorch(batch_size=16, seed=4, columns=["label"]).load_state_dict(state)
+    with pytest.raises(InvalidOptionError, match="shuffle"):
+        ds.pytorch(batch_size=16, seed=3, shuffle=False, columns=["label"]).load_state_dict(state)
+
+
+def test_an_lz4_payload_that_does_not_decompress_is_a_corrupt_chunk():
+    # Arrow's LZ4 codec (GIL-free) decodes verified payloads: a payload that matches its checksums
+    # but is not LZ4 (a buggy or hostile writer) must still be a CorruptChunkError.
+    import struct
+
+    from deeplake_spark.format.checksum import CRC32C, checksum
+    from deeplake_spark.format.header import decode_header
+
+    spec = TensorSpec.create("t", "generic", dtype="uint8", shape=(None,), compression="lz4")
+    builder = ChunkBuilder(spec)
+    builder.add(encode_sample(spec, np.arange(200, dtype=np.uint8) % 7))
+    data = bytearray(builder.finish())
+    header = decode_header(memoryview(bytes(data)))
+    start, stop = header.header_len, header.header_len + header.payload_len
+    data[start:stop] = b"\xf0" * header.payload_len  # a literal run longer than the payload
+    struct.pack_into("<Q", data, 40, checksum(header.checksum_algorithm, bytes(data[start:stop])))
+    head = bytearray(data[:start])
+    struct.pack_into("<I", head, 20, 0)
+    struct.pack_into("<I", data, 20, checksum(CRC32C, bytes(head)) & 0xFFFFFFFF)
+    reader = ChunkReader(bytes(data), where="chunk t/0")  # both checksums hold
+    with pytest.raises(CorruptChunkError, match="LZ4 payload does not decompress"):
+        reader.sample(0)
