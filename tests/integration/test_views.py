@@ -10,6 +10,8 @@ import os
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deeplake_spark as dls
 from deeplake_spark.errors import ChunkNotFoundError, InvalidOptionError, SchemaError, VersionNotFound
@@ -239,3 +241,63 @@ def test_loader_over_a_view_reads_only_the_chunks_holding_its_rows(ds):
     # the dataset as a whole now misses chunks, so reading it all fails, naming a chunk
     with pytest.raises(ChunkNotFoundError, match="chunk file is missing"):
         ds[:].numpy(["emb"])
+
+
+# ------------------------------------------------- predicates against SQL's three-valued logic
+def _sql_and(a, b):
+    return False if a is False or b is False else (None if a is None or b is None else True)
+
+
+def _sql_or(a, b):
+    return True if a is True or b is True else (None if a is None or b is None else False)
+
+
+def _cmp(value, op, k):
+    if value is None:
+        return None
+    return {"=": value == k, "<>": value != k, "<": value < k, "<=": value <= k, ">": value > k, ">=": value >= k}[op]
+
+
+_ATOMS = st.one_of(
+    st.tuples(st.sampled_from(["id", "label"]), st.sampled_from(["=", "<>", "<", "<=", ">", ">="]),
+              st.integers(-2, N + 2)).map(
+        lambda t: (f"{t[0]} {t[1]} {t[2]}", lambda i, lab, s, t=t: _cmp(i if t[0] == "id" else lab, t[1], t[2]))),
+    st.sampled_from(["train", "val", "test", "x"]).map(
+        lambda v: (f"split = '{v}'", lambda i, lab, s, v=v: _cmp(s, "=", v))),
+    st.just(("split IS NULL", lambda i, lab, s: s is None)),
+    st.lists(st.integers(0, N), min_size=1, max_size=3).map(
+        lambda ks: (f"id IN ({', '.join(map(str, ks))})", lambda i, lab, s, ks=ks: i in ks)),
+    st.lists(st.integers(0, N), min_size=1, max_size=3).map(  # x IN (.., NULL) is NULL, not FALSE, on a miss
+        lambda ks: (f"id IN ({', '.join(map(str, ks))}, NULL)", lambda i, lab, s, ks=ks: True if i in ks else None)),
+    st.sampled_from(["t%", "%a%", "_al"]).map(
+        lambda p: (f"split LIKE '{p}'", lambda i, lab, s, p=p: None if s is None else
+                   {"t%": s.startswith("t"), "%a%": "a" in s, "_al": len(s) == 3 and s[1:] == "al"}[p])),
+)
+
+
+def _combine(children):
+    return st.one_of(
+        st.tuples(children, children).map(
+            lambda p: (f"({p[0][0]}) AND ({p[1][0]})",
+                       lambda i, lab, s, p=p: _sql_and(p[0][1](i, lab, s), p[1][1](i, lab, s)))),
+        st.tuples(children, children).map(
+            lambda p: (f"({p[0][0]}) OR ({p[1][0]})",
+                       lambda i, lab, s, p=p: _sql_or(p[0][1](i, lab, s), p[1][1](i, lab, s)))),
+        children.map(lambda c: (f"NOT ({c[0]})",
+                                lambda i, lab, s, c=c: None if c[1](i, lab, s) is None else not c[1](i, lab, s))),
+    )
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    dataset = dls.create(str(tmp_path_factory.mktemp("views") / "ds"), SCHEMA)
+    dataset.append(batch(range(N)))
+    return dataset
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.recursive(_ATOMS, _combine, max_leaves=6))
+def test_filter_selects_what_sql_where_selects(plain, case):
+    text, truth = case
+    want = [i for i in range(N) if truth(i, i % 5, SPLITS[i % 5]) is True]  # WHERE keeps TRUE only
+    assert ids_of(plain.filter(text)) == want, text
