@@ -174,6 +174,9 @@ def test_index_errors_name_the_dataset_and_version(ds):
         ds[0:3][3]
     with pytest.raises(IndexError, match="boolean mask of shape"):
         ds[np.ones(5, dtype=bool)]
+    with pytest.raises(IndexError, match=r"row positions in 0\.\.59"):
+        dls.DatasetView(ds, np.array([0, 60]))
+    assert dls.DatasetView(ds, [3, 1]).indices.tolist() == [3, 1]
     with pytest.raises(TypeError, match="a view takes column names"):
         ds["id"]
     with pytest.raises(SchemaError, match="unknown column"):

@@ -15,6 +15,7 @@ from deeplake_spark.errors import SchemaError
 
 if TYPE_CHECKING:
     from deeplake_spark.dataset.dataset import Dataset
+    from deeplake_spark.dataset.schema import DatasetSchema
 
 #: What ``ds[...]`` / ``view[...]`` accept to pick rows.
 RowKey = int | slice | Sequence[int] | np.ndarray
@@ -56,7 +57,7 @@ class DatasetView:
     this handle or anyone else) never change what it holds. Reading it after the dataset handle
     moved on opens that version read-only; once the version is vacuumed, reads raise
     ``VersionNotFound``. A view reads nothing until asked for values, so ``ds[:].pytorch()`` streams
-    a big dataset without loading it.
+    a big dataset without loading its samples first.
 
     >>> view = ds.filter("split = 'train'")[0:1000]
     >>> len(view), view[0]["label"], view["embedding"].shape
@@ -70,7 +71,10 @@ class DatasetView:
         self.version: int = dataset.version
         self.path: str = dataset.path
         self._whole = indices is None  # every row in order: filter() needs no take
-        rows = np.arange(len(dataset), dtype=np.int64) if indices is None else np.array(indices, dtype=np.int64)
+        n = len(dataset)
+        rows = np.arange(n, dtype=np.int64) if indices is None else np.array(indices, dtype=np.int64)
+        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= n)):
+            raise IndexError(f"{self._where()}: a view takes a 1-d array of row positions in 0..{n - 1}")
         rows.setflags(write=False)
         self._indices = rows
 
@@ -91,7 +95,7 @@ class DatasetView:
         return self._indices
 
     @property
-    def schema(self) -> Any:
+    def schema(self) -> DatasetSchema:
         """The dataset's ``DatasetSchema`` at the view's version."""
         return self.dataset.schema
 
