@@ -95,7 +95,7 @@ def test_getitem_refuses_chunk_ids_that_are_not_plain_names(tmp_path, io_log, ch
         ds[GOOD_ROWS]
     assert repr(chunk_id) in str(error.value) and "'v'" in str(error.value) and path in str(error.value)
     with pytest.raises(UnsafePathError):
-        ds[:]
+        ds[:].numpy()
     assert_secret_untouched(io_log, secret)
 
 
