@@ -78,7 +78,10 @@ def test_every_engine_yields_the_same_batches_pass_after_pass(ds):
 
 
 def test_auto_picks_threads_unless_python_runs_per_sample(ds):
-    assert ds.pytorch(num_workers=2).engine == "threads"
+    assert ds.pytorch(num_workers=2).engine == "threads"  # jpeg decoding
+    # 96-byte samples: a batch is built faster than handed between threads
+    assert ds.pytorch(num_workers=2, columns=["x", "label"], batch_size=64).engine == "main"
+    assert ds.pytorch(num_workers=2, columns=["x", "label"], batch_size=12000).engine == "threads"  # 1.1 MiB
     assert ds.pytorch(num_workers=0).engine == "main"
     assert ds.pytorch(num_workers=2, transform=lambda s: s).engine == "processes"
     assert ds.pytorch(num_workers=2, collate=lambda samples: samples).engine == "processes"

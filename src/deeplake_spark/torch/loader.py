@@ -13,7 +13,8 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
   ``w, w + n, ...`` (``sampling.worker_batches``); they hand batches over through reused
   shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
   Images are decoded on 2 threads inside each worker.
-* ``num_workers=0``: one batch after the other in the training process.
+* ``"main"``: one batch after the other in the training thread (``num_workers=0``, or small
+  batches without image decoding, which take less time to build than to hand between threads).
 """
 
 from __future__ import annotations
@@ -62,11 +63,33 @@ def _distributed_defaults(rank: int | None, world_size: int | None) -> tuple[int
     return rank, world_size
 
 
-def choose_engine(engine: str, num_workers: int, *, transform: Any, collate: Any) -> str:
-    """``"main"`` (``num_workers=0``), ``"threads"`` or ``"processes"`` for the options given.
+#: Below this many bytes per batch (and without image decoding) a batch costs less to build than to
+#: hand from one thread to another: ``engine="auto"`` then builds batches in the training thread.
+INLINE_BATCH_BYTES = 1 << 20
 
-    ``"auto"`` picks threads unless per-sample Python (``transform``, a callable ``collate``)
-    needs processes to run in parallel.
+
+def batch_cost(source: LoaderSource, batch_size: int) -> tuple[int, bool]:
+    """(estimated bytes of a batch's tensor samples, whether samples need image decoding)."""
+    decodes = any(t.spec.is_sample_compressed for t in source.tensors)
+    per_row = 0
+    for t in source.tensors:
+        if t.total_nbytes and source.num_rows:
+            per_row += t.total_nbytes // source.num_rows
+        elif t.spec.shape is not None and all(d is not None for d in t.spec.shape) and t.spec.dtype != "str":
+            per_row += int(np.prod(t.spec.shape, dtype=np.int64)) * np.dtype(t.spec.dtype).itemsize
+        else:
+            per_row += INLINE_BATCH_BYTES  # unknown: assume worth threads
+    return per_row * batch_size, decodes
+
+
+def choose_engine(engine: str, num_workers: int, *, transform: Any, collate: Any, batch_bytes: int = 0,
+                  decodes: bool = True) -> str:
+    """``"main"`` (batches built in the training thread), ``"threads"`` or ``"processes"``.
+
+    ``num_workers=0`` is always ``"main"``. ``"auto"`` picks processes when per-sample Python
+    (``transform``, a callable ``collate``) needs them to run in parallel; else threads, unless
+    batches are small and need no decoding (``batch_bytes < INLINE_BATCH_BYTES``): building one
+    then takes microseconds, less than handing it between threads, so the training thread does it.
     """
     if engine not in ENGINES:
         raise InvalidOptionError(f"engine={engine!r}: expected one of {ENGINES}")
@@ -76,7 +99,9 @@ def choose_engine(engine: str, num_workers: int, *, transform: Any, collate: Any
         return "main"
     if engine != "auto":
         return engine
-    return "processes" if transform is not None or callable(collate) else "threads"
+    if transform is not None or callable(collate):
+        return "processes"
+    return "threads" if decodes or batch_bytes >= INLINE_BATCH_BYTES else "main"
 
 
 class StreamingDataset(IterableDataset):
@@ -204,7 +229,8 @@ class DeepLakeDataLoader(DataLoader):
     yet received, in the same order. Usable as a context manager (leaving it stops persistent
     workers), like petastorm's.
 
-    ``engine`` is the one ``choose_engine`` picked (``"main"``, ``"threads"`` or ``"processes"``).
+    ``engine`` is the one ``choose_engine`` picked (``"main"``, ``"threads"`` or ``"processes"``;
+    ``"main"`` with ``num_workers > 0`` when batches are too small to be worth a thread).
     Worker processes start the platform's default way (fork on Linux), so lambdas work as
     ``transform``. In a Spark driver a forked child closes the py4j sockets of the parent's
     *other* threads (py4j retries a failed send, so this is harmless unless another thread is
@@ -216,7 +242,9 @@ class DeepLakeDataLoader(DataLoader):
     def __init__(self, dataset: StreamingDataset, *, num_workers: int, engine: str = "auto",
                  persistent_workers: bool | None = None, device: Any = None, prefetch_factor: int = 2,
                  timeout: float = 0, multiprocessing_context: Any = None) -> None:
-        self.engine = choose_engine(engine, num_workers, transform=dataset.transform, collate=dataset.collate)
+        batch_bytes, decodes = batch_cost(dataset.source, dataset.batch_size)
+        self.engine = choose_engine(engine, num_workers, transform=dataset.transform, collate=dataset.collate,
+                                    batch_bytes=batch_bytes, decodes=decodes)
         self.target_device = resolve_device(device)
         processes = self.engine == "processes"
         if persistent_workers is not None and not isinstance(persistent_workers, bool):
@@ -375,8 +403,9 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
 
     Options: ``batch_size`` (32), ``num_epochs`` (1; ``None`` = endless), ``shuffle`` (True),
     ``seed`` (0), ``num_workers`` (2: threads or worker processes, see ``engine``), ``engine``
-    ("auto" | "threads" | "processes"; auto = threads unless a ``transform`` or callable
-    ``collate`` runs Python per sample), ``persistent_workers`` (processes engine: keep workers
+    ("auto" | "threads" | "processes"; auto = processes when a ``transform`` or callable
+    ``collate`` runs Python per sample, else threads, or the training thread alone for batches
+    under 1 MiB without image decoding), ``persistent_workers`` (processes engine: keep workers
     between passes; default True), ``transform`` (per-sample dict -> value), ``batch_transform``
     (batch -> batch), ``columns`` (all), ``device`` (e.g. ``"cuda"``), ``rank``/``world_size``
     (from ``torch.distributed`` when initialized), ``drop_last`` (False), ``prefetch_chunks`` (4
