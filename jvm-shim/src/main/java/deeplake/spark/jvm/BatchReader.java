@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.parquet.hadoop.ParquetFileReader;
@@ -39,8 +40,6 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
   private final ReaderFactory factory;
   private final FilePartition partition;
   private final ColumnPlan[] columns;
-  /** Created on first use: parsing Hadoop's XML defaults costs more than reading a local file. */
-  private Configuration conf;
   private VectorizedParquetRecordReader parquet;
   /** Position of each output column in the Parquet batch, {@link #PARTITION} for a partition column. */
   private int[] ordinals;
@@ -64,10 +63,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
   }
 
   private Configuration conf() {
-    if (conf == null) {
-      conf = Io.hadoopConf(factory.hadoopOptions);
-    }
-    return conf;
+    return factory.conf();
   }
 
   private void open() throws IOException {
@@ -98,18 +94,13 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       }
       return;
     }
-    StructType read = new StructType();
-    for (ColumnPlan c : columns) {
-      if (!c.partition) {
-        read = read.add(c.name, c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType(), true);
-      }
-    }
     parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
     try {
-      // The split form takes our Configuration: the path form builds (and parses) a new one per file.
+      // The split form takes the scan's shared Configuration (it names the columns to read, see readConf):
+      // the path form builds (and parses) a new one per file.
       // Columns a file lacks (written before the column was added) come back null.
       parquet.initialize(new FileSplit(Io.hadoopPath(partition.location), 0, Long.MAX_VALUE / 2, new String[0]),
-          new TaskAttemptContextImpl(parquetConf(read), new TaskAttemptID()));
+          new TaskAttemptContextImpl(conf(), new TaskAttemptID()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new java.io.InterruptedIOException("interrupted opening " + partition.location);
@@ -130,9 +121,28 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     cache = new ChunkCache(factory.root, this::conf, factory.verifyChecksums, ChunkCache.DEFAULT_MAX_BYTES);
   }
 
-  /** The reader's Hadoop settings plus what Spark's Parquet read support needs (ParquetFileFormat's subset). */
-  private Configuration parquetConf(StructType read) {
-    Configuration c = new Configuration(conf());
+  /**
+   * The Parquet columns a scan of {@code columns} reads: tabular columns as they are, the ref struct of
+   * each tensor column; partition columns are not in the files.
+   */
+  static StructType parquetSchema(List<ColumnPlan> columns) {
+    StructType read = new StructType();
+    for (ColumnPlan c : columns) {
+      if (!c.partition) {
+        read = read.add(c.name, c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType(), true);
+      }
+    }
+    return read;
+  }
+
+  /**
+   * Settings of one scan (made on the driver, shared by its tasks): the read's Hadoop settings
+   * ({@link Io#hadoopConf}) plus what Spark's Parquet read support needs to read {@link #parquetSchema}
+   * (ParquetFileFormat's subset).
+   */
+  static Configuration readConf(Map<String, String> hadoopOptions, List<ColumnPlan> columns) {
+    Configuration c = Io.hadoopConf(hadoopOptions);
+    StructType read = parquetSchema(columns);
     c.set(ParquetInputFormat.READ_SUPPORT_CLASS, ParquetReadSupport.class.getName());
     c.set(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA(), read.json());
     // The settings VectorizedParquetRecordReader.initialize(path, columns) makes, but case-sensitive:
