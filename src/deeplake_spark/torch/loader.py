@@ -144,6 +144,8 @@ class StreamingDataset(IterableDataset):
         self.consumed: tuple[tuple[int, int], ...] = ()
         #: Threads assembling batches in each process that builds them.
         self.assembly_threads = 1
+        #: Copy finished batches to page-locked memory where they are built (threads engine + CUDA).
+        self.pin_batches = False
         #: (token, flags) of the shared-memory slots when batches cross from worker processes.
         self.slots: tuple[tuple[int, int], torch.Tensor] | None = None
         self._ring: WorkerRing | None = None
@@ -191,7 +193,9 @@ class StreamingDataset(IterableDataset):
             if self.transform is not None:
                 samples = [self.transform(s) for s in samples]
             batch = collate_mod.collate_samples(samples, self.collate, self.pad_value)
-        return self.batch_transform(batch) if self.batch_transform is not None else batch
+        if self.batch_transform is not None:
+            batch = self.batch_transform(batch)
+        return pin(batch) if self.pin_batches else batch
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
@@ -250,8 +254,10 @@ class DeepLakeDataLoader(DataLoader):
         if persistent_workers is not None and not isinstance(persistent_workers, bool):
             raise InvalidOptionError(f"persistent_workers={persistent_workers!r}: expected True, False or None")
         persistent = processes and persistent_workers is not False
+        self._pin = wants_pinned_memory(self.target_device)
         if self.engine == "threads":
             dataset.assembly_threads = num_workers
+            dataset.pin_batches = self._pin  # on the assembly threads, not the training thread
         elif processes:
             # Image decoding is the one per-sample cost a second thread per worker halves.
             images = any(t.spec.is_sample_compressed for t in dataset.source.tensors)
@@ -260,9 +266,8 @@ class DeepLakeDataLoader(DataLoader):
             if num_workers > 1:
                 dataset.chunk_share = ChunkShare.create()
         self._receiver = SlotReceiver(dataset.slots[1]) if dataset.slots is not None else None
-        self._pin = wants_pinned_memory(self.target_device)
         super().__init__(dataset, batch_size=None, num_workers=num_workers if processes else 0,
-                         pin_memory=self._pin and not processes, timeout=timeout,
+                         pin_memory=self._pin and self.engine == "main", timeout=timeout,
                          prefetch_factor=prefetch_factor if processes else None, persistent_workers=persistent,
                          multiprocessing_context=multiprocessing_context if processes else None)
         self._position = (0, 0)
