@@ -209,3 +209,26 @@ def test_folders_of_dead_loaders_are_swept_and_a_share_is_removed_with_its_owner
     root = share.root
     del share
     assert not os.path.exists(root)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_dataloader_with_two_worker_processes_reads_each_chunk_once(ds, tmp_path, monkeypatch, shuffle):
+    torch = pytest.importorskip("torch")
+    log_file = tmp_path / "io.log"
+    monkeypatch.setenv("DEEPLAKE_SPARK_IO_LOG", str(log_file))
+    loader = ds.pytorch(batch_size=BATCH, num_workers=2, engine="processes", shuffle=shuffle, seed=3,
+                        shuffle_window=3, prefetch_chunks=1, columns=["x", "raw", "id"])
+    root = loader.dataset.chunk_share.root
+    ids, peak = [], 0
+    for batch in loader:
+        assert torch.equal(batch["x"][:, 0].long(), batch["id"])
+        ids.extend(batch["id"].tolist())
+        live = [f for _, _, files in os.walk(root) for f in files if f.startswith("t0-") and "." not in f]
+        peak = max(peak, len(live))
+    assert ids == (sorted(ids) if not shuffle else ids) and sorted(ids) == list(range(N))
+    reads = Counter(line.split()[0] for line in log_file.read_text().splitlines() if "/x/" in line or "/raw/" in line)
+    source = from_dataset(ds, ["x", "raw"])
+    assert len(reads) == sum(len(t.chunk_ids) for t in source.tensors) and set(reads.values()) == {1}
+    # Shared chunks live from their first to their last use: a shuffle window or two, the batches the
+    # DataLoader lets a worker run ahead and the prefetch, never the whole epoch (30 chunks of x).
+    assert 0 < peak <= 12
