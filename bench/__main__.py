@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data (< 5 min on 2 cores)")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case numbers (default: all)")
+    parser.add_argument("--systems", default=None,
+                        help="case 2: only rows whose label starts with one of these, comma-separated "
+                             "(e.g. 'ours loader' or 'ours,mosaic,lance,deeplake4')")
     parser.add_argument("--clean", action="store_true", help="delete cached stores of this mode first")
     parser.add_argument("--no-write", action="store_true", help="print the table only; leave RESULTS.md alone")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -81,13 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DEEPLAKE_TELEMETRY_ENABLED", "false")
 
     start = time.perf_counter()
-    ctx = Context(sizes)
+    systems = tuple(x.strip() for x in args.systems.split(",") if x.strip()) if args.systems else None
+    ctx = Context(sizes, systems=systems)
     facts = machine_facts()
     _deeplake4_version(facts)
     rows: list[Row] = []
     runners = {
         "1": lambda: ingest.run(ctx),
-        "2": lambda: stream.run(ctx) + _petastorm(ctx),
+        "2": lambda: stream.run(ctx) + (_petastorm(ctx) if ctx.wants("petastorm") else []),
         "3": lambda: bounds.run(ctx, rows),
         "4": lambda: query.run(ctx),
         "5": lambda: random_access.run(ctx),

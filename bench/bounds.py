@@ -4,6 +4,11 @@
   processes (what any JPEG loader must at least spend).
 - LZ4 decompress + copy alone: the payloads of our tensor store's chunk files, already in memory,
   decompressed and copied into batch arrays in ``workers`` processes.
+- Gather alone: the uncompressed arrays, already in memory, gathered in a seeded shuffled order into a
+  reused batch array (``np.take(..., out=)``) in ``workers`` processes, each taking every
+  ``workers``-th batch (what any loader of uncompressed samples must at least spend).
+- JPEG decode + resize alone: the variable-size JPEGs decoded by PIL and resized to 224x224, as the
+  varjpeg transform does, in ``workers`` processes.
 """
 
 from __future__ import annotations
@@ -50,6 +55,28 @@ def _lz4_share(args: tuple[int, int]) -> int:
     return count
 
 
+def _decode_resize_share(args: tuple[int, int]) -> int:
+    wid, workers = args
+    jpegs = _SHARED["jpegs"]
+    for jpeg in jpegs[wid::workers]:
+        data.decode_resize(jpeg)
+    return len(jpegs[wid::workers])
+
+
+def _gather_share(args: tuple[int, int]) -> int:
+    wid, workers = args
+    arr, order, batch_size = _SHARED["array"], _SHARED["order"], _SHARED["batch_size"]
+    out = np.empty((batch_size, *arr.shape[1:]), dtype=arr.dtype)
+    count = 0
+    for b, lo in enumerate(range(0, len(order), batch_size)):
+        if b % workers != wid:
+            continue
+        idx = order[lo : lo + batch_size]
+        np.take(arr, idx, axis=0, out=out[: len(idx)])
+        count += len(idx)
+    return count
+
+
 def _timed_pool(target: Any, workers: int, min_seconds: float) -> dict[str, Any]:
     ctx = mp.get_context("fork")  # children share _SHARED without copying
     with ctx.Pool(workers) as pool:
@@ -87,3 +114,16 @@ def lz4_copy(path: str, workers: int, min_seconds: float) -> dict[str, Any]:
     result = _timed_pool(_lz4_share, workers, min_seconds)
     result["chunks"] = len(chunks)
     return result
+
+
+def jpeg_decode_resize(n: int, workers: int, min_seconds: float) -> dict[str, Any]:
+    _SHARED["jpegs"] = data.varjpegs(n).jpegs
+    return _timed_pool(_decode_resize_share, workers, min_seconds)
+
+
+def gather(kind: str, n: int, workers: int, min_seconds: float, batch_size: int = 64) -> dict[str, Any]:
+    samples, _ = data.load(kind, n)
+    _SHARED["array"] = np.array(samples)  # in memory, not a memory map of the cache file
+    _SHARED["order"] = np.random.default_rng(0).permutation(n)
+    _SHARED["batch_size"] = batch_size
+    return _timed_pool(_gather_share, workers, min_seconds)

@@ -7,6 +7,11 @@ flip) of one photo; its label is the photo's index.
 - ``images``: 256x256 RGB JPEG bytes (quality 90) + int64 labels.
 - ``tensors``: 224x224x3 uint8 arrays + labels (stored LZ4 by the systems that can).
 - ``embeddings``: float32[768] rows + labels.
+- ``raw``: the ``tensors`` arrays, stored uncompressed by every system.
+- ``varjpeg``: JPEG crops of varying size (160-400 px a side, not square), q90, + labels; loaders
+  resize them to 224x224 in a transform (:func:`resize_sample`).
+- ``f16``: float16[3,128,128] (channels first, values in [0, 1]) crops + labels, uncompressed.
+- ``tiny``: uint8[28,28] grayscale crops + labels, uncompressed (MNIST-sized).
 
 Generated samples are cached under ``bench/_work/data`` so repeated runs skip the encoding.
 """
@@ -18,6 +23,7 @@ import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +34,12 @@ log = logging.getLogger(__name__)
 IMAGE_SIZE = 256
 TENSOR_SIZE = 224
 EMBEDDING_DIM = 768
+F16_SIZE = 128
+TINY_SIZE = 28
+RESIZE_TO = 224
+VARJPEG_SIDES = (160, 400)
+#: tiny samples are drawn from a pool of this many distinct crops (200k PIL crops would take minutes)
+TINY_POOL = 2_000
 # scikit-image photographs that ship inside its wheel (no pooch download needed).
 _SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry", "retina",
                    "hubble_deep_field")
@@ -139,6 +151,105 @@ def tensors(n: int) -> tuple[np.ndarray, np.ndarray]:
     return out, labels
 
 
+def _jpeg_blob(path: str, n: int, make: Any) -> ImageData:
+    """``n`` JPEGs from ``make(i) -> (bytes, label)``, cached at ``path`` (npz of blob + offsets)."""
+    if os.path.exists(path):
+        with np.load(path) as z:
+            blob, offsets, labels = z["blob"], z["offsets"], z["labels"]
+        raw = blob.tobytes()
+        return ImageData([raw[offsets[i] : offsets[i + 1]] for i in range(n)], labels)
+    made = [make(i) for i in range(n)]
+    jpegs = [m[0] for m in made]
+    labels = np.asarray([m[1] for m in made], dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(j) for j in jpegs], out=offsets[1:])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path + ".tmp.npz", blob=np.frombuffer(b"".join(jpegs), dtype=np.uint8), offsets=offsets, labels=labels)
+    os.replace(path + ".tmp.npz", path)
+    return ImageData(jpegs, labels)
+
+
+def varjpegs(n: int) -> ImageData:
+    """``n`` JPEG crops of varying (non-square) size, ``VARJPEG_SIDES`` px a side, q90."""
+    from PIL import Image
+
+    pics = photos()[0]
+    labels = _labels(n, seed=4)
+
+    def make(i: int) -> tuple[bytes, int]:
+        rng = np.random.default_rng([13, i])
+        pic = pics[labels[i]]
+        h, w = pic.shape[:2]
+        out_w, out_h = (int(rng.integers(VARJPEG_SIDES[0], VARJPEG_SIDES[1] + 1)) for _ in range(2))
+        side_h = max(8, int(rng.uniform(0.4, 1.0) * h))
+        side_w = max(8, int(rng.uniform(0.4, 1.0) * w))
+        y = int(rng.integers(0, h - side_h + 1))
+        x = int(rng.integers(0, w - side_w + 1))
+        crop = Image.fromarray(pic[y : y + side_h, x : x + side_w]).resize((out_w, out_h), Image.BILINEAR)
+        buf = io.BytesIO()
+        crop.save(buf, format="JPEG", quality=90)
+        return buf.getvalue(), int(labels[i])
+
+    return _jpeg_blob(os.path.join(WORK_DIR, "data", f"varjpeg_{n}.npz"), n, make)
+
+
+def resize_sample(image: Any) -> np.ndarray:
+    """The varjpeg transform every system runs per sample: HxWx3 uint8 -> 224x224x3 uint8 (PIL bilinear)."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    return np.asarray(Image.fromarray(arr).resize((RESIZE_TO, RESIZE_TO), Image.BILINEAR))
+
+
+def decode_resize(jpeg: bytes) -> np.ndarray:
+    """PIL decode of one varjpeg sample + :func:`resize_sample` (what the bound measures)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg)) as img:
+        return np.asarray(img.convert("RGB").resize((RESIZE_TO, RESIZE_TO), Image.BILINEAR))
+
+
+def f16(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 3, 128, 128)`` float16 crops in [0, 1] and labels (cached)."""
+    path = os.path.join(WORK_DIR, "data", f"f16_{n}.npy")
+    labels = _labels(n, seed=5)
+    if os.path.exists(path):
+        return np.load(path, mmap_mode="r"), labels
+    pics = photos()[0]
+    out = np.empty((n, 3, F16_SIZE, F16_SIZE), dtype=np.float16)
+    for i in range(n):
+        crop = _crop(np.random.default_rng([17, i]), pics[labels[i]], F16_SIZE)
+        out[i] = (crop.transpose(2, 0, 1) / np.float32(255)).astype(np.float16)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path + ".tmp.npy", out)
+    os.replace(path + ".tmp.npy", path)
+    return out, labels
+
+
+def tiny(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 28, 28)`` uint8 grayscale crops and labels: a pool of ``TINY_POOL`` crops, each sample one
+    of them picked at random, flipped at random (cheap for 200k samples, not compressible across rows)."""
+    path = os.path.join(WORK_DIR, "data", f"tiny_{n}.npy")
+    rng = np.random.default_rng(19)
+    pick = rng.integers(0, TINY_POOL, size=n)
+    flip = rng.random(n) < 0.5
+    pool_labels = _labels(TINY_POOL, seed=6)
+    labels = pool_labels[pick]
+    if os.path.exists(path):
+        return np.load(path, mmap_mode="r"), labels
+    pics = photos()[0]
+    pool = np.empty((TINY_POOL, TINY_SIZE, TINY_SIZE), dtype=np.uint8)
+    for i in range(TINY_POOL):
+        crop = _crop(np.random.default_rng([23, i]), pics[pool_labels[i]], TINY_SIZE)
+        pool[i] = crop.mean(axis=2).astype(np.uint8)
+    out = pool[pick]
+    out[flip] = out[flip][:, :, ::-1]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path + ".tmp.npy", out)
+    os.replace(path + ".tmp.npy", path)
+    return out, labels
+
+
 def embeddings(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n, 768)`` float32 unit vectors and labels (cheap to make: not cached)."""
     rng = np.random.default_rng(3)
@@ -150,4 +261,45 @@ def embeddings(n: int) -> tuple[np.ndarray, np.ndarray]:
 def sample_nbytes(kind: str) -> int:
     """Bytes of one decoded sample as a training loop receives it (the MB/s numerator)."""
     return {"images": IMAGE_SIZE * IMAGE_SIZE * 3, "tensors": TENSOR_SIZE * TENSOR_SIZE * 3,
+            "raw": TENSOR_SIZE * TENSOR_SIZE * 3, "varjpeg": RESIZE_TO * RESIZE_TO * 3,
+            "f16": 3 * F16_SIZE * F16_SIZE * 2, "tiny": TINY_SIZE * TINY_SIZE,
             "embeddings": EMBEDDING_DIM * 4}[kind]
+
+
+#: array kinds: kind -> (dtype, sample shape), each stored as fixed-size raw bytes where a system has no
+#: tensor type of its own (Parquet, Lance, Mosaic's ``bytes``)
+ARRAY_KINDS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "tensors": ("uint8", (TENSOR_SIZE, TENSOR_SIZE, 3)),
+    "raw": ("uint8", (TENSOR_SIZE, TENSOR_SIZE, 3)),
+    "f16": ("float16", (3, F16_SIZE, F16_SIZE)),
+    "tiny": ("uint8", (TINY_SIZE, TINY_SIZE)),
+}
+#: encoded-image kinds (JPEG bytes per sample)
+JPEG_KINDS = ("images", "varjpeg")
+
+
+def load(kind: str, n: int) -> tuple[Any, np.ndarray]:
+    """The samples of ``kind`` (a list of JPEG bytes, or an array) and their labels."""
+    if kind == "images":
+        img = images(n)
+        return img.jpegs, img.labels
+    if kind == "varjpeg":
+        img = varjpegs(n)
+        return img.jpegs, img.labels
+    if kind in ("tensors", "raw"):
+        return tensors(n)
+    if kind == "f16":
+        return f16(n)
+    if kind == "tiny":
+        return tiny(n)
+    if kind == "embeddings":
+        return embeddings(n)
+    raise ValueError(f"unknown data kind {kind!r}")
+
+
+def decode_jpeg(jpeg: bytes) -> np.ndarray:
+    """PIL decode of one JPEG sample to HxWx3 uint8."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg)) as img:
+        return np.asarray(img.convert("RGB"))

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from bench.config import REPO_DIR
 
@@ -119,10 +120,27 @@ def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process, its threads and its reaped children (DataLoader workers are
-    joined when an epoch ends): a measure of work that a busy shared machine does not distort."""
+    """CPU time of this process, its threads, its reaped children (DataLoader workers joined when an
+    epoch ends) and its live descendants (persistent workers, spawned helpers): a measure of work that
+    a busy shared machine does not distort. Each process counts once: live ones by their own times,
+    reaped ones in their parent's ``children_*``."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    total = t.user + t.system + t.children_user + t.children_system
+    try:
+        import psutil
+    except ImportError:
+        return total
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.NoSuchProcess:
+        return total
+    for child in children:
+        try:
+            c = child.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total += c.user + c.system + c.children_user + c.children_system
+    return total
 
 
 def tree_rss(pid: int) -> int:
@@ -208,3 +226,55 @@ class Timer:
 
     def __exit__(self, *exc: Any) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+def stream_many(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run several ``bench.<module>:<function>(**kwargs)`` stream jobs one after another in this process
+    (one interpreter start and one import of the system for all its data kinds).
+
+    ``jobs``: ``{"function": "peers.mosaic:stream", "kwargs": {...}}`` each. Returns ``{"results": [...]}``,
+    one per job, in order: the job's result dict plus ``peak_rss`` (bytes, this process tree while the job
+    ran), or ``{"not_available": why}`` / ``{"error": text}``.
+    """
+    import gc
+    import importlib
+    import traceback
+
+    out = []
+    for job in jobs:
+        module_name, _, function_name = job["function"].partition(":")
+        with _RssPeak() as rss:
+            try:
+                function = getattr(importlib.import_module(f"bench.{module_name}"), function_name)
+                result = dict(function(**job["kwargs"]))
+            except NotAvailable as e:
+                result = {"not_available": str(e)}
+            except (ImportError, NotImplementedError) as e:
+                result = {"not_available": f"{type(e).__name__}: {e}"}
+            except Exception as e:  # noqa: BLE001 - one system failing on one kind is a row, not the end of the run
+                traceback.print_exc()
+                result = {"error": f"{type(e).__name__}: {e}"}
+        result["peak_rss"] = rss.peak
+        out.append(result)
+        gc.collect()  # the job's DataLoader (and its persistent workers) goes before the next job starts
+    return {"results": out}
+
+
+class _RssPeak:
+    """``with _RssPeak() as r: ...; r.peak``: the highest RSS of this process tree while the block ran."""
+
+    def __enter__(self) -> _RssPeak:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(os.getpid()))
+            self._stop.wait(0.05)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -26,6 +26,11 @@ def schema(kind: str) -> dict[str, Any]:
                 "label": "int64"}
     if kind == "embeddings":
         return {"embedding": dls.tensor("embedding", shape=(data.EMBEDDING_DIM,)), "label": "int64"}
+    if kind == "varjpeg":
+        return {"image": dls.tensor("image"), "label": "int64"}
+    if kind in data.ARRAY_KINDS:  # raw, f16, tiny: uncompressed
+        dtype, shape = data.ARRAY_KINDS[kind]
+        return {"image": dls.tensor("generic", dtype=dtype, shape=shape, compression="none"), "label": "int64"}
     raise ValueError(kind)
 
 
@@ -35,12 +40,7 @@ def column(kind: str) -> str:
 
 def load(kind: str, n: int) -> tuple[Any, np.ndarray]:
     """The samples of ``kind`` (JPEG bytes for images, arrays otherwise) and labels."""
-    if kind == "images":
-        img = data.images(n)
-        return img.jpegs, img.labels
-    if kind == "tensors":
-        return data.tensors(n)
-    return data.embeddings(n)
+    return data.load(kind, n)
 
 
 def build(path: str, kind: str, n: int) -> dict[str, Any]:
@@ -66,19 +66,29 @@ def disk_bytes(path: str) -> int:
     return total
 
 
-def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: int = 0) -> Any:
+def resize_transform(sample: dict[str, Any]) -> dict[str, Any]:
+    """The varjpeg case's per-sample transform: the decoded image resized to 224x224 (PIL bilinear)."""
+    return {"image": data.resize_sample(sample["image"]), "label": sample["label"]}
+
+
+def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: int = 0, shuffle: bool = True) -> Any:
     import deeplake_spark as dls
 
     ds = dls.open(path)
+    options: dict[str, Any] = {"batch_size": batch_size, "num_workers": workers, "shuffle": shuffle, "seed": seed,
+                               "num_epochs": 1}
+    if kind == "varjpeg":
+        options["transform"] = resize_transform
     try:
-        return ds.pytorch(batch_size=batch_size, num_workers=workers, shuffle=True, seed=seed, num_epochs=1)
+        return ds.pytorch(**options)
     except TypeError as e:
-        raise NotAvailable(f"ds.pytorch(batch_size=, num_workers=, shuffle=, seed=) rejected: {e}") from e
+        raise NotAvailable(f"ds.pytorch({', '.join(options)}) rejected: {e}") from e
 
 
-def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: float) -> dict[str, Any]:
-    """Samples/s of ``ds.pytorch(...)`` (batch, workers, shuffle as given)."""
-    loader = make_loader(path, kind, batch_size=batch_size, workers=workers)
+def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
+           shuffle: bool = True) -> dict[str, Any]:
+    """Samples/s of ``ds.pytorch(...)`` (batch, workers, shuffle as given; varjpeg: + resize transform)."""
+    loader = make_loader(path, kind, batch_size=batch_size, workers=workers, shuffle=shuffle)
     return consume(lambda: loader, min_seconds=min_seconds)
 
 

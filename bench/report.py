@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 RESULTS_MD = os.path.join(BENCH_DIR, "RESULTS.md")
 CHART_PNG = os.path.join(BENCH_DIR, "throughput.png")
 _PACKAGES = ("deeplake-spark", "deeplake", "pyspark", "deltalake", "pyarrow", "torch", "numpy", "pillow", "lz4",
-             "pandas", "scikit-learn", "scikit-image", "matplotlib", "petastorm")
+             "pandas", "scikit-learn", "scikit-image", "matplotlib", "petastorm", "streaming-community", "torchvision",
+             "pylance")
 
 
 def machine_facts() -> dict[str, Any]:
@@ -107,7 +108,7 @@ def _ratio(a: Row | None, b: Row | None) -> float | None:
 
 
 def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, float | None, str]]:
-    """(target, measured as text, ratio, verdict) for every target of issue #5."""
+    """(target, measured as text, ratio, verdict) for every target of issues #5 and #13."""
     out: list[tuple[str, str, float | None, str]] = []
 
     def add(name: str, ratio: float | None, threshold: float, text: str, higher_is_better: bool = True) -> None:
@@ -174,6 +175,7 @@ def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, floa
                 min(r.value / 3.0, vs_parquet), 1.0,  # type: ignore[operator]
                 f"{r.value:.2f}x python reader, {vs_parquet:.2f}x parquet")
     _spark_to_torch_targets(rows, add)
+    _loader_targets(rows, add)
     q = facts.get("query_bytes")
     name = "query: chunk bytes read <= kept share of chunk bytes + 2 chunks (1% and 10% keep)"
     if q:
@@ -189,19 +191,68 @@ def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, floa
 
 
 def _spark_to_torch_targets(rows: list[Row], add: Any) -> None:
-    """Case 10: SQL join+filter -> converter first batch <= the petastorm way's (Parquet write + loader)."""
-    from bench.cases.spark_to_torch import PETASTORM_WAY, WAYS
+    """Case 10: SQL join+filter -> converter first batch <= the petastorm way's (Parquet write + loader) and
+    (issue #13) <= Mosaic Streaming's (dataframe_to_mds + StreamingDataset)."""
+    from bench.cases.spark_to_torch import MOSAIC_WAY, OUR_WAYS, PETASTORM_WAY
 
-    peer = next((r for r in rows if r.case.startswith("10 ") and r.system == PETASTORM_WAY and r.available), None)
-    for label, _, _ in WAYS[:-1]:
-        ours = next((r for r in rows if r.case.startswith("10 ") and r.system == label and r.available), None)
-        r = _ratio(ours, peer)
-        text = "" if r is None else (
-            f"first batch {ours.value:.2f}s vs {peer.value:.2f}s; epoch {_fmt(ours.extra.get('epoch_s'))}s vs "  # type: ignore[union-attr]
-            f"{_fmt(peer.extra.get('epoch_s'))}s; CPU {_fmt(ours.extra.get('cpu_ms_per_sample'))} vs "  # type: ignore[union-attr]
-            f"{_fmt(peer.extra.get('cpu_ms_per_sample'))} ms/sample")  # type: ignore[union-attr]
-        add(f"spark to torch: SQL join+filter -> {label}: first batch <= the petastorm way's", r, 1.0, text,
-            higher_is_better=False)
+    def way(label: str) -> Row | None:
+        return next((r for r in rows if r.case.startswith("10 ") and r.system == label and r.available), None)
+
+    for peer_label, name in ((PETASTORM_WAY, "the petastorm way's"), (MOSAIC_WAY, "Mosaic's conversion + first batch")):
+        peer = way(peer_label)
+        for label, _, _ in OUR_WAYS:
+            ours = way(label)
+            r = _ratio(ours, peer)
+            text = "" if r is None else (
+                f"first batch {ours.value:.2f}s vs {peer.value:.2f}s; epoch {_fmt(ours.extra.get('epoch_s'))}s vs "  # type: ignore[union-attr]
+                f"{_fmt(peer.extra.get('epoch_s'))}s; CPU {_fmt(ours.extra.get('cpu_ms_per_sample'))} vs "  # type: ignore[union-attr]
+                f"{_fmt(peer.extra.get('cpu_ms_per_sample'))} ms/sample")  # type: ignore[union-attr]
+            add(f"spark to torch: SQL join+filter -> {label}: first batch <= {name}", r, 1.0, text,
+                higher_is_better=False)
+
+
+def _loader_targets(rows: list[Row], add: Any) -> None:
+    """Issue #13's loader targets (cases 2 and 3), worded as in the issue."""
+    from bench.cases.stream import DL4_BATCHES, LANCE, MOSAIC, OURS, OURS_UNSHUFFLED, OURS_W0
+
+    def frac(kind: str) -> float | None:
+        row = _find(rows, "3", "ours loader / bound", kind)
+        return row.value if row is not None else None
+
+    def cpu_text(a: Row | None, b: Row | None) -> str:
+        ca = a.extra.get("cpu_ms_per_sample") if a is not None else None
+        cb = b.extra.get("cpu_ms_per_sample") if b is not None else None
+        return "" if not ca or not cb else f"; CPU {_fmt(ca)} vs {_fmt(cb)} ms/sample"
+
+    for kind, threshold, what in (
+            ("tensors", 0.70, "raw uint8 224x224x3 (LZ4) shuffled, 2 workers: >= 70% of the 2-process gather + LZ4 bound"),
+            ("raw", 0.70, "raw uint8 224x224x3 (uncompressed) shuffled, 2 workers: >= 70% of the 2-process gather bound"),
+            ("images", 0.85, "JPEG 256x256 decoded: >= 85% of the 2-process PIL decode bound"),
+            ("varjpeg", 0.85, "variable-size JPEG + resize: >= 85% of its bound (2-process PIL decode + resize)")):
+        r = frac(kind)
+        add(f"#13 {what}", r, threshold, "" if r is None else f"{r:.0%} of bound (loader run between two bound runs)")
+    ours, dl4 = _find(rows, "2", OURS_UNSHUFFLED, "raw"), _find(rows, "2", DL4_BATCHES, "raw")
+    r = _ratio(ours, dl4)
+    add("#13 raw uint8 224x224x3: >= 1.0x Deep Lake 4 batches() when both run unshuffled on uncompressed data",
+        r, 1.0, "" if r is None else f"{_fmt(ours.value)} vs {_fmt(dl4.value)} samples/s{cpu_text(ours, dl4)}")  # type: ignore[union-attr]
+    ours, dl4 = _find(rows, "2", OURS, "tiny"), _find(rows, "2", DL4_BATCHES, "tiny")
+    r = _ratio(ours, dl4)
+    add("#13 tiny samples (28x28): >= 0.5x Deep Lake 4 batches() at batch 256", r, 0.5,
+        "" if r is None else f"{_fmt(ours.value)} (shuffled) vs {_fmt(dl4.value)} (unshuffled) samples/s"  # type: ignore[union-attr]
+        f"{cpu_text(ours, dl4)}")
+    kinds = [k for k in ("tensors", "raw", "images", "varjpeg", "f16", "tiny", "embeddings")
+             if _find(rows, "2", OURS, k) is not None or _find(rows, "2", MOSAIC, k) is not None]
+    for peer, name in ((MOSAIC, "Mosaic Streaming"), (LANCE, "Lance")):
+        for kind in kinds:
+            ours, other = _find(rows, "2", OURS, kind), _find(rows, "2", peer, kind)
+            r = _ratio(ours, other)
+            add(f"#13 stream {kind}: >= 1.2x {name} on the same data and cores", r, 1.2,
+                "" if r is None else f"{_fmt(ours.value)} vs {_fmt(other.value)} samples/s{cpu_text(ours, other)}")  # type: ignore[union-attr]
+    for kind in kinds:
+        two, zero = _find(rows, "2", OURS, kind), _find(rows, "2", OURS_W0, kind)
+        r = _ratio(two, zero)
+        add(f"#13 stream {kind}: num_workers=2 never slower than num_workers=0", r, 1.0,
+            "" if r is None else f"{_fmt(two.value)} vs {_fmt(zero.value)} samples/s{cpu_text(two, zero)}")  # type: ignore[union-attr]
 
 
 def ratios(rows: list[Row]) -> list[tuple[str, float | None]]:
@@ -214,11 +265,11 @@ def ratios(rows: list[Row]) -> list[tuple[str, float | None]]:
         for system in ("ours (Spark write)", "ours (Spark JVM write)"):
             out.append((f"ingest {kind}: {system} / spark parquet write",
                         _ratio(_find(rows, "1", system, kind), _find(rows, "1", "spark parquet write", kind))))
-    for kind in ("images", "tensors", "embeddings"):
-        for mine in ("ours loader", "ours spark converter"):
+    for kind in ("images", "tensors", "raw", "varjpeg", "f16", "tiny", "embeddings"):
+        for mine in ("ours loader", "ours spark converter", "ours loader, unshuffled"):
             ours = _find(rows, "2", mine, kind)
-            for peer in ("deeplake4 pytorch()", "deeplake4 batches()", "parquet+pyarrow", "jpeg folder+PIL",
-                         "petastorm 0.13.1"):
+            for peer in ("mosaic streaming", "lance take", "deeplake4 pytorch()", "deeplake4 batches()",
+                         "parquet+pyarrow", "jpeg folder+PIL", "petastorm 0.13.1", "ours loader, 0 workers"):
                 other = _find(rows, "2", peer, kind)
                 r = _ratio(ours, other)
                 if r is not None:
@@ -263,6 +314,9 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
         "labels = source photo",
         f"- tensors: {sizes.tensors:,} uint8[224,224,3] crops of the same photos (LZ4 chunks where the system can)",
         f"- embeddings: {sizes.embeddings:,} float32[768]",
+        f"- raw: the tensors' first {sizes.raw:,} arrays, uncompressed; varjpeg: {sizes.varjpeg:,} JPEG crops of "
+        "160-400 px a side (resized to 224x224 by every loader's transform); f16: "
+        f"{sizes.f16:,} float16[3,128,128]; tiny: {sizes.tiny:,} uint8[28,28] (batch {sizes.tiny_batch_size})",
         f"- query: {sizes.query_rows:,} rows (id, day, label, float32[64]) + a 1,000-row label table",
         f"- time travel: {sizes.commits:,} commits of 5 rows",
         f"- loaders: batch {sizes.batch_size}, {sizes.workers} workers, shuffled unless noted; throughput excludes "
@@ -290,7 +344,19 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "- Case 8 streams the same stores from a SeaweedFS S3 server on 127.0.0.1 (no network latency) "
               "that shares the loader's cores, so local/S3 measures request overhead plus the server's CPU.",
               "- Case 10 (spark to torch) runs every way in one session (the shipped default: `deeplake` is the "
-              "JVM source), so each gets the same JVM warm-up; the ways alternate over 3 rounds.",
+              "JVM source), so each gets the same JVM warm-up; the ways alternate over 3 rounds (2 in quick "
+              "mode). The Mosaic way converts with `dataframe_to_mds` from Spark's tasks (uncompressed MDS), "
+              "then `StreamingDataset`.",
+              "- Peers of issue #13 (case 2): Mosaic Streaming (streaming-community 0.14.2, with torchvision "
+              "0.28.0 in the same venv as torch 2.13.0) reads uncompressed MDS shards (MDS has no LZ4) with its "
+              "own shuffle and worker split; Lance (pylance 14.0.2) reads by one `take` per batch in a "
+              "map-style dataset (its `LanceDataset` scan does not split rows over DataLoader workers), "
+              "globally shuffled, workers spawned and persistent as its `get_safe_loader` sets up, so its "
+              "`first_batch_s` includes the spawn. Each system streams all its kinds in one process, "
+              "one system after another.",
+              "- `ours loader, 0 workers` is the same loader in-process; `ours loader, unshuffled` runs on "
+              "`raw` beside Deep Lake 4 `batches()` (which cannot shuffle). Bounds (case 3) are measured "
+              "right before and after a fresh run of ours on the same kind.",
               "- A row with `not available` or `failed` says why; targets without a measurement say `not measured`.",
               ]
     lines += ["", "## Ratios (> 1 = ours better; same run, same data)", "",
@@ -364,6 +430,6 @@ def _pillow_chart(data: dict[tuple[str, str], list[tuple[str, float]]], titles: 
 def print_table(rows: list[Row], facts: dict[str, Any]) -> None:
     print("\n".join(table_lines(rows)))
     print()
-    for name, text, ratio, verdict in targets(rows, facts):
+    for name, text, _, verdict in targets(rows, facts):
         print(f"[{verdict:>12}] {name}: {text}")
     sys.stdout.flush()

@@ -20,15 +20,21 @@ log = logging.getLogger(__name__)
 
 #: system name -> worker module (under bench/) that builds and streams its stores.
 STORE_MODULES = {"ours": "ours", "deeplake4": "peers.deeplake4", "parquet": "peers.parquet",
-                 "jpeg_folder": "peers.jpeg_folder"}
+                 "jpeg_folder": "peers.jpeg_folder", "mosaic": "peers.mosaic", "lance": "peers.lance"}
 
 
 @dataclass
 class Context:
     sizes: Sizes
+    #: ``--systems``: run only the stream rows whose label starts with one of these (None: all)
+    systems: tuple[str, ...] | None = None
     spark_error: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
     _spark: Any = None
+
+    def wants(self, label: str) -> bool:
+        """Whether the stream row ``label`` is selected by ``--systems``."""
+        return self.systems is None or any(label.startswith(prefix) for prefix in self.systems)
 
     def count(self, kind: str) -> int:
         return int(getattr(self.sizes, kind))
@@ -60,8 +66,9 @@ class Context:
         if self.spark_error:
             raise NotAvailable(self.spark_error)
         try:
-            from deeplake_spark.spark.session import DEFAULT_CONF
             from pyspark.sql import SparkSession
+
+            from deeplake_spark.spark.session import DEFAULT_CONF
         except ImportError as e:
             self.spark_error = f"pyspark not importable: {e}"
             raise NotAvailable(self.spark_error) from e

@@ -1,5 +1,6 @@
-"""Case 3, bounds: JPEG decode alone and LZ4 decompress + copy alone on the same bytes and cores,
-and our loader as a fraction of the bound for its data.
+"""Case 3, bounds: JPEG decode alone, LZ4 decompress + copy alone, gather alone (uncompressed) and
+JPEG decode + resize alone (variable-size JPEGs) on the same bytes and cores, and our loader as a
+fraction of the bound for its data.
 
 The machine may be shared, so the bound is measured right before and right after a fresh run of
 our loader, and the fraction uses the mean of the two bound runs.
@@ -8,12 +9,13 @@ our loader, and the fraction uses the mean of the two bound runs.
 from __future__ import annotations
 
 from bench.cases import Context, failed, unavailable
-from bench.cases.stream import stream_row
+from bench.cases.stream import OURS, batch_size, stream_row
 from bench.measure import NotAvailable, Row, run_job
 
 CASE = "3 bounds"
 #: data kind -> bound label
-BOUNDS = {"images": "JPEG decode alone (PIL)", "tensors": "LZ4 decompress + copy alone"}
+BOUNDS = {"images": "JPEG decode alone (PIL)", "tensors": "LZ4 decompress + copy alone",
+          "raw": "gather alone (numpy take, shuffled)", "varjpeg": "JPEG decode + resize alone (PIL)"}
 
 
 def _bound(ctx: Context, kind: str) -> Row:
@@ -22,6 +24,12 @@ def _bound(ctx: Context, kind: str) -> Row:
         if kind == "images":
             result = run_job("bounds:jpeg_decode", n=ctx.count(kind), workers=ctx.sizes.workers,
                              min_seconds=ctx.sizes.stream_min_seconds)
+        elif kind == "varjpeg":
+            result = run_job("bounds:jpeg_decode_resize", n=ctx.count(kind), workers=ctx.sizes.workers,
+                             min_seconds=ctx.sizes.stream_min_seconds)
+        elif kind == "raw":
+            result = run_job("bounds:gather", kind=kind, n=ctx.count(kind), workers=ctx.sizes.workers,
+                             min_seconds=ctx.sizes.stream_min_seconds, batch_size=batch_size(ctx, kind))
         else:
             path = ctx.ensure_store("ours", kind)
             result = run_job("bounds:lz4_copy", path=path, workers=ctx.sizes.workers,
@@ -38,7 +46,7 @@ def run(ctx: Context, previous: list[Row]) -> list[Row]:
     rows = []
     for kind, label in BOUNDS.items():
         before = _bound(ctx, kind)
-        loader = stream_row(ctx, "ours loader", "ours", "ours:stream", kind, case=CASE)
+        loader = stream_row(ctx, OURS, "ours", "ours:stream", kind, case=CASE)
         after = _bound(ctx, kind)
         bounds = [b for b in (before, after) if b.available]
         if not bounds:
@@ -54,7 +62,8 @@ def run(ctx: Context, previous: list[Row]) -> list[Row]:
         else:
             rows.append(loader)
         for row in previous:
-            if row.case.startswith("2") and row.kind == kind and row.available and row.system.startswith("ours"):
+            if (row.case.startswith("2") and row.kind == kind and row.available and row.system.startswith("ours")
+                    and row.system != "ours loader, unshuffled"):
                 rows.append(Row(CASE, f"{row.system} (case 2) / bound", kind, value=row.value / bound_value,
                                 unit="x bound"))
     return rows

@@ -16,7 +16,11 @@ the JVM source; one session so that every way gets the same JVM warm-up):
   query result with ``df.write.parquet`` (32 MiB row groups, petastorm converter's default), then
   a pyarrow loader (2 DataLoader workers, row groups shuffled, rows shuffled within a group) decodes
   the JPEGs into batches of 64, as ``petastorm.spark.make_spark_converter`` +
-  ``make_torch_dataloader`` do. petastorm itself is tried when bench/.venv-petastorm exists.
+  ``make_torch_dataloader`` do. petastorm itself is tried when bench/.venv-petastorm exists;
+* "the Mosaic way" (Databricks' recommendation for Spark -> PyTorch): ``images`` is the Parquet table,
+  ``streaming.base.converters.dataframe_to_mds(df, merge_index=True, mds_kwargs={out, columns})``
+  writes the query result as MDS shards (uncompressed) from Spark's tasks, then ``StreamingDataset``
+  (``shuffle=True``) in a DataLoader with 2 workers decodes the JPEGs into batches of 64.
 
 Per way: seconds from ``spark.sql`` to the first batch (query, converter or Parquet write, loader
 start), samples/s over the rest of the epoch, the whole epoch's seconds, and CPU ms per sample of
@@ -51,8 +55,12 @@ WAYS = (
     ("format(deeplake) + converter (default name: JVM source)", "jvm", "deeplake"),
     ("format(deeplake-python) + converter", "jvm", "deeplake-python"),
     ("petastorm way: Spark parquet write + pyarrow loader", "jvm", "parquet"),
+    ("Mosaic way: dataframe_to_mds + StreamingDataset", "jvm", "mosaic"),
 )
-PETASTORM_WAY = WAYS[-1][0]
+#: our ways (the rows the targets judge) and the peers' (what they are judged against)
+OUR_WAYS = WAYS[:2]
+PETASTORM_WAY = WAYS[2][0]
+MOSAIC_WAY = WAYS[3][0]
 ROW_GROUP_BYTES = 32 * 2**20  # petastorm's make_spark_converter default (parquet_row_group_size_bytes)
 
 
@@ -137,6 +145,19 @@ def _petastorm_way_loader(spark: Any, df: Any, out: str, batch_size: int, worker
     return DataLoader(_Dataset(files), batch_size=batch_size, num_workers=workers)
 
 
+def _mosaic_way_loader(df: Any, out: str, batch_size: int, workers: int) -> Any:
+    from streaming.base.converters import dataframe_to_mds
+    from torch.utils.data import DataLoader
+
+    from bench.peers.mosaic import make_dataset
+
+    shutil.rmtree(out, ignore_errors=True)
+    dataframe_to_mds(df, merge_index=True,
+                     mds_kwargs={"out": out, "columns": {"id": "int64", "image": "bytes", "label": "int64"}})
+    return DataLoader(make_dataset(out, "images", batch_size=batch_size, shuffle=True), batch_size=batch_size,
+                      num_workers=workers)
+
+
 def _one_epoch(spark: Any, source: str, workdir: str, batch_size: int, workers: int, tag: str) -> dict[str, Any]:
     import deeplake_spark as dls
 
@@ -146,6 +167,10 @@ def _one_epoch(spark: Any, source: str, workdir: str, batch_size: int, workers: 
     if source == "parquet":
         loader = _petastorm_way_loader(spark, df, os.path.join(workdir, f"result_{tag}.parquet"), batch_size, workers)
         converter = None
+    elif source == "mosaic":
+        loader = _mosaic_way_loader(df, os.path.join(workdir, f"result_{tag}.mds"), batch_size, workers)
+        converter = None
+        mode = "MDS shards"
     else:
         converter = dls.make_spark_converter(df)
         mode = converter.mode
@@ -185,7 +210,7 @@ def measure(workdir: str, default_format: str, sources: list[str], batch_size: i
     spark.read.parquet(os.path.join(workdir, "labels.parquet")).createOrReplaceTempView("labels")
 
     def use(source: str) -> None:
-        if source == "parquet":
+        if source in ("parquet", "mosaic"):
             df = spark.read.parquet(os.path.join(workdir, "images.parquet"))
         else:
             df = spark.read.format(source).load(os.path.join(workdir, "images_ds"))
@@ -224,7 +249,7 @@ def _petastorm_row(kind: str) -> Row:
 def run(ctx: Context) -> list[Row]:
     n = ctx.count("images")
     workdir = os.path.join(ctx.sizes.work, f"spark_to_torch_{n}")
-    rounds = 3
+    rounds = 3 if ctx.sizes.mode == "full" else 2
     try:
         if not os.path.exists(workdir + ".done"):
             ctx.mark_built(workdir, run_job("cases.spark_to_torch:prepare", workdir=workdir, n=n))

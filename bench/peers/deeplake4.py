@@ -45,10 +45,11 @@ def _create(path: str, kind: str) -> Any:
     shutil.rmtree(path, ignore_errors=True)
     ds = deeplake.create(path)
     types = deeplake.types
-    if kind == "images":
+    if kind in data.JPEG_KINDS:
         ds.add_column("image", types.Image(dtype="uint8", sample_compression="jpg"))
-    elif kind == "tensors":
-        ds.add_column("image", types.Array("uint8", shape=[data.TENSOR_SIZE, data.TENSOR_SIZE, 3]))
+    elif kind in data.ARRAY_KINDS:
+        dtype, shape = data.ARRAY_KINDS[kind]
+        ds.add_column("image", types.Array(dtype, shape=list(shape)))
     else:
         ds.add_column("embedding", types.Array("float32", shape=[data.EMBEDDING_DIM]))
     ds.add_column("label", types.Int64())
@@ -73,19 +74,29 @@ def build(path: str, kind: str, n: int) -> dict[str, Any]:
     return {"seconds": seconds, "rows": n, "disk_bytes": disk_bytes(path)}
 
 
-def stream_torch(path: str, kind: str, batch_size: int, workers: int, min_seconds: float) -> dict[str, Any]:
-    """``DataLoader(ds.pytorch(), batch_size, num_workers, shuffle=True)``."""
+def _resize_row(row: Any) -> dict[str, Any]:
+    """The varjpeg transform on a Deep Lake 4 row: decoded image resized to 224x224, label."""
+    return {"image": data.resize_sample(np.asarray(row["image"])), "label": int(row["label"])}
+
+
+def stream_torch(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
+                 shuffle: bool = True) -> dict[str, Any]:
+    """``DataLoader(ds.pytorch(), batch_size, num_workers, shuffle)`` (varjpeg: ``pytorch(transform=resize)``)."""
     import torch
     from torch.utils.data import DataLoader
 
     ds = _deeplake().open_read_only(path)
-    loader = DataLoader(ds.pytorch(), batch_size=batch_size, num_workers=workers, shuffle=True,
+    torch_ds = ds.pytorch(transform=_resize_row) if kind == "varjpeg" else ds.pytorch()
+    loader = DataLoader(torch_ds, batch_size=batch_size, num_workers=workers, shuffle=shuffle,
                         generator=torch.Generator().manual_seed(0))
     return consume(lambda: loader, min_seconds=min_seconds)
 
 
-def stream_batches(path: str, kind: str, batch_size: int, workers: int, min_seconds: float) -> dict[str, Any]:
+def stream_batches(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
+                   shuffle: bool = False) -> dict[str, Any]:
     """``ds.batches(batch_size)``: Deep Lake 4's own prefetcher (its own threads, not shuffled)."""
+    if shuffle:
+        raise NotAvailable("ds.batches() has no shuffle")
     ds = _deeplake().open_read_only(path)
     return consume(lambda: ds.batches(batch_size), min_seconds=min_seconds)
 

@@ -11,7 +11,8 @@ import io
 import os
 import shutil
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,9 +25,9 @@ ROW_GROUP_ROWS = 1_000
 
 def table(kind: str, lo: int, hi: int, samples: Any, labels: np.ndarray) -> pa.Table:
     """Rows ``lo:hi`` of ``kind`` as Arrow: ``image`` binary (JPEG or raw uint8) / ``embedding`` list."""
-    if kind == "images":
+    if kind in data.JPEG_KINDS:
         col = pa.array(samples[lo:hi], type=pa.binary())
-    elif kind == "tensors":
+    elif kind in data.ARRAY_KINDS:
         block = np.ascontiguousarray(samples[lo:hi])
         width = block[0].nbytes
         col = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), hi - lo, [None, pa.py_buffer(block)])
@@ -39,8 +40,9 @@ def table(kind: str, lo: int, hi: int, samples: Any, labels: np.ndarray) -> pa.T
 
 
 def build(path: str, kind: str, n: int) -> dict[str, Any]:
-    """pyarrow ``ParquetWriter``: LZ4 for raw tensors, none for JPEG bytes, default (snappy) else."""
-    compression = {"images": "none", "tensors": "lz4", "embeddings": "snappy"}[kind]
+    """pyarrow ``ParquetWriter``: LZ4 for ``tensors``, snappy for embeddings, none else (JPEG bytes and
+    the uncompressed array kinds)."""
+    compression = {"images": "none", "varjpeg": "none", "tensors": "lz4", "embeddings": "snappy"}.get(kind, "none")
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     from bench.ours import load
@@ -82,22 +84,29 @@ class ParquetStream:
             order = rng.permutation(t.num_rows)
             if self.kind == "embeddings":
                 values = col.combine_chunks().flatten().to_numpy().reshape(-1, data.EMBEDDING_DIM)
+            if self.kind in data.ARRAY_KINDS:
+                dtype, shape = data.ARRAY_KINDS[self.kind]
             for i in order:
                 if self.kind == "images":
                     with Image.open(io.BytesIO(col[int(i)].as_py())) as img:
                         x = np.asarray(img.convert("RGB"))
-                elif self.kind == "tensors":
-                    x = np.frombuffer(col[int(i)].as_py(), dtype=np.uint8).reshape(
-                        data.TENSOR_SIZE, data.TENSOR_SIZE, 3)
+                elif self.kind == "varjpeg":
+                    x = data.decode_resize(col[int(i)].as_py())
+                elif self.kind in data.ARRAY_KINDS:
+                    x = np.frombuffer(col[int(i)].as_py(), dtype=dtype).reshape(shape)
                 else:
                     x = values[i]
                 yield {name: torch.from_numpy(np.array(x)), "label": int(labels[i])}
 
 
-def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: float) -> dict[str, Any]:
+def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
+           shuffle: bool = True) -> dict[str, Any]:
     from torch.utils.data import DataLoader, IterableDataset
 
-    from bench.measure import consume
+    from bench.measure import NotAvailable, consume
+
+    if not shuffle:
+        raise NotAvailable("the Parquet baseline always shuffles (row groups + rows within a group)")
 
     class _Dataset(ParquetStream, IterableDataset):
         pass
