@@ -13,11 +13,9 @@ from deeplake_spark.torch.sampling import (
     batch_owners,
     consumed_after,
     elastic_pass_order,
-    epoch_plan,
     global_order,
     loader_order,
     next_offset,
-    pass_order,
     rank_batches,
     rank_num_batches,
     worker_batches,
@@ -232,25 +230,12 @@ def test_elastic_resume_yields_every_remaining_row_once_in_global_order(n, old_w
 def test_bad_options_are_rejected(kw):
     with pytest.raises(InvalidOptionError):
         rank_batches(ChunkLayout.contiguous(10, 2), **kw)
-    with pytest.raises(InvalidOptionError):
-        epoch_plan(ChunkLayout.contiguous(10, 2), **kw)
 
 
 @pytest.mark.parametrize("args", [(5, 1, 1), (5, -1, 2), (5, 0, 0), (5, 0, 2, -1)])
 def test_bad_worker_numbers_are_rejected(args):
     with pytest.raises(InvalidOptionError):
         worker_batches(*args)
-
-
-def test_legacy_plan_gives_each_worker_whole_chunks():
-    # The plan the loader follows until it switches to rank_batches/worker_batches (contract C1).
-    layout = ChunkLayout.contiguous(1000, 50)  # 20 chunks
-    plans = epoch_plan(layout, num_workers=2, batch_size=10, seed=3, shuffle_window=2)
-    chunk_sets = [set((p.rows // 50).tolist()) for p in plans]
-    assert len(chunk_sets[0] & chunk_sets[1]) <= 1
-    assert len(chunk_sets[0] | chunk_sets[1]) == 20
-    assert sorted(r for b in pass_order(layout, first_epoch=0, num_epochs=1, num_workers=2, batch_size=10)
-                  for r in b.tolist()) == list(range(1000))
 
 
 def test_bad_consumed_intervals_are_rejected():

@@ -235,13 +235,13 @@ def next_offset(num_batches: int, num_workers: int, start: int = 0, offset: int 
     return (offset + max(num_batches - start, 0)) % num_workers
 
 
-def loader_order(plans: Sequence[Sequence[np.ndarray]] | Sequence[WorkerPlan]) -> list[np.ndarray]:
+def loader_order(plans: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
     """The batches in the order a DataLoader yields them: one from each worker in turn, skipping
     workers that have no batches left (how torch iterates an ``IterableDataset`` with workers).
 
     ``plans`` holds, per worker, the batches it yields during a whole pass (all its epochs).
     """
-    lists = [list(p.batches) if isinstance(p, WorkerPlan) else list(p) for p in plans]
+    lists = [list(p) for p in plans]
     out: list[np.ndarray] = []
     position = [0] * len(lists)
     active = list(range(len(lists)))
@@ -271,130 +271,4 @@ def elastic_pass_order(layout: ChunkLayout, *, first_epoch: int, num_epochs: int
         for w in range(workers):
             per_worker[w].extend(batches[b] for b in worker_batches(len(batches), w, workers, begin, offset))
         offset = next_offset(len(batches), workers, begin, offset)
-    return loader_order(per_worker)
-
-
-# --- The plan of the loader before rank_batches/worker_batches (worker-contiguous parts, not elastic).
-# Kept, unchanged, while torch/loader.py still calls it; removed when the loader switches (contract C1).
-
-
-@dataclass(frozen=True)
-class WorkerPlan:
-    """The batches one worker yields in one epoch, as arrays of row positions."""
-
-    worker: int
-    batches: tuple[np.ndarray, ...]
-
-    @property
-    def rows(self) -> np.ndarray:
-        return np.concatenate(self.batches) if self.batches else np.zeros(0, dtype=np.int64)
-
-
-def _check(seed: int, epoch: int, rank: int, world_size: int, num_workers: int, batch_size: int,
-           shuffle_window: int) -> None:
-    _check_rank(rank, world_size, batch_size)
-    if num_workers < 1:
-        raise InvalidOptionError(f"num_workers={num_workers}: the plan needs at least one worker")
-    _check_order(seed, epoch, shuffle_window)
-
-
-def rank_rows(layout: ChunkLayout, *, seed: int, epoch: int, rank: int, world_size: int, batch_size: int,
-              shuffle: bool, drop_last: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of one rank in one epoch, before the in-worker shuffle, and their block numbers.
-
-    The block numbers (positions in the epoch's chunk order) let the worker shuffle within windows
-    of whole chunks.
-    """
-    n = layout.num_rows
-    if shuffle:
-        rng = np.random.default_rng([seed, epoch])
-        block_order = rng.permutation(layout.num_chunks)
-        sizes = np.diff(layout.offsets)[block_order]
-        starts = layout.offsets[:-1][block_order]
-        # Concatenate blocks in the permuted order without a Python loop over rows.
-        idx = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(n)
-        sequence = layout.rows[idx]
-        blocks = np.repeat(np.arange(layout.num_chunks), sizes)
-    else:
-        sequence = np.arange(n, dtype=np.int64)
-        blocks = np.zeros(n, dtype=np.int64)
-    if drop_last:
-        per_rank = n // world_size
-        per_rank -= per_rank % batch_size
-        start, stop = rank * per_rank, (rank + 1) * per_rank
-    else:
-        base, extra = divmod(n, world_size)
-        start = rank * base + min(rank, extra)
-        stop = start + base + (1 if rank < extra else 0)
-    return sequence[start:stop], blocks[start:stop]
-
-
-def _window_shuffle(rows: np.ndarray, blocks: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
-    """Permute rows within each run of ``window`` consecutive chunks (a bounded shuffle buffer)."""
-    if len(rows) == 0:
-        return rows
-    # Number the chunk runs of this part 0, 1, 2, ... then group them by ``window``.
-    run = np.concatenate([[0], np.cumsum(blocks[1:] != blocks[:-1])])
-    group = run // window
-    keys = rng.random(len(rows))
-    order = np.lexsort((keys, group))
-    return rows[order]
-
-
-def epoch_plan(
-    layout: ChunkLayout,
-    *,
-    seed: int = 0,
-    epoch: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-    num_workers: int = 1,
-    batch_size: int = 1,
-    shuffle: bool = True,
-    shuffle_window: int = 4,
-    drop_last: bool = False,
-) -> list[WorkerPlan]:
-    """Every worker's batches for one rank and epoch (see the module docstring for the layout).
-
-    Within an epoch, the plans of all ranks together hold every row exactly once (without
-    ``drop_last``), and each worker's ``batches`` are in the order it yields them.
-    """
-    _check(seed, epoch, rank, world_size, num_workers, batch_size, shuffle_window)
-    rows, blocks = rank_rows(layout, seed=seed, epoch=epoch, rank=rank, world_size=world_size,
-                             batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
-    n = len(rows)
-    num_batches = n // batch_size if drop_last else -(-n // batch_size)
-    rows = rows[: min(n, num_batches * batch_size)]
-    blocks = blocks[: len(rows)]
-    # Rotate which worker starts, epoch after epoch, so extra batches do not pile up on worker 0.
-    rotation = (epoch * num_batches) % num_workers
-    per_worker: list[list[np.ndarray]] = [[] for _ in range(num_workers)]
-    if not shuffle:
-        for b in range(num_batches):
-            per_worker[(b + rotation) % num_workers].append(rows[b * batch_size : (b + 1) * batch_size])
-        return [WorkerPlan(w, tuple(bs)) for w, bs in enumerate(per_worker)]
-    base, extra = divmod(num_batches, num_workers)
-    first_batch = 0
-    for part in range(num_workers):
-        count = base + (1 if part < extra else 0)
-        lo, hi = first_batch * batch_size, min(len(rows), (first_batch + count) * batch_size)
-        first_batch += count
-        worker = (part + rotation) % num_workers
-        rng = np.random.default_rng([seed, epoch, rank, part])
-        part_rows = _window_shuffle(rows[lo:hi], blocks[lo:hi], shuffle_window, rng)
-        per_worker[worker] = [part_rows[i : i + batch_size] for i in range(0, len(part_rows), batch_size)]
-    return [WorkerPlan(w, tuple(bs)) for w, bs in enumerate(per_worker)]
-
-
-def pass_order(layout: ChunkLayout, *, first_epoch: int, num_epochs: int, num_workers: int,
-               **options: object) -> list[np.ndarray]:
-    """Batches a loader yields in one pass over ``num_epochs`` epochs starting at ``first_epoch``.
-
-    ``num_workers=0`` (loading in the main process) behaves as one worker.
-    """
-    workers = max(num_workers, 1)
-    per_worker: list[list[np.ndarray]] = [[] for _ in range(workers)]
-    for epoch in range(first_epoch, first_epoch + num_epochs):
-        for plan in epoch_plan(layout, epoch=epoch, num_workers=workers, **options):  # type: ignore[arg-type]
-            per_worker[plan.worker].extend(plan.batches)
     return loader_order(per_worker)
