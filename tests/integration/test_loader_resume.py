@@ -1,6 +1,8 @@
-"""Mid-epoch resume with a real job: a training process is SIGKILLed midway, a new process loads the
-last checkpointed ``loader.state_dict()`` and finishes; together they yield exactly the batches of
-an uninterrupted run, in the same order (Mosaic Streaming's StreamingDataLoader contract)."""
+"""The loader's order with real DataLoaders: the same global order for any ranks x workers (elastic
+determinism), and mid-epoch resume with a real job: a training process is SIGKILLed midway, a new
+process loads the last checkpointed ``loader.state_dict()`` and finishes; together they yield
+exactly the batches of an uninterrupted run, in the same order (Mosaic Streaming's
+StreamingDataLoader contract)."""
 
 from __future__ import annotations
 
@@ -70,6 +72,23 @@ def dataset(tmp_path_factory):
     job = root / "job.py"
     job.write_text(JOB)
     return path, str(job)
+
+
+@pytest.mark.parametrize("ranks, workers, engine", [(1, 1, "processes"), (2, 2, "processes"), (4, 1, "processes"),
+                                                    (2, 2, "threads")])
+def test_ranks_by_workers_yield_the_same_global_order(dataset, ranks, workers, engine):
+    path, _ = dataset
+    ds = dls.open(path)
+    layout = from_dataset(ds, ["x", "id"]).layout()
+    per_epoch: list[list[int]] = [[], []]
+    for rank in range(ranks):
+        loader = ds.pytorch(batch_size=BATCH, num_workers=workers, engine=engine, seed=4, shuffle_window=3,
+                            num_epochs=2, rank=rank, world_size=ranks, columns=["x", "id"])
+        ids = [i for batch in loader for i in batch["id"].tolist()]  # two epochs of this rank's slice
+        per_epoch[0].extend(ids[: len(ids) // 2])
+        per_epoch[1].extend(ids[len(ids) // 2 :])
+    for epoch, ids in enumerate(per_epoch):  # ranks 0..n-1 concatenated: the epoch's global sequence
+        assert ids == global_order(layout, seed=4, epoch=epoch, shuffle=True, shuffle_window=3).tolist()
 
 
 def _start(dataset, checkpoint, options, world, mode, step_seconds):
