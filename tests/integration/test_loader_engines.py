@@ -232,3 +232,23 @@ def test_an_lz4_payload_that_does_not_decompress_is_a_corrupt_chunk():
     reader = ChunkReader(bytes(data), where="chunk t/0")  # both checksums hold
     with pytest.raises(CorruptChunkError, match="LZ4 payload does not decompress"):
         reader.sample(0)
+
+
+def test_batch_buffers_are_reused_but_never_under_a_batch_still_held(tmp_path):
+    # 12 KiB samples, 32 a batch: columns big enough to be gathered into reused buffers.
+    big = dls.create(str(tmp_path / "big"), {"x": dls.tensor("generic", dtype="uint8", shape=(64, 64, 3),
+                                                              compression="lz4", chunk_size=1 << 18),
+                                              "label": "int64"})
+    big.append({"x": np.arange(160, dtype=np.uint8)[:, None, None, None].repeat(64 * 64 * 3, 1).reshape(160, 64, 64, 3),
+                "label": np.arange(160)})
+    for engine in ("threads", "main"):
+        loader = big.pytorch(batch_size=32, num_workers=2, engine=engine if engine == "threads" else "auto",
+                             num_epochs=1)
+        assert loader.engine == engine
+        held = next(iter(loader))
+        for _ in range(4):  # 20 more batches through the pool while `held` is kept
+            for batch in loader:
+                assert torch.equal(batch["x"][:, 5, 7, 1], (batch["label"] % 256).to(torch.uint8))
+        del batch
+        assert torch.equal(held["x"][:, 0, 0, 0], (held["label"] % 256).to(torch.uint8))
+        assert loader.dataset._pool.allocated <= 8  # not one buffer per batch

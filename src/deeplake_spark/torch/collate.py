@@ -29,6 +29,10 @@ from deeplake_spark.torch.source import LoaderSource, TensorSource
 
 MODES = ("stack", "pad", "list")
 CollateOption = str | Mapping[str, str] | Callable[[list[dict[str, Any]]], Any]
+#: Makes the (uninitialized) array a batch column is gathered into, e.g. ``BufferPool.empty``.
+Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+#: Columns smaller than this are gathered into fresh arrays: small allocations are cheap.
+ALLOC_MIN_BYTES = 256 * 1024
 
 
 def check_collate(collate: CollateOption, columns: Sequence[str]) -> None:
@@ -53,11 +57,15 @@ def mode_of(collate: CollateOption, column: str) -> str:
     return "stack"
 
 
-def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray,
-                  chunks: Mapping[ChunkKey, LoadedChunk]) -> np.ndarray | list[Any]:
+def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Mapping[ChunkKey, LoadedChunk],
+                  alloc: Alloc | None = None) -> np.ndarray | list[Any]:
     """Samples of ``rows``: one stacked array when every sample is a fixed-shape raw sample of the
     same shape (no per-sample Python work), else a list of arrays / str / None. The refs of
-    ``rows`` were checked against their chunks when those were loaded (``ref_checks``)."""
+    ``rows`` were checked against their chunks when those were loaded (``ref_checks``).
+
+    With ``alloc``, stacked arrays are written into arrays it makes (reused batch buffers), and
+    image samples of one shape are decoded one by one into such an array instead of a list.
+    """
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
     uniq = np.unique(codes)
@@ -65,12 +73,29 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray,
     if len(uniq) and uniq[0] >= 0 and all(f is not None for f in fixed):
         arrays = [f for f in fixed if f is not None]
         if len({a.shape[1:] for a in arrays}) == 1:
-            if len(arrays) == 1:
+            if alloc is not None and len(rows) * arrays[0][:1].nbytes < ALLOC_MIN_BYTES:
+                alloc = None
+            if alloc is None and len(arrays) == 1:
                 return arrays[0][index]
-            out = np.empty((len(rows), *arrays[0].shape[1:]), dtype=arrays[0].dtype)
-            for code, array in zip(uniq, arrays):
-                mask = codes == code
-                out[mask] = array[index[mask]]
+            out = (alloc or np.empty)((len(rows), *arrays[0].shape[1:]), arrays[0].dtype)
+            if len(arrays) == 1:
+                np.take(arrays[0], index, axis=0, out=out, mode="clip")  # indices checked at load
+            elif alloc is None:
+                for code, array in zip(uniq, arrays):
+                    mask = codes == code
+                    out[mask] = array[index[mask]]
+            else:  # row by row: no temporary the size of the batch
+                by_code = dict(zip(uniq.tolist(), arrays))
+                for k, (code, i) in enumerate(zip(codes.tolist(), index.tolist())):
+                    out[k] = by_code[code][i]
+            return out
+    if alloc is not None and len(uniq) and uniq[0] >= 0 and tensor.spec.dtype != "str":
+        readers = [chunks[(t_pos, code)].reader for code in codes.tolist()]
+        shapes = {r.shape(i) for r, i in zip(readers, index.tolist())}
+        if len(shapes) == 1:
+            out = alloc((len(rows), *shapes.pop()), np.dtype(readers[0].header.dtype).newbyteorder("<"))
+            for k, (r, i) in enumerate(zip(readers, index.tolist())):
+                out[k] = r.sample(i)
             return out
     values: list[Any] = []
     for code, i in zip(codes.tolist(), index.tolist()):
@@ -82,15 +107,16 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray,
     return values
 
 
-def gather_columns(source: LoaderSource, rows: np.ndarray,
-                   chunks: Mapping[ChunkKey, LoadedChunk]) -> dict[str, np.ndarray | list[Any]]:
-    """Every column of ``rows`` as numpy arrays (stacked) or lists of samples, in source order."""
+def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[ChunkKey, LoadedChunk],
+                   alloc: Alloc | None = None) -> dict[str, np.ndarray | list[Any]]:
+    """Every column of ``rows`` as numpy arrays (stacked) or lists of samples, in source order
+    (tensor columns stacked into arrays from ``alloc`` when given, see ``gather_tensor``)."""
     out: dict[str, np.ndarray | list[Any]] = {}
     by_name = {t.name: (pos, t) for pos, t in enumerate(source.tensors)}
     for name in source.order:
         if name in by_name:
             pos, tensor = by_name[name]
-            out[name] = gather_tensor(tensor, pos, rows, chunks)
+            out[name] = gather_tensor(tensor, pos, rows, chunks, alloc)
         else:
             out[name] = source.tabular[name][rows]
     return out

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.torch import collate as collate_mod
+from deeplake_spark.torch.batch_buffers import BufferPool
 from deeplake_spark.torch.chunk_share import ChunkShare
 from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
 from deeplake_spark.torch.loader_state import LoaderState, layout_digest
@@ -149,6 +150,8 @@ class StreamingDataset(IterableDataset):
         #: (token, flags) of the shared-memory slots when batches cross from worker processes.
         self.slots: tuple[tuple[int, int], torch.Tensor] | None = None
         self._ring: WorkerRing | None = None
+        self._pool: BufferPool | None = None  # made by the process that builds batches
+        self._layout_digest: str | None = None
         self._tensor_names = frozenset(t.name for t in source.tensors) | source.inline
 
     @property
@@ -157,9 +160,14 @@ class StreamingDataset(IterableDataset):
 
     @property
     def layout_digest(self) -> str:
-        if getattr(self, "_layout_digest", None) is None:
+        if self._layout_digest is None:
             self._layout_digest = layout_digest(self.layout)
         return self._layout_digest
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = state["_ring"] = None  # per process (a pool holds a lock)
+        return state
 
     @property
     def batches_per_epoch(self) -> int:
@@ -185,7 +193,8 @@ class StreamingDataset(IterableDataset):
 
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:
         """One batch from its rows and the loaded chunks."""
-        columns = collate_mod.gather_columns(self.source, rows, chunks)
+        columns = collate_mod.gather_columns(self.source, rows, chunks,
+                                             self._pool.empty if self._pool is not None else None)
         if self.transform is None and not callable(self.collate):
             batch = collate_mod.collate_columns(columns, self.collate, self.pad_value, self._tensor_names)
         else:
@@ -202,6 +211,8 @@ class StreamingDataset(IterableDataset):
         worker, builders = (info.id, info.num_workers) if info is not None else (0, 1)
         if info is not None and self.slots is not None and self._ring is None:
             self._ring = WorkerRing(*self.slots, worker)
+        if self._pool is None:
+            self._pool = BufferPool()
         first_epoch, start, count, pass_id = (int(v) for v in self.control.tolist())
         epochs: Iterator[int] = itertools.count(first_epoch) if count < 0 else iter(range(first_epoch,
                                                                                           first_epoch + count))
