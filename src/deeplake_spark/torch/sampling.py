@@ -111,9 +111,11 @@ def global_order(layout: ChunkLayout, *, seed: int = 0, epoch: int = 0, shuffle:
     starts = layout.offsets[:-1][block_order]
     # Concatenate blocks in the permuted order without a Python loop over rows.
     sequence = layout.rows[np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(n)]
-    window = np.repeat(np.arange(layout.num_chunks) // shuffle_window, sizes)
-    keys = np.random.default_rng([seed, epoch, 1]).random(n)
-    return sequence[np.lexsort((keys, window))]
+    # Rows sort by (window, random 32-bit key): one stable sort of 64-bit keys (ties keep their
+    # place, so the order is the same on every machine), ~10x faster than a lexsort of two keys.
+    window = np.repeat((np.arange(layout.num_chunks) // shuffle_window).astype(np.uint64), sizes)
+    keys = np.random.default_rng([seed, epoch, 1]).integers(0, 2**32, n, dtype=np.uint64)
+    return sequence[np.argsort((window << np.uint64(32)) | keys, kind="stable")]
 
 
 def rank_span(total: int, *, rank: int, world_size: int, batch_size: int, drop_last: bool) -> Interval:
