@@ -153,7 +153,7 @@ def test_a_live_claimer_that_never_finishes_times_out_naming_the_chunk(tmp_path)
     try:
         with open(os.path.join(epoch.folder, "c.claim"), "w") as f:
             f.write(str(sleeper.pid))
-        with pytest.raises(StorageError, match=rf"waited 0 s for chunk c claimed by pid {sleeper.pid}"):
+        with pytest.raises(StorageError, match=rf"waited 0.3 s for chunk c claimed by pid {sleeper.pid}"):
             epoch.acquire("c", lambda: [b"x"])
     finally:
         sleeper.kill()

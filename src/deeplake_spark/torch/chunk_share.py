@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from deeplake_spark.errors import StorageError
+from deeplake_spark.errors import InvalidOptionError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class SharedEpoch:
 
     def _path(self, name: str) -> str:
         if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"bad shared chunk name {name!r}")
+            raise InvalidOptionError(f"shared chunk name {name!r}: expected a plain file name")
         return os.path.join(self.folder, name)
 
     def acquire(self, name: str, load: Callable[[], Parts]) -> list[memoryview]:
@@ -188,7 +188,7 @@ class SharedEpoch:
             except FileExistsError:
                 holder = self._check_claim(claim)
                 if time.monotonic() > deadline:
-                    raise StorageError(f"loader worker {self.worker}: waited {self.timeout:.0f} s for chunk {name} "
+                    raise StorageError(f"loader worker {self.worker}: waited {self.timeout:g} s for chunk {name} "
                                        f"claimed by pid {holder} in {self.folder}") from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.02)
