@@ -4,6 +4,7 @@ by the storage layer's read log) -- and the share survives killed and failing wo
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -232,3 +233,6 @@ def test_a_dataloader_with_two_worker_processes_reads_each_chunk_once(ds, tmp_pa
     # Shared chunks live from their first to their last use: a shuffle window or two, the batches the
     # DataLoader lets a worker run ahead and the prefetch, never the whole epoch (30 chunks of x).
     assert 0 < peak <= 12
+    del loader, batch
+    gc.collect()
+    assert not os.path.exists(root)  # the loader's share folder goes with the loader
