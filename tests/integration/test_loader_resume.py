@@ -21,6 +21,7 @@ pytest.importorskip("torch")
 
 import deeplake_spark as dls
 from deeplake_spark.errors import InvalidOptionError
+from deeplake_spark.torch.chunk_share import PREFIX, default_base
 from deeplake_spark.torch.sampling import global_order
 from deeplake_spark.torch.source import from_dataset
 
@@ -134,7 +135,7 @@ def _kill_after(dataset, tmp_path, options, world, steps):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    return checkpoint
+    return checkpoint, proc.pid
 
 
 def _ids(steps, rank=None):
@@ -148,19 +149,25 @@ def test_a_killed_job_resumes_with_exactly_the_remaining_batches(dataset, tmp_pa
     expected = _uninterrupted(dataset, options, 1)
     per_epoch = -(-N // BATCH)
     assert len(expected) == 2 * per_epoch
-    checkpoint = _kill_after(dataset, tmp_path, options, 1, per_epoch // 2)
+    checkpoint, killed = _kill_after(dataset, tmp_path, options, 1, per_epoch // 2)
     saved = json.loads(checkpoint.read_text())
     before = saved["received"]
     assert 0 < len(before) < per_epoch  # killed mid-epoch (the first of the pass)
+
+    def leftovers():
+        return [f for f in os.listdir(default_base()) if f.startswith(f"{PREFIX}{killed}-")]
+
+    assert bool(leftovers()) == (engine == "processes")  # the killed job's chunk share (worker processes)
     _finish(_start(dataset, checkpoint, options, 1, "resume", 0))
     after = json.loads((tmp_path / "job.json.finished").read_text())
     assert before + after == expected
+    assert not leftovers()  # swept by the next loader that started
 
 
 def test_a_job_resumed_on_more_ranks_yields_the_rest_of_the_epoch_once_in_global_order(dataset, tmp_path):
     options = {"batch_size": BATCH, "num_workers": 2, "engine": "threads", "seed": 9, "shuffle": True,
                "columns": ["x", "id"]}
-    checkpoint = _kill_after(dataset, tmp_path, options, 2, 4)
+    checkpoint, _ = _kill_after(dataset, tmp_path, options, 2, 4)
     saved = json.loads(checkpoint.read_text())
     before = _ids(saved["received"])
     _finish(_start(dataset, checkpoint, options, 3, "resume", 0))
