@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.parquet.hadoop.ParquetFileReader;
@@ -12,15 +11,12 @@ import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.hadoop.mapreduce.TaskAttemptID;
 import org.apache.hadoop.mapred.FileSplit;
 import org.apache.hadoop.mapreduce.task.TaskAttemptContextImpl;
-import org.apache.parquet.hadoop.ParquetInputFormat;
 import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.execution.datasources.SchemaColumnConvertNotSupportedException;
-import org.apache.spark.sql.execution.datasources.parquet.ParquetReadSupport;
 import org.apache.spark.sql.execution.datasources.parquet.VectorizedParquetRecordReader;
 import org.apache.spark.sql.execution.vectorized.ConstantColumnVector;
-import org.apache.spark.sql.internal.SQLConf;
+import org.apache.spark.sql.execution.vectorized.WritableColumnVector;
 import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.vectorized.ColumnVector;
 import org.apache.spark.sql.vectorized.ColumnarArray;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
@@ -96,7 +92,7 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     }
     parquet = new VectorizedParquetRecordReader(false, PARQUET_BATCH_ROWS);
     try {
-      // The split form takes the scan's shared Configuration (it names the columns to read, see readConf):
+      // The split form takes the scan's shared Configuration (it names the columns to read, see ScanConf):
       // the path form builds (and parses) a new one per file.
       // Columns a file lacks (written before the column was added) come back null.
       parquet.initialize(new FileSplit(Io.hadoopPath(partition.location), 0, Long.MAX_VALUE / 2, new String[0]),
@@ -119,40 +115,6 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
       }
     }
     cache = new ChunkCache(factory.root, this::conf, factory.verifyChecksums, ChunkCache.DEFAULT_MAX_BYTES);
-  }
-
-  /**
-   * The Parquet columns a scan of {@code columns} reads: tabular columns as they are, the ref struct of
-   * each tensor column; partition columns are not in the files.
-   */
-  static StructType parquetSchema(List<ColumnPlan> columns) {
-    StructType read = new StructType();
-    for (ColumnPlan c : columns) {
-      if (!c.partition) {
-        read = read.add(c.name, c.isTensor() ? ColumnPlan.REF_TYPE : c.field.dataType(), true);
-      }
-    }
-    return read;
-  }
-
-  /**
-   * Settings of one scan (made on the driver, shared by its tasks): the read's Hadoop settings
-   * ({@link Io#hadoopConf}) plus what Spark's Parquet read support needs to read {@link #parquetSchema}
-   * (ParquetFileFormat's subset).
-   */
-  static Configuration readConf(Map<String, String> hadoopOptions, List<ColumnPlan> columns) {
-    Configuration c = Io.hadoopConf(hadoopOptions);
-    StructType read = parquetSchema(columns);
-    c.set(ParquetInputFormat.READ_SUPPORT_CLASS, ParquetReadSupport.class.getName());
-    c.set(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA(), read.json());
-    // The settings VectorizedParquetRecordReader.initialize(path, columns) makes, but case-sensitive:
-    // Delta column names, exactly as written.
-    c.setBoolean(SQLConf.CASE_SENSITIVE().key(), true);
-    c.setBoolean(SQLConf.PARQUET_BINARY_AS_STRING().key(), false);
-    c.setBoolean(SQLConf.PARQUET_INT96_AS_TIMESTAMP().key(), false);
-    c.setBoolean(SQLConf.PARQUET_INFER_TIMESTAMP_NTZ_ENABLED().key(), false);
-    c.setBoolean(SQLConf.LEGACY_PARQUET_NANOS_AS_LONG().key(), false);
-    return c;
   }
 
   /** A Parquet column whose stored type is not the Delta schema's, named with its file. */
@@ -238,17 +200,26 @@ final class BatchReader implements PartitionReader<ColumnarBatch> {
     ColumnVector chunkIds = refs.getChild(0);
     ColumnVector indices = refs.getChild(1);
     ColumnVector shapes = refs.getChild(2);
+    // Dictionary-encoded chunk ids (the usual case: few chunks per file): rows with the id of the row before
+    // name the same chunk, no string compare. Only within this batch: the dictionary changes with the row group.
+    WritableColumnVector dictIds = chunkIds instanceof WritableColumnVector
+        && ((WritableColumnVector) chunkIds).hasDictionary() ? ((WritableColumnVector) chunkIds).getDictionaryIds() : null;
+    int lastDictId = -1;
     for (int r = start; r < end; r++) {
       if (refs.isNullAt(r) || chunkIds.isNullAt(r) || indices.isNullAt(r)) {
         writer.putNull(r - start);
         continue;
       }
-      UTF8String chunkId = chunkIds.getUTF8String(r);
       Chunk chunk = lastChunks[column];
-      if (chunk == null || !chunkId.equals(lastChunkIds[column])) {
-        chunk = cache.get(columns[column].name, chunkId.toString());
-        lastChunks[column] = chunk;
-        lastChunkIds[column] = chunkId.copy();
+      int dictId = dictIds == null ? -1 : dictIds.getDictId(r);
+      if (chunk == null || dictIds == null || dictId != lastDictId) {
+        UTF8String chunkId = chunkIds.getUTF8String(r);
+        if (chunk == null || !chunkId.equals(lastChunkIds[column])) {
+          chunk = cache.get(columns[column].name, chunkId.toString());
+          lastChunks[column] = chunk;
+          lastChunkIds[column] = chunkId.copy();
+        }
+        lastDictId = dictId;
       }
       int index = indices.getInt(r);
       checkRefShape(chunk, index, shapes.isNullAt(r) ? null : shapes.getArray(r));

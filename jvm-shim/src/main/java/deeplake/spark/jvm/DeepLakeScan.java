@@ -10,9 +10,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
-import org.apache.spark.SparkContext;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.connector.read.Batch;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReaderFactory;
@@ -23,7 +20,6 @@ import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
 import org.apache.spark.sql.sources.Filter;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
-import org.apache.spark.util.SerializableConfiguration;
 
 /**
  * Scan builder, scan and batch in one: column pruning keeps only the columns a query needs (tensor
@@ -141,11 +137,7 @@ final class DeepLakeScan implements ScanBuilder, SupportsPushDownRequiredColumns
 
   @Override
   public PartitionReaderFactory createReaderFactory() {
-    // Broadcast like Spark's Parquet source does: each executor deserializes the settings once per scan.
-    JavaSparkContext spark = JavaSparkContext.fromSparkContext(SparkContext.getOrCreate());
-    Broadcast<SerializableConfiguration> conf = spark.broadcast(
-        new SerializableConfiguration(BatchReader.readConf(options.hadoopOptions, columns)));
     return new ReaderFactory(snapshot.root, new ArrayList<>(columns), options.verifyChecksums, options.maxBatchBytes,
-        options.hadoopOptions, conf);
+        options.hadoopOptions);
   }
 }

@@ -65,7 +65,7 @@ public final class Io {
   private static Map<String, String> baseSettings;
   private static Configuration base;
 
-  private static synchronized Configuration baseConf() {
+  static synchronized Configuration baseConf() {
     Map<String, String> settings = new java.util.HashMap<>();
     SparkEnv env = SparkEnv.get();
     if (env != null) {

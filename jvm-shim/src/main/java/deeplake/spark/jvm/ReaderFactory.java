@@ -5,19 +5,15 @@ import java.util.List;
 import java.util.Map;
 
 import org.apache.hadoop.conf.Configuration;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.connector.read.PartitionReaderFactory;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
-import org.apache.spark.util.SerializableConfiguration;
 
 /**
- * Serializable recipe sent to executors: dataset root, output columns, checksum policy, and the Hadoop
- * settings of the read (with what Spark's Parquet reader needs for the ref columns), broadcast once per
- * scan and shared read-only by its tasks, as Spark's own Parquet source does: a task does not copy or
- * parse a Configuration.
+ * Serializable recipe sent to executors: dataset root, output columns, checksum policy, the read's Hadoop
+ * options and the Parquet columns its tasks read (whose settings object each executor shares, {@link ScanConf}).
  */
 final class ReaderFactory implements PartitionReaderFactory {
   private static final long serialVersionUID = 1L;
@@ -26,21 +22,22 @@ final class ReaderFactory implements PartitionReaderFactory {
   final boolean verifyChecksums;
   final long maxBatchBytes;
   final HashMap<String, String> hadoopOptions;
-  private final Broadcast<SerializableConfiguration> conf;
+  /** {@link ScanConf#parquetSchema} of the columns, as JSON (made once, on the driver). */
+  final String parquetSchemaJson;
 
   ReaderFactory(String root, List<ColumnPlan> columns, boolean verifyChecksums, long maxBatchBytes,
-      Map<String, String> hadoopOptions, Broadcast<SerializableConfiguration> conf) {
+      Map<String, String> hadoopOptions) {
     this.root = root;
     this.columns = columns;
     this.verifyChecksums = verifyChecksums;
     this.maxBatchBytes = maxBatchBytes;
     this.hadoopOptions = new HashMap<>(hadoopOptions);
-    this.conf = conf;
+    this.parquetSchemaJson = ScanConf.parquetSchema(columns).json();
   }
 
-  /** The read's Hadoop + Parquet settings: one object per executor, shared by its tasks; never modify it. */
+  /** The read's Hadoop + Parquet settings, shared by the tasks of this JVM ({@link ScanConf}); never modify it. */
   Configuration conf() {
-    return conf.value().value();
+    return ScanConf.shared(hadoopOptions, parquetSchemaJson);
   }
 
   @Override

@@ -1,7 +1,9 @@
 package deeplake.spark.jvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Collections;
@@ -10,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.mapred.JobConf;
 import org.apache.parquet.hadoop.ParquetInputFormat;
 import org.apache.spark.sql.execution.datasources.parquet.ParquetReadSupport;
 import org.apache.spark.sql.types.DataType;
@@ -19,9 +22,9 @@ import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 
 /**
- * The settings one scan shares with all its tasks (BatchReader.readConf, broadcast by DeepLakeScan): the
- * read's own Hadoop options, and the Parquet columns the tasks read: tabular columns as stored, a tensor
- * column as its ref struct, never a partition column (its values are in the Delta log, not the file).
+ * The settings the tasks of a scan share (ScanConf): the read's own Hadoop options, and the Parquet columns
+ * the tasks read: tabular columns as stored, a tensor column as its ref struct, never a partition column (its
+ * values are in the Delta log, not the file); one object per (options, columns) in a JVM.
  */
 class ScanConfTest {
   private static DeltaSnapshot snapshot() {
@@ -45,7 +48,7 @@ class ScanConfTest {
   void theSharedConfNamesTheRefColumnsAndKeepsTheReadsHadoopOptions() {
     ReadOptions opts = options(Map.of("tensors", "bytes", "fs.s3a.endpoint", "http://127.0.0.1:9"));
     List<ColumnPlan> columns = ColumnPlan.plan(snapshot(), opts);
-    Configuration conf = BatchReader.readConf(opts.hadoopOptions, columns);
+    Configuration conf = ScanConf.shared(opts.hadoopOptions, ScanConf.parquetSchema(columns).json());
 
     StructType requested = (StructType) DataType.fromJson(conf.get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()));
     assertEquals(List.of("id", "emb"), List.of(requested.fieldNames()));
@@ -57,18 +60,25 @@ class ScanConfTest {
   }
 
   @Test
-  void eachScanGetsItsOwnConfAndTheBaseIsNotChanged() {
+  void tasksOfTheSameScanShareOneConfOtherScansGetTheirOwn() {
     ReadOptions opts = options(Map.of("columns", "split"));
-    Configuration partitionOnly = BatchReader.readConf(opts.hadoopOptions, ColumnPlan.plan(snapshot(), opts));
-    StructType requested = (StructType) DataType.fromJson(
-        partitionOnly.get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()));
-    assertEquals(0, requested.size());  // a partition column only: nothing to read from Parquet
+    String partitionOnly = ScanConf.parquetSchema(ColumnPlan.plan(snapshot(), opts)).json();
+    assertEquals(0, ((StructType) DataType.fromJson(partitionOnly)).size());  // nothing to read from Parquet
+    Configuration first = ScanConf.shared(opts.hadoopOptions, partitionOnly);
+    assertSame(first, ScanConf.shared(new HashMap<>(opts.hadoopOptions), partitionOnly));
+    assertTrue(first instanceof JobConf);  // Hadoop's task context would copy any other Configuration
 
     ReadOptions other = options(Map.of("tensors", "array"));
-    Configuration all = BatchReader.readConf(other.hadoopOptions, ColumnPlan.plan(snapshot(), other));
-    assertTrue(all.get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()).contains("\"emb\""));
-    assertEquals(0, ((StructType) DataType.fromJson(
-        partitionOnly.get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()))).size());
+    String all = ScanConf.parquetSchema(ColumnPlan.plan(snapshot(), other)).json();
+    Configuration second = ScanConf.shared(other.hadoopOptions, all);
+    assertNotSame(first, second);
+    assertTrue(second.get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()).contains("\"emb\""));
+    assertEquals(partitionOnly, first.get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()));  // unchanged
+
+    ReadOptions s3 = options(Map.of("tensors", "array", "fs.s3a.endpoint", "http://127.0.0.1:9"));
+    Configuration third = ScanConf.shared(s3.hadoopOptions, all);
+    assertNotSame(second, third);  // other Hadoop options: another object
+    assertNull(second.get("fs.s3a.endpoint"));
     assertNull(Io.hadoopConf(Map.of()).get(ParquetReadSupport.SPARK_ROW_REQUESTED_SCHEMA()));
   }
 }
