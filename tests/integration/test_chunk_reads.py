@@ -236,3 +236,20 @@ def test_a_dataloader_with_two_worker_processes_reads_each_chunk_once(ds, tmp_pa
     del loader, batch
     gc.collect()
     assert not os.path.exists(root)  # the loader's share folder goes with the loader
+
+
+def test_a_damaged_chunk_fails_the_dataloader_naming_it_instead_of_blocking_the_other_worker(tmp_path):
+    path = str(tmp_path / "ds")
+    ds = dls.create(path, {"x": dls.tensor("generic", dtype="float32", shape=(16,), compression="lz4",
+                                           chunk_size=ROWS_PER_CHUNK * 64), "id": "int64"})
+    ds.append({"x": np.zeros((N, 16), dtype="float32"), "id": np.arange(N)})
+    chunk_id = from_dataset(dls.open(path), ["x"]).tensors[0].chunk_ids[7]
+    [damaged] = [os.path.join(d, f) for d, _, files in os.walk(path) for f in files if f.startswith(chunk_id)]
+    data = bytearray(open(damaged, "rb").read())
+    data[-5] ^= 0xFF
+    with open(damaged, "wb") as f:
+        f.write(data)
+    loader = dls.open(path).pytorch(batch_size=BATCH, num_workers=2, engine="processes", shuffle_window=3)
+    with pytest.raises(CorruptChunkError, match=f"chunk file .*{chunk_id}.*checksum mismatch"):
+        for _ in loader:
+            pass
