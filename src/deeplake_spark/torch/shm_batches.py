@@ -133,7 +133,12 @@ class WorkerRing:
         buffer = self.buffers[slot]
         if buffer is None or buffer.numel() < total:
             # room for a somewhat bigger batch (ragged images, padding) without growing again
-            buffer = torch.empty(min(MAX_SLOT_BYTES, total + total // 4), dtype=torch.uint8).share_memory_()
+            try:
+                buffer = torch.empty(min(MAX_SLOT_BYTES, total + total // 4), dtype=torch.uint8).share_memory_()
+            except RuntimeError as e:  # /dev/shm full: this batch goes the usual way
+                log.warning("loader worker %d: no shared memory for a %d-byte batch slot (%s); handing the "
+                            "batch over without a slot", self.worker, total, e)
+                return batch
             self.buffers[slot] = buffer
             self.generations[slot] += 1
             self.sent[slot] = False
