@@ -1,7 +1,9 @@
-"""``python -m bench [--quick] [--cases 1,2,...]``: run the benchmark suite, write bench/RESULTS.md.
+"""``python -m bench [--quick] [--cases 1,2,...] [--systems ...]``: run the benchmark suite, write bench/RESULTS.md.
 
-Quick mode (< 5 min on 2 cores) is for development; the full mode (< 30 min) is the one to quote.
-Work data lives under bench/_work/<mode>/ (gitignored); samples are cached there between runs.
+Quick mode is for development; the full mode is the one to quote. The loader cases of issue #13
+(2 stream, 3 bounds, 10 spark to torch) alone: ``python -m bench --quick --cases 2,3,10``; ``--systems
+ours`` keeps only our rows of case 2. Work data lives under bench/_work/<mode>/ (gitignored); samples
+and every system's stores are cached there between runs (``--clean`` rebuilds them).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class Sizes:
 
 
 QUICK = Sizes(mode="quick", images=1_000, tensors=500, embeddings=10_000, query_rows=100_000, commits=200,
-              random_access_reads=30, stream_min_seconds=1.5, raw=500, varjpeg=1_000, f16=1_000, tiny=20_000,
+              random_access_reads=30, stream_min_seconds=1.0, raw=500, varjpeg=1_000, f16=1_000, tiny=20_000,
               stream_kinds=("tensors", "raw", "images", "varjpeg", "f16", "tiny"), stream_converter=False, rounds=1)
 FULL = Sizes(mode="full", images=10_000, tensors=5_000, embeddings=100_000, query_rows=1_000_000, commits=1_000,
              random_access_reads=100, stream_min_seconds=8.0, raw=5_000, varjpeg=10_000, f16=10_000,

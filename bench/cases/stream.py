@@ -59,7 +59,7 @@ SYSTEMS = (
     System(MOSAIC, "mosaic", "peers.mosaic:stream",
            note="streaming-community 0.14.2: MDSWriter shards (uncompressed) + StreamingDataset(shuffle=True)"),
     System(LANCE, "lance", "peers.lance:stream",
-           note="pylance 14.0.2: map-style, one ds.take(batch) per batch, spawn + persistent workers"),
+           note="pylance 14.0.2: map-style, one ds.take(batch) per batch, global shuffle, persistent workers"),
     System(DL4_TORCH, "deeplake4", "peers.deeplake4:stream_torch"),
     System(DL4_BATCHES, "deeplake4", "peers.deeplake4:stream_batches",
            kinds=tuple(k for k in ALL_KINDS if k != "varjpeg"), shuffle=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.cases.spark_to_torch import MOSAIC_WAY, OUR_WAYS, PETASTORM_WAY
 from bench.measure import Row
-from bench.report import targets
+from bench.targets import targets
 
 
 def _stream(system: str, kind: str, value: float, cpu: float = 1.0) -> Row:
