@@ -33,10 +33,12 @@ def ds(tmp_path_factory):
     ds = dls.create(path, {
         "x": dls.tensor("generic", dtype="float32", shape=(16,), compression="lz4", chunk_size=ROWS_PER_CHUNK * 64),
         "raw": dls.tensor("generic", dtype="uint8", shape=(8,), chunk_size=ROWS_PER_CHUNK * 8 * 3),
+        "rag": dls.tensor("generic", dtype="int32", compression="lz4", chunk_size=ROWS_PER_CHUNK * 16),
         "id": "int64",
     })
     ds.append({"x": np.repeat(np.arange(N, dtype="float32")[:, None], 16, axis=1),
-               "raw": np.repeat((np.arange(N) % 251).astype("uint8")[:, None], 8, axis=1), "id": np.arange(N)})
+               "raw": np.repeat((np.arange(N) % 251).astype("uint8")[:, None], 8, axis=1),
+               "rag": [np.full((i % 3 + 1, 2), i, dtype="int32") for i in range(N)], "id": np.arange(N)})
     return dls.open(path)
 
 
@@ -53,9 +55,13 @@ def _worker(source, share, worker, workers, shuffle, out):
             chunks = prefetcher.chunks_for(i)
             values = []
             for t_pos, tensor in enumerate(source.tensors):
-                rows = batches[b]
-                values.append([chunks[(t_pos, int(tensor.chunk_codes[r]))].fixed[tensor.sample_index[r]].tolist()
-                               for r in rows])
+                column = []
+                for r in batches[b]:
+                    chunk = chunks[(t_pos, int(tensor.chunk_codes[r]))]
+                    index = int(tensor.sample_index[r])
+                    sample = chunk.fixed[index] if chunk.fixed is not None else chunk.reader.sample(index)
+                    column.append(sample.tolist())
+                values.append(column)
             result.append((b, batches[b].tolist(), values))
             prefetcher.release(i)
     out.put((worker, result, shared.loads))
@@ -77,23 +83,25 @@ def _run_workers(source, share, workers, shuffle):
 def test_two_worker_processes_read_each_chunk_once_per_epoch(ds, tmp_path, monkeypatch, shuffle):
     log_file = tmp_path / "io.log"
     monkeypatch.setenv("DEEPLAKE_SPARK_IO_LOG", str(log_file))
-    source = from_dataset(ds, ["x", "raw", "id"])
+    source = from_dataset(ds, ["x", "raw", "rag", "id"])
     share = ChunkShare.create(base=str(tmp_path))
     results = _run_workers(source, share, 2, shuffle)
 
-    reads = Counter(line.split()[0] for line in log_file.read_text().splitlines() if "/x/" in line or "/raw/" in line)
+    reads = Counter(line.split()[0] for line in log_file.read_text().splitlines() if line.split()[0].endswith(".dltc"))
     expected = {t.spec.name: len(t.chunk_ids) for t in source.tensors}
-    assert sum(1 for r in reads if "/x/" in r) == expected["x"] == N // ROWS_PER_CHUNK
-    assert sum(1 for r in reads if "/raw/" in r) == expected["raw"]
-    assert set(reads.values()) == {1}  # every chunk of both tensors read exactly once
+    for name, count in expected.items():
+        assert sum(1 for r in reads if f"/{name}/" in r) == count
+    assert expected["x"] == N // ROWS_PER_CHUNK
+    assert set(reads.values()) == {1}  # every chunk of the three tensors read exactly once
     assert sum(loads for _, _, loads in results) == sum(expected.values())
 
     built = sorted((b, rows, values) for _, result, _ in results for b, rows, values in result)
     assert [b for b, _, _ in built] == list(range(-(-N // BATCH)))
     assert sorted(r for _, rows, _ in built for r in rows) == list(range(N))
-    for _, rows, (x, raw) in built:  # values come from the right chunk and sample
+    for _, rows, (x, raw, rag) in built:  # values come from the right chunk and sample
         assert [v[0] for v in x] == [float(r) for r in rows]
         assert [v[0] for v in raw] == [r % 251 for r in rows]
+        assert rag == [[[r, r]] * (r % 3 + 1) for r in rows]  # ragged lz4 samples through the share
     # The last user of each chunk removed it, and the last worker the epoch's folder.
     assert os.listdir(share.root) == []
     share.remove()

@@ -11,9 +11,9 @@ left out and the new ranks split the rest, in order (``sampling.rank_batches(con
 changed seed, shuffle, shuffle window or dataset (row count, chunk layout) is refused with an
 :class:`InvalidOptionError` naming the field: the remaining order would be another one.
 
->>> state = LoaderState.from_dict(loader.state_dict())      # what H2's loader saves and loads
+>>> state = LoaderState.from_dict(loader.state_dict())   # DeepLakeDataLoader.state_dict() is to_dict()
 >>> point = state.resume_point(world_size=4, batch_size=32, drop_last=False)
->>> point.epoch, point.start, point.consumed                 # the plan to run next
+>>> point.epoch, point.start, point.consumed              # the plan a loader with these settings runs next
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class LoaderState:
     ``consumed``: positions of the epoch's global sequence yielded before the plan of ``epoch``
     began (non-empty only after an elastic resume); ``batches_done`` counts batches of that plan.
     ``pass_end``: the epoch after the last one of the pass that was running (``None``: endless, or
-    no pass running), for the loader to finish that pass after a resume. ``rank`` is informative.
+    no pass running), for the loader to finish that pass after a resume. ``rank`` is informative:
+    any rank may load any rank's state.
     """
 
     epoch: int

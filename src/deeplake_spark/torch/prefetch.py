@@ -80,7 +80,7 @@ def _parts(loaded: LoadedChunk) -> list[memoryview]:
     """What the share stores: the chunk's bytes, or for lz4 its header and decompressed payload
     (raw images barely compress: storing the compressed payload too would double the writes)."""
     chunk = loaded.reader
-    data = chunk._data  # TODO(H2 request 14:53): ChunkReader.data
+    data = chunk._data  # the stored bytes (ChunkReader has no public accessor for them yet)
     if chunk.header.compression == "lz4":
         return [data[: chunk.header.header_len], chunk.raw_payload]
     return [data]
@@ -92,7 +92,8 @@ def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> 
              f"chunk file {chunk_relpath(tensor.spec.name, tensor.chunk_ids[code])}")
     if len(parts) == 1:
         return _ready(ChunkReader(parts[0], where=where, verify=False))
-    # TODO(H2 request 15:08): ChunkReader.from_decompressed(parts[0], parts[1], where=where)
+    # ChunkReader has no public constructor for an already decompressed payload yet: set up the
+    # same fields its __init__ would, with the shared payload in place of decompressing again.
     chunk = ChunkReader.__new__(ChunkReader)
     chunk._data = parts[0]
     chunk.where = where
