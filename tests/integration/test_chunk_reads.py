@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -261,3 +262,25 @@ def test_a_damaged_chunk_fails_the_dataloader_naming_it_instead_of_blocking_the_
     with pytest.raises(CorruptChunkError, match=f"chunk file .*{chunk_id}.*checksum mismatch"):
         for _ in loader:
             pass
+
+
+def _acquire_with_a_file_size_limit(root, out):
+    # A real "no room" write: the kernel refuses to grow a file past RLIMIT_FSIZE (EFBIG).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    epoch = ChunkShare(root, owner_pid=-1).epoch(0, worker=0, users=_users())
+    parts = epoch.acquire("c", lambda: [bytes(3 << 20)])
+    out.put((len(parts[0]), epoch.loads, sorted(os.listdir(epoch.folder))))
+
+
+def test_a_full_share_falls_back_to_reading_unshared(tmp_path):
+    share = ChunkShare.create(base=str(tmp_path))
+    out = FORK.Queue()
+    child = FORK.Process(target=_acquire_with_a_file_size_limit, args=(share.root, out))
+    child.start()
+    size, loads, files = out.get(timeout=60)
+    child.join(30)
+    assert (size, loads, files) == (3 << 20, 1, [])  # the chunk, loaded once, no partial file or claim left
+    # The other worker finds no claim and no file: it reads the chunk itself.
+    other = share.epoch(0, worker=1, users=_users())
+    assert bytes(other.acquire("c", lambda: [b"own copy"])[0]) == b"own copy" and other.loads == 1

@@ -46,6 +46,8 @@ _MAGIC = b"DLSHARE1"
 _ALIGN = 64
 #: An empty claim (its writer died between creating and writing it) older than this is stale.
 _EMPTY_CLAIM_GRACE_S = 10.0
+#: Write errors that mean "no room": the chunk is then used unshared (EFBIG: a file size limit).
+_FULL = (errno.ENOSPC, errno.ENOMEM, errno.EDQUOT, errno.EFBIG)
 
 Parts = Sequence[bytes | bytearray | memoryview]
 
@@ -162,6 +164,7 @@ class SharedEpoch:
         self.users = users
         self.timeout = timeout
         self.loads = 0  # chunks this worker loaded from storage (for tests and logs)
+        self._warned_full = False
         self._lock = threading.Lock()
         os.makedirs(folder, exist_ok=True)
 
@@ -240,9 +243,12 @@ class SharedEpoch:
         except OSError as e:
             _unlink(tmp)
             _unlink(claim)
-            if e.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EDQUOT):
+            if e.errno not in _FULL:
                 raise StorageError(f"loader worker {self.worker}: cannot write shared chunk {path}: {e}") from e
-            log.warning("chunk share %s is full (%s): this chunk is used unshared", self.folder, e)
+            if not self._warned_full:
+                self._warned_full = True
+                log.warning("chunk share %s is full (%s): chunks that do not fit are read by each worker that "
+                            "needs them", self.folder, e)
             return parts
         mapped = _map(path)
         return mapped if mapped is not None else parts
