@@ -19,11 +19,13 @@ sequence for any world size (with ``drop_last``, a prefix of it).
 Workers: a ``torch.utils.data.DataLoader`` asks its workers for batches in turn, so worker ``w`` of
 ``n`` builds batch numbers ``w, w + n, ...`` of its rank (``worker_batches``) and the loader yields
 the rank's batches in order whatever ``num_workers`` is. Over several epochs in one pass the turn
-carries on (``offset``, ``next_offset``), and a resumed epoch starts at batch ``start``.
+carries on (``offset``, ``next_offset``), and a resumed epoch starts at batch ``start``. Worker
+processes thus need most chunks of their rank: ``chunk_share`` makes each one read once.
 
 Resume: ``consumed`` lists intervals ``[a, b)`` of the global sequence yielded before the current
 plan began (a job restarted with another world size or batch size, see ``loader_state``); the plan
-then splits the remaining positions, in order, the same way (``consumed_after`` computes them).
+then splits the remaining positions, in order, the same way (``consumed_after`` computes them; rows
+that a ``drop_last`` plan left out are part of the rest).
 """
 
 from __future__ import annotations
