@@ -16,7 +16,9 @@ of all decoded values via the interpreted ``aggregate`` higher-order function, w
 its time). Each timing is the best of ``repeats`` runs after one warm-up; ``cpu_seconds`` is the
 least CPU time of those runs summed over this process tree (the Spark JVM, whose local-mode
 executor threads run the tasks, and Spark's Python workers): a measure a busy machine does not
-stretch the way it stretches wall time.
+stretch the way it stretches wall time. Within a case the systems take turns (warm-up of each, then
+run 1 of each, run 2 of each, ...), so a burst of load from other processes falls on all of them
+rather than on whichever system was being timed at that moment.
 
 Call :func:`run` from the benchmark package, or run this file:
 ``.venv/bin/python jvm-shim/bench/scan_bench.py --rows 20000 --dim 512``.
@@ -72,17 +74,20 @@ def cpu_since(before: dict[tuple[int, float], float]) -> float:
     return sum(cpu - before.get(key, 0.0) for key, cpu in tree_cpu().items())
 
 
-def _best(action: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
-    """(least wall seconds, least CPU seconds, result) of ``repeats`` runs after a warm-up."""
-    result = action()  # warm-up: JIT, Python workers, file cache
-    times, cpus = [], []
+def _best(actions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, float, Any]]:
+    """Per name: (least wall seconds, least CPU seconds, result) of ``repeats`` runs after a warm-up,
+    the actions taking turns (each warmed up, then one run of each per round)."""
+    results = {name: action() for name, action in actions.items()}  # warm-up: JIT, Python workers, file cache
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    cpus: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(repeats):
-        cpu = tree_cpu()
-        start = time.perf_counter()
-        result = action()
-        times.append(time.perf_counter() - start)
-        cpus.append(cpu_since(cpu))
-    return min(times), min(cpus), result
+        for name, action in actions.items():
+            cpu = tree_cpu()
+            start = time.perf_counter()
+            results[name] = action()
+            times[name].append(time.perf_counter() - start)
+            cpus[name].append(cpu_since(cpu))
+    return {name: (min(times[name]), min(cpus[name]), results[name]) for name in actions}
 
 
 def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: int = 4,
@@ -123,11 +128,12 @@ def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: i
     }
     results = []
     for case, (mode, action) in cases.items():
-        for system in SYSTEMS:
-            def one_run(action: Callable[[Any], Any] = action, system: str = system, mode: str = mode) -> Any:
-                return action(frame(system, mode))
+        def one_run(system: str, action: Callable[[Any], Any] = action, mode: str = mode) -> Callable[[], Any]:
+            return lambda: action(frame(system, mode))
 
-            seconds, cpu, value = _best(one_run, repeats)
+        timed = _best({system: one_run(system) for system in SYSTEMS}, repeats)
+        for system in SYSTEMS:
+            seconds, cpu, value = timed[system]
             results.append({"case": case, "system": system, "seconds": round(seconds, 4),
                             "cpu_seconds": round(cpu, 4), "rows_per_s": round(rows / seconds), "result": value})
     return results
