@@ -195,8 +195,9 @@ def test_a_failed_load_lets_the_next_worker_meet_the_error_itself(tmp_path):
 def test_the_last_user_removes_a_chunk(tmp_path):
     share = ChunkShare.create(base=str(tmp_path))
     a, b = (share.epoch(0, worker=w, users=_users()) for w in (0, 1))
-    mapped = a.acquire("c", lambda: [np.arange(10, dtype="int64").tobytes()])
-    assert bytes(b.acquire("c", lambda: [b"not read"])[0]) == bytes(mapped[0]) and b.loads == 0
+    loaded = a.acquire("c", lambda: [np.arange(10, dtype="int64").tobytes()])
+    mapped = b.acquire("c", lambda: [b"not read"])
+    assert bytes(mapped[0]) == bytes(loaded[0]) and (a.loads, b.loads) == (1, 0)
     b.done("c")
     assert os.path.exists(os.path.join(a.folder, "c"))
     a.done("c")
