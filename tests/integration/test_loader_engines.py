@@ -201,6 +201,18 @@ def test_state_dict_resumes_every_engine_mid_epoch_and_across_epochs(ds):
         assert resumed.state_dict()["epoch"] == 2 and resumed.state_dict()["batches_done"] == 0
 
 
+def test_a_state_saved_at_the_end_of_a_pass_resumes_with_the_next_whole_pass(ds):
+    options = {"batch_size": 50, "seed": 2, "columns": ["label"], "num_workers": 0}
+    loader = ds.pytorch(**options)
+    first = [b["label"].tolist() for b in loader]
+    state = loader.state_dict()
+    assert (state["epoch"], state["batches_done"]) == (1, 0)
+    resumed = ds.pytorch(**options)
+    resumed.load_state_dict(state)
+    assert len(resumed) == len(first)
+    assert [b["label"].tolist() for b in resumed] == [b["label"].tolist() for b in loader]  # epoch 1 both
+
+
 def test_a_state_of_another_order_is_refused_naming_the_field(ds):
     loader = ds.pytorch(batch_size=16, seed=3, columns=["label"])
     state = loader.state_dict()

@@ -367,6 +367,8 @@ class DeepLakeDataLoader(DataLoader):
                                    drop_last=dataset.drop_last)
         end = saved.pass_end if saved.pass_end is not None or dataset.num_epochs is None \
             else point.epoch + dataset.num_epochs
+        if end is not None and point.epoch >= end and dataset.num_epochs is not None:
+            end = point.epoch + dataset.num_epochs  # the saved pass was over: the next pass is a whole one
         self._plan_next(point.epoch, point.start, point.consumed, end)
         self._position = (point.epoch, point.start)
         self._pass_first, self._pass_consumed, self._pass_end = point.epoch, point.consumed, end
