@@ -264,3 +264,16 @@ def test_batch_buffers_are_reused_but_never_under_a_batch_still_held(tmp_path):
         del batch
         assert torch.equal(held["x"][:, 0, 0, 0], (held["label"] % 256).to(torch.uint8))
         assert loader.dataset._pool.allocated <= 8  # not one buffer per batch
+
+
+def test_a_reader_over_an_already_decompressed_payload_serves_the_same_samples():
+    spec = TensorSpec.create("t", "generic", dtype="int16", shape=(None,), compression="lz4")
+    builder = ChunkBuilder(spec)
+    for i in range(5):
+        builder.add(encode_sample(spec, np.arange(i * 10, dtype=np.int16)))
+    full = ChunkReader(builder.finish(), where="chunk t/0")
+    header = bytes(full.data[: full.header.header_len])
+    again = ChunkReader.from_decompressed(header, bytes(full.raw_payload), where="chunk t/0")
+    assert [again.sample(i).tolist() for i in range(5)] == [full.sample(i).tolist() for i in range(5)]
+    with pytest.raises(CorruptChunkError, match="decompressed payload has 3 bytes"):
+        ChunkReader.from_decompressed(header, b"abc", where="chunk t/0")

@@ -44,6 +44,28 @@ class ChunkReader:
         self._verified = verify
         self._raw: memoryview | None = None if self.header.compression == "lz4" else self._payload
 
+    @classmethod
+    def from_decompressed(cls, header: bytes | memoryview, raw_payload: bytes | memoryview, *,
+                          where: str = "chunk") -> ChunkReader:
+        """A reader over a chunk whose payload was already verified and decompressed (by another loader
+        worker, see ``torch/chunk_share.py``): ``header`` is the chunk's header bytes only."""
+        self = cls.__new__(cls)
+        self._data = memoryview(header)
+        self.where = where
+        self.header = decode_header(self._data, where=where)
+        if len(raw_payload) != self.header.raw_payload_len:
+            raise CorruptChunkError(f"{where}: decompressed payload has {len(raw_payload)} bytes, "
+                                    f"the header says {self.header.raw_payload_len}")
+        self._payload = memoryview(b"")
+        self._verified = True
+        self._raw = memoryview(raw_payload)
+        return self
+
+    @property
+    def data(self) -> memoryview:
+        """The chunk's stored bytes, header included (the header only for ``from_decompressed``)."""
+        return self._data
+
     def __len__(self) -> int:
         return self.header.sample_count
 
