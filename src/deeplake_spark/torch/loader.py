@@ -7,8 +7,8 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
 
 * ``"threads"``: in the training process, by ``num_workers`` threads (``threads.assemble_threaded``).
   The work (Arrow LZ4, numpy gathers, Pillow decodes) releases the GIL, and no batch crosses a
-  process boundary. Chosen by ``engine="auto"`` unless a per-sample ``transform`` or a callable
-  ``collate`` runs Python per sample.
+  process boundary. Chosen by ``engine="auto"`` (``engines.choose_engine``) unless a per-sample
+  ``transform`` or a callable ``collate`` runs Python per sample, or batches are small.
 * ``"processes"``: ``num_workers`` DataLoader worker processes, worker ``w`` building batches
   ``w, w + n, ...`` (``sampling.worker_batches``); they hand batches over through reused
   shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
@@ -33,6 +33,7 @@ from deeplake_spark.torch import collate as collate_mod
 from deeplake_spark.torch.batch_buffers import BufferPool
 from deeplake_spark.torch.chunk_share import ChunkShare
 from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
+from deeplake_spark.torch.engines import batch_cost, choose_engine
 from deeplake_spark.torch.loader_state import LoaderState, layout_digest
 from deeplake_spark.torch.prefetch import ChunkPrefetcher, chunk_users
 from deeplake_spark.torch.sampling import batch_owners, next_offset, rank_batches, rank_num_batches, worker_batches
@@ -41,9 +42,6 @@ from deeplake_spark.torch.source import LoaderSource, from_dataset
 from deeplake_spark.torch.threads import assemble_threaded
 
 log = logging.getLogger(__name__)
-
-ENGINES = ("auto", "threads", "processes")
-
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -62,47 +60,6 @@ def _distributed_defaults(rank: int | None, world_size: int | None) -> tuple[int
     if rank >= world_size:
         raise InvalidOptionError(f"rank={rank} must be smaller than world_size={world_size}")
     return rank, world_size
-
-
-#: Below this many bytes per batch (and without image decoding) a batch costs less to build than to
-#: hand from one thread to another: ``engine="auto"`` then builds batches in the training thread.
-INLINE_BATCH_BYTES = 1 << 20
-
-
-def batch_cost(source: LoaderSource, batch_size: int) -> tuple[int, bool]:
-    """(estimated bytes of a batch's tensor samples, whether samples need image decoding)."""
-    decodes = any(t.spec.is_sample_compressed for t in source.tensors)
-    per_row = 0
-    for t in source.tensors:
-        if t.total_nbytes and source.num_rows:
-            per_row += t.total_nbytes // source.num_rows
-        elif t.spec.shape is not None and all(d is not None for d in t.spec.shape) and t.spec.dtype != "str":
-            per_row += int(np.prod(t.spec.shape, dtype=np.int64)) * np.dtype(t.spec.dtype).itemsize
-        else:
-            per_row += INLINE_BATCH_BYTES  # unknown: assume worth threads
-    return per_row * batch_size, decodes
-
-
-def choose_engine(engine: str, num_workers: int, *, transform: Any, collate: Any, batch_bytes: int = 0,
-                  decodes: bool = True) -> str:
-    """``"main"`` (batches built in the training thread), ``"threads"`` or ``"processes"``.
-
-    ``num_workers=0`` is always ``"main"``. ``"auto"`` picks processes when per-sample Python
-    (``transform``, a callable ``collate``) needs them to run in parallel; else threads, unless
-    batches are small and need no decoding (``batch_bytes < INLINE_BATCH_BYTES``): building one
-    then takes microseconds, less than handing it between threads, so the training thread does it.
-    """
-    if engine not in ENGINES:
-        raise InvalidOptionError(f"engine={engine!r}: expected one of {ENGINES}")
-    if num_workers == 0:
-        if engine == "processes":
-            raise InvalidOptionError("engine='processes' needs num_workers >= 1")
-        return "main"
-    if engine != "auto":
-        return engine
-    if transform is not None or callable(collate):
-        return "processes"
-    return "threads" if decodes or batch_bytes >= INLINE_BATCH_BYTES else "main"
 
 
 class StreamingDataset(IterableDataset):
