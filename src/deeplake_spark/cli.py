@@ -4,7 +4,9 @@
     deeplake-spark history PATH [--limit N] [--json]
     deeplake-spark show PATH --out grid.png [-n N] [--columns C ...]
     deeplake-spark vacuum PATH --retention-hours H [--dry-run] [--force]
-    deeplake-spark restore PATH VERSION
+    deeplake-spark restore PATH VERSION [-m MESSAGE]
+    deeplake-spark tag PATH NAME [--version N] [--delete]
+    deeplake-spark tags PATH [--json]
     deeplake-spark import-folder DIR PATH [--engine spark|python]
 
 Exit status: 0 success, 1 a library error (one line on stderr naming what went wrong), 2 bad usage.
@@ -43,10 +45,14 @@ def _storage_options(args: argparse.Namespace) -> dict[str, str] | None:
     return options or None
 
 
-def _open(args: argparse.Namespace, version: int | None = None) -> Any:
+def _open(args: argparse.Namespace, version: int | None = None, *, latest: bool = False) -> Any:
+    """The dataset at ``version``, else at ``--tag`` (where the command has it and not ``latest``)."""
     import deeplake_spark as dls
 
-    return dls.open(args.path, version=version, storage_options=_storage_options(args))
+    tag = None if latest else getattr(args, "tag", None)
+    if tag is not None and version is not None:
+        raise InvalidOptionError("pass either --version or --tag, not both")
+    return dls.open(args.path, version=version, storage_options=_storage_options(args), tag=tag)
 
 
 def _size(nbytes: float) -> str:
@@ -252,7 +258,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     ds = _open(args, args.version)
     # a table loaded at an old version only knows the commits up to it
-    history = (ds if args.version is None else _open(args)).history()
+    history = (ds if args.version is None and args.tag is None else _open(args, latest=True)).history()
     versions = sorted(int(c["version"]) for c in history)
     # Only the dataset's own files count: the folder may also hold a user's files or a nested
     # dataset. Listings never follow symbolic links, so a link loop cannot count a file twice.
@@ -283,7 +289,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "path": ds.path, "version": ds.version, "latest_version": versions[-1] if versions else ds.version,
         "rows": len(ds), "versions": versions, "columns": columns, "partition_columns": ds.partition_columns,
         "size_bytes": sum(f.size for f in files), "table_bytes": table_bytes,
-        "chunk_bytes": sum(f.size for f in chunk_files), "log_bytes": log_bytes,
+        "chunk_bytes": sum(f.size for f in chunk_files), "log_bytes": log_bytes, "tags": ds.tags(),
     }
     if args.json:
         _print_json(info)
@@ -297,6 +303,8 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"Parquet {_size(table_bytes)}, Delta log {_size(log_bytes)})")
     span = f"{versions[0]}..{versions[-1]}" if versions else "-"
     print(f"versions  {span} ({len(versions)} commits in the log)")
+    if info["tags"]:
+        print("tags      " + ", ".join(f"{name}={version}" for name, version in info["tags"].items()))
     if info["partition_columns"]:
         print(f"partitioned by {', '.join(info['partition_columns'])} ({len(data_files)} Parquet files)")
     print("columns")
@@ -343,10 +351,19 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(commits)
         return 0
+    tagged: dict[int, list[str]] = {}
+    for name, version in ds.tags().items():
+        tagged.setdefault(version, []).append(name)
     print(f"{'VERSION':>7}  {'TIMESTAMP (UTC)':<19}  {'OPERATION':<14}  DETAILS")
     for c in commits:
         operation = c.get("deeplake.operation") or c.get("operation") or "?"
-        print(f"{c.get('version', '?'):>7}  {_when(c.get('timestamp')):<19}  {operation:<14}  {_commit_details(c)}")
+        details = _commit_details(c)
+        if c.get("message"):
+            details = f"{json.dumps(c['message'], ensure_ascii=False)}" + (f"  ({details})" if details else "")
+        names = tagged.get(c.get("version"), [])
+        if names:
+            details += f"  [tag: {', '.join(names)}]"
+        print(f"{c.get('version', '?'):>7}  {_when(c.get('timestamp')):<19}  {operation:<14}  {details}")
     return 0
 
 
@@ -408,9 +425,36 @@ def cmd_restore(args: argparse.Namespace) -> int:
     """Make an old version (or timestamp) the content of a new version."""
     ds = _open(args)
     before = ds.version
-    new_version = ds.restore(_version_or_timestamp(args.version))
+    new_version = ds.restore(_version_or_timestamp(args.version), message=args.message)
     if not args.quiet:
         print(f"restored {ds.path} to {args.version}: new version {new_version} (was {before})")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    """Tag a version (default the latest), or remove a tag with --delete."""
+    ds = _open(args)
+    if args.delete:
+        if args.version is not None:
+            raise InvalidOptionError("tag --delete takes no --version")
+        ds.delete_tag(args.name)
+        if not args.quiet:
+            print(f"deleted tag {args.name} of {ds.path}")
+        return 0
+    version = ds.tag(args.name, args.version)
+    if not args.quiet:
+        print(f"tagged version {version} of {ds.path} as {args.name}")
+    return 0
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    """Tags and the versions they name."""
+    tags = _open(args).tags()
+    if args.json:
+        _print_json(tags)
+        return 0
+    for name, version in tags.items():
+        print(f"{name}\t{version}")
     return 0
 
 
@@ -451,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Schema, tensors, rows, size on disk and versions of a dataset.")
     p.add_argument("path", help="dataset path or URI")
     p.add_argument("--version", type=int, default=None, help="inspect this version (default latest)")
+    p.add_argument("--tag", default=None, help="inspect the version of this tag")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
@@ -468,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=16, help="number of rows (default 16)")
     p.add_argument("--columns", nargs="+", default=None, help="columns to show (space or comma separated)")
     p.add_argument("--version", type=int, default=None, help="show this version (default latest)")
+    p.add_argument("--tag", default=None, help="show the version of this tag")
     p.add_argument("--image", default=None, help="column drawn as the picture (default the first image)")
     p.add_argument("--bbox-format", default="xywh", choices=("xywh", "xyxy", "cxcywh"), help="box layout")
     p.add_argument("--bbox-normalized", action="store_true", help="box coordinates are fractions of the image size")
@@ -488,7 +534,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Commit a new version whose content is an old version (or timestamp).")
     p.add_argument("path", help="dataset path or URI")
     p.add_argument("version", help="version number or ISO 8601 timestamp")
+    p.add_argument("-m", "--message", default=None, help="commit message of the restore")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("tag", parents=[common], help="name a version (kept from vacuum)",
+                       description="Tag a version (default the latest); a tag is never overwritten.")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("name", help="tag name: letters, digits, '.', '_', '-'")
+    p.add_argument("--version", type=int, default=None, help="version to tag (default latest)")
+    p.add_argument("--delete", action="store_true", help="remove the tag instead")
+    p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("tags", parents=[common], help="list tags and their versions")
+    p.add_argument("path", help="dataset path or URI")
+    p.add_argument("--json", action="store_true", help="{name: version} as JSON")
+    p.set_defaults(func=cmd_tags)
 
     p = sub.add_parser("import-folder", parents=[common], help="images in class sub-folders -> dataset",
                        description="Create a dataset from DIR/<class>/<image>.(jpg|jpeg|png): columns image "

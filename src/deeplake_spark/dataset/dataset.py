@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, DeltaError
 
-from deeplake_spark.dataset import delta_log
+from deeplake_spark.dataset import delta_log, dml, tags
+from deeplake_spark.dataset.commit_info import check_message
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
 from deeplake_spark.dataset.inline import inline_array, inline_sample, inline_samples, inline_type
 from deeplake_spark.dataset.partitioning import check_partition_columns, partition_columns
@@ -25,17 +25,10 @@ from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.rows import FEW_ROWS, RowLocator, row_values
 from deeplake_spark.dataset.schema import DatasetSchema
-from deeplake_spark.dataset.sql_checks import check_sql, check_update_columns, dml_failure
 from deeplake_spark.dataset.vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum
 from deeplake_spark.dataset.view import DatasetView, pick_positions
 from deeplake_spark.dataset.writer import TensorColumnWriter, settle_failed_write, write_tensor_column
-from deeplake_spark.errors import (
-    CommitConflict,
-    ReadOnlyError,
-    SchemaError,
-    StorageError,
-    VersionNotFound,
-)
+from deeplake_spark.errors import CommitConflict, InvalidOptionError, ReadOnlyError, SchemaError, VersionNotFound
 from deeplake_spark.storage import Storage, normalize_uri
 
 log = logging.getLogger(__name__)
@@ -201,8 +194,9 @@ class Dataset:
         # delete/update/restore/vacuum commit through delta-rs directly: same S3 rule as append
         delta_log.check_commit_safety(self.path, self.storage_options)
 
-    def _write(self, data: Any, mode: str, progress: bool | None = None) -> int:
+    def _write(self, data: Any, mode: str, progress: bool | None, message: str | None) -> int:
         self._check_writable()
+        message = check_message(message, dataset=self.path, operation=mode)
         schema = self.schema
         columns, n = to_columns(data, schema, dataset=self.path)
         bar = progress_bar(n * max(len(schema.chunked), 1), f"{mode} {os.path.basename(self.path)}", "sample", progress)
@@ -226,7 +220,7 @@ class Dataset:
             table = pa.Table.from_arrays(arrays, schema=schema.to_arrow())
             committing = True
             version = delta_log.write_rows(self._dt, table, mode=mode, storage_options=self.storage_options,
-                                           operation=mode, write_id=write_id)
+                                           operation=mode, write_id=write_id, message=message)
         except BaseException as e:
             landed = settle_failed_write(self.storage, writers, e, committing=committing, write_id=write_id,
                                          start_version=start_version)
@@ -241,78 +235,42 @@ class Dataset:
         log.info("%s %d rows to %s -> version %d", mode, n, self.path, version)
         return version
 
-    def append(self, data: Any, *, progress: bool | None = None) -> int:
+    def append(self, data: Any, *, progress: bool | None = None, message: str | None = None) -> int:
         """Append rows in one atomic commit; returns the new version.
 
         ``data``: a dict of columns (numpy arrays, lists, Arrow arrays; encoded JPEG/PNG bytes for
         image tensors), a list of row dicts, a pyarrow Table/RecordBatch or a pandas DataFrame.
         Chunks are written first; if anything fails, no row becomes visible. ``progress``: tqdm bar
-        (None: only for big appends on a terminal; False: silent).
+        (None: only for big appends on a terminal; False: silent). ``message``: the commit message,
+        kept as the commit's ``userMetadata`` and shown by :meth:`history` (and Spark's DESCRIBE HISTORY).
         """
-        return self._write(data, "append", progress)
+        return self._write(data, "append", progress, message)
 
     extend = append
 
-    def overwrite(self, data: Any, *, progress: bool | None = None) -> int:
+    def overwrite(self, data: Any, *, progress: bool | None = None, message: str | None = None) -> int:
         """Replace all rows in one commit (old versions stay readable until vacuumed)."""
-        return self._write(data, "overwrite", progress)
+        return self._write(data, "overwrite", progress, message)
 
-    def delete(self, predicate: str | None = None) -> int:
-        """Delete rows matching a SQL predicate on tabular columns (all rows when None)."""
-        self._check_writable()
-        self._dt.update_incremental()  # act on the latest version, not on what this handle saw last
-        check_sql(self._dt, dataset=self.path, operation="delete", predicate=predicate)
-        try:
-            self._dt.delete(predicate)
-        except CommitFailedError as e:
-            raise self._conflict(f"delete({predicate!r})", e) from e
-        except OSError as e:
-            raise StorageError(f"dataset {self.path}: delete({predicate!r}) failed to write: {e}") from e
-        except DeltaError as e:
-            raise dml_failure(self.path, f"delete({predicate!r})", e) from e
-        return self._after_commit()
+    def delete(self, predicate: str | None = None, *, message: str | None = None) -> int:
+        """Delete rows matching a SQL predicate on tabular columns (all rows when None); returns the
+        new version. ``message``: the commit message (see :meth:`append`)."""
+        return dml.delete_rows(self, predicate, message=message)
 
     def update(self, updates: Mapping[str, str] | None = None, *, new_values: Mapping[str, Any] | None = None,
-               predicate: str | None = None) -> int:
+               predicate: str | None = None, message: str | None = None) -> int:
         """Update tabular columns and inline (scalar) tensors: ``updates`` holds SQL expressions,
         ``new_values`` literal values (checked against the tensor's dtype, e.g. ``{"label": 3}``)."""
-        self._check_writable()
-        new_values = check_update_columns(self.schema, updates, new_values, dataset=self.path)
-        self._dt.update_incremental()
-        check_sql(self._dt, dataset=self.path, operation="update", predicate=predicate, expressions=updates)
-        try:
-            self._dt.update(updates=dict(updates) if updates else None,
-                            new_values=dict(new_values) if new_values else None, predicate=predicate)
-        except CommitFailedError as e:
-            raise self._conflict("update", e) from e
-        except OSError as e:
-            raise StorageError(f"dataset {self.path}: update failed to write: {e}") from e
-        except DeltaError as e:
-            raise dml_failure(self.path, "update", e) from e
-        return self._after_commit()
+        return dml.update_rows(self, updates, new_values, predicate, message=message)
 
-    def restore(self, version: int | str | datetime) -> int:
-        """Make ``version`` (or a timestamp) the content of a new latest version; returns that version.
+    def restore(self, version: int | str | datetime, *, message: str | None = None) -> int:
+        """Make ``version`` (or a timestamp) the content of a new latest version; returns that version
+        (``ds.restore(ds.tags()["v1.0"])`` for a tag).
 
         Restoring the latest version itself is a no-op: nothing is committed and the latest version
         is returned (Delta has nothing to restore).
         """
-        self._check_writable()
-        target = delta_log.load_table(self.path, self.storage_options,
-                                      version=version if isinstance(version, int) else None,
-                                      timestamp=None if isinstance(version, int) else version).version()
-        self._dt.update_incremental()
-        if target == self._dt.version():
-            log.info("%s: restore to %s: version %d is already the latest; nothing to do", self.path, version, target)
-            self._invalidate()
-            return target
-        try:
-            self._dt.restore(target)
-        except CommitFailedError as e:
-            raise self._conflict(f"restore to {version}", e) from e
-        except (DeltaError, OSError) as e:
-            raise StorageError(f"dataset {self.path}: restore to {version} failed: {e}") from e
-        return self._after_commit()
+        return dml.restore_version(self, version, message=message)
 
     def _after_commit(self) -> int:
         # delta-rs leaves the handle at the version it committed; other writers may already follow
@@ -326,8 +284,33 @@ class Dataset:
                               "was committed, retry it")
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Commits, newest first (Delta's commitInfo: version, timestamp, operation, ...)."""
+        """Commits, newest first (Delta's commitInfo: version, timestamp, operation, message, ...)."""
         return delta_log.history(self._dt, self.storage, limit)
+
+    # ------------------------------------------------------------------ tags
+    def tag(self, name: str, version: int | None = None) -> int:
+        """Name ``version`` (default: this dataset's version) ``name``; returns the version tagged.
+
+        A tag is never overwritten (:meth:`delete_tag` first) and keeps its version from vacuum.
+        ``deeplake_spark.open(path, tag=name)`` opens it (see docs/VERSIONING.md).
+        """
+        tags.check_tag_name(name, dataset=self.path)
+        target = self.version if version is None else version
+        table = delta_log.load_table(self.path, self.storage_options, version=target)
+        missing = delta_log.first_missing_file(table, self.storage)
+        if missing is not None:
+            raise VersionNotFound(f"dataset {self.path}: cannot tag version {target}: its data file {missing} was "
+                                  "vacuumed")
+        tags.create_tag(self.storage, name, target)
+        return target
+
+    def tags(self) -> dict[str, int]:
+        """Every tag of the dataset: {name: version}."""
+        return tags.read_tags(self.storage)
+
+    def delete_tag(self, name: str) -> None:
+        """Remove tag ``name`` (its version's files become vacuumable once outside the retention window)."""
+        tags.delete_tag(self.storage, name)
 
     def vacuum(self, retention_hours: float = DEFAULT_RETENTION_HOURS, *, dry_run: bool = False,
                enforce_retention_duration: bool = True, progress: bool | None = None) -> VacuumResult:
@@ -380,9 +363,13 @@ def create(path: str | os.PathLike[str], schema: Mapping[str, Any] | DatasetSche
 
 
 def open(path: str | os.PathLike[str], version: int | None = None, timestamp: str | datetime | None = None, *,
-         storage_options: Mapping[str, str] | None = None) -> Dataset:  # noqa: A001 - public API name
-    """Open a dataset at its latest version, or read-only at a past ``version``/``timestamp``."""
+         storage_options: Mapping[str, str] | None = None, tag: str | None = None) -> Dataset:  # noqa: A001
+    """Open a dataset at its latest version, or read-only at a past ``version``/``timestamp``/``tag``."""
     uri = normalize_uri(path)
+    if tag is not None:
+        if version is not None or timestamp is not None:
+            raise InvalidOptionError(f"dataset {uri}: pass one of version, timestamp and tag, not several")
+        version = tags.tag_version(Storage(uri, storage_options), tag)
     table = delta_log.load_table(uri, storage_options, version=version, timestamp=timestamp)
     past = version is not None or timestamp is not None
     ds = Dataset(uri, table, storage_options=storage_options, read_only=past)

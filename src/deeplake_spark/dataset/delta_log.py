@@ -17,6 +17,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from deeplake_spark.dataset import features
+from deeplake_spark.dataset.commit_info import commit_metadata, message_of
 from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.delta_files import json_log_actions
 from deeplake_spark.dataset.paths import check_data_path
@@ -29,6 +30,7 @@ from deeplake_spark.errors import (
     VersionNotFound,
 )
 from deeplake_spark.storage import S3_SCHEMES, Storage, delta_storage_options, is_true, s3_option
+from deeplake_spark.storage.filesystem import scheme_unavailable
 
 log = logging.getLogger(__name__)
 ENGINE_INFO = {"engine": "deeplake-spark"}
@@ -107,7 +109,7 @@ def load_table(
     except (DeltaError, OSError) as e:
         if "://" not in uri and os.path.isfile(uri):
             raise DatasetNotFoundError(f"no deeplake dataset at {uri}: it is a file, a dataset is a folder") from e
-        raise StorageError(f"cannot open {uri}: {e}") from e
+        raise scheme_unavailable(uri, e) or StorageError(f"cannot open {uri}: {e}") from e
     if version is not None and timestamp is not None:
         raise VersionNotFound(f"{uri}: pass either version or timestamp, not both")
     if version is not None:
@@ -141,8 +143,14 @@ def create_table(
     check_commit_safety(uri, storage_options)
     try:
         DeltaTable(uri, storage_options=delta_storage_options(uri, storage_options))
-    except (DeltaError, OSError):
-        pass  # no table (TableNotFoundError), or not a folder at all: check_create_target says which
+    except TableNotFoundError:
+        pass  # no table yet
+    except (DeltaError, OSError) as e:
+        # gs:// without credentials & co: say so now (pyarrow's client would retry for minutes below)
+        unavailable = scheme_unavailable(uri, e)
+        if unavailable is not None:
+            raise unavailable from e
+        # not a folder at all: check_create_target says which
     else:
         raise DatasetExistsError(f"{uri} already holds a Delta table; open it with deeplake_spark.open()")
     check_create_target(uri, storage_options)
@@ -166,20 +174,20 @@ def create_table(
         if created_concurrently:
             raise DatasetExistsError(f"{uri} already holds a Delta table (created concurrently); open it with "
                                      "deeplake_spark.open()") from e
-        raise StorageError(f"cannot create dataset at {uri}: {e}") from e
+        raise scheme_unavailable(uri, e) or StorageError(f"cannot create dataset at {uri}: {e}") from e
 
 
 def write_rows(
     dt: DeltaTable, table: pa.Table, *, mode: str = "append", storage_options: Mapping[str, str] | None = None,
-    operation: str = "append", write_id: str | None = None,
+    operation: str = "append", write_id: str | None = None, message: str | None = None,
 ) -> int:
     """Commit ``table`` (tabular + ref columns) as one Delta transaction; returns the new version.
 
     ``write_id`` is recorded in the commit info so that :func:`find_commit` can tell, after an
-    error, whether this commit landed.
+    error, whether this commit landed; ``message`` as its ``userMetadata`` (see :mod:`commit_info`).
     """
     check_commit_safety(dt.table_uri, storage_options)
-    metadata = {**ENGINE_INFO, "deeplake.operation": operation}
+    metadata = commit_metadata(message, {**ENGINE_INFO, "deeplake.operation": operation})
     if write_id is not None:
         metadata[WRITE_ID_KEY] = write_id
     try:
@@ -323,8 +331,8 @@ def row_count(dt: DeltaTable) -> int:
 
 
 def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[dict[str, Any]]:
-    """Commit infos of ``dt``'s version and older ones, newest first, each with its ``version``
-    and ``timestamp`` (ms since the epoch).
+    """Commit infos of ``dt``'s version and older ones, newest first, each with its ``version``,
+    ``timestamp`` (ms since the epoch) and ``message`` (the commit's ``userMetadata``, or None).
 
     Read from the commit files themselves: delta-rs' ``DeltaTable.history`` lists every commit in
     storage but numbers them down from the version the handle has loaded, so on a past version (or
@@ -350,7 +358,8 @@ def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[
         if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or timestamp <= 0:
             entry = storage.info(commit_file)
             timestamp = entry.mtime_ns // 1_000_000 if entry is not None else None
-        out.append({**info, "version": version, "timestamp": None if timestamp is None else int(timestamp)})
+        out.append({**info, "version": version, "timestamp": None if timestamp is None else int(timestamp),
+                    "message": message_of(info)})
     return out
 
 

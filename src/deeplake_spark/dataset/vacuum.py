@@ -27,6 +27,7 @@ from deeplake_spark.dataset.partitioning import partition_columns
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.refs import CHUNK_ID_PATTERN, CHUNK_SUFFIX, TENSOR_METADATA_KEY, TENSORS_DIR
 from deeplake_spark.dataset.schema import DatasetSchema
+from deeplake_spark.dataset.tags import read_tags
 from deeplake_spark.errors import CorruptDatasetError, DeepLakeSparkError, InvalidOptionError, StorageError
 from deeplake_spark.storage import FileEntry, Storage
 
@@ -69,7 +70,8 @@ def check_retention(retention_hours: object, *, enforce_retention_duration: bool
 
 
 def retained_versions(dt: DeltaTable, storage: Storage, retention_hours: float) -> list[int]:
-    """Versions a reader may still open: the latest, and every version live inside the window.
+    """Versions a reader may still open: the latest, every version live inside the window, and every
+    tagged version (:mod:`deeplake_spark.dataset.tags`), whatever its age.
 
     Commit times come from ``commitInfo.timestamp`` or, where a writer left it out, from the commit
     file's modification time (see :func:`delta_log.history`).
@@ -83,7 +85,8 @@ def retained_versions(dt: DeltaTable, storage: Storage, retention_hours: float) 
         # successor of unknown time (its commit file vanished meanwhile) keeps it too
         if next_ts is None or next_ts >= cutoff_ms:
             keep.append(version)
-    return keep
+    tagged = {v for v in read_tags(storage).values() if v <= dt.version()}
+    return sorted(set(keep) | tagged)
 
 
 def _snapshot(dt: DeltaTable, version: int) -> tuple[list[str], DatasetSchema]:
@@ -236,6 +239,9 @@ def vacuum(
         uncommitted (killed, or its commit failed): named like our writers' files
         (``part-<n>-<uuid>...parquet``), named by no log file, and written for a deeplake dataset
         (tensor metadata in the footer, or an interrupted write).
+
+    A tagged version is retained whatever its age: its Parquet and chunk files are never deleted
+    while the tag exists (``ds.delete_tag(name)`` lets a later vacuum remove them).
 
     Everything else in the folder (a user's files, a nested dataset, links) is left alone.
     Symbolic links are never followed: a link inside the dataset, and whatever it points to, is

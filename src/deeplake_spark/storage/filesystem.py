@@ -35,8 +35,16 @@ from deeplake_spark.errors import StorageError
 log = logging.getLogger(__name__)
 _IO_LOG_ENV = "DEEPLAKE_SPARK_IO_LOG"
 S3_SCHEMES = ("s3://", "s3a://")
-#: URL schemes both pyarrow.fs (chunks, Parquet) and delta-rs (the log) have a filesystem for.
-URI_SCHEMES = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "hdfs")
+#: URL schemes of object stores tested end to end (plus local paths and ``file://``).
+TESTED_SCHEMES = ("s3", "s3a")
+#: URL schemes handed to pyarrow.fs (chunks, Parquet) and delta-rs (the log) as they are: usable
+#: where their filesystem is installed and configured (credentials in storage_options or the
+#: environment, libhdfs for hdfs), not tested here.
+CONFIGURED_SCHEMES = ("gs", "gcs", "abfs", "abfss", "hdfs")
+URI_SCHEMES = TESTED_SCHEMES + CONFIGURED_SCHEMES
+SUPPORTED_TEXT = ("local paths, file://, " + ", ".join(f"{s}://" for s in TESTED_SCHEMES)
+                  + " and, once their filesystem is configured, " + ", ".join(f"{s}://" for s in CONFIGURED_SCHEMES))
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # Accepted names of each S3 setting, in order of preference: the AWS_* name (also read from the
 # environment), then object_store's aliases, which delta-rs accepts as well.
@@ -68,10 +76,24 @@ def normalize_uri(path: str | os.PathLike[str]) -> str:
         if scheme not in URI_SCHEMES:
             # caught here, not as a DatasetNotFoundError from delta-rs (which reads an unknown
             # scheme as an empty table location) or as a pyarrow error at the first read
-            raise StorageError(f"{text}: URL scheme {scheme!r} is not supported; use a local path or one of "
-                               f"{', '.join(s + '://' for s in URI_SCHEMES)}")
+            raise StorageError(f"{text}: URL scheme {scheme!r} is not supported; supported: {SUPPORTED_TEXT}")
         return text.rstrip("/")
     return os.path.abspath(os.path.expanduser(text))
+
+
+def scheme_unavailable(uri: str, error: BaseException) -> StorageError | None:
+    """For a URI of one of :data:`CONFIGURED_SCHEMES` whose filesystem failed to start or to reach
+    it (no credentials, no libhdfs, ...): a StorageError saying the scheme is not supported here as
+    configured, naming the URI, the first lines of ``error`` and the supported schemes. None for
+    other URIs, whose errors are reported as they are."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme not in CONFIGURED_SCHEMES:
+        return None
+    lines = [line.strip(" \u21b3") for line in _ANSI.sub("", str(error)).splitlines() if line.strip(" \u21b3")]
+    cause = ": ".join(lines[:3])[:300] or type(error).__name__
+    return StorageError(f"{uri}: URL scheme {scheme!r} is not supported here: its filesystem is not installed or "
+                        f"not configured ({cause}); pass its credentials in storage_options, or use one of: "
+                        f"{SUPPORTED_TEXT}")
 
 
 def s3_option(storage_options: Mapping[str, str] | None, setting: str) -> str | None:
@@ -193,8 +215,8 @@ class Storage:
             return make_s3_filesystem(self.storage_options), parsed.netloc + parsed.path
         try:
             return pafs.FileSystem.from_uri(self.uri)
-        except (pa.ArrowInvalid, ValueError) as e:
-            raise StorageError(f"unsupported storage URI {self.uri!r}: {e}") from e
+        except (pa.ArrowInvalid, ValueError, OSError) as e:  # OSError: e.g. hdfs without libjvm/libhdfs
+            raise scheme_unavailable(self.uri, e) or StorageError(f"unsupported storage URI {self.uri!r}: {e}") from e
 
     def full_path(self, relpath: str) -> str:
         _ = self.fs
