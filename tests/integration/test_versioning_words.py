@@ -118,9 +118,12 @@ def test_a_tagged_version_survives_vacuum_and_opens_by_tag(ds_path):
         dls.open(ds_path, version=2)
     with pytest.raises(VersionNotFound, match="cannot tag version 2: its data file .* was vacuumed"):
         ds.tag("too-late", version=2)
+    with pytest.raises(VersionNotFound, match="cannot restore version 2: its data file .* was vacuumed"):
+        ds.restore(2)
+    assert ds.restore(1, message="back to v1.0") == 4 and _ids(dls.open(ds_path)) == [0, 1, 2, 3, 4]
     # once the tag is gone, the next vacuum may remove the version's files
     ds.delete_tag("v1.0")
-    assert ds.vacuum(0, enforce_retention_duration=False).retained_versions == [3]
+    assert ds.vacuum(0, enforce_retention_duration=False).retained_versions == [4]
     with pytest.raises(VersionNotFound, match=r"no tag 'v1.0'; its tags: none"):
         dls.open(ds_path, tag="v1.0")
 

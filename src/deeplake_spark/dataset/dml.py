@@ -13,7 +13,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.commit_info import commit_properties
 from deeplake_spark.dataset.sql_checks import check_sql, check_update_columns, dml_failure
-from deeplake_spark.errors import StorageError
+from deeplake_spark.errors import StorageError, VersionNotFound
 
 if TYPE_CHECKING:
     from deeplake_spark.dataset.dataset import Dataset
@@ -64,9 +64,14 @@ def restore_version(ds: Dataset, version: int | str | datetime, *, message: str 
     """See :meth:`Dataset.restore`."""
     ds._check_writable()
     properties = commit_properties(message, dataset=ds.path, operation="restore")
-    target = delta_log.load_table(ds.path, ds.storage_options,
-                                  version=version if isinstance(version, int) else None,
-                                  timestamp=None if isinstance(version, int) else version).version()
+    target_table = delta_log.load_table(ds.path, ds.storage_options,
+                                        version=version if isinstance(version, int) else None,
+                                        timestamp=None if isinstance(version, int) else version)
+    target = target_table.version()
+    missing = delta_log.first_missing_file(target_table, ds.storage)
+    if missing is not None:
+        raise VersionNotFound(f"dataset {ds.path}: cannot restore version {target}: its data file {missing} was "
+                              "vacuumed (tag a version to keep it from vacuum)")
     dt = ds.delta_table
     dt.update_incremental()
     if target == dt.version():
