@@ -158,14 +158,19 @@ def test_a_tag_name_that_is_no_plain_file_name_is_refused(ds_path, name):
     assert not os.path.exists(os.path.join(os.path.dirname(ds_path), "x.json"))
 
 
-def test_concurrent_creators_of_one_tag_give_exactly_one_winner(ds_path):
-    ds = dls.create(ds_path, SCHEMA)
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_concurrent_creators_of_one_tag_give_exactly_one_winner(ds_path, where, request):
+    options = None
+    if where == "s3":
+        server = request.getfixturevalue("s3_server")
+        ds_path, options = server.uri("race-" + os.urandom(4).hex()), server.storage_options
+    ds = dls.create(ds_path, SCHEMA, storage_options=options)
     for start in range(0, 40, 5):
         _append(ds, start)
     barrier, outcomes = threading.Barrier(8), {}
 
     def create(version: int) -> None:
-        handle = dls.open(ds_path)
+        handle = dls.open(ds_path, storage_options=options)
         barrier.wait()
         try:
             handle.tag("release", version=version)
@@ -180,15 +185,14 @@ def test_concurrent_creators_of_one_tag_give_exactly_one_winner(ds_path):
         t.join()
     winners = [v for v, o in outcomes.items() if o == "won"]
     assert len(outcomes) == 8 and len(winners) <= 1
-    tags = dls.open(ds_path).tags()
+    tags = dls.open(ds_path, storage_options=options).tags()
     if winners:
         assert tags == {"release": winners[0]}
     else:  # every creator saw another's claim: none may have written the tag
         assert tags == {}
         ds.tag("release", version=3)  # and the name is free again
         assert ds.tags() == {"release": 3}
-    claims = os.listdir(os.path.join(ds_path, CLAIMS_DIR, "release"))
-    assert len(claims) == 1  # losers removed their claims
+    assert len(ds.storage.list(f"{CLAIMS_DIR}/release")) == 1  # losers removed their claims
 
 
 def test_an_interrupted_tag_creation_blocks_the_name_until_delete_tag(ds_path):
@@ -258,7 +262,8 @@ def test_tags_on_s3(s3_server):
 
 
 # -------------------------------------------------------------------- schemes
-@pytest.mark.parametrize("uri", ["al://org/ds", "hf://datasets/x", "ftp://host/ds", "gs://bucket/ds", "gcs://bucket/ds"])
+@pytest.mark.parametrize("uri", ["al://org/ds", "hf://datasets/x", "ftp://host/ds", "gs://bucket/ds", "gcs://bucket/ds",
+                                 "abfs://container/ds", "hdfs://namenode/ds"])
 def test_an_unsupported_url_scheme_is_named_not_reported_as_a_missing_dataset(uri, monkeypatch):
     for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_PATH"):
         monkeypatch.delenv(name, raising=False)
