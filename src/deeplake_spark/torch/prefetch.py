@@ -23,9 +23,7 @@ import numpy as np
 
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.refs import chunk_relpath
-from deeplake_spark.errors import CorruptChunkError
 from deeplake_spark.format.chunk_reader import ChunkReader
-from deeplake_spark.format.header import decode_header
 from deeplake_spark.torch.chunk_share import SharedEpoch
 from deeplake_spark.torch.ref_checks import check_chunk_refs, uniform_shape
 from deeplake_spark.torch.source import TensorSource
@@ -80,7 +78,7 @@ def _parts(loaded: LoadedChunk) -> list[memoryview]:
     """What the share stores: the chunk's bytes, or for lz4 its header and decompressed payload
     (raw images barely compress: storing the compressed payload too would double the writes)."""
     chunk = loaded.reader
-    data = chunk._data  # the stored bytes (ChunkReader has no public accessor for them yet)
+    data = chunk.data
     if chunk.header.compression == "lz4":
         return [data[: chunk.header.header_len], chunk.raw_payload]
     return [data]
@@ -92,19 +90,7 @@ def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> 
              f"chunk file {chunk_relpath(tensor.spec.name, tensor.chunk_ids[code])}")
     if len(parts) == 1:
         return _ready(ChunkReader(parts[0], where=where, verify=False))
-    # ChunkReader has no public constructor for an already decompressed payload yet: set up the
-    # same fields its __init__ would, with the shared payload in place of decompressing again.
-    chunk = ChunkReader.__new__(ChunkReader)
-    chunk._data = parts[0]
-    chunk.where = where
-    chunk.header = decode_header(parts[0], where=where)
-    if len(parts[1]) != chunk.header.raw_payload_len:
-        raise CorruptChunkError(f"{where}: shared decompressed payload has {len(parts[1])} bytes, "
-                                f"the header says {chunk.header.raw_payload_len}")
-    chunk._payload = memoryview(b"")
-    chunk._verified = True
-    chunk._raw = parts[1]
-    return _ready(chunk)
+    return _ready(ChunkReader.from_decompressed(parts[0], parts[1], where=where))
 
 
 def chunk_users(tensors: Sequence[TensorSource], batches: Sequence[np.ndarray],
