@@ -7,14 +7,14 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
 
 * ``"threads"``: in the training process, by ``num_workers`` threads (``threads.assemble_threaded``).
   The work (Arrow LZ4, numpy gathers, Pillow decodes) releases the GIL, and no batch crosses a
-  process boundary. Chosen by ``engine="auto"`` (``engines.choose_engine``) unless a per-sample
-  ``transform`` or a callable ``collate`` runs Python per sample, or batches are small.
+  process boundary. Chosen by ``engine="auto"`` (``engines.choose_engine``) when batches decode
+  images and no per-sample ``transform`` or callable ``collate`` runs Python per sample.
 * ``"processes"``: ``num_workers`` DataLoader worker processes, worker ``w`` building batches
   ``w, w + n, ...`` (``sampling.worker_batches``); they hand batches over through reused
   shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
   Images are decoded on 2 threads inside each worker.
-* ``"main"``: one batch after the other in the training thread (``num_workers=0``, or small
-  batches without image decoding, which take less time to build than to hand between threads).
+* ``"main"``: one batch after the other in the training thread (``num_workers=0``, or auto for
+  data without images: LZ4 chunks are still decompressed ahead on the I/O threads).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from deeplake_spark.torch import collate as collate_mod
 from deeplake_spark.torch.batch_buffers import BufferPool
 from deeplake_spark.torch.chunk_share import ChunkShare
 from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
-from deeplake_spark.torch.engines import batch_cost, choose_engine
+from deeplake_spark.torch.engines import choose_engine, decodes_images
 from deeplake_spark.torch.loader_state import LoaderState, layout_digest
 from deeplake_spark.torch.prefetch import ChunkPrefetcher, chunk_users
 from deeplake_spark.torch.sampling import batch_owners, next_offset, rank_batches, rank_num_batches, worker_batches
@@ -202,7 +202,7 @@ class DeepLakeDataLoader(DataLoader):
     workers), like petastorm's.
 
     ``engine`` is the one ``choose_engine`` picked (``"main"``, ``"threads"`` or ``"processes"``;
-    ``"main"`` with ``num_workers > 0`` when batches are too small to be worth a thread).
+    ``"main"`` with ``num_workers > 0`` for data without images).
     Worker processes start the platform's default way (fork on Linux), so lambdas work as
     ``transform``. In a Spark driver a forked child closes the py4j sockets of the parent's
     *other* threads (py4j retries a failed send, so this is harmless unless another thread is
@@ -214,9 +214,8 @@ class DeepLakeDataLoader(DataLoader):
     def __init__(self, dataset: StreamingDataset, *, num_workers: int, engine: str = "auto",
                  persistent_workers: bool | None = None, device: Any = None, prefetch_factor: int = 2,
                  timeout: float = 0, multiprocessing_context: Any = None) -> None:
-        batch_bytes, decodes = batch_cost(dataset.source, dataset.batch_size)
         self.engine = choose_engine(engine, num_workers, transform=dataset.transform, collate=dataset.collate,
-                                    batch_bytes=batch_bytes, decodes=decodes)
+                                    decodes=decodes_images(dataset.source))
         self.target_device = resolve_device(device)
         processes = self.engine == "processes"
         if persistent_workers is not None and not isinstance(persistent_workers, bool):
@@ -379,8 +378,8 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     Options: ``batch_size`` (32), ``num_epochs`` (1; ``None`` = endless), ``shuffle`` (True),
     ``seed`` (0), ``num_workers`` (2: threads or worker processes, see ``engine``), ``engine``
     ("auto" | "threads" | "processes"; auto = processes when a ``transform`` or callable
-    ``collate`` runs Python per sample, else threads, or the training thread alone for batches
-    under 1 MiB without image decoding), ``persistent_workers`` (processes engine: keep workers
+    ``collate`` runs Python per sample, else threads when images are decoded, else the training
+    thread, with LZ4 decompression on the I/O threads), ``persistent_workers`` (processes engine: keep workers
     between passes; default True), ``transform`` (per-sample dict -> value), ``batch_transform``
     (batch -> batch), ``columns`` (all), ``device`` (e.g. ``"cuda"``), ``rank``/``world_size``
     (from ``torch.distributed`` when initialized), ``drop_last`` (False), ``prefetch_chunks`` (4
