@@ -12,7 +12,7 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
 * ``"processes"``: ``num_workers`` DataLoader worker processes, worker ``w`` building batches
   ``w, w + n, ...`` (``sampling.worker_batches``); they hand batches over through reused
   shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
-  Images are decoded on 2 threads inside each worker.
+  Images are decoded on 2 threads inside each worker where there are cores for them.
 * ``"main"``: one batch after the other in the training thread (``num_workers=0``, or auto for
   data without images: LZ4 chunks are still decompressed ahead on the I/O threads).
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self
 
@@ -226,9 +227,10 @@ class DeepLakeDataLoader(DataLoader):
             dataset.assembly_threads = num_workers
             dataset.pin_batches = self._pin  # on the assembly threads, not the training thread
         elif processes:
-            # Image decoding is the one per-sample cost a second thread per worker halves.
-            images = any(t.spec.is_sample_compressed for t in dataset.source.tensors)
-            dataset.assembly_threads = 2 if images else 1
+            # Image decoding is the one per-sample cost a second thread per worker halves, where
+            # the machine has a core for it.
+            spare = (os.cpu_count() or 1) // num_workers
+            dataset.assembly_threads = 2 if decodes_images(dataset.source) and spare >= 2 else 1
             dataset.slots = new_flags(num_workers, prefetch_factor + 3)
             if num_workers > 1:
                 dataset.chunk_share = ChunkShare.create()
