@@ -154,6 +154,23 @@ def test_a_slot_is_reused_only_after_its_batch_is_dropped(ds):
     assert int(flags.sum()) == 0
 
 
+def test_an_epoch_abandoned_midway_leaves_persistent_workers_and_slots_usable(ds):
+    # Breaking out drops batches in flight (some carry a slot's buffer for the first time); the next
+    # passes must still open every batch, with the right values, and free every slot.
+    loader = ds.pytorch(batch_size=8, num_workers=2, engine="processes", columns=["x", "label"], seed=6)
+    for _ in range(3):
+        for i, batch in enumerate(loader):
+            if i == 1:
+                break
+        del batch
+        full = list(loader)
+        assert sorted(i for b in full for i in b["label"].tolist()) == list(range(N))
+        assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in full)
+        del full
+    gc.collect()
+    assert int(loader._receiver.flags.sum()) == 0
+
+
 def test_threads_stop_when_the_training_loop_breaks(ds):
     def ours():
         return [t for t in threading.enumerate() if t.name.startswith("deeplake-")]

@@ -234,7 +234,7 @@ class DeepLakeDataLoader(DataLoader):
             dataset.slots = new_flags(num_workers, prefetch_factor + 3)
             if num_workers > 1:
                 dataset.chunk_share = ChunkShare.create()
-        self._receiver = SlotReceiver(dataset.slots[1]) if dataset.slots is not None else None
+        self._receiver = SlotReceiver(*dataset.slots) if dataset.slots is not None else None
         super().__init__(dataset, batch_size=None, num_workers=num_workers if processes else 0,
                          pin_memory=self._pin and self.engine == "main", timeout=timeout,
                          prefetch_factor=prefetch_factor if processes else None, persistent_workers=persistent,

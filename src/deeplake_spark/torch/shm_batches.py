@@ -33,8 +33,10 @@ _ALIGN = 64
 MAX_SLOT_BYTES = 1 << 30
 
 
-# Flags by token, in the process that made them: a received ``SlotBatch`` finds its flags here.
+# Flags and receivers by token, in the process that made them: a ``SlotBatch`` finds them here when
+# it is unpickled, even one the DataLoader drops unopened (an epoch abandoned midway).
 _FLAGS: weakref.WeakValueDictionary[tuple[int, int], torch.Tensor] = weakref.WeakValueDictionary()
+_RECEIVERS: weakref.WeakValueDictionary[tuple[int, int], SlotReceiver] = weakref.WeakValueDictionary()
 _TOKENS = itertools.count()
 
 
@@ -88,6 +90,9 @@ class SlotBatch:
         self.__dict__.update(state)
         self.flags = _FLAGS.get(self.token)
         self._received = self.flags is not None
+        receiver = _RECEIVERS.get(self.token)
+        if receiver is not None and self.buffer is not None:
+            receiver.register(self)  # the slot's buffer crosses once: keep it even if this batch is dropped
 
     def release(self) -> None:
         """Give the slot back unopened (only in the process that received this batch)."""
@@ -176,18 +181,23 @@ class _Lease:
 class SlotReceiver:
     """Turns ``SlotBatch`` messages back into batches of tensors (main process)."""
 
-    def __init__(self, flags: torch.Tensor) -> None:
+    def __init__(self, token: tuple[int, int], flags: torch.Tensor) -> None:
         self.flags = flags
         self._buffers: dict[tuple[int, int, int], tuple[int, np.ndarray]] = {}
+        _RECEIVERS[token] = self
+
+    def register(self, message: SlotBatch) -> None:
+        """Keep the slot buffer ``message`` carries (its first batch, or after it grew)."""
+        if message.buffer is not None:
+            self._buffers[(message.pid, message.worker, message.slot)] = (message.generation, message.buffer.numpy())
+            message.buffer = None
 
     def open(self, message: Any) -> Any:
         """The batch ``message`` stands for (anything that is not a ``SlotBatch`` is returned as is)."""
         if not isinstance(message, SlotBatch):
             return message
         key = (message.pid, message.worker, message.slot)
-        if message.buffer is not None:
-            self._buffers[key] = (message.generation, message.buffer.numpy())
-            message.buffer = None
+        self.register(message)
         generation, buffer = self._buffers[key]
         if generation != message.generation:
             raise RuntimeError(f"loader worker {message.worker}: slot {message.slot} generation "
