@@ -164,8 +164,17 @@ def register(spark: SparkSession, *, default: str | None = None) -> None:
     source is also ``format("deeplake-python")`` and the JVM one ``format("deeplake-jvm")``. The choice
     can change in a running session: while the setting says ``jvm`` the jar's source answers to
     ``deeplake``, and Spark looks JVM sources up before Python ones (docs/FORMAT_NAMES.md).
+
+    On a ``local`` master it also checks that the Python workers' interpreter can import pyarrow and
+    deeplake_spark (a session started without ``PYSPARK_PYTHON`` runs ``python3`` from the PATH) and
+    logs a warning saying how to fix it when not (``spark/python_check.py``).
     """
     from deeplake_spark.spark.functions import register_functions
+    from deeplake_spark.spark.python_check import worker_python, worker_python_problem
+
+    problem = worker_python_problem(worker_python(spark), master=spark.conf.get("spark.master", "") or "")
+    if problem:
+        log.warning(problem)
 
     current = (spark.conf.get(DEFAULT_FORMAT_CONF, None) or "").strip().lower() or None
     asked = default or current

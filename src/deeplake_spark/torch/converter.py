@@ -24,6 +24,7 @@ functions only.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,10 +32,12 @@ import pyarrow as pa
 
 from deeplake_spark.dataset import SampleReader
 from deeplake_spark.dataset import open as open_dataset
+from deeplake_spark.dataset.progress import show_progress
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
-from deeplake_spark.torch import cache
+from deeplake_spark.torch import cache, converter_compat
+from deeplake_spark.torch.converter_compat import PetastormBatch, check_dtype, register_delete_dir_handler
 from deeplake_spark.torch.loader import DeepLakeDataLoader, make_loader
 from deeplake_spark.torch.source import (
     LoaderSource,
@@ -45,6 +48,8 @@ from deeplake_spark.torch.source import (
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = ["SparkDatasetConverter", "make_spark_converter", "register_delete_dir_handler"]
 
 _TABULAR_TYPES = frozenset({"byte", "short", "integer", "long", "float", "double", "boolean", "string", "date",
                             "timestamp", "timestamp_ntz", "decimal", "varchar", "char"})
@@ -109,9 +114,7 @@ def _cast_floats(df: Any, dtype: str | None) -> Any:
         return df
     from pyspark.sql import functions as F
 
-    target = {"float32": "float", "float64": "double"}.get(dtype)
-    if target is None:
-        raise InvalidOptionError(f"dtype={dtype!r}: expected 'float32', 'float64' or None")
+    target = {"float32": "float", "float64": "double"}[check_dtype(dtype)]  # type: ignore[index]
     columns, changed = [], False
     for field in df.schema.fields:
         t = field.dataType
@@ -134,14 +137,15 @@ class SparkDatasetConverter:
     """What ``make_spark_converter`` returns: rows of a DataFrame ready for torch DataLoaders.
 
     ``len(converter)`` is the row count; ``mode`` is ``"view"`` or ``"materialize"``;
-    ``cache_dir_url`` is the cache dataset (materialize) or None.
+    ``cache_dir_url`` is the cache dataset's URL (``file:///...`` for a local one, as petastorm's) in
+    materialize mode, else None. A materialized cache is deleted by ``delete()`` or at interpreter exit.
     """
 
     def __init__(self, *, mode: str, source: LoaderSource | None = None, dataset_path: str | None = None,
                  storage_options: Mapping[str, str] | None = None) -> None:
         self.mode = mode
         self._source = source
-        self.cache_dir_url = dataset_path
+        self.cache_dir_url = converter_compat.cache_url(dataset_path) if dataset_path else None
         self.storage_options = dict(storage_options or {})
         self._deleted = False
 
@@ -160,17 +164,19 @@ class SparkDatasetConverter:
         """Row count (petastorm's name)."""
         return len(self)
 
-    def make_torch_dataloader(self, batch_size: int = 32, num_epochs: int | None = None, *, shuffle: bool = True,
+    def make_torch_dataloader(self, batch_size: int = 32, num_epochs: int | None = None, *, shuffle: bool = False,
                               seed: int = 0, num_workers: int = 2, transform: Callable[[dict[str, Any]], Any] | None = None,
                               columns: Sequence[str] | None = None, device: Any = None, rank: int | None = None,
                               world_size: int | None = None, drop_last: bool = False,
                               **options: Any) -> DeepLakeDataLoader:
         """A streaming DataLoader over the rows; also a context manager (``with ... as loader``).
 
-        ``num_epochs=None`` (petastorm's default) loops forever. petastorm's ``workers_count``,
-        ``cur_shard``, ``shard_count`` and ``shuffle_row_groups`` are accepted for ``num_workers``,
-        ``rank``, ``world_size`` and ``shuffle``; ``shuffling_queue_capacity`` and
-        ``reader_pool_type`` are accepted and ignored.
+        petastorm's defaults: ``num_epochs=None`` loops forever, no shuffling unless asked
+        (``shuffle=True``, or petastorm's ``shuffling_queue_capacity`` > 0 or ``shuffle_row_groups=True``),
+        booleans come as uint8 tensors. petastorm's ``workers_count``, ``cur_shard`` and ``shard_count``
+        are accepted for ``num_workers``, ``rank`` and ``world_size``; ``reader_pool_type`` is accepted
+        and ignored. ``rank``/``world_size`` default to torch.distributed's, else to the
+        ``HOROVOD_RANK``/``HOROVOD_SIZE`` (``OMPI_COMM_WORLD_*``, ``PMI_*``) environment variables.
         Other options as for ``Dataset.pytorch`` (collate, pad_value, batch_transform,
         prefetch_chunks, shuffle_window, io_threads).
         """
@@ -180,7 +186,10 @@ class SparkDatasetConverter:
                 named[new] = options.pop(old)
         if "shuffle_row_groups" in options:
             shuffle = bool(options.pop("shuffle_row_groups"))
-        ignored = [k for k in ("shuffling_queue_capacity", "reader_pool_type") if options.pop(k, None) is not None]
+        capacity = options.pop("shuffling_queue_capacity", None)
+        if capacity:
+            shuffle = True
+        ignored = [k for k in ("reader_pool_type",) if options.pop(k, None) is not None]
         if ignored:
             log.info("make_torch_dataloader: petastorm option(s) %s have no effect (chunk order + shuffle_window "
                      "shuffle; torch worker processes)", ignored)
@@ -190,20 +199,35 @@ class SparkDatasetConverter:
                 f"petastorm option(s) {unsupported} are not supported: use transform= (per sample dict) and "
                 "batch_transform= (per batch of tensors) instead"
             )
+        named["rank"], named["world_size"] = _rank_and_size(named["rank"], named["world_size"])
+        options["batch_transform"] = PetastormBatch(options.get("batch_transform"))
         return make_loader(self._loader_source(columns), batch_size=batch_size, num_epochs=num_epochs,
                            shuffle=shuffle, seed=seed, transform=transform, device=device, drop_last=drop_last,
                            **named, **options)
 
     def delete(self) -> None:
-        """Remove the cache dataset (materialize mode); a view has nothing to remove."""
+        """Remove the cache dataset (materialize mode, through the handler set with
+        ``register_delete_dir_handler``); a view has nothing to remove."""
         if self.mode == "materialize" and self.cache_dir_url:
-            cache.delete_tree(self.cache_dir_url)
+            converter_compat.delete_cache(self.cache_dir_url)
         self._source = None
         self._deleted = True
 
     def __repr__(self) -> str:
         where = f", cache={self.cache_dir_url!r}" if self.cache_dir_url else ""
         return f"SparkDatasetConverter(mode={self.mode!r}{where})"
+
+
+def _rank_and_size(rank: int | None, world_size: int | None) -> tuple[int | None, int | None]:
+    """Given values first, then torch.distributed's (in ``make_loader``), then petastorm's environment."""
+    if rank is not None and world_size is not None:
+        return rank, world_size
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return rank, world_size
+    env_rank, env_size = converter_compat.env_rank_and_size()
+    return (env_rank if rank is None else rank), (env_size if world_size is None else world_size)
 
 
 def _ref_resolver(refs: Mapping[str, tuple[str, int | None, TensorSpec]],
@@ -222,18 +246,25 @@ def _ref_resolver(refs: Mapping[str, tuple[str, int | None, TensorSpec]],
 
 def make_spark_converter(df: Any, *, cache_dir_url: str | None = None, mode: str = "auto",
                          storage_options: Mapping[str, str] | None = None, dtype: str | None = "float32",
-                         progress: bool = True, writer: str = "auto",
+                         progress: bool | None = None, writer: str = "auto",
                          **petastorm_options: Any) -> SparkDatasetConverter:
     """Prepare a Spark DataFrame for torch (see the module docstring for ``view``/``materialize``).
 
-    ``cache_dir_url``: folder (local path or ``s3://``) for materialized datasets; default: Spark
-    conf ``deeplake_spark.converter.cacheDirUrl`` (or petastorm's
+    ``df``: a DataFrame, or the path of a saved one (a Delta table or deeplake dataset, read with
+    ``format("deeplake")``; else Parquet files) read with the active SparkSession.
+    ``cache_dir_url``: folder (``file://`` URL, local path or ``s3://``) for materialized datasets;
+    default: Spark conf ``deeplake_spark.converter.cacheDirUrl`` (or petastorm's
     ``petastorm.spark.converter.parentCacheDirUrl``), env ``DEEPLAKE_SPARK_CACHE_DIR``, else the
-    temp dir. ``storage_options``: credentials for the source datasets' storage. ``dtype``
-    (petastorm's, default ``"float32"``): floating tabular and array columns are cast to it; stored
-    tensors keep their dtype. ``progress``: tqdm bar while materializing. ``writer``: ``"auto"``
-    (Spark's deeplake writer, else through the driver), ``"spark"`` or ``"driver"``.
+    temp dir. A materialized dataset is deleted by ``converter.delete()`` or at interpreter exit.
+    ``storage_options``: credentials for the source datasets' storage. ``dtype`` (petastorm's rule,
+    default ``"float32"``; ``"float64"`` or None, anything else is an InvalidOptionError): floating
+    tabular and array columns are cast to it, Spark ML ``Vector`` columns become arrays of it
+    (float32 for None); stored tensors keep their dtype. A DataFrame without deeplake ref columns is
+    materialized (never collected to the driver whole). ``progress``: tqdm bar while materializing;
+    None (default) shows it only on a terminal or in a notebook. ``writer``: ``"auto"`` (Spark's
+    deeplake writer, else through the driver), ``"spark"`` or ``"driver"``.
     """
+    check_dtype(dtype)
     if mode not in ("auto", "view", "materialize"):
         raise InvalidOptionError(f"mode={mode!r}: expected 'auto', 'view' or 'materialize'")
     ignored = sorted(k for k in petastorm_options if k in ("parquet_row_group_size_bytes", "compression_codec"))
@@ -242,14 +273,20 @@ def make_spark_converter(df: Any, *, cache_dir_url: str | None = None, mode: str
         raise InvalidOptionError(f"make_spark_converter: unknown option(s) {unknown}")
     if ignored:
         log.info("make_spark_converter: petastorm option(s) %s have no effect here", ignored)
+    if isinstance(df, (str, os.PathLike)):
+        df = converter_compat.read_saved(os.fspath(df))
+    df = converter_compat.convert_vectors(df, dtype)
     refs, computed, meta = classify(df.schema)
     if mode == "view" and computed:
         raise InvalidOptionError(
             f"mode='view' needs every tensor column to be a deeplake ref; column(s) {computed} are computed "
             "(arrays/binary). Use mode='materialize' (or 'auto'), or read them with tensors='ref'"
         )
-    if mode != "materialize" and not computed:
-        table = df.toArrow()
+    if mode == "view" and not refs:
+        raise InvalidOptionError("mode='view' needs a deeplake ref column (a tensor read with tensors='ref'); "
+                                 "this DataFrame has only tabular columns: use mode='materialize' (or 'auto')")
+    if mode != "materialize" and refs and not computed:
+        table = _collect_in_batches(df)
         inline = {name: m["inline_spec"] for name, m in meta.items() if "inline_spec" in m}
         source = from_ref_table(table, refs, storage_options=storage_options, inline=inline)
         if dtype is not None:  # stored tensors, inline scalars included, keep their dtype
@@ -261,6 +298,15 @@ def make_spark_converter(df: Any, *, cache_dir_url: str | None = None, mode: str
     df = _cast_floats(df, dtype)
     if refs and writer == "auto":
         writer = "driver"  # the Spark writer does not copy refs into another dataset; the driver resolves them
-    path = cache.materialize(df, cache_dir_url=cache_dir_url, dtype=dtype, writer=writer, progress=progress,
-                             field_meta=meta, resolve_refs=_ref_resolver(refs, storage_options))
+    path = cache.materialize(df, cache_dir_url=cache_dir_url, dtype=dtype, writer=writer,
+                             progress=show_progress(progress), field_meta=meta,
+                             resolve_refs=_ref_resolver(refs, storage_options))
+    converter_compat.delete_at_exit(converter_compat.cache_url(path))
     return SparkDatasetConverter(mode="materialize", dataset_path=path, storage_options=storage_options)
+
+
+def _collect_in_batches(df: Any) -> pa.Table:
+    """The rows of ``df`` (refs and small tabular values) streamed to the driver one Arrow batch at a
+    time (one partition after another), not collected whole on the JVM side first as ``toArrow()`` does."""
+    reader = pa.RecordBatchReader.from_stream(df)
+    return pa.Table.from_batches(list(reader), schema=reader.schema)
