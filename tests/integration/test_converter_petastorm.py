@@ -81,19 +81,84 @@ def test_dtype_one_rule_for_view_and_materialize(spark, tmp_path):
 def test_vector_to_array(spark, tmp_path):
     """petastorm's test_vector_to_array: dense and sparse Spark ML vectors come as float arrays."""
     from pyspark.ml.linalg import Vectors
+    from pyspark.mllib.linalg import Vectors as OldVectors
 
-    df = spark.createDataFrame([(0, Vectors.dense([1.0, 2.0, 3.0]), Vectors.sparse(3, {1: 5.0})),
-                                (1, Vectors.dense([4.0, 5.0, 6.0]), Vectors.sparse(3, {0: 7.0, 2: 8.0}))],
-                               ["id", "dense", "sparse"]).coalesce(1)
+    df = spark.createDataFrame([(0, Vectors.dense([1.0, 2.0, 3.0]), Vectors.sparse(3, {1: 5.0}),
+                                 OldVectors.dense(10.0, 20.0, 30.0)),
+                                (1, Vectors.dense([4.0, 5.0, 6.0]), Vectors.sparse(3, {0: 7.0, 2: 8.0}),
+                                 OldVectors.dense(50.0, 60.0, 70.0))],
+                               ["id", "dense", "sparse", "oldVec"]).coalesce(1)
     converter = dls.make_spark_converter(df, cache_dir_url=str(tmp_path))
     batch = _rows(converter)[0]
-    assert batch["dense"].dtype == torch.float32 and batch["sparse"].dtype == torch.float32
+    assert {batch[c].dtype for c in ("dense", "sparse", "oldVec")} == {torch.float32}
     assert batch["dense"].tolist() == [[1, 2, 3], [4, 5, 6]]
     assert batch["sparse"].tolist() == [[0, 5, 0], [7, 0, 8]]
+    assert batch["oldVec"].tolist() == [[10, 20, 30], [50, 60, 70]]
     wide = dls.make_spark_converter(df, dtype="float64", cache_dir_url=str(tmp_path))
     assert _rows(wide)[0]["dense"].dtype == torch.float64
     converter.delete()
     wide.delete()
+
+
+def test_array_field_and_unexpected_param(spark, tmp_path):
+    """petastorm's test_array_field / test_array (array<double> -> float32, batch shape) and
+    test_torch_unexpected_param."""
+    df = spark.range(10).selectExpr("id", "transform(sequence(1, 10), x -> cast(x * id as double)) as v")
+    converter = dls.make_spark_converter(df, cache_dir_url=str(tmp_path))
+    batch = _rows(converter)[0]
+    assert batch["v"].shape == (4, 10) and batch["v"].dtype == torch.float32
+    assert torch.equal(batch["v"][:, 0].long(), batch["id"])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'xyz'"):
+        converter.make_torch_dataloader(xyz=1)
+    converter.delete()
+
+
+def test_df_caching(spark, tmp_path):
+    """petastorm's test_df_caching: the same plan finds its cache; another plan, dtype or parent cache
+    dir does not; petastorm's conf with a ``file:/`` URL (and a trailing slash) is honoured."""
+    conf = "petastorm.spark.converter.parentCacheDirUrl"
+    first = dls.make_spark_converter(spark.range(10), cache_dir_url=str(tmp_path / "a"))
+    assert dls.make_spark_converter(spark.range(10), cache_dir_url=str(tmp_path / "a")).cache_dir_url == \
+        first.cache_dir_url
+    assert dls.make_spark_converter(spark.range(20), cache_dir_url=str(tmp_path / "a")).cache_dir_url != \
+        first.cache_dir_url
+    assert dls.make_spark_converter(spark.range(10), cache_dir_url=str(tmp_path / "a"),
+                                    dtype="float64").cache_dir_url != first.cache_dir_url
+    spark.conf.set(conf, f"file:{tmp_path}/b")
+    try:
+        in_b = dls.make_spark_converter(spark.range(10))
+        assert in_b.cache_dir_url.startswith(f"file://{tmp_path}/b/") and in_b.cache_dir_url != first.cache_dir_url
+        spark.conf.set(conf, f"file://{tmp_path}/b/")
+        assert dls.make_spark_converter(spark.range(10)).cache_dir_url == in_b.cache_dir_url
+    finally:
+        spark.conf.unset(conf)
+    assert len(in_b) == 10
+    in_b.delete()
+    first.delete()
+
+
+def test_torch_pickling_remotely(spark, tmp_path):
+    """petastorm's test_torch_pickling_remotely: a converter sent to a Spark task loads there."""
+    converter = dls.make_spark_converter(spark.range(100, 101), cache_dir_url=str(tmp_path))
+
+    def map_fn(_):
+        with converter.make_torch_dataloader(num_epochs=1, num_workers=0) as loader:
+            return [int(b["id"][0]) for b in loader][0]
+
+    assert spark.sparkContext.parallelize(range(1), 1).map(map_fn).collect() == [100]
+    converter.delete()
+    path = str(tmp_path / "src")  # a view (refs into a deeplake dataset) travels too
+    dls.create(path, {"feat": dls.tensor("embedding", shape=(2,)), "id": "int64"}).append(
+        {"feat": np.full((3, 2), 7, dtype="float32"), "id": np.arange(100, 103)})
+    converter = dls.make_spark_converter(spark.read.format("deeplake").load(path))
+    assert converter.mode == "view"
+
+    def view_fn(_):
+        with converter.make_torch_dataloader(num_epochs=1, num_workers=0) as loader:
+            return [(int(i), float(f[0])) for b in loader for i, f in zip(b["id"], b["feat"])]
+
+    assert spark.sparkContext.parallelize(range(1), 1).flatMap(view_fn).collect() == [(100, 7.0), (101, 7.0),
+                                                                                      (102, 7.0)]
 
 
 def test_saved_dataframe_path(spark, tmp_path):

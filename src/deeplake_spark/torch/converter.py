@@ -252,8 +252,8 @@ def make_spark_converter(df: Any, *, cache_dir_url: str | None = None, mode: str
 
     ``df``: a DataFrame, or the path of a saved one (a Delta table or deeplake dataset, read with
     ``format("deeplake")``; else Parquet files) read with the active SparkSession.
-    ``cache_dir_url``: folder (``file://`` URL, local path or ``s3://``) for materialized datasets;
-    default: Spark conf ``deeplake_spark.converter.cacheDirUrl`` (or petastorm's
+    ``cache_dir_url``: folder (``file://`` or petastorm's ``file:/`` URL, local path, ``s3://``) for
+    materialized datasets; default: Spark conf ``deeplake_spark.converter.cacheDirUrl`` (or petastorm's
     ``petastorm.spark.converter.parentCacheDirUrl``), env ``DEEPLAKE_SPARK_CACHE_DIR``, else the
     temp dir. A materialized dataset is deleted by ``converter.delete()`` or at interpreter exit.
     ``storage_options``: credentials for the source datasets' storage. ``dtype`` (petastorm's rule,
@@ -298,7 +298,8 @@ def make_spark_converter(df: Any, *, cache_dir_url: str | None = None, mode: str
     df = _cast_floats(df, dtype)
     if refs and writer == "auto":
         writer = "driver"  # the Spark writer does not copy refs into another dataset; the driver resolves them
-    path = cache.materialize(df, cache_dir_url=cache_dir_url, dtype=dtype, writer=writer,
+    parent = converter_compat.local_url(cache_dir_url or cache.default_cache_dir(df))
+    path = cache.materialize(df, cache_dir_url=parent, dtype=dtype, writer=writer,
                              progress=show_progress(progress), field_meta=meta,
                              resolve_refs=_ref_resolver(refs, storage_options))
     converter_compat.delete_at_exit(converter_compat.cache_url(path))

@@ -83,7 +83,7 @@ def default_delete_dir_handler(url: str) -> None:
     """Remove a cache folder (a local path, ``file://`` or object store URL); no error when it is gone."""
     from deeplake_spark.torch.cache import delete_tree
 
-    delete_tree(normalize_uri(url))
+    delete_tree(normalize_uri(local_url(url)))
 
 
 _delete_dir_handler: Callable[[str], None] = default_delete_dir_handler
@@ -126,9 +126,17 @@ def delete_at_exit(url: str) -> None:
     atexit.register(_delete_at_exit, url)
 
 
+def local_url(url: str) -> str:
+    """petastorm's ``file:/a/b`` (one slash, as Databricks writes ``file:/dbfs/...``) as the local path
+    ``/a/b``; other paths and URLs unchanged."""
+    if url.startswith("file:/") and not url.startswith("file://"):
+        return "/" + url[len("file:/"):].lstrip("/")
+    return url
+
+
 def cache_url(path: str) -> str:
     """``file:///abs/path`` for a local path, other URLs unchanged (petastorm's ``cache_dir_url``)."""
-    uri = normalize_uri(path)
+    uri = normalize_uri(local_url(path))
     return uri if "://" in uri else "file://" + uri
 
 
