@@ -11,14 +11,16 @@ Two ways, picked per DataFrame (``mode="auto"``):
 
 * ``view``: every tensor column is still a deeplake ref (``spark.read.format("deeplake")`` in its
   default ``tensors=ref`` mode, through joins, filters, aliases). Only the refs and the tabular
-  columns are collected to the driver (small); loader workers read the chunks straight from the
-  source datasets. Nothing is written.
-* ``materialize``: some column is computed (decoded arrays, binary, Spark arrays). The DataFrame is
-  written once into a cache dataset keyed by its plan and source versions (see ``cache.py``), and
-  the loader streams that dataset; the same query reuses it; ``converter.delete()`` removes it.
+  columns are streamed to the driver, one Arrow batch at a time; loader workers read the chunks
+  straight from the source datasets. Nothing is written.
+* ``materialize``: some column is computed (decoded arrays, binary, Spark arrays, ML vectors), or
+  there is no ref column at all. The DataFrame is written once into a cache dataset keyed by its
+  plan and source versions (see ``cache.py``), and the loader streams that dataset; the same query
+  reuses it in this process; ``converter.delete()`` or the interpreter's exit removes it.
 
-This is the one module of ``torch/`` that touches Spark objects; pyspark is imported inside
-functions only.
+petastorm's rules (dtype, vectors, saved paths, cache deletion, Horovod ranks, uint8 booleans) live
+in ``converter_compat.py``; the differences that remain are listed in docs/PETASTORM.md. This is
+the one module of ``torch/`` that touches Spark objects; pyspark is imported inside functions only.
 """
 
 from __future__ import annotations
