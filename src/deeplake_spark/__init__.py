@@ -28,6 +28,7 @@ __all__ = [
     "errors",
     "fetch",
     "make_spark_converter",
+    "register_delete_dir_handler",
     "open",
     "register",
     "spark_session",
@@ -73,3 +74,10 @@ def make_spark_converter(df: Any, **options: Any) -> Any:
     from deeplake_spark.torch import make_spark_converter as _impl
 
     return _impl(df, **options)
+
+
+def register_delete_dir_handler(handler: Any) -> None:
+    """petastorm's hook: ``handler(url)`` deletes a converter's materialized cache (``None``: the default)."""
+    from deeplake_spark.torch import register_delete_dir_handler as _impl
+
+    _impl(handler)

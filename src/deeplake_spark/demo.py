@@ -93,7 +93,7 @@ def train(model: Any, converter: Any, *, epochs: int, batch_size: int = 32, num_
     model.train()
     losses: list[float] = []
     with converter.make_torch_dataloader(batch_size=batch_size, num_epochs=epochs, num_workers=num_workers,
-                                         seed=0, batch_transform=to_model_input) as loader:
+                                         shuffle=True, seed=0, batch_transform=to_model_input) as loader:
         for batch in loader:
             optimizer.zero_grad()
             loss = loss_fn(model(batch["image"]), batch["label"])

@@ -7,6 +7,7 @@ pyspark only when called.
 from __future__ import annotations
 
 from deeplake_spark.torch.converter import SparkDatasetConverter, make_spark_converter
+from deeplake_spark.torch.converter_compat import register_delete_dir_handler
 from deeplake_spark.torch.loader import (
     DeepLakeDataLoader,
     StreamingDataset,
@@ -14,4 +15,4 @@ from deeplake_spark.torch.loader import (
 )
 
 __all__ = ["DeepLakeDataLoader", "SparkDatasetConverter", "StreamingDataset", "make_dataset_loader",
-           "make_spark_converter"]
+           "make_spark_converter", "register_delete_dir_handler"]

@@ -96,7 +96,7 @@ class _StageProgress:
         from tqdm.auto import tqdm
 
         seen: dict[int, tuple[int, int]] = {}
-        with tqdm(total=0, desc=self._description, unit="task", leave=False) as bar:
+        with tqdm(total=0, desc=self._description, unit="task", leave=False, delay=2.0) as bar:
             while not self._stop.wait(0.25):
                 for stage_id in self._tracker.getActiveStageIds():  # type: ignore[union-attr]
                     info = self._tracker.getStageInfo(stage_id)  # type: ignore[union-attr]
@@ -230,7 +230,7 @@ def write_with_driver(df: Any, path: str, *, field_meta: dict[str, dict[str, Any
         ds.append(merged)
         pending, pending_bytes = [], 0
 
-    with tqdm(desc="materializing", unit="row", disable=not progress, leave=False) as bar:
+    with tqdm(desc="materializing", unit="row", disable=not progress, leave=False, delay=2.0) as bar:
         for batch in _batches(reader):
             pending.append(writer.columns(batch))
             pending_bytes += batch.nbytes
