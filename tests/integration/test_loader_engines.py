@@ -292,3 +292,64 @@ def test_a_reader_over_an_already_decompressed_payload_serves_the_same_samples()
     assert [again.sample(i).tolist() for i in range(5)] == [full.sample(i).tolist() for i in range(5)]
     with pytest.raises(CorruptChunkError, match="decompressed payload has 3 bytes"):
         ChunkReader.from_decompressed(header, b"abc", where="chunk t/0")
+
+
+def _batch_by_batch(monkeypatch):
+    """Turn block assembly off (a block of 0 bytes is one batch)."""
+    from deeplake_spark.torch import loader as loader_mod
+
+    monkeypatch.setattr(loader_mod, "BLOCK_BYTES", 0)
+
+
+def test_blocks_of_small_batches_give_the_batches_of_the_plain_path(ds, monkeypatch):
+    # x (lz4, 96 bytes a row) and tabular columns: small rows, so batches are assembled in blocks.
+    cases = [({"num_workers": 0, "shuffle": True}, "main"), ({"num_workers": 0, "shuffle": False}, "main"),
+             ({"num_workers": 2, "engine": "threads", "shuffle": True}, "threads"),
+]
+    for opts, engine in cases:
+        options = {"batch_size": 7, "seed": 5, "num_epochs": 3, "columns": ["x", "label", "name"], **opts}
+        blocked = ds.pytorch(**options)
+        assert blocked.engine == engine and blocked.dataset.block_batches() > 1
+        got = _passes(blocked, 2)
+        with monkeypatch.context() as m:
+            _batch_by_batch(m)
+            plain = ds.pytorch(**options)
+            assert plain.dataset.block_batches() == 1
+            _same(got, _passes(plain, 2))
+        for batch in got[0]:
+            assert torch.equal(batch["x"][:, 0, 0], (batch["label"] * 24).float())
+            assert batch["name"] == [f"r{i}" for i in batch["label"].tolist()]
+    # worker processes hand batches over one by one; images are decoded per batch: no blocks
+    assert ds.pytorch(num_workers=2, engine="processes", columns=["x", "label"]).dataset.block_batches() == 1
+    assert ds.pytorch(num_workers=0).dataset.block_batches() == 1
+    assert ds.pytorch(num_workers=0, columns=["x"], transform=lambda s: s).dataset.block_batches() == 1
+
+
+def test_blocks_resume_exactly_at_every_batch(ds):
+    options = {"batch_size": 9, "seed": 6, "num_epochs": 2, "columns": ["x", "label"], "num_workers": 0}
+    full = [b["label"].tolist() for b in ds.pytorch(**options)]
+    per_epoch = -(-N // 9)
+    for stop in (1, 5, per_epoch - 1, per_epoch, per_epoch + 4):
+        first = ds.pytorch(**options)
+        assert first.dataset.block_batches() > 1
+        seen = []
+        for batch in first:
+            seen.append(batch["label"].tolist())
+            if len(seen) == stop:
+                state = first.state_dict()  # mid-block: counts the batches received, not built
+                break
+        assert (state["epoch"], state["batches_done"]) == (stop // per_epoch, stop % per_epoch)
+        resumed = ds.pytorch(**options)
+        resumed.load_state_dict(state)
+        assert seen + [b["label"].tolist() for b in resumed] == full, stop
+
+
+def test_an_in_place_edit_of_a_blocked_batch_stays_in_that_batch(ds):
+    loader = ds.pytorch(batch_size=10, num_workers=0, shuffle=False, num_epochs=2, columns=["x", "label"])
+    assert loader.dataset.block_batches() > 1
+    batches = list(loader)
+    batches[0]["x"].fill_(-1)  # shares its block's buffer with the next batches
+    for batch in batches[1:]:
+        assert torch.equal(batch["x"][:, 0, 0], (batch["label"] * 24).float())
+    again = list(loader)  # the next pass reads fresh
+    assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in again)

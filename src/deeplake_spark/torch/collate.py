@@ -80,14 +80,13 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
             out = (alloc or np.empty)((len(rows), *arrays[0].shape[1:]), arrays[0].dtype)
             if len(arrays) == 1:
                 np.take(arrays[0], index, axis=0, out=out, mode="clip")  # indices checked at load
-            elif alloc is None:
-                for code, array in zip(uniq, arrays):
-                    mask = codes == code
-                    out[mask] = array[index[mask]]
-            else:  # row by row: no temporary the size of the batch
-                by_code = dict(zip(uniq.tolist(), arrays))
-                for k, (code, i) in enumerate(zip(codes.tolist(), index.tolist())):
-                    out[k] = by_code[code][i]
+                return out
+            for code, array in zip(uniq, arrays):
+                where = np.flatnonzero(codes == code)
+                if where[-1] - where[0] + 1 == len(where):  # one run (unshuffled): no temporary
+                    np.take(array, index[where], axis=0, out=out[where[0]:where[-1] + 1], mode="clip")
+                else:  # a temporary of this chunk's share of the rows
+                    out[where] = array[index[where]]
             return out
     if alloc is not None and len(uniq) and uniq[0] >= 0 and tensor.spec.dtype != "str":
         readers = [chunks[(t_pos, code)].reader for code in codes.tolist()]

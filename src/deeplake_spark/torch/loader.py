@@ -44,6 +44,12 @@ from deeplake_spark.torch.threads import assemble_threaded
 
 log = logging.getLogger(__name__)
 
+#: Small batches are assembled BLOCK_BYTES at a time (``StreamingDataset.block_batches``).
+BLOCK_BYTES = 2 << 20
+#: At most this many batches per block (bounds how far chunk loads reach ahead).
+MAX_BLOCK_BATCHES = 64
+
+
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InvalidOptionError(f"{name}={value!r}: expected an integer >= {minimum}")
@@ -105,6 +111,8 @@ class StreamingDataset(IterableDataset):
         self.assembly_threads = 1
         #: Copy finished batches to page-locked memory where they are built (threads engine + CUDA).
         self.pin_batches = False
+        #: Assemble small batches in blocks (main and threads engines; ``block_batches``).
+        self.blocks = True
         #: (token, flags) of the shared-memory slots when batches cross from worker processes.
         self.slots: tuple[tuple[int, int], torch.Tensor] | None = None
         self._ring: WorkerRing | None = None
@@ -164,6 +172,61 @@ class StreamingDataset(IterableDataset):
             batch = self.batch_transform(batch)
         return pin(batch) if self.pin_batches else batch
 
+    def block_batches(self) -> int:
+        """How many consecutive batches are assembled at once (1: batch by batch).
+
+        Building a batch of small samples costs more in per-batch Python (chunk lookups, gather
+        calls) than in copying. So when no per-sample Python runs (no ``transform``, no callable
+        ``collate``), nothing is decoded and batches are built in this process (main and threads
+        engines), the rows of ~``BLOCK_BYTES`` of consecutive batches are gathered at once (one
+        call per chunk) and each batch is collated from its slice of that block: the same
+        batches, in the same order, as batch by batch. Rows whose size the spec does not fix
+        count as the tensor's average (``total_nbytes``), or as a whole block when unknown.
+        """
+        if not self.blocks or self.transform is not None or callable(self.collate) \
+                or decodes_images(self.source):
+            return 1
+        rows = max(self.source.num_rows, 1)
+        row_bytes = 8 * len(self.source.tabular)
+        for t in self.source.tensors:
+            shape = t.spec.shape
+            if shape is not None and all(d is not None for d in shape):
+                row_bytes += int(np.prod(shape, dtype=np.int64)) * np.dtype(t.spec.dtype).itemsize
+            else:
+                row_bytes += t.total_nbytes // rows if t.total_nbytes else BLOCK_BYTES
+        return int(min(MAX_BLOCK_BATCHES, max(1, BLOCK_BYTES // max(1, row_bytes * self.batch_size))))
+
+    def assemble_block(self, block: tuple[np.ndarray, list[int]], chunks: Any) -> list[Any]:
+        """The batches of a block (its rows, concatenated, and each batch's size) from one gather."""
+        rows, sizes = block
+        columns = collate_mod.gather_columns(self.source, rows, chunks,
+                                             self._pool.empty if self._pool is not None else None)
+        batches = []
+        start = 0
+        for size in sizes:
+            part = {name: values[start:start + size] for name, values in columns.items()}
+            start += size
+            batch = collate_mod.collate_columns(part, self.collate, self.pad_value, self._tensor_names)
+            if self.batch_transform is not None:
+                batch = self.batch_transform(batch)
+            batches.append(pin(batch) if self.pin_batches else batch)
+        return batches
+
+    def _built(self, mine: list[np.ndarray], k: int, shared: Any) -> Iterator[Any]:
+        """This process's batches ``mine`` of an epoch, built batch by batch or in blocks of ``k``."""
+        if k <= 1:
+            with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
+                                 io_threads=self.io_threads, verify=self.verify, shared=shared) as prefetcher:
+                yield from assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads)
+            return
+        groups = [mine[i:i + k] for i in range(0, len(mine), k)]
+        blocks = [(np.concatenate(g), [len(b) for b in g]) for g in groups]
+        with ChunkPrefetcher(self.source.tensors, [b[0] for b in blocks], prefetch_chunks=self.prefetch_chunks,
+                             io_threads=self.io_threads, verify=self.verify, shared=shared) as prefetcher:
+            for batches in assemble_threaded(prefetcher, blocks, self.assemble_block,
+                                             threads=self.assembly_threads):
+                yield from batches
+
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         worker, builders = (info.id, info.num_workers) if info is not None else (0, 1)
@@ -175,6 +238,7 @@ class StreamingDataset(IterableDataset):
         epochs: Iterator[int] = itertools.count(first_epoch) if count < 0 else iter(range(first_epoch,
                                                                                           first_epoch + count))
         offset = 0
+        block = self.block_batches()
         for epoch in epochs:
             first = epoch == first_epoch
             batches = self.epoch_batches(epoch, first=first)
@@ -186,10 +250,8 @@ class StreamingDataset(IterableDataset):
                 shared = self.chunk_share.epoch(epoch, worker=worker, pass_id=pass_id,
                                                 users=chunk_users(self.source.tensors, batches, owners))
             offset = next_offset(len(batches), builders, begin, offset)
-            with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
-                                 io_threads=self.io_threads, verify=self.verify, shared=shared) as prefetcher:
-                for batch in assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads):
-                    yield self._ring.pack(batch) if self._ring is not None else batch
+            for batch in self._built(mine, block, shared):
+                yield self._ring.pack(batch) if self._ring is not None else batch
 
 
 class DeepLakeDataLoader(DataLoader):
@@ -232,6 +294,7 @@ class DeepLakeDataLoader(DataLoader):
             spare = (os.cpu_count() or 1) // num_workers
             dataset.assembly_threads = 2 if decodes_images(dataset.source) and spare >= 2 else 1
             dataset.slots = new_flags(num_workers, prefetch_factor + 3)
+            dataset.blocks = False  # each worker's batches cross one by one through the slots anyway
             if num_workers > 1:
                 dataset.chunk_share = ChunkShare.create()
         self._receiver = SlotReceiver(*dataset.slots) if dataset.slots is not None else None

@@ -20,17 +20,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
 from deeplake_spark.torch.prefetch import ChunkKey, ChunkPrefetcher, LoadedChunk
 
 log = logging.getLogger(__name__)
 
-BuildBatch = Callable[[np.ndarray, dict[ChunkKey, LoadedChunk]], Any]
+#: Builds item ``i`` of a plan (a batch's rows, or a block of batches) from the chunks it needs.
+BuildBatch = Callable[[Any, dict[ChunkKey, LoadedChunk]], Any]
 _DONE = object()
 
 
-def assemble_inline(prefetcher: ChunkPrefetcher, batches: Sequence[np.ndarray], build: BuildBatch) -> Iterator[Any]:
+def assemble_inline(prefetcher: ChunkPrefetcher, batches: Sequence[Any], build: BuildBatch) -> Iterator[Any]:
     """Batches built one after the other on the calling thread (I/O still runs ahead on threads)."""
     for i, rows in enumerate(batches):
         batch = build(rows, prefetcher.chunks_for(i))
@@ -38,9 +37,12 @@ def assemble_inline(prefetcher: ChunkPrefetcher, batches: Sequence[np.ndarray], 
         yield batch
 
 
-def assemble_threaded(prefetcher: ChunkPrefetcher, batches: Sequence[np.ndarray], build: BuildBatch, *,
+def assemble_threaded(prefetcher: ChunkPrefetcher, batches: Sequence[Any], build: BuildBatch, *,
                       threads: int, depth: int | None = None) -> Iterator[Any]:
     """Batches built by ``threads`` threads, yielded in the order of ``batches``.
+
+    ``batches[i]`` is what ``build`` gets with the chunks ``prefetcher.chunks_for(i)``: a batch's
+    rows, or a block of batches (``StreamingDataset.assemble_block``).
 
     ``depth`` (default ``2 * threads``) bounds the batches queued or in progress. Closing the
     iterator early (``break`` in the training loop) stops the producer and waits for the batches
