@@ -353,3 +353,40 @@ def test_an_in_place_edit_of_a_blocked_batch_stays_in_that_batch(ds):
         assert torch.equal(batch["x"][:, 0, 0], (batch["label"] * 24).float())
     again = list(loader)  # the next pass reads fresh
     assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in again)
+
+
+def test_unshuffled_batches_in_one_lz4_chunk_are_views_that_keep_in_place_edits_to_themselves(ds, monkeypatch):
+    import warnings
+
+    _batch_by_batch(monkeypatch)  # x's chunks hold 24 rows: batches of 8 are runs inside one chunk
+    loader = ds.pytorch(batch_size=8, num_workers=0, shuffle=False, num_epochs=2, columns=["x", "label"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns about non-writable arrays: none may be handed over
+        batches = list(loader)
+    assert len(batches) == 2 * N // 8
+    ptrs = [b["x"].data_ptr() for b in batches]
+    for c in range(0, len(batches), 3):  # views, not copies: a chunk's 3 batches lie back to back in its buffer
+        assert ptrs[c + 1] - ptrs[c] == ptrs[c + 2] - ptrs[c + 1] == 8 * 96
+    for b in batches:
+        assert torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float())
+    batches[0]["x"].fill_(-1)
+    batches[1]["x"][0].zero_()
+    assert batches[0]["label"].tolist() == list(range(8)) and batches[2]["label"].tolist() == list(range(16, 24))
+    for b in batches[2:]:  # the other batches of that chunk, and the next epoch (read again)
+        assert torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float())
+    assert torch.equal(batches[1]["x"][1:, 0, 0], (batches[1]["label"][1:] * 24).float())
+    fresh = list(loader)
+    assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in fresh)
+
+
+def test_a_view_repeating_rows_gets_copies_so_an_edit_reaches_no_other_batch(ds, monkeypatch):
+    _batch_by_batch(monkeypatch)
+    rows = list(range(8)) * 3  # the same 8 samples three times: never views of one buffer
+    loader = ds[rows].pytorch(batch_size=8, num_workers=0, shuffle=False, columns=["x", "label"])
+    assert not loader.dataset.views
+    batches = list(loader)
+    assert len(batches) == 3 and len({b["x"].data_ptr() for b in batches}) == 3
+    batches[0]["x"].fill_(-1)
+    for b in batches[1:]:
+        assert torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float())
+    assert ds.pytorch(num_workers=0, columns=["x", "label"]).dataset.views

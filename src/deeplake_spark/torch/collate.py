@@ -57,14 +57,25 @@ def mode_of(collate: CollateOption, column: str) -> str:
     return "stack"
 
 
+def _run(index: np.ndarray) -> int | None:
+    """The first sample index when ``index`` is one ascending run (``a, a+1, ...``), else None."""
+    first = int(index[0])
+    if int(index[-1]) - first + 1 != len(index) or (len(index) > 2 and not np.all(np.diff(index) == 1)):
+        return None
+    return first
+
+
 def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Mapping[ChunkKey, LoadedChunk],
-                  alloc: Alloc | None = None) -> np.ndarray | list[Any]:
+                  alloc: Alloc | None = None, views: bool = False) -> np.ndarray | list[Any]:
     """Samples of ``rows``: one stacked array when every sample is a fixed-shape raw sample of the
     same shape (no per-sample Python work), else a list of arrays / str / None. The refs of
     ``rows`` were checked against their chunks when those were loaded (``ref_checks``).
 
     With ``alloc``, stacked arrays are written into arrays it makes (reused batch buffers), and
     image samples of one shape are decoded one by one into such an array instead of a list.
+    With ``views`` (no sample occurs twice in the loader's epoch), rows that are one run of
+    samples in one chunk whose buffer the chunk owns (``LoadedChunk.owned``) come as a view of
+    that buffer, without a copy: no other batch sees those samples.
     """
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
@@ -73,6 +84,10 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
     if len(uniq) and uniq[0] >= 0 and all(f is not None for f in fixed):
         arrays = [f for f in fixed if f is not None]
         if len({a.shape[1:] for a in arrays}) == 1:
+            if views and len(arrays) == 1 and len(rows) and chunks[(t_pos, int(uniq[0]))].owned:
+                first = _run(index)
+                if first is not None:
+                    return arrays[0][first:first + len(rows)]
             if alloc is not None and len(rows) * arrays[0][:1].nbytes < ALLOC_MIN_BYTES:
                 alloc = None
             if alloc is None and len(arrays) == 1:
@@ -107,15 +122,15 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
 
 
 def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[ChunkKey, LoadedChunk],
-                   alloc: Alloc | None = None) -> dict[str, np.ndarray | list[Any]]:
+                   alloc: Alloc | None = None, views: bool = False) -> dict[str, np.ndarray | list[Any]]:
     """Every column of ``rows`` as numpy arrays (stacked) or lists of samples, in source order
-    (tensor columns stacked into arrays from ``alloc`` when given, see ``gather_tensor``)."""
+    (tensor columns stacked into arrays from ``alloc`` when given, or views, see ``gather_tensor``)."""
     out: dict[str, np.ndarray | list[Any]] = {}
     by_name = {t.name: (pos, t) for pos, t in enumerate(source.tensors)}
     for name in source.order:
         if name in by_name:
             pos, tensor = by_name[name]
-            out[name] = gather_tensor(tensor, pos, rows, chunks, alloc)
+            out[name] = gather_tensor(tensor, pos, rows, chunks, alloc, views)
         else:
             out[name] = source.tabular[name][rows]
     return out

@@ -118,6 +118,7 @@ class StreamingDataset(IterableDataset):
         self._ring: WorkerRing | None = None
         self._pool: BufferPool | None = None  # made by the process that builds batches
         self._layout_digest: str | None = None
+        self._views: bool | None = None
         self._tensor_names = frozenset(t.name for t in source.tensors) | source.inline
 
     @property
@@ -157,10 +158,25 @@ class StreamingDataset(IterableDataset):
                             batch_size=self.batch_size, shuffle=self.shuffle, shuffle_window=self.shuffle_window,
                             drop_last=self.drop_last, consumed=self.consumed if first else ())
 
+    @property
+    def views(self) -> bool:
+        """Whether batches may be views of the chunks' buffers (``collate.gather_tensor``): no sample
+        of the source occurs twice (a view can repeat rows), so no two batches of an epoch share one,
+        and no per-sample ``transform`` or callable ``collate`` sees them."""
+        if self._views is None:
+            unique = True
+            for t in self.source.tensors:
+                valid = t.chunk_codes >= 0
+                keys = t.chunk_codes[valid].astype(np.int64) * (int(t.sample_index.max(initial=0)) + 1) \
+                    + t.sample_index[valid]
+                unique = unique and len(np.unique(keys)) == len(keys)
+            self._views = unique and self.transform is None and not callable(self.collate)
+        return self._views
+
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:
         """One batch from its rows and the loaded chunks."""
         columns = collate_mod.gather_columns(self.source, rows, chunks,
-                                             self._pool.empty if self._pool is not None else None)
+                                             self._pool.empty if self._pool is not None else None, self.views)
         if self.transform is None and not callable(self.collate):
             batch = collate_mod.collate_columns(columns, self.collate, self.pad_value, self._tensor_names)
         else:
@@ -200,7 +216,7 @@ class StreamingDataset(IterableDataset):
         """The batches of a block (its rows, concatenated, and each batch's size) from one gather."""
         rows, sizes = block
         columns = collate_mod.gather_columns(self.source, rows, chunks,
-                                             self._pool.empty if self._pool is not None else None)
+                                             self._pool.empty if self._pool is not None else None, self.views)
         batches = []
         start = 0
         for size in sizes:

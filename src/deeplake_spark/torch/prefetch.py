@@ -39,11 +39,14 @@ class LoadedChunk:
 
     ``fixed`` is the whole payload as one ``(sample_count, *shape)`` array when every sample of
     the chunk has the same shape and is stored raw (none/lz4): batches then take samples with one
-    numpy fancy-index per chunk instead of a Python call per sample.
+    numpy fancy-index per chunk instead of a Python call per sample. ``owned``: ``fixed`` is a
+    writable buffer this chunk alone holds (an LZ4 payload decompressed here, not a chunk share's
+    memory nor the read-only bytes of a raw chunk), so a batch may be a view of it.
     """
 
     reader: ChunkReader
     fixed: np.ndarray | None
+    owned: bool = False
 
 
 def _ready(chunk: ChunkReader) -> LoadedChunk:
@@ -58,7 +61,7 @@ def _ready(chunk: ChunkReader) -> LoadedChunk:
             fixed = np.frombuffer(payload, dtype=dtype).reshape((header.sample_count, *shape))
     elif header.compression == "lz4":
         _ = chunk.raw_payload
-    return LoadedChunk(chunk, fixed)
+    return LoadedChunk(chunk, fixed, owned=fixed is not None and bool(fixed.flags.writeable))
 
 
 def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedChunk:
@@ -89,8 +92,11 @@ def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> 
     where = (f"dataset {tensor.dataset}, tensor {tensor.spec.name!r}, "
              f"chunk file {chunk_relpath(tensor.spec.name, tensor.chunk_ids[code])}")
     if len(parts) == 1:
-        return _ready(ChunkReader(parts[0], where=where, verify=False))
-    return _ready(ChunkReader.from_decompressed(parts[0], parts[1], where=where))
+        loaded = _ready(ChunkReader(parts[0], where=where, verify=False))
+    else:
+        loaded = _ready(ChunkReader.from_decompressed(parts[0], parts[1], where=where))
+    loaded.owned = False  # the share's memory, mapped by the other workers too
+    return loaded
 
 
 def chunk_users(tensors: Sequence[TensorSource], batches: Sequence[np.ndarray],
