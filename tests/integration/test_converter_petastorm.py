@@ -295,6 +295,9 @@ def test_register_says_how_to_fix_a_worker_python_without_pyarrow(spark, tmp_pat
             session.register(spark)
     finally:
         context.pythonExec = saved
+        # register() registered the Python source with the bare interpreter: register it again with
+        # the real one, or later tests of this shared session start workers without pyspark
+        session.register(spark)
     assert any("PYSPARK_PYTHON" in r.getMessage() and str(bare) in r.getMessage() for r in caplog.records)
 
 
