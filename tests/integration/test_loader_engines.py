@@ -296,9 +296,9 @@ def test_a_reader_over_an_already_decompressed_payload_serves_the_same_samples()
 
 def _batch_by_batch(monkeypatch):
     """Turn block assembly off (a block of 0 bytes is one batch)."""
-    from deeplake_spark.torch import loader as loader_mod
+    from deeplake_spark.torch import engines
 
-    monkeypatch.setattr(loader_mod, "BLOCK_BYTES", 0)
+    monkeypatch.setattr(engines, "BLOCK_BYTES", 0)
 
 
 def test_blocks_of_small_batches_give_the_batches_of_the_plain_path(ds, monkeypatch):

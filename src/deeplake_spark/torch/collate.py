@@ -57,6 +57,18 @@ def mode_of(collate: CollateOption, column: str) -> str:
     return "stack"
 
 
+def samples_unique(source: LoaderSource) -> bool:
+    """Whether no stored sample occurs twice among the source's rows (a dataset view can repeat
+    rows): then no two batches of an epoch can be views of the same sample (``gather_tensor``)."""
+    for t in source.tensors:
+        valid = t.chunk_codes >= 0
+        span = int(t.sample_index.max(initial=0)) + 1
+        keys = t.chunk_codes[valid].astype(np.int64) * span + t.sample_index[valid]
+        if len(np.unique(keys)) != len(keys):
+            return False
+    return True
+
+
 def _run(index: np.ndarray) -> int | None:
     """The first sample index when ``index`` is one ascending run (``a, a+1, ...``), else None."""
     first = int(index[0])

@@ -15,6 +15,12 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
   Images are decoded on 2 threads inside each worker where there are cores for them.
 * ``"main"``: one batch after the other in the training thread (``num_workers=0``, or auto for
   data without images: LZ4 chunks are still decompressed ahead on the I/O threads).
+
+Fast paths of the main and threads engines, with no per-sample ``transform`` or callable
+``collate``: small batches are assembled in blocks of ~2 MiB of consecutive batches (one gather
+per chunk, each batch collated from its slice: ``engines.block_batches``), and a batch whose rows
+are one run of samples in one LZ4 chunk is a view of the chunk's decompressed buffer, which no
+other batch shares (``collate.gather_tensor``). Batches, order and ``state_dict`` are the same.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.torch import collate as collate_mod
 from deeplake_spark.torch.batch_buffers import BufferPool
-from deeplake_spark.torch.chunk_share import ChunkShare
+from deeplake_spark.torch.chunk_share import ChunkShare, SharedEpoch
 from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
-from deeplake_spark.torch.engines import choose_engine, decodes_images
+from deeplake_spark.torch.engines import block_batches, choose_engine, decodes_images
 from deeplake_spark.torch.loader_state import LoaderState, layout_digest
 from deeplake_spark.torch.prefetch import ChunkPrefetcher, chunk_users
 from deeplake_spark.torch.sampling import batch_owners, next_offset, rank_batches, rank_num_batches, worker_batches
@@ -43,11 +49,6 @@ from deeplake_spark.torch.source import LoaderSource, from_dataset
 from deeplake_spark.torch.threads import assemble_threaded
 
 log = logging.getLogger(__name__)
-
-#: Small batches are assembled BLOCK_BYTES at a time (``StreamingDataset.block_batches``).
-BLOCK_BYTES = 2 << 20
-#: At most this many batches per block (bounds how far chunk loads reach ahead).
-MAX_BLOCK_BATCHES = 64
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -161,16 +162,12 @@ class StreamingDataset(IterableDataset):
     @property
     def views(self) -> bool:
         """Whether batches may be views of the chunks' buffers (``collate.gather_tensor``): no sample
-        of the source occurs twice (a view can repeat rows), so no two batches of an epoch share one,
-        and no per-sample ``transform`` or callable ``collate`` sees them."""
+        occurs twice in the source (``collate.samples_unique``; a dataset view can repeat rows), so no
+        two batches of an epoch share one, and no per-sample ``transform`` or callable ``collate``
+        sees them."""
         if self._views is None:
-            unique = True
-            for t in self.source.tensors:
-                valid = t.chunk_codes >= 0
-                keys = t.chunk_codes[valid].astype(np.int64) * (int(t.sample_index.max(initial=0)) + 1) \
-                    + t.sample_index[valid]
-                unique = unique and len(np.unique(keys)) == len(keys)
-            self._views = unique and self.transform is None and not callable(self.collate)
+            self._views = self.transform is None and not callable(self.collate) \
+                and collate_mod.samples_unique(self.source)
         return self._views
 
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:
@@ -189,28 +186,11 @@ class StreamingDataset(IterableDataset):
         return pin(batch) if self.pin_batches else batch
 
     def block_batches(self) -> int:
-        """How many consecutive batches are assembled at once (1: batch by batch).
-
-        Building a batch of small samples costs more in per-batch Python (chunk lookups, gather
-        calls) than in copying. So when no per-sample Python runs (no ``transform``, no callable
-        ``collate``), nothing is decoded and batches are built in this process (main and threads
-        engines), the rows of ~``BLOCK_BYTES`` of consecutive batches are gathered at once (one
-        call per chunk) and each batch is collated from its slice of that block: the same
-        batches, in the same order, as batch by batch. Rows whose size the spec does not fix
-        count as the tensor's average (``total_nbytes``), or as a whole block when unknown.
-        """
-        if not self.blocks or self.transform is not None or callable(self.collate) \
-                or decodes_images(self.source):
+        """How many consecutive batches are assembled at once (``engines.block_batches``; 1 with
+        per-sample Python or when batches cross from worker processes one by one anyway)."""
+        if not self.blocks or self.transform is not None or callable(self.collate):
             return 1
-        rows = max(self.source.num_rows, 1)
-        row_bytes = 8 * len(self.source.tabular)
-        for t in self.source.tensors:
-            shape = t.spec.shape
-            if shape is not None and all(d is not None for d in shape):
-                row_bytes += int(np.prod(shape, dtype=np.int64)) * np.dtype(t.spec.dtype).itemsize
-            else:
-                row_bytes += t.total_nbytes // rows if t.total_nbytes else BLOCK_BYTES
-        return int(min(MAX_BLOCK_BATCHES, max(1, BLOCK_BYTES // max(1, row_bytes * self.batch_size))))
+        return block_batches(self.source, self.batch_size)
 
     def assemble_block(self, block: tuple[np.ndarray, list[int]], chunks: Any) -> list[Any]:
         """The batches of a block (its rows, concatenated, and each batch's size) from one gather."""
@@ -228,7 +208,7 @@ class StreamingDataset(IterableDataset):
             batches.append(pin(batch) if self.pin_batches else batch)
         return batches
 
-    def _built(self, mine: list[np.ndarray], k: int, shared: Any) -> Iterator[Any]:
+    def _built(self, mine: list[np.ndarray], k: int, shared: SharedEpoch | None) -> Iterator[Any]:
         """This process's batches ``mine`` of an epoch, built batch by batch or in blocks of ``k``."""
         if k <= 1:
             with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
