@@ -29,6 +29,7 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import numpy as np
@@ -208,17 +209,20 @@ class StreamingDataset(IterableDataset):
             batches.append(pin(batch) if self.pin_batches else batch)
         return batches
 
-    def _built(self, mine: list[np.ndarray], k: int, shared: SharedEpoch | None) -> Iterator[Any]:
-        """This process's batches ``mine`` of an epoch, built batch by batch or in blocks of ``k``."""
+    def _built(self, mine: list[np.ndarray], k: int, shared: SharedEpoch | None,
+               io: ThreadPoolExecutor) -> Iterator[Any]:
+        """This process's batches ``mine`` of an epoch, built batch by batch or in blocks of ``k``,
+        the chunks loaded on the pass's I/O threads ``io``."""
         if k <= 1:
             with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
-                                 io_threads=self.io_threads, verify=self.verify, shared=shared) as prefetcher:
+                                 io_threads=self.io_threads, verify=self.verify, shared=shared,
+                                 pool=io) as prefetcher:
                 yield from assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads)
             return
         groups = [mine[i:i + k] for i in range(0, len(mine), k)]
         blocks = [(np.concatenate(g), [len(b) for b in g]) for g in groups]
         with ChunkPrefetcher(self.source.tensors, [b[0] for b in blocks], prefetch_chunks=self.prefetch_chunks,
-                             io_threads=self.io_threads, verify=self.verify, shared=shared) as prefetcher:
+                             io_threads=self.io_threads, verify=self.verify, shared=shared, pool=io) as prefetcher:
             for batches in assemble_threaded(prefetcher, blocks, self.assemble_block,
                                              threads=self.assembly_threads):
                 yield from batches
@@ -233,6 +237,12 @@ class StreamingDataset(IterableDataset):
         first_epoch, start, count, pass_id = (int(v) for v in self.control.tolist())
         epochs: Iterator[int] = itertools.count(first_epoch) if count < 0 else iter(range(first_epoch,
                                                                                           first_epoch + count))
+        with ThreadPoolExecutor(max_workers=self.io_threads, thread_name_prefix="deeplake-io") as io:
+            yield from self._pass(epochs, first_epoch, start, pass_id, worker, builders, io)
+
+    def _pass(self, epochs: Iterator[int], first_epoch: int, start: int, pass_id: int, worker: int,
+              builders: int, io: ThreadPoolExecutor) -> Iterator[Any]:
+        """The batches this process builds in the epochs of one pass."""
         offset = 0
         block = self.block_batches()
         for epoch in epochs:
@@ -246,7 +256,7 @@ class StreamingDataset(IterableDataset):
                 shared = self.chunk_share.epoch(epoch, worker=worker, pass_id=pass_id,
                                                 users=chunk_users(self.source.tensors, batches, owners))
             offset = next_offset(len(batches), builders, begin, offset)
-            for batch in self._built(mine, block, shared):
+            for batch in self._built(mine, block, shared, io):
                 yield self._ring.pack(batch) if self._ring is not None else batch
 
 

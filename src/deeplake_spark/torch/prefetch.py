@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Self
 
@@ -122,11 +122,14 @@ class ChunkPrefetcher:
     """Serves the chunks each batch of a worker's epoch needs, loading ahead on threads.
 
     ``shared``: this worker's view of the epoch's chunk share (process workers); the prefetcher
-    then tells it when each chunk is used for the last time and closes it.
+    then tells it when each chunk is used for the last time and closes it. ``pool``: I/O threads
+    to use (e.g. one pool for all the epochs of a pass, so no thread is started per epoch); the
+    prefetcher then leaves it running on close, after its own loads have ended.
     """
 
     def __init__(self, tensors: Sequence[TensorSource], batches: Sequence[np.ndarray], *, prefetch_chunks: int,
-                 io_threads: int, verify: bool = True, shared: SharedEpoch | None = None) -> None:
+                 io_threads: int, verify: bool = True, shared: SharedEpoch | None = None,
+                 pool: ThreadPoolExecutor | None = None) -> None:
         self.tensors = list(tensors)
         self.shared = shared
         self.prefetch_chunks = max(0, prefetch_chunks)
@@ -151,7 +154,8 @@ class ChunkPrefetcher:
         self._next = 0
         self._live: dict[ChunkKey, Future[LoadedChunk]] = {}
         self._io_threads = max(1, io_threads)
-        self._pool: ThreadPoolExecutor | None = None
+        self._own_pool = pool is None
+        self._pool: ThreadPoolExecutor | None = pool
 
     def _submit(self, key: ChunkKey) -> None:
         t_pos, code = key
@@ -195,12 +199,15 @@ class ChunkPrefetcher:
                     self.shared.done(chunk_name(key))
 
     def close(self) -> None:
-        for future in self._live.values():
+        futures = list(self._live.values())
+        for future in futures:
             future.cancel()
         self._live.clear()
-        if self._pool is not None:
+        if self._pool is not None and self._own_pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        elif futures:
+            wait(futures)  # a borrowed pool keeps running: this epoch's loads end here
+        self._pool = None
         if self.shared is not None:
             self.shared.close()
 
