@@ -205,9 +205,14 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
 
 def chart(rows: list[Row], path: str = CHART_PNG) -> str | None:
     """Bars of samples/s per system for ingest and streaming, one panel per data kind."""
-    panels = [(case, kind) for case in ("1", "2") for kind in ("images", "tensors", "embeddings")]
-    data = {p: [(r.system, r.value) for r in rows if r.case.startswith(p[0]) and r.kind == p[1] and r.available]
-            for p in panels}
+    kinds = {case: list(dict.fromkeys(r.kind for r in rows if r.case.startswith(f"{case} ") and r.available
+                                      and r.unit == "samples/s" and (r.value or 0) > 0))
+             for case in ("1", "2")}
+    panels = [(case, kind) for case in ("1", "2") for kind in kinds[case]]
+    data = {p: [(r.system, r.value) for r in rows if r.case.startswith(f"{p[0]} ") and r.kind == p[1] and r.available
+                and r.unit == "samples/s" and (r.value or 0) > 0] for p in panels}
+    if not panels:
+        return None
     titles = {"1": "ingest", "2": "stream to torch"}
     try:
         import matplotlib
@@ -216,7 +221,11 @@ def chart(rows: list[Row], path: str = CHART_PNG) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return _pillow_chart(data, titles, path)
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8))
+    ncols = 3
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(16, 4 * nrows), squeeze=False)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     for ax, (case, kind) in zip(axes.flat, panels):
         items = data[(case, kind)]
         names = [n for n, _ in items]
