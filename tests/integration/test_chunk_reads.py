@@ -80,6 +80,23 @@ def _run_workers(source, share, workers, shuffle):
     return results
 
 
+def test_a_sweep_leaves_folders_of_other_pid_namespaces_and_unmarked_ones(tmp_path):
+    """A container sharing /dev/shm has its own pids: a folder marked with another pid namespace (or
+    with none) is never swept, even when its pid is dead here; one of this namespace is."""
+    from deeplake_spark.torch.chunk_share import PREFIX, pid_namespace
+
+    dead = FORK.Process(target=lambda: None)
+    dead.start()
+    dead.join()
+    ours = f"{PREFIX}{dead.pid}-{pid_namespace()}-abc"
+    foreign = f"{PREFIX}{dead.pid}-{int(pid_namespace()) + 1}-abc"
+    unmarked = f"{PREFIX}{dead.pid}-abc"
+    for name in (ours, foreign, unmarked):
+        os.makedirs(tmp_path / name / "pass-0-epoch-0")
+    assert sweep_stale(str(tmp_path)) == 1
+    assert sorted(os.listdir(tmp_path)) == sorted([foreign, unmarked])
+
+
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_two_worker_processes_read_each_chunk_once_per_epoch(ds, tmp_path, monkeypatch, shuffle):
     log_file = tmp_path / "io.log"

@@ -94,18 +94,33 @@ def _remove_if_owner(root: str, owner_pid: int) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace (the inode of ``/proc/self/ns/pid``; "0" where unknown). Share
+    folders carry it, so a loader never sweeps the live folder of a loader in another container that
+    shares ``/dev/shm`` (its pids mean other processes there)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def sweep_stale(base: str) -> int:
-    """Remove share folders under ``base`` whose creating process is gone; returns how many."""
+    """Remove share folders under ``base`` whose creating process is gone (folders named
+    ``<PREFIX><pid>-<pid namespace>-<random>`` of this pid namespace only); returns how many."""
     removed = 0
     try:
         names = os.listdir(base)
     except OSError:
         return 0
+    namespace = pid_namespace()
     for name in names:
         if not name.startswith(PREFIX):
             continue
+        parts = name[len(PREFIX) :].split("-", 2)
+        if len(parts) < 3 or parts[1] != namespace:
+            continue  # another pid namespace's (or an older, unmarked) folder: its pid means nothing here
         try:
-            pid = int(name[len(PREFIX) :].split("-", 1)[0])
+            pid = int(parts[0])
         except ValueError:
             continue
         if pid != os.getpid() and not pid_alive(pid):
@@ -128,7 +143,7 @@ class ChunkShare:
         """A new folder under ``base`` (default: ``/dev/shm``), after sweeping dead loaders' folders."""
         base = base or default_base()
         sweep_stale(base)
-        root = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
+        root = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{pid_namespace()}-", dir=base)
         share = cls(root, owner_pid=os.getpid(), timeout=timeout)
         weakref.finalize(share, _remove_if_owner, root, os.getpid())
         return share
