@@ -379,6 +379,29 @@ def test_unshuffled_batches_in_one_lz4_chunk_are_views_that_keep_in_place_edits_
     assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in fresh)
 
 
+def test_unshuffled_batches_in_one_uncompressed_chunk_are_views_too(tmp_path, monkeypatch):
+    """Uncompressed chunks are read into buffers the loader owns (``Storage.read_writable``), so their
+    batches are zero-copy views as well; an edit stays in its batch and the next epoch reads afresh."""
+    import warnings
+
+    _batch_by_batch(monkeypatch)
+    raw = dls.create(str(tmp_path / "raw"), {"x": dls.tensor("generic", dtype="float32", shape=(3, 8),
+                                                             chunk_size=24 * 96), "label": "int64"})
+    raw.append({"x": np.arange(96 * 24, dtype="float32").reshape(96, 3, 8), "label": np.arange(96)})
+    loader = raw.pytorch(batch_size=8, num_workers=0, shuffle=False, num_epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no non-writable array may reach torch
+        batches = list(loader)
+    assert loader.dataset.views and len(batches) == 2 * 96 // 8
+    ptrs = [b["x"].data_ptr() for b in batches]
+    for c in range(0, len(batches), 3):  # a chunk's 3 batches lie back to back in its buffer
+        assert ptrs[c + 1] - ptrs[c] == ptrs[c + 2] - ptrs[c + 1] == 8 * 96
+    batches[0]["x"].fill_(-1)
+    for b in batches[1:]:
+        assert torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float())
+    assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in list(loader))
+
+
 def test_a_view_repeating_rows_gets_copies_so_an_edit_reaches_no_other_batch(ds, monkeypatch):
     _batch_by_batch(monkeypatch)
     rows = list(range(8)) * 3  # the same 8 samples three times: never views of one buffer

@@ -113,12 +113,16 @@ class SampleReader:
         dataset: str | None = None,
         cache: ChunkCache | None = None,
         verify: bool = True,
+        writable: bool = False,
     ) -> None:
         self.storage = storage
         self.tensors = tensors
         self.dataset = dataset or storage.uri
         self.cache = cache if cache is not None else ChunkCache()
         self.verify = verify
+        #: read chunks into buffers of their own (``Storage.read_writable``) that zero-copy batch views
+        #: may hand out; default immutable bytes (a shared cache hands out views to many callers)
+        self.writable = writable
 
     def chunk(self, column: str, chunk_id: str) -> ChunkReader:
         """The reader for one chunk, from cache or storage.
@@ -132,7 +136,7 @@ class SampleReader:
             return reader
         where = f"dataset {self.dataset}, tensor {column!r}, chunk file {path}"
         try:
-            data = self.storage.read(path)
+            data = self.storage.read_writable(path) if self.writable else self.storage.read(path)
         except FileNotFoundError as e:
             raise ChunkNotFoundError(f"{where}: chunk file is missing (vacuumed or deleted?)") from e
         reader = ChunkReader(data, where=where, verify=self.verify)

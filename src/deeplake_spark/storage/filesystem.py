@@ -240,6 +240,18 @@ class Storage:
         self._log_read(relpath, len(data))
         return data
 
+    def read_writable(self, relpath: str) -> memoryview:
+        """Whole file into a new writable buffer the caller owns (the same single copy as
+        :meth:`read`); for readers that hand out zero-copy views of it. Errors as :meth:`read`."""
+        with self._io_errors(relpath, "reading"), self.fs.open_input_file(self.full_path(relpath)) as f:
+            size = f.size()
+            buffer = bytearray(size)
+            got = f.readinto(buffer)
+        if got != size:
+            raise StorageError(f"reading {self.uri_of(relpath)}: short read ({got} of {size} bytes)")
+        self._log_read(relpath, got)
+        return memoryview(buffer)
+
     def read_range(self, relpath: str, offset: int, length: int) -> bytes:
         with self._io_errors(relpath, "reading", f" [{offset}:+{length}]"), \
                 self.fs.open_input_file(self.full_path(relpath)) as f:

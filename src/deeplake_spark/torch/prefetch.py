@@ -134,7 +134,10 @@ class ChunkPrefetcher:
         self.shared = shared
         self.prefetch_chunks = max(0, prefetch_chunks)
         self._readers = [
-            SampleReader(t.storage, {t.spec.name: t.spec}, dataset=t.dataset, cache=ChunkCache(1), verify=verify)
+            # writable: an uncompressed chunk's samples can then be handed out as zero-copy views
+            # (``LoadedChunk.owned``); each prefetcher (one per epoch) reads its chunks afresh
+            SampleReader(t.storage, {t.spec.name: t.spec}, dataset=t.dataset, cache=ChunkCache(1), verify=verify,
+                         writable=True)
             for t in self.tensors
         ]
         self._needs: list[list[ChunkKey]] = []
