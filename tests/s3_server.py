@@ -74,6 +74,10 @@ def _free_port_block(count: int) -> int:
     raise RuntimeError(f"no block of {count} free ports on 127.0.0.1")
 
 
+class _ExitedAtStart(RuntimeError):
+    """The server process died while starting (see ``S3Server.start``)."""
+
+
 class S3Server:
     """SeaweedFS (master, volume, filer and S3 gateway in one ``weed server`` process).
 
@@ -153,10 +157,20 @@ class S3Server:
         identity = {"name": "test", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
         (self.data_dir / "s3.json").write_text(json.dumps({"identities": [identity]}))
-        with open(self.data_dir / "weed.log", "ab") as log_file:  # the child keeps its own descriptor
-            self.process = subprocess.Popen(self._command(), stdout=log_file, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-        self._wait_ready(timeout)
+        # SeaweedFS sometimes exits right at start-up ("Failed to load IAM configuration: no signing
+        # key found for STS service": its S3 gateway raced the filer's key set-up); start it again then.
+        for attempt in range(3):
+            with open(self.data_dir / "weed.log", "ab") as log_file:  # the child keeps its own descriptor
+                self.process = subprocess.Popen(self._command(), stdout=log_file, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                self._wait_ready(timeout)
+                return self
+            except _ExitedAtStart:
+                self._reap()
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
         return self
 
     def _wait_ready(self, timeout: float) -> None:
@@ -171,8 +185,8 @@ class S3Server:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"SeaweedFS exited at start (code {self.process and self.process.returncode})"
-                                   f"; log tail:\n{self.log_tail()}")
+                raise _ExitedAtStart(f"SeaweedFS exited at start (code {self.process and self.process.returncode})"
+                                     f"; log tail:\n{self.log_tail()}")
             try:
                 fs.create_dir(self.bucket)
                 with fs.open_output_stream(f"{self.bucket}/.ready") as f:
