@@ -513,13 +513,29 @@ def test_reads_an_s3a_dataset_like_the_python_source(spark, s3_server):
         read(spark, s3a + "-missing", **s3a_options(s3_server)).collect()
 
 
+def run_spark_app(tmp_path, settings: dict[str, str], body: str):
+    """Run ``body`` in a new Python process whose ``spark`` session starts with ``settings`` (what a
+    session already running cannot take); returns the finished process, checked for success."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import os, sys\n"
+        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
+        "import deeplake_spark as dls\n"
+        f"spark = dls.spark_session(master='local[2]', **{settings!r})\n"
+        + body + "spark.stop()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.slow
 def test_s3a_settings_of_the_spark_application_apply_to_reads(s3_server, tmp_path):
     """``spark.hadoop.fs.s3a.*`` given when the session starts reach the driver and the executors, so a read
     needs no options (a separate application: our session is already started)."""
-    import subprocess
-    import sys
-
     if not jvm.s3a_jars():
         pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
     uri = s3_server.uri("jvm-app-settings")
@@ -527,19 +543,10 @@ def test_s3a_settings_of_the_spark_application_apply_to_reads(s3_server, tmp_pat
                     storage_options=s3_server.storage_options)
     ds.append({"id": [1, 2, 3], "v": [np.array([i, -i], np.int32) for i in range(3)]})
     settings = {f"spark.hadoop.{k}": v for k, v in s3a_options(s3_server).items()}
-    script = tmp_path / "app.py"
-    script.write_text(
-        "import os, sys\n"
-        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
-        "import deeplake_spark as dls\n"
-        f"spark = dls.spark_session(master='local[2]', **{settings!r})\n"
+    done = run_spark_app(tmp_path, settings, (
         f"rows = spark.read.format('deeplake-jvm').option('tensors', 'array').load({uri.replace('s3://', 's3a://', 1)!r})"
         ".orderBy('id').collect()\n"
-        "print('ROWS', [(r['id'], list(r['v'])) for r in rows])\n"
-        "spark.stop()\n"
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+        "print('ROWS', [(r['id'], list(r['v'])) for r in rows])\n"))
     assert "ROWS [(1, [0, 0]), (2, [1, -1]), (3, [2, -2])]" in done.stdout
 
 
@@ -549,9 +556,6 @@ def test_sql_catalog_storage_options_reach_s3_path_tables(s3_server, tmp_path):
     ``s3://`` dataset by path: the catalog's own existence check and the read both use them, time
     travel included, and a path without a Delta log is named (a separate application: catalog options
     are read when the catalog starts)."""
-    import subprocess
-    import sys
-
     if not jvm.s3a_jars():
         pytest.skip(f"no S3A jars in jvm-shim/target/s3a; run the README set-up ({jvm.SETUP_COMMAND})")
     uri = s3_server.uri("jvm-catalog-options")
@@ -561,23 +565,14 @@ def test_sql_catalog_storage_options_reach_s3_path_tables(s3_server, tmp_path):
     ds.append({"id": [3], "v": [np.array([7, -7], np.int32)]})
     settings = {f"spark.sql.catalog.deeplake.{k}": v for k, v in s3_server.storage_options.items()
                 if k.startswith("AWS_")}
-    script = tmp_path / "app.py"
-    script.write_text(
-        "import os, sys\n"
-        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
-        "import deeplake_spark as dls\n"
-        f"spark = dls.spark_session(master='local[2]', **{settings!r})\n"
+    done = run_spark_app(tmp_path, settings, (
         f"t = 'deeplake.`{uri}`'\n"
         "print('NOW', [r['id'] for r in spark.sql(f'SELECT id FROM {t} ORDER BY id').collect()])\n"
         "print('V1', [r['id'] for r in spark.sql(f'SELECT id FROM {t} VERSION AS OF 1 ORDER BY id').collect()])\n"
         "try:\n"
         f"    spark.sql('SELECT * FROM deeplake.`{uri}-missing`').collect()\n"
         "except Exception as e:\n"
-        "    print('MISSING', 'no deeplake dataset at' in str(e))\n"
-        "spark.stop()\n"
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+        "    print('MISSING', 'no deeplake dataset at' in str(e))\n"))
     assert "NOW [1, 2, 3]" in done.stdout and "V1 [1, 2]" in done.stdout, done.stdout + done.stderr[-2000:]
     assert "MISSING True" in done.stdout, done.stdout
 
