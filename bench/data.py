@@ -137,18 +137,29 @@ def images(n: int) -> ImageData:
 
 def tensors(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n, 224, 224, 3)`` uint8 crops and their labels."""
-    path = os.path.join(WORK_DIR, "data", f"tensors_{n}.npy")
     labels = _labels(n, seed=2)
+
+    def build() -> np.ndarray:
+        pics = photos()[0]
+        out = np.empty((n, TENSOR_SIZE, TENSOR_SIZE, 3), dtype=np.uint8)
+        for i in range(n):
+            out[i] = _crop(np.random.default_rng([11, i]), pics[labels[i]], TENSOR_SIZE)
+        return out
+
+    return _cached_array(f"tensors_{n}.npy", build), labels
+
+
+def _cached_array(name: str, build: Any) -> np.ndarray:
+    """The array cached as ``<work>/data/<name>`` (memory-mapped), made by ``build()`` and saved
+    atomically the first time."""
+    path = os.path.join(WORK_DIR, "data", name)
     if os.path.exists(path):
-        return np.load(path, mmap_mode="r"), labels
-    pics = photos()[0]
-    out = np.empty((n, TENSOR_SIZE, TENSOR_SIZE, 3), dtype=np.uint8)
-    for i in range(n):
-        out[i] = _crop(np.random.default_rng([11, i]), pics[labels[i]], TENSOR_SIZE)
+        return np.load(path, mmap_mode="r")
+    out = build()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     np.save(path + ".tmp.npy", out)
     os.replace(path + ".tmp.npy", path)
-    return out, labels
+    return out
 
 
 def _jpeg_blob(path: str, n: int, make: Any) -> ImageData:
@@ -211,43 +222,39 @@ def decode_resize(jpeg: bytes) -> np.ndarray:
 
 def f16(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n, 3, 128, 128)`` float16 crops in [0, 1] and labels (cached)."""
-    path = os.path.join(WORK_DIR, "data", f"f16_{n}.npy")
     labels = _labels(n, seed=5)
-    if os.path.exists(path):
-        return np.load(path, mmap_mode="r"), labels
-    pics = photos()[0]
-    out = np.empty((n, 3, F16_SIZE, F16_SIZE), dtype=np.float16)
-    for i in range(n):
-        crop = _crop(np.random.default_rng([17, i]), pics[labels[i]], F16_SIZE)
-        out[i] = (crop.transpose(2, 0, 1) / np.float32(255)).astype(np.float16)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.save(path + ".tmp.npy", out)
-    os.replace(path + ".tmp.npy", path)
-    return out, labels
+
+    def build() -> np.ndarray:
+        pics = photos()[0]
+        out = np.empty((n, 3, F16_SIZE, F16_SIZE), dtype=np.float16)
+        for i in range(n):
+            crop = _crop(np.random.default_rng([17, i]), pics[labels[i]], F16_SIZE)
+            out[i] = (crop.transpose(2, 0, 1) / np.float32(255)).astype(np.float16)
+        return out
+
+    return _cached_array(f"f16_{n}.npy", build), labels
 
 
 def tiny(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n, 28, 28)`` uint8 grayscale crops and labels: a pool of ``TINY_POOL`` crops, each sample one
     of them picked at random, flipped at random (cheap for 200k samples, not compressible across rows)."""
-    path = os.path.join(WORK_DIR, "data", f"tiny_{n}.npy")
     rng = np.random.default_rng(19)
     pick = rng.integers(0, TINY_POOL, size=n)
     flip = rng.random(n) < 0.5
     pool_labels = _labels(TINY_POOL, seed=6)
     labels = pool_labels[pick]
-    if os.path.exists(path):
-        return np.load(path, mmap_mode="r"), labels
-    pics = photos()[0]
-    pool = np.empty((TINY_POOL, TINY_SIZE, TINY_SIZE), dtype=np.uint8)
-    for i in range(TINY_POOL):
-        crop = _crop(np.random.default_rng([23, i]), pics[pool_labels[i]], TINY_SIZE)
-        pool[i] = crop.mean(axis=2).astype(np.uint8)
-    out = pool[pick]
-    out[flip] = out[flip][:, :, ::-1]
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.save(path + ".tmp.npy", out)
-    os.replace(path + ".tmp.npy", path)
-    return out, labels
+
+    def build() -> np.ndarray:
+        pics = photos()[0]
+        pool = np.empty((TINY_POOL, TINY_SIZE, TINY_SIZE), dtype=np.uint8)
+        for i in range(TINY_POOL):
+            crop = _crop(np.random.default_rng([23, i]), pics[pool_labels[i]], TINY_SIZE)
+            pool[i] = crop.mean(axis=2).astype(np.uint8)
+        out = pool[pick]
+        out[flip] = out[flip][:, :, ::-1]
+        return out
+
+    return _cached_array(f"tiny_{n}.npy", build), labels
 
 
 def embeddings(n: int) -> tuple[np.ndarray, np.ndarray]:
