@@ -86,7 +86,7 @@ def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_
     runs past ``max_seconds`` (e.g. an endless loader) is cut and flagged ``truncated``.
     """
     truncated = False
-    cpu_start = _cpu_seconds()
+    cpu_start = cpu_seconds()
     start = time.perf_counter()
     first_batch_s: float | None = None
     t0 = start
@@ -111,7 +111,7 @@ def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_
         elapsed = time.perf_counter() - t0
         if truncated or epoch_samples == 0 or elapsed >= min_seconds or epochs >= max_epochs:
             break
-    cpu = _cpu_seconds() - cpu_start
+    cpu = cpu_seconds() - cpu_start
     return {"cpu_ms_per_sample": 1e3 * cpu / max(1, all_samples),
             "samples": samples, "bytes": nbytes, "seconds": elapsed, "epochs": epochs,
             "epoch_samples": epoch_samples, "first_batch_s": first_batch_s,
@@ -119,7 +119,7 @@ def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_
             "mb_per_s": nbytes / elapsed / 1e6 if elapsed > 0 else None, "truncated": truncated}
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     """CPU time of this process, its threads, its reaped children (DataLoader workers joined when an
     epoch ends) and its live descendants (persistent workers, spawned helpers): a measure of work that
     a busy shared machine does not distort. Each process counts once: live ones by their own times,

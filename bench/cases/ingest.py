@@ -150,7 +150,7 @@ def _interleaved(writers: dict[str, tuple[Any, str]]) -> dict[str, tuple[float, 
     session's first-use costs (class loading, JIT) for everyone. Best-of wall time is the headline;
     CPU seconds (least of the rounds) are a measure load does not stretch the way it stretches wall time.
     """
-    from bench.cases.spark_to_torch import _tree_cpu
+    from bench.measure import cpu_seconds
 
     walls: dict[str, list[float]] = {name: [] for name in writers}
     cpus: dict[str, list[float]] = {name: [] for name in writers}
@@ -161,14 +161,14 @@ def _interleaved(writers: dict[str, tuple[Any, str]]) -> dict[str, tuple[float, 
             if errors[name] is not None:
                 continue
             shutil.rmtree(target, ignore_errors=True)
-            cpu0, t0 = _tree_cpu(), time.perf_counter()
+            cpu0, t0 = cpu_seconds(), time.perf_counter()
             try:
                 write()
             except Exception as e:  # Spark wraps the sources' errors in its own types
                 errors[name] = e
                 continue
             walls[name].append(time.perf_counter() - t0)
-            cpus[name].append(_tree_cpu() - cpu0)
+            cpus[name].append(cpu_seconds() - cpu0)
         if time.perf_counter() - started >= ROUND_LIMIT_S:
             break
     return {name: (min(walls[name]) if walls[name] else 0.0, cpus[name], errors[name]) for name in writers}

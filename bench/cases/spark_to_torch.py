@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from bench.cases import Context, failed, unavailable
-from bench.measure import NotAvailable, Row, run_job
+from bench.measure import NotAvailable, Row, cpu_seconds, run_job
 
 log = logging.getLogger(__name__)
 CASE = "10 spark to torch"
@@ -88,21 +88,6 @@ def prepare(workdir: str, n: int) -> dict[str, Any]:
     pq.write_table(pa.table({"id": ids, "label": img.labels.astype(np.int64),
                              "split": np.where(keep, "train", "test")}), os.path.join(workdir, "labels.parquet"))
     return {"rows": n, "kept": int(keep.sum())}
-
-
-def _tree_cpu() -> float:
-    """CPU seconds of this process tree: live processes plus the children each has reaped."""
-    import psutil
-
-    me = psutil.Process()
-    total = 0.0
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
 
 
 class _ParquetFiles:
@@ -161,7 +146,7 @@ def _mosaic_way_loader(df: Any, out: str, batch_size: int, workers: int) -> Any:
 def _one_epoch(spark: Any, source: str, workdir: str, batch_size: int, workers: int, tag: str) -> dict[str, Any]:
     import deeplake_spark as dls
 
-    cpu0, start = _tree_cpu(), time.perf_counter()
+    cpu0, start = cpu_seconds(), time.perf_counter()
     df = spark.sql(QUERY)
     mode = "parquet files"
     if source == "parquet":
@@ -194,7 +179,7 @@ def _one_epoch(spark: Any, source: str, workdir: str, batch_size: int, workers: 
         if converter is not None:
             converter.delete()
     end = time.perf_counter()
-    cpu = _tree_cpu() - cpu0
+    cpu = cpu_seconds() - cpu0
     rest = end - t_first if first is not None else 0.0
     return {"first_batch_s": first, "epoch_s": end - start, "samples": samples, "mode": mode,
             "samples_per_s": after_first / rest if rest > 0 else None, "cpu_ms_per_sample": 1e3 * cpu / max(1, samples)}
