@@ -115,6 +115,21 @@ def test_time_travel_after_append_delete_overwrite(ds_path, ds):
         v1.append(rows(0, 1))
 
 
+def test_history_timestamp_is_the_time_travel_time_when_the_file_lands_after_commit_info(ds_path, ds):
+    """A writer stamps commitInfo before its commit file lands; under load the file's modification
+    time (what Delta, delta-rs and Kernel travel by) is later. history() reports the travel time, so
+    each history timestamp opens its own version (not the one before, as CI once saw)."""
+    ds.append(rows(10, 5))  # v2
+    commit = os.path.join(ds_path, "_delta_log", f"{2:020d}.json")
+    landed_ns = os.stat(commit).st_mtime_ns + 250_000_000
+    os.utime(commit, ns=(landed_ns, landed_ns))
+    stamps = {c["version"]: c["timestamp"] for c in dls.open(ds_path).history()}
+    assert stamps[2] == landed_ns // 1_000_000
+    for version in (1, 2):
+        when = datetime.fromtimestamp(stamps[version] / 1000, tz=UTC).isoformat(timespec="milliseconds")
+        assert dls.open(ds_path, timestamp=when).version == version
+
+
 def test_restore_and_history(ds_path, ds):
     ds.append(rows(10, 5))
     new_version = ds.restore(1)

@@ -181,7 +181,7 @@ def test_a_table_delta_rs_repartitioned_reads_right_and_vacuum_keeps_what_it_nee
     ds.append(_batch(range(6, 12)))
     # another engine rewrites the table partitioned (version 3), then appends a partition of its own
     write_deltalake(path, dls.open(path).table(), mode="overwrite", partition_by=["label"], schema_mode="overwrite")
-    rows = dls.open(path).table().filter(pc.field("id") < 2)
+    rows = dls.open(path).table().filter(pc.field("id") < 2).sort_by("id")  # partitions list in any order
     write_deltalake(path, rows.set_column(1, "id", pa.array([100, 101], pa.int64())), mode="append")
     assert dls.open(path).partition_columns == ["label"]
     assert all(f.startswith("label=") for f in _parquet_files(path) if "part-" in f and "/" in f)

@@ -337,8 +337,13 @@ def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[
     Read from the commit files themselves: delta-rs' ``DeltaTable.history`` lists every commit in
     storage but numbers them down from the version the handle has loaded, so on a past version (or
     on a handle that other writers have moved past) all its numbers are off. ``commitInfo`` is
-    optional in the Delta protocol; for a commit without one (or without its timestamp) the commit
-    file's modification time is the commit time, as Delta itself does, never 0 (1970).
+    optional in the Delta protocol.
+
+    ``timestamp`` is the commit time that time travel (``open(..., timestamp=)``, ``timestampAsOf``,
+    ``TIMESTAMP AS OF``) uses, as in Delta's ``DESCRIBE HISTORY``: the in-commit timestamp when the
+    commit records one, else the commit file's modification time. A writer's ``commitInfo.timestamp``
+    is taken before its commit file is written and can be a few ms earlier; travelling to it could
+    land on the version before.
     """
     out: list[dict[str, Any]] = []
     for version in range(dt.version(), -1, -1):
@@ -354,10 +359,10 @@ def history(dt: DeltaTable, storage: Storage, limit: int | None = None) -> list[
             if isinstance(action.get("commitInfo"), dict):
                 info = action["commitInfo"]
                 break
-        timestamp = info.get("timestamp")
+        timestamp = info.get("inCommitTimestamp")
         if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or timestamp <= 0:
             entry = storage.info(commit_file)
-            timestamp = entry.mtime_ns // 1_000_000 if entry is not None else None
+            timestamp = entry.mtime_ns // 1_000_000 if entry is not None else info.get("timestamp")
         out.append({**info, "version": version, "timestamp": None if timestamp is None else int(timestamp),
                     "message": message_of(info)})
     return out
