@@ -5,7 +5,7 @@ Batch 64 (``tiny``: 256), 2 workers, shuffled unless the row says otherwise. Kin
 ``images`` 256x256 JPEG, ``varjpeg`` variable-size JPEG + a resize-to-224 transform, ``f16``
 float16[3,128,128], ``tiny`` uint8[28,28] (200k in the full run), ``embeddings`` float32[768] (full run).
 Peers on every kind: Mosaic Streaming, Lance, Deep Lake 4 (``pytorch()`` shuffled and ``batches()``
-unshuffled) and Parquet + pyarrow; plus ours with 0 workers, and ours unshuffled on ``raw``.
+unshuffled) and Parquet + pyarrow; plus ours with 0 workers, and ours unshuffled on ``raw`` and ``tiny``.
 
 Each loader runs in a fresh process (its workers are its children) except the Spark converter,
 which needs the bench's SparkSession. MB/s counts the bytes of the batches a training loop
@@ -54,7 +54,7 @@ PARQUET = "parquet+pyarrow"
 SYSTEMS = (
     System(OURS, "ours", "ours:stream"),
     System(OURS_W0, "ours", "ours:stream", workers=0, note="num_workers=0: in-process"),
-    System(OURS_UNSHUFFLED, "ours", "ours:stream", kinds=("raw",), shuffle=False,
+    System(OURS_UNSHUFFLED, "ours", "ours:stream", kinds=("raw", "tiny"), shuffle=False,
            note="shuffle=False, 2 workers (vs Deep Lake 4 batches(), unshuffled too)"),
     System(MOSAIC, "mosaic", "peers.mosaic:stream",
            note="streaming-community 0.14.2: MDSWriter shards (uncompressed) + StreamingDataset(shuffle=True)"),
