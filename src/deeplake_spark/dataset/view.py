@@ -188,3 +188,12 @@ class DatasetView:
         from deeplake_spark.dataset.dataset import torch_loader  # dataset.py imports this module
 
         return torch_loader(self, **loader_options)
+
+    def search(self, query: Any, k: int = 10, *, column: str | None = None, metric: str = "cosine",
+               filter: str | pc.Expression | None = None, columns: Sequence[str] | None = None) -> Any:
+        """The ``k`` rows of this view nearest to ``query`` in an embedding tensor, best first: a
+        ``SearchResult`` (a list of them for a ``(q, d)`` batch of queries); see
+        :func:`deeplake_spark.dataset.search.search`."""
+        from deeplake_spark.dataset.search import search  # search.py imports this module
+
+        return search(self, query, k, column=column, metric=metric, filter=filter, columns=columns)
