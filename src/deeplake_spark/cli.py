@@ -8,6 +8,8 @@
     deeplake-spark tag PATH NAME [--version N] [--delete]
     deeplake-spark tags PATH [--json]
     deeplake-spark import-folder DIR PATH [--engine spark|python]
+    deeplake-spark import-deeplake SRC PATH [--skip COLUMN ...] [--batch-rows N]
+    deeplake-spark import-coco IMAGES_DIR ANNOTATIONS_JSON PATH [--masks binary|segment|none]
 
 Exit status: 0 success, 1 a library error (one line on stderr naming what went wrong), 2 bad usage.
 """
@@ -474,6 +476,29 @@ def cmd_import_folder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_deeplake(args: argparse.Namespace) -> int:
+    """A Deep Lake 4 dataset -> a new dataset (docs/IMPORT.md)."""
+    from deeplake_spark.interop import from_deeplake
+
+    ds = from_deeplake(args.src, args.path, storage_options=_storage_options(args), skip=_split_columns(args.skip) or (),
+                       batch_rows=args.batch_rows, progress=False if args.quiet else None)
+    if not args.quiet:
+        print(f"imported {len(ds)} rows, columns {list(ds.schema.order)}, from {args.src} into {ds.path} "
+              f"(version {ds.version})")
+    return 0
+
+
+def cmd_import_coco(args: argparse.Namespace) -> int:
+    """A COCO-layout folder (images + instances JSON) -> a new dataset (docs/IMPORT.md)."""
+    from deeplake_spark.interop import from_coco
+
+    ds = from_coco(args.images_dir, args.annotations, args.path, storage_options=_storage_options(args),
+                   masks=args.masks, batch_rows=args.batch_rows, progress=False if args.quiet else None)
+    if not args.quiet:
+        print(f"imported {len(ds)} images with columns {list(ds.schema.order)} into {ds.path} (version {ds.version})")
+    return 0
+
+
 # --------------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     """Usage errors go through ``error`` (exit 2) in every sub-command too."""
@@ -562,6 +587,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto: spark when its deeplake writer is available (default)")
     p.add_argument("--batch-size", type=int, default=1000, help="images per commit with --engine python")
     p.set_defaults(func=cmd_import_folder)
+
+    p = sub.add_parser("import-deeplake", parents=[common], help="Deep Lake 4 dataset -> dataset",
+                       description="Create a dataset from a Deep Lake 4 dataset (needs the deeplake 4 package): one "
+                                   "row per row in the same order, JPEG/PNG bytes passed through, class names kept; "
+                                   "a column type without a counterpart is refused by name (leave it out with "
+                                   "--skip). One commit: nothing is visible at PATH until the import is complete.")
+    p.add_argument("src", help="Deep Lake 4 dataset URL or path")
+    p.add_argument("path", help="dataset path or URI to create")
+    p.add_argument("--skip", nargs="+", default=None, metavar="COLUMN", help="columns to leave out")
+    p.add_argument("--batch-rows", type=int, default=256, help="rows read and written per step (default 256)")
+    p.set_defaults(func=cmd_import_deeplake)
+
+    p = sub.add_parser("import-coco", parents=[common], help="COCO images + instances JSON -> dataset",
+                       description="Create a dataset with one row per image of a COCO instances file: image (file "
+                                   "bytes passed through), image_id, file_name, height, width, boxes (bbox, COCO "
+                                   "xywh pixels), categories (class_label per box, class names from the file), "
+                                   "iscrowd, and masks decoded from polygons and RLE.")
+    p.add_argument("images_dir", help="folder holding the images (file_name is relative to it)")
+    p.add_argument("annotations", help="COCO instances JSON file")
+    p.add_argument("path", help="dataset path or URI to create")
+    p.add_argument("--masks", choices=("binary", "segment", "none"), default="binary",
+                   help="binary: (H, W, N) bool per instance (default); segment: (H, W) int32 of category ids; "
+                        "none: no mask column")
+    p.add_argument("--batch-rows", type=int, default=64, help="images read and written per step (default 64)")
+    p.set_defaults(func=cmd_import_coco)
     return parser
 
 

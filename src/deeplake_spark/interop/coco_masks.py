@@ -1,0 +1,103 @@
+"""COCO instance segmentations -> boolean masks: polygons, uncompressed RLE and compressed RLE.
+
+Polygons are rasterized by pixel centres: pixel ``(row, col)`` is inside when the point
+``(col + 0.5, row + 0.5)`` lies inside the polygon (even-odd rule). A rectangle with integer corners
+``x0..x1`` by ``y0..y1`` covers exactly ``(x1 - x0) * (y1 - y0)`` pixels, the box's COCO area.
+pycocotools rasterizes at 5x resolution, so edge pixels of slanted polygons can differ from it.
+
+RLE follows COCO's ``maskApi``: counts of alternating 0/1 runs (starting with 0) over the mask in
+column-major order; compressed counts are its 6-bit LEB128-like string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from deeplake_spark.errors import SchemaError
+
+
+def polygon_mask(polygons: Sequence[Sequence[float]], height: int, width: int, *, where: str) -> np.ndarray:
+    """(height, width) bool mask of the union of COCO polygons ``[x0, y0, x1, y1, ...]`` (even-odd within each)."""
+    mask = np.zeros((height, width), dtype=bool)
+    centres_x = np.arange(width, dtype=np.float64) + 0.5
+    for polygon in polygons:
+        coords = np.asarray(polygon, dtype=np.float64)
+        if coords.ndim != 1 or len(coords) < 6 or len(coords) % 2:
+            raise SchemaError(f"{where}: a polygon needs at least 3 (x, y) points as a flat list, got "
+                              f"{len(coords)} numbers")
+        xs, ys = coords[0::2], coords[1::2]
+        x_next, y_next = np.roll(xs, -1), np.roll(ys, -1)
+        row_lo = max(int(np.floor(ys.min() - 0.5)), 0)
+        row_hi = min(int(np.ceil(ys.max() - 0.5)), height - 1)
+        inside = np.zeros((height, width), dtype=bool)
+        for row in range(row_lo, row_hi + 1):
+            y = row + 0.5
+            # edges crossing the scanline (half-open in y so a shared vertex counts once)
+            crosses = (ys <= y) != (y_next <= y)
+            if not crosses.any():
+                continue
+            x0, y0, x1, y1 = xs[crosses], ys[crosses], x_next[crosses], y_next[crosses]
+            hits = np.sort(x0 + (y - y0) * (x1 - x0) / (y1 - y0))
+            for left, right in zip(hits[0::2], hits[1::2]):
+                inside[row] |= (centres_x >= left) & (centres_x < right)
+        mask |= inside  # the parts of one object (COCO merges them as a union)
+    return mask
+
+
+def _counts_from_string(text: str, where: str) -> list[int]:
+    """COCO's compressed RLE string -> run lengths (maskApi.c ``rleFrString``)."""
+    counts: list[int] = []
+    pos, data = 0, text.encode("ascii")
+    while pos < len(data):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(data):
+                raise SchemaError(f"{where}: truncated compressed RLE counts")
+            c = data[pos] - 48
+            value |= (c & 0x1F) << (5 * shift)
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 1
+            if not more and c & 0x10:
+                value |= -1 << (5 * shift)
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
+
+
+def rle_mask(rle: dict[str, Any], height: int, width: int, *, where: str) -> np.ndarray:
+    """(height, width) bool mask of a COCO RLE ``{"size": [h, w], "counts": [...] or "..."}``."""
+    size = rle.get("size")
+    if not isinstance(size, (list, tuple)) or [int(s) for s in size] != [height, width]:
+        raise SchemaError(f"{where}: RLE size {size!r} does not match the image's {height}x{width}")
+    raw = rle.get("counts")
+    if isinstance(raw, str):
+        counts = _counts_from_string(raw, where)
+    elif isinstance(raw, (list, tuple)):
+        counts = [int(c) for c in raw]
+    else:
+        raise SchemaError(f"{where}: RLE counts must be a list of ints or a string, not {type(raw).__name__}")
+    runs = np.asarray(counts, dtype=np.int64)
+    if (runs < 0).any() or runs.sum() != height * width:
+        raise SchemaError(f"{where}: RLE runs cover {int(runs.sum())} pixels (or are negative); the image has "
+                          f"{height * width}")
+    values = np.zeros(len(runs), dtype=bool)
+    values[1::2] = True
+    flat = np.repeat(values, runs)
+    return flat.reshape((width, height)).T.copy()
+
+
+def annotation_mask(segmentation: Any, height: int, width: int, *, where: str) -> np.ndarray:
+    """The (height, width) bool mask of one annotation's ``segmentation`` (polygons or RLE)."""
+    if isinstance(segmentation, dict):
+        return rle_mask(segmentation, height, width, where=where)
+    if isinstance(segmentation, list):
+        if segmentation and isinstance(segmentation[0], (int, float)):
+            segmentation = [segmentation]  # a single flat polygon
+        return polygon_mask(segmentation, height, width, where=where)
+    raise SchemaError(f"{where}: segmentation must be a list of polygons or an RLE dict, not "
+                      f"{type(segmentation).__name__}")

@@ -1,0 +1,184 @@
+"""from_deeplake / ``deeplake-spark import-deeplake``: datasets MADE BY Deep Lake 4 (the ``deeplake`` 4.x
+package) in the test, imported into real datasets; values equal, JPEG/PNG bytes identical, class names
+and row order kept, unsupported types refused by name, failed imports leave nothing behind."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import deeplake_spark as dls
+from deeplake_spark.cli import main
+from deeplake_spark.errors import DatasetExistsError, DatasetNotFoundError, InvalidOptionError, SchemaError
+from deeplake_spark.interop import from_deeplake
+
+deeplake = pytest.importorskip("deeplake")
+T = deeplake.types
+ROWS = 10
+
+
+def _encoded(seed: int, fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(out, format=fmt)
+    return out.getvalue()
+
+
+def _columns() -> dict:
+    rng = np.random.default_rng(0)
+    sizes = [(8 + i, 10 + 2 * i) for i in range(ROWS)]
+    return {
+        "jpeg": [_encoded(i, "JPEG", sizes[i], "L" if i == 3 else "RGB") for i in range(ROWS)],
+        "png": [_encoded(100 + i, "PNG", sizes[i]) for i in range(ROWS)],
+        "label": [i % 3 for i in range(ROWS)],
+        "boxes": [rng.random((i % 4, 4), dtype=np.float32) * 50 for i in range(ROWS)],
+        "mask": [rng.random((*sizes[i], 2)) > 0.5 for i in range(ROWS)],
+        "segments": [rng.integers(0, 5, sizes[i], dtype=np.uint8) for i in range(ROWS)],
+        "embedding": [rng.random(8, dtype=np.float32) for _ in range(ROWS)],
+        "caption": [f"caption {i} é" for i in range(ROWS)],
+        "meta": [{"row": i, "tags": ["a", "b"][: i % 3]} for i in range(ROWS)],
+        "matrix": [rng.random((2, i + 1)) for i in range(ROWS)],
+        "score": np.arange(ROWS, dtype=np.float32) / 4,
+        "count": np.arange(ROWS, dtype=np.int64) * 1000,
+        "flag": [bool(i % 2) for i in range(ROWS)],
+        "small": np.arange(ROWS, dtype=np.uint16),
+        "blob": [bytes([i, 0, 255]) for i in range(ROWS)],
+    }
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("dl4") / "src")
+    ds = deeplake.create(path)
+    ds.add_column("jpeg", T.Image(sample_compression="jpeg"))
+    ds.add_column("png", T.Image(sample_compression="png"))
+    ds.add_column("label", T.ClassLabel(T.Int32()))
+    ds["label"].metadata["class_names"] = ["cat", "dog", "bird"]
+    ds.add_column("boxes", T.BoundingBox(T.Float32(), "ltwh", "pixel"))
+    ds.add_column("mask", T.BinaryMask(sample_compression="lz4"))
+    ds.add_column("segments", T.SegmentMask(T.UInt8(), sample_compression="lz4"))
+    ds.add_column("embedding", T.Embedding(8))
+    ds.add_column("caption", T.Text())
+    ds.add_column("meta", T.Dict())
+    ds.add_column("matrix", T.Array(T.Float64(), 2))
+    ds.add_column("score", T.Float32())
+    ds.add_column("count", T.Int64())
+    ds.add_column("flag", T.Bool())
+    ds.add_column("small", T.UInt16())
+    ds.add_column("blob", T.Bytes())
+    columns = _columns()
+    ds.append(columns)
+    ds.commit()
+    return path, columns
+
+
+@pytest.fixture(scope="module")
+def imported(source, tmp_path_factory):
+    path, _ = source
+    return from_deeplake(path, tmp_path_factory.mktemp("dst") / "ds", batch_rows=4, progress=False)
+
+
+def test_schema_maps_types(imported):
+    t = imported.tensors
+    assert (t["jpeg"].htype, t["jpeg"].compression, t["png"].compression) == ("image", "jpeg", "png")
+    assert (t["label"].htype, t["label"].dtype, t["label"].class_names) == ("class_label", "int32",
+                                                                             ("cat", "dog", "bird"))
+    assert (t["boxes"].htype, t["boxes"].shape) == ("bbox", (None, 4))
+    assert (t["mask"].htype, t["mask"].dtype) == ("binary_mask", "bool")
+    assert (t["segments"].htype, t["segments"].dtype) == ("segment_mask", "uint8")
+    assert (t["embedding"].htype, t["embedding"].shape) == ("embedding", (8,))
+    assert (t["caption"].htype, t["meta"].htype) == ("text", "json")
+    assert (t["matrix"].dtype, t["small"].dtype, t["small"].shape) == ("float64", "uint16", ())
+    arrow = imported.schema.tabular
+    assert {n: str(arrow.field(n).type) for n in arrow.names} == {
+        "score": "float", "count": "int64", "flag": "bool", "blob": "binary"}
+    assert list(imported.schema.order) == list(_columns())  # Deep Lake 4's column order
+
+
+def test_values_equal_and_image_bytes_identical(source, imported):
+    path, columns = source
+    ds = imported
+    assert len(ds) == ROWS and ds.version == 0
+    refs = ds.table(["jpeg", "png"])
+    reopened = deeplake.open_read_only(path)  # held: its columns expire with it
+    for name in ("jpeg", "png"):  # the stored bytes ARE Deep Lake 4's bytes: no re-encode
+        raw = [bytes(b) for b in ds.read_tensor(name, refs[name].to_pylist(), raw=True)]
+        assert raw == columns[name]
+        assert raw == [bytes(b) for b in reopened[name].get_bytes(slice(0, ROWS))]
+    table = ds.table(["score", "count", "flag", "blob", "label", "small", "caption"]).to_pydict()
+    assert table["score"] == [float(v) for v in columns["score"]]
+    assert table["count"] == columns["count"].tolist() and table["flag"] == columns["flag"]
+    assert table["blob"] == columns["blob"] and table["label"] == columns["label"]
+    assert table["small"] == columns["small"].tolist() and table["caption"] == columns["caption"]
+    for i in range(ROWS):
+        row = ds[i]
+        expected_pixels = np.asarray(Image.open(io.BytesIO(columns["jpeg"][i])))
+        np.testing.assert_array_equal(row["jpeg"], expected_pixels)  # grayscale row 3 is (H, W)
+        np.testing.assert_array_equal(row["boxes"], columns["boxes"][i])
+        assert row["boxes"].shape == (i % 4, 4)
+        np.testing.assert_array_equal(row["mask"], columns["mask"][i])
+        np.testing.assert_array_equal(row["segments"], columns["segments"][i])
+        np.testing.assert_array_equal(row["embedding"], columns["embedding"][i])
+        np.testing.assert_array_equal(row["matrix"], columns["matrix"][i])
+        assert json.loads(row["meta"]) == columns["meta"][i]
+
+
+def test_view_and_filter_work_on_imported_rows(imported):
+    birds = imported.filter("label = 2")
+    assert birds.indices.tolist() == [2, 5, 8]
+    assert imported.tensors["label"].class_name(imported[5]["label"]) == "bird"
+
+
+def test_unsupported_types_refused_by_name_before_writing(tmp_path):
+    src = str(tmp_path / "odd")
+    ds = deeplake.create(src)
+    ds.add_column("x", T.Int32())
+    ds.add_column("outline", T.Polygon())
+    ds.add_column("frames", T.Sequence(T.Int32()))
+    ds.append({"x": [1, 2], "outline": [np.zeros((1, 3, 2), np.float32)] * 2, "frames": [[1], [2, 3]]})
+    ds.commit()
+    dst = tmp_path / "out"
+    with pytest.raises(SchemaError, match=r"'outline' \(polygon\).*'frames' \(sequence\[int32\]\).*skip"):
+        from_deeplake(src, dst, progress=False)
+    assert not dst.exists()
+    with pytest.raises(InvalidOptionError, match="nope"):
+        from_deeplake(src, dst, skip=["nope"], progress=False)
+    kept = from_deeplake(src, dst, skip=["outline", "frames"], progress=False)
+    assert list(kept.schema.order) == ["x"] and kept.table().to_pydict() == {"x": [1, 2]}
+
+
+def test_failed_import_leaves_nothing(tmp_path):
+    src = str(tmp_path / "bad")
+    ds = deeplake.create(src)
+    ds.add_column("image", T.Image(sample_compression="jpeg"))
+    ds.add_column("boxes", T.BoundingBox())
+    # row 6 holds boxes of 5 values: not an (N, 4) bbox, found in the second batch of 4 rows
+    boxes = [np.zeros((1, 4), np.float32)] * 6 + [np.zeros((1, 5), np.float32)] + [np.zeros((1, 4), np.float32)]
+    ds.append({"image": [_encoded(i, "JPEG", (8, 8)) for i in range(8)], "boxes": boxes})
+    ds.commit()
+    dst = tmp_path / "out"
+    with pytest.raises(SchemaError, match="boxes"):
+        from_deeplake(src, dst, batch_rows=4, progress=False)
+    assert not dst.exists(), list(dst.rglob("*"))
+    with pytest.raises(DatasetNotFoundError):
+        dls.open(dst)
+    with pytest.raises(DatasetNotFoundError, match="no Deep Lake 4 dataset"):
+        from_deeplake(str(tmp_path / "missing"), dst, progress=False)
+
+
+def test_cli_import_deeplake(source, tmp_path, capsys):
+    path, columns = source
+    dst = tmp_path / "cli"
+    assert main(["import-deeplake", path, str(dst), "--skip", "mask,segments", "--batch-rows", "3"]) == 0
+    assert f"imported {ROWS} rows" in capsys.readouterr().out
+    ds = dls.open(dst)
+    assert "mask" not in ds.schema.order and ds.table(["caption"])["caption"].to_pylist() == columns["caption"]
+    assert main(["import-deeplake", path, str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert "DatasetExistsError" in err and str(dst) in err
+    with pytest.raises(DatasetExistsError):
+        from_deeplake(path, dst, progress=False)
