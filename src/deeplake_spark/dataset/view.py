@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deeplake_spark.dataset.inline import inline_sample
-from deeplake_spark.dataset.predicate import compile_predicate, matching_positions
-from deeplake_spark.errors import SchemaError
+from deeplake_spark.dataset.predicate import expression_positions
+from deeplake_spark.dataset.query import SqlRows, filter_positions, query_positions, sql_table
+from deeplake_spark.errors import InvalidOptionError, SchemaError
 
 if TYPE_CHECKING:
     from deeplake_spark.dataset.dataset import Dataset
@@ -136,25 +137,63 @@ class DatasetView:
     def filter(self, predicate: str | pc.Expression) -> DatasetView:
         """The rows of this view for which ``predicate`` is true, in view order.
 
-        ``predicate``: a SQL ``WHERE`` text (``"label = 3 and split = 'train'"``; see
-        ``deeplake_spark.dataset.predicate`` for the subset) or a ``pyarrow.compute.Expression``
-        (``pc.field("label") == 3``), over tabular columns (partition columns included) and scalar
-        tensors stored inline. Evaluated by Arrow over the rows, without Spark and without reading
-        any chunk. A tensor stored in chunks or bad syntax raises ``InvalidOptionError``, an unknown
-        column ``SchemaError``, each naming it.
+        ``predicate``: the text of a SQL ``WHERE`` clause (``"label = 3 and split = 'train'"``), run by
+        DuckDB over the rows as :meth:`query` runs it, with the same columns (tabular columns, scalar
+        tensors stored inline, chunked tensors' metadata: ``ndim(mask) = 2``); or a
+        ``pyarrow.compute.Expression`` (``pc.field("label") == 3``), evaluated by Arrow over the
+        tabular columns and inline tensors. No Spark, no chunk read. NULL follows SQL: a row whose
+        predicate is NULL is not selected. Bad syntax, a non-boolean predicate or a tensor stored in
+        chunks compared as a value raise ``InvalidOptionError``, an unknown column ``SchemaError``,
+        each naming the dataset, version, predicate and the column or position at fault.
         """
+        where = f"{self._where()}: filter({predicate!r})"
+        if isinstance(predicate, str):
+            return DatasetView(self.dataset, self._indices[filter_positions(self._sql_rows(), predicate,
+                                                                            where=where)])
+        if not isinstance(predicate, pc.Expression):
+            raise InvalidOptionError(f"{where}: expected a SQL text or a pyarrow.compute.Expression")
         ds = self.dataset
         schema = ds.schema
-        chunked = list(schema.chunked)
         filterable = [name for name in schema.order if name not in schema.chunked]
-        rows = ds.table()
-        where = f"{self._where()}: filter({predicate!r})"
-        columns = pa.schema([rows.schema.field(name) for name in filterable])
-        compiled = compile_predicate(predicate, columns, chunked, where=where)
-        rows = rows.select(list(compiled.columns) if compiled.columns is not None else filterable)
+        rows = ds.table().select(filterable)
         if not self._whole:
             rows = rows.take(pa.array(self._indices, type=pa.int64()))
-        return DatasetView(ds, self._indices[matching_positions(rows, compiled, chunked, where=where)])
+        positions = expression_positions(rows, predicate, list(schema.chunked), where=where)
+        return DatasetView(ds, self._indices[positions])
+
+    def query(self, sql: str) -> DatasetView:
+        """The rows a SQL ``SELECT`` picks out of this view, in the query's order, as a view (pinned to
+        its version, like every view).
+
+        ``sql`` reads the table ``ds`` (this view's rows, in view order) through DuckDB:
+        ``"SELECT * FROM ds WHERE split = 'train' AND ndim(mask) = 2 ORDER BY id DESC LIMIT 100"``.
+        ``ds`` holds the tabular columns, the scalar tensors stored inline and, for each tensor
+        stored in chunks, its metadata (``img.shape``, ``img.ndim``, ``img.nbytes``; no chunk is read).
+        The result must be rows of ``ds``: WHERE, ORDER BY, LIMIT/OFFSET, QUALIFY, window functions
+        and DISTINCT ON are fine; GROUP BY, aggregates, plain DISTINCT, joins, set operations and
+        WITH are refused (use :meth:`sql`). The select list does not narrow the view: it holds
+        every column of the selected rows. Ties of ORDER BY, and a query without one, keep view
+        order. See ``deeplake_spark.dataset.query`` for what is refused as unsafe.
+        """
+        return DatasetView(self.dataset, self._indices[query_positions(self._sql_rows(), sql)])
+
+    def sql(self, sql: str) -> pa.Table:
+        """The result of any one SQL ``SELECT`` over the table ``ds`` (this view's rows; see
+        :meth:`query` for its columns) as an Arrow table, through DuckDB: aggregates, GROUP BY,
+        DISTINCT, subqueries, self-joins and WITH over ``ds`` included
+        (``"SELECT split, count(*) AS n, avg(img.shape[1]) FROM ds GROUP BY split"``).
+        Chunked tensors come out as their metadata structs."""
+        return sql_table(self._sql_rows(), sql)
+
+    def _sql_rows(self) -> SqlRows:
+        ds = self.dataset
+        schema = ds.schema
+
+        def fetch(columns: Sequence[str]) -> pa.Table:
+            rows = ds.table().select(list(columns))
+            return rows if self._whole else rows.take(pa.array(self._indices, type=pa.int64()))
+
+        return SqlRows(tuple(schema.order), frozenset(schema.chunked), fetch, self._where())
 
     # ------------------------------------------------------------------ read
     def numpy(self, columns: Sequence[str] | None = None) -> dict[str, Any]:

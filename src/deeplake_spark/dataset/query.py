@@ -1,0 +1,320 @@
+"""SQL over a dataset's rows without Spark, through DuckDB: ``query`` (rows -> a view), ``sql`` (any
+result -> an Arrow table) and the SQL text form of ``filter`` (a WHERE condition -> a view).
+
+What SQL sees is one table, ``ds``: the rows of the dataset version or view, in their order, with the
+tabular columns, the scalar tensors stored inline, and for each tensor stored in chunks its metadata
+only, a struct ``{shape: BIGINT[], ndim: BIGINT, nbytes: BIGINT}`` (``img.shape``, ``img.ndim``,
+``img.nbytes``, or the macros ``shape(img)``, ``ndim(img)``, ``nbytes(img)``; DuckDB lists count from 1:
+``shape(img)[1]`` is the first dimension). No chunk is read. The rows are handed to DuckDB as an Arrow
+table (no copy) with a hidden row-position column, which turns a result back into view positions.
+
+The SQL is user text, so it runs locked down: a private in-memory DuckDB per call with external access
+off (no files, no URLs, no ATTACH), no extension install/autoload and the configuration locked. Before it
+runs, DuckDB's own parser gives the statement tree (``json_serialize_sql``), which must be one SELECT
+whose tables are ``ds`` only (``sql`` also allows subqueries, joins, set operations and WITH over
+``ds``); table functions (``read_csv``, ``duckdb_settings()`` ...) and every other statement (COPY,
+ATTACH, INSTALL, PRAGMA, SET, DDL) are refused with :class:`InvalidOptionError` naming the query.
+Spark-style `` `name` `` quoting is accepted and read as ``"name"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deeplake_spark.errors import InvalidOptionError, SchemaError
+
+#: The table name SQL text uses for the rows.
+TABLE = "ds"
+#: Hidden column of the rows' positions (0..n-1 in view order); the appended output column of query().
+_ROW = "__dls_row"
+_POSITION = "__dls_position"
+#: Fields of a chunked tensor's metadata struct, as SQL sees it.
+TENSOR_FIELDS = ("shape", "ndim", "nbytes")
+
+_CONFIG = {
+    "enable_external_access": False,  # no file/URL/ATTACH/COPY, no Python object scans but the one registered
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,  # SET cannot undo the above (SET is refused anyway)
+}
+_MACROS = tuple(f"CREATE MACRO {name}(t) AS t.{name}" for name in TENSOR_FIELDS)
+_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|`((?:[^`]|``)*)`""")
+
+
+@dataclass(frozen=True)
+class SqlRows:
+    """The rows a SQL text runs over.
+
+    ``columns``: the columns SQL sees, in order; ``chunked``: those that are tensors stored in chunks
+    (refs, shown as metadata); ``fetch(names)``: an Arrow table of those columns of the rows, in row
+    order (chunked tensors as ref structs); ``where``: the view/dataset named in errors.
+    """
+
+    columns: tuple[str, ...]
+    chunked: frozenset[str]
+    fetch: Callable[[Sequence[str]], pa.Table]
+    where: str
+
+
+# ------------------------------------------------------------------ entry points
+def query_positions(rows: SqlRows, sql: str) -> np.ndarray:
+    """Positions (into ``rows``) of the rows ``sql`` selects, in the query's order (ties of ORDER BY,
+    and a query without one, keep row order). ``sql`` is one ``SELECT ... FROM ds ...`` whose result
+    rows are rows of ``ds``: no GROUP BY, aggregates, plain DISTINCT, set operations, WITH, joins or
+    subqueries in FROM (run those through :func:`sql_table`)."""
+    where = f"{rows.where}: query({sql!r})"
+    text = _check_text(sql, where)
+    with _connection() as con:
+        node = _parse(con, text, where)
+        _check_tables(node, where, rows_only=True)
+        _check_rows(node, where)
+        _register(con, rows, _referenced(node), with_row=True)
+        node["select_list"].append(_column_ref(_ROW, alias=_POSITION))
+        order = next((m for m in node["modifiers"] if m["type"] == "ORDER_MODIFIER"), None)
+        if order is None:
+            order = {"type": "ORDER_MODIFIER", "orders": []}
+            kinds = [m["type"] for m in node["modifiers"]]  # DISTINCT, ORDER, LIMIT as DuckDB's parser puts them
+            node["modifiers"].insert(kinds.index("LIMIT_MODIFIER") if "LIMIT_MODIFIER" in kinds else len(kinds), order)
+        order["orders"].append({"type": "ASCENDING", "null_order": "ORDER_DEFAULT", "expression": _column_ref(_ROW)})
+        result = _execute(con, _to_sql(con, node), rows, node, where, lambda r: r.fetch_arrow_table())
+    return result.column(result.num_columns - 1).to_numpy().astype(np.int64)
+
+
+def sql_table(rows: SqlRows, sql: str) -> pa.Table:
+    """The result of ``sql``, any one SELECT over ``ds`` (aggregates, GROUP BY, subqueries, joins and
+    WITH over ``ds`` included), as an Arrow table; chunked tensors come out as metadata structs."""
+    where = f"{rows.where}: sql({sql!r})"
+    text = _check_text(sql, where)
+    with _connection() as con:
+        node = _parse(con, text, where)
+        _check_tables(node, where, rows_only=False)
+        _register(con, rows, _referenced(node), with_row=False)
+        return _execute(con, text, rows, node, where, lambda r: r.fetch_arrow_table())
+
+
+def filter_positions(rows: SqlRows, condition: str, *, where: str) -> np.ndarray:
+    """Sorted positions (into ``rows``) of the rows for which the SQL condition ``condition`` (the text
+    of a WHERE clause) is TRUE; NULL counts as false, as in SQL."""
+    text = _check_text(condition, where)
+    prefix = f"SELECT 1 FROM {TABLE} WHERE "
+    with _connection() as con:
+        node = _parse(con, prefix + text, where, offset=len(prefix), shown=condition)
+        condition_node = node.get("where_clause")
+        if _shape(node, where_clause=None) != _shape(_parse(con, f"SELECT 1 FROM {TABLE}", where)):
+            raise InvalidOptionError(f"{where}: a filter is one condition (the text of a WHERE clause); use "
+                                     "query() for ORDER BY, LIMIT, GROUP BY or a full SELECT")
+        _check_tables(node, where, rows_only=False)
+        _register(con, rows, _referenced(node), with_row=True)
+        kind = _execute(con, _to_sql(con, {**node, "select_list": [condition_node], "where_clause": None}),
+                        rows, node, where, None)
+        if kind != "BOOLEAN":
+            raise InvalidOptionError(f"{where}: the condition gives {kind} values, not true/false")
+        select = {**node, "select_list": [_column_ref(_ROW)]}
+        found = _execute(con, _to_sql(con, select), rows, node, where, lambda r: r.fetchnumpy()[_ROW])
+    return np.sort(np.asarray(found, dtype=np.int64))
+
+
+# --------------------------------------------------------------------- the rows
+def tensor_metadata(refs: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """A chunked tensor's ref column as SQL sees it: ``struct{shape, ndim, nbytes}`` (null where the
+    ref is null), sharing the refs' shape and nbytes buffers."""
+    if isinstance(refs, pa.Array):
+        refs = pa.chunked_array([refs])
+    pieces = []
+    for chunk in refs.chunks:
+        fields = dict(zip([f.name for f in chunk.type], chunk.flatten()))  # flatten applies offset and nulls
+        shape = fields["shape"]
+        ndim = pc.list_value_length(shape).cast(pa.int64())
+        mask = chunk.is_null() if chunk.null_count else None
+        pieces.append(pa.StructArray.from_arrays([shape, ndim, fields["nbytes"]], names=list(TENSOR_FIELDS),
+                                                 mask=mask))
+    metadata_type = pa.struct([("shape", pa.list_(pa.int64())), ("ndim", pa.int64()), ("nbytes", pa.int64())])
+    return pa.chunked_array(pieces, type=metadata_type)
+
+
+def _register(con: duckdb.DuckDBPyConnection, rows: SqlRows, referenced: set[str] | None, *,
+              with_row: bool) -> None:
+    """Registers table ``ds``: the referenced columns of the rows (all when None), then the row positions."""
+    names = [c for c in rows.columns if referenced is None or c.lower() in referenced] or list(rows.columns[:1])
+    table = rows.fetch(names)
+    for name in names:
+        if name in rows.chunked:
+            table = table.set_column(table.schema.get_field_index(name), name, tensor_metadata(table.column(name)))
+    if with_row:
+        table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    con.register(TABLE, table)
+
+
+# ---------------------------------------------------------------- the statement
+@contextmanager
+def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(":memory:", config=_CONFIG)
+    try:
+        for macro in _MACROS:
+            con.execute(macro)
+        yield con
+    finally:
+        con.close()
+
+
+def _check_text(sql: Any, where: str) -> str:
+    if not isinstance(sql, str):
+        raise InvalidOptionError(f"{where}: expected a SQL text, got {type(sql).__name__}")
+    if not sql.strip():
+        raise InvalidOptionError(f"{where}: empty SQL text")
+    return _QUOTED.sub(lambda m: m.group(1) or '"' + m.group(2).replace("``", "`").replace('"', '""') + '"', sql)
+
+
+def _parse(con: duckdb.DuckDBPyConnection, text: str, where: str, *, offset: int = 0,
+           shown: str | None = None) -> dict[str, Any]:
+    """DuckDB's tree of ``text``, which must be exactly one SELECT (positions in errors count from
+    ``offset``, into ``shown``)."""
+    try:
+        count = len(con.extract_statements(text))
+    except duckdb.ParserException:
+        count = 1  # json_serialize_sql below names the position
+    if count != 1:
+        raise InvalidOptionError(f"{where}: expected one SQL statement, found {count}")
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+    if tree.get("error"):
+        message = tree.get("error_message", "")
+        if tree.get("error_type") == "not implemented":
+            raise InvalidOptionError(f"{where}: only a SELECT over {TABLE} is allowed")
+        if "position" in tree:
+            position = int(tree["position"]) - offset
+            message += f" at position {position} of {shown if shown is not None else text!r}"
+        raise InvalidOptionError(f"{where}: {message}")
+    return tree["statements"][0]["node"]
+
+
+def _walk(tree: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _walk(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _walk(value)
+
+
+def _check_tables(node: dict[str, Any], where: str, *, rows_only: bool) -> None:
+    """Every table the statement reads is ``ds`` (or, unless ``rows_only``, a WITH name, a subquery,
+    a join or a set operation of those)."""
+    ctes = {entry["key"].lower() for d in _walk(node) if "cte_map" in d for entry in d["cte_map"]["map"]}
+    for d in _walk(node):
+        if "from_table" in d:
+            _check_ref(d["from_table"], ctes, where)
+    if rows_only:
+        if node["type"] != "SELECT_NODE":
+            raise InvalidOptionError(f"{where}: a {node['type'].removesuffix('_NODE').replace('_', ' ').lower()} "
+                                     "does not give rows of ds; use sql() for it")
+        if node["cte_map"]["map"]:
+            raise InvalidOptionError(f"{where}: WITH is not supported by query(); use sql()")
+        if node["from_table"]["type"] != "BASE_TABLE":
+            raise InvalidOptionError(f"{where}: query() selects rows FROM {TABLE} itself (no join or subquery in "
+                                     "FROM); use sql() for other results")
+
+
+def _check_ref(ref: dict[str, Any], ctes: set[str], where: str) -> None:
+    kind = ref.get("type")
+    if kind == "BASE_TABLE":
+        name = ref["table_name"]
+        if ref["schema_name"] or ref["catalog_name"] or name.lower() not in {TABLE, *ctes}:
+            full = ".".join(p for p in (ref["catalog_name"], ref["schema_name"], name) if p)
+            raise InvalidOptionError(f"{where}: unknown table {full!r}; the rows are the table {TABLE}")
+        if ref.get("at_clause") is not None:
+            raise InvalidOptionError(f"{where}: AT (time travel) is not supported; open the version instead")
+    elif kind == "JOIN":
+        _check_ref(ref["left"], ctes, where)
+        _check_ref(ref["right"], ctes, where)
+    elif kind == "TABLE_FUNCTION":
+        raise InvalidOptionError(f"{where}: table functions ({_function_name(ref)}) are not allowed; only the "
+                                 f"table {TABLE}")
+    elif kind == "EMPTY":
+        raise InvalidOptionError(f"{where}: a SELECT without FROM {TABLE}")
+    elif kind != "SUBQUERY":  # a subquery's own SELECT is walked by _check_tables
+        raise InvalidOptionError(f"{where}: {str(kind).replace('_', ' ').lower()} in FROM is not allowed; "
+                                 f"only the table {TABLE}")
+
+
+def _check_rows(node: dict[str, Any], where: str) -> None:
+    """The SELECT gives rows of ds (query()): no grouping or plain DISTINCT."""
+    if node["group_expressions"] or node["group_sets"] or node["having"] is not None:
+        raise InvalidOptionError(f"{where}: GROUP BY/HAVING gives groups, not rows of {TABLE}; use sql() for it")
+    for modifier in node["modifiers"]:
+        if modifier["type"] == "DISTINCT_MODIFIER" and not modifier["distinct_on_targets"]:
+            raise InvalidOptionError(f"{where}: SELECT DISTINCT gives values, not rows of {TABLE}; use sql() "
+                                     "(or DISTINCT ON (...) for one row per value)")
+
+
+def _function_name(ref: dict[str, Any]) -> str:
+    function = ref.get("function") or {}
+    return str(function.get("function_name") or "a table function")
+
+
+def _referenced(node: dict[str, Any]) -> set[str] | None:
+    """Lower-cased names the statement may mean as columns (None: it needs every column, a ``*``)."""
+    names: set[str] = set()
+    for d in _walk(node):
+        if d.get("class") in ("STAR", "POSITIONAL_REFERENCE"):
+            return None
+        if d.get("class") == "COLUMN_REF":
+            names.update(str(n).lower() for n in d["column_names"])
+    return names
+
+
+def _column_ref(name: str, alias: str = "") -> dict[str, Any]:
+    return {"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": alias, "query_location": 0, "column_names": [name]}
+
+
+def _shape(node: dict[str, Any], **replaced: Any) -> Any:
+    """``node`` with ``replaced`` keys and without query positions, to compare statement shapes."""
+    def strip(tree: Any) -> Any:
+        if isinstance(tree, dict):
+            return {k: strip(v) for k, v in tree.items() if k != "query_location"}
+        return [strip(v) for v in tree] if isinstance(tree, list) else tree
+    return strip({**node, **replaced})
+
+
+def _to_sql(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> str:
+    tree = {"error": False, "statements": [{"node": node, "named_param_map": []}]}
+    return str(con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchone()[0])
+
+
+def _execute(con: duckdb.DuckDBPyConnection, text: str, rows: SqlRows, node: dict[str, Any], where: str,
+             fetch: Callable[[duckdb.DuckDBPyConnection], Any] | None) -> Any:
+    """``fetch`` of ``text``'s result, or without ``fetch`` the type name of its first column (bound, not run)."""
+    try:
+        if fetch is not None:
+            return fetch(con.execute(text))
+        return str(con.sql(text).types[0])
+    except duckdb.Error as e:
+        raise _engine_error(e, rows, node, where) from e
+
+
+def _engine_error(error: duckdb.Error, rows: SqlRows, node: dict[str, Any], where: str) -> Exception:
+    """A typed error for DuckDB's ``error`` (its first line: the rest points into the rewritten text)."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    missing = re.search(r'Referenced column "([^"]+)" not found', text)
+    if missing is not None:
+        return SchemaError(f"{where}: unknown column {missing.group(1)!r}; the columns of {TABLE} are "
+                           f"{list(rows.columns)}")
+    if isinstance(error, duckdb.BinderException) and "must appear in the GROUP BY clause" in text:
+        return InvalidOptionError(f"{where}: the SELECT aggregates rows (count, sum, ...), so it does not give rows "
+                                  f"of {TABLE}; use sql() for it")
+    referenced = _referenced(node) or set()
+    chunked = [c for c in rows.columns if c in rows.chunked and c.lower() in referenced]
+    hint = "".join(f"; column {c!r} is a tensor stored in chunks: SQL sees its metadata only "
+                   f"({c}.shape, {c}.ndim, {c}.nbytes)" for c in chunked)
+    return InvalidOptionError(f"{where}: {text}{hint}")
