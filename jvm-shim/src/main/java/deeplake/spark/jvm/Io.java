@@ -49,7 +49,8 @@ public final class Io {
    * Hadoop settings for dataset I/O: the Spark application's {@code spark.hadoop.*} settings (those it
    * started with, e.g. {@code spark.hadoop.fs.s3a.endpoint}; on the driver and on executors alike), then
    * the read's own {@code fs.*} / {@code spark.hadoop.*} options, which win. {@code s3://} is served by
-   * S3A unless {@code fs.s3.impl} is set.
+   * S3A unless {@code fs.s3.impl} is set; S3A clients are shared per distinct settings
+   * ({@link KeyedS3AFileSystem}), not per bucket as in Hadoop's cache.
    */
   public static Configuration hadoopConf(Map<String, String> options) {
     Configuration conf = new Configuration(baseConf());  // a copy: no XML parsing per call
@@ -58,6 +59,7 @@ public final class Io {
         conf.set(e.getKey().replaceFirst("^spark\\.hadoop\\.", ""), e.getValue());
       }
     }
+    KeyedS3AFileSystem.install(conf);  // one S3A client per distinct settings, not per bucket
     return conf;
   }
 

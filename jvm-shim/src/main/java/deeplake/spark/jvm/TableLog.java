@@ -73,10 +73,53 @@ public final class TableLog {
   /** Kernel's words for a log with a gap (InvalidTableException); only used to word our error. */
   private static final Pattern MISSING_COMMIT = Pattern.compile("Missing delta file (?:for )?version (\\d+)");
 
+  /** Kernel's logger that warns on every read of a table without a checkpoint. */
+  static final String SNAPSHOT_LOGGER = "io.delta.kernel.internal.snapshot.SnapshotManager";
+  /** That warning: normal for any table younger than its first checkpoint (10 commits), so noise. */
+  static final String NO_CHECKPOINT_WARNING = "Cannot find a complete checkpoint. Listing from version 0.";
+
   private TableLog() {}
+
+  /**
+   * Drops exactly Kernel's "Cannot find a complete checkpoint. Listing from version 0." message (a
+   * log4j2 filter on that one logger; its other messages and level stay as they were), unless the
+   * user configured that logger. Returns whether the filter is in place; false without log4j2 core
+   * (another SLF4J binding) or with a user's own setting for the logger.
+   */
+  static boolean quietNoCheckpointWarning() {
+    try {
+      return KernelLogFilter.install(SNAPSHOT_LOGGER, NO_CHECKPOINT_WARNING);
+    } catch (LinkageError | ClassCastException e) {
+      return false;  // not log4j2 core: leave logging alone
+    }
+  }
+
+  /** Isolates the log4j2 core classes, so TableLog loads without them. */
+  private static final class KernelLogFilter {
+    static synchronized boolean install(String logger, String message) {
+      org.apache.logging.log4j.core.LoggerContext context =
+          (org.apache.logging.log4j.core.LoggerContext) org.apache.logging.log4j.LogManager.getContext(false);
+      org.apache.logging.log4j.core.config.Configuration config = context.getConfiguration();
+      org.apache.logging.log4j.core.config.LoggerConfig existing = config.getLoggers().get(logger);
+      if (existing != null) {
+        // ours (installed before, same configuration) or the user's: either way, leave it
+        return existing.getFilter() instanceof org.apache.logging.log4j.core.filter.StringMatchFilter;
+      }
+      org.apache.logging.log4j.core.Filter drop = org.apache.logging.log4j.core.filter.StringMatchFilter.newBuilder()
+          .setMatchString(message).setOnMatch(org.apache.logging.log4j.core.Filter.Result.DENY)
+          .setOnMismatch(org.apache.logging.log4j.core.Filter.Result.NEUTRAL).build();
+      // no level (null): inherits its parent's, so Spark's setLogLevel still governs the logger
+      org.apache.logging.log4j.core.config.LoggerConfig quiet = org.apache.logging.log4j.core.config.LoggerConfig
+          .newBuilder().withLoggerName(logger).withAdditivity(true).withConfig(config).withFilter(drop).build();
+      config.addLogger(logger, quiet);
+      context.updateLoggers();
+      return true;
+    }
+  }
 
   /** A Delta Kernel engine doing its I/O through Hadoop's FileSystem with {@code conf}. */
   public static Engine engine(Configuration conf) {
+    quietNoCheckpointWarning();  // again each time: a logging reconfiguration drops the filter
     return DefaultEngine.create(conf);
   }
 

@@ -116,7 +116,7 @@ public final class DeepLakeWriter {
     long version;
     try {
       version = DeltaCommitter.commit(options.root, conf, readVersion, files, mode == SaveMode.Overwrite && state != null,
-          schema, replaceSchema ? partitioning.names() : null, appId, appVersion, op, params);
+          schema, replaceSchema ? partitioning.names() : null, appId, appVersion, op, params, options.message);
     } catch (WriteException.Exists e) {
       discard(options.root, options.hadoopOptions, files);
       if (mode == SaveMode.Ignore) {

@@ -89,6 +89,17 @@ public final class DeltaCommitter {
   public static long commit(String root, Configuration conf, long readVersion, Collection<WrittenFiles> adds,
       boolean removeAll, StructType newSchema, List<String> partitionColumns, String txnAppId, long txnVersion,
       String operation, Map<String, String> operationParameters) throws IOException {
+    return commit(root, conf, readVersion, adds, removeAll, newSchema, partitionColumns, txnAppId, txnVersion,
+        operation, operationParameters, null);
+  }
+
+  /**
+   * As above, with the commit's message ({@code commitInfo.userMetadata}, what delta-spark's
+   * {@code userMetadata} option writes and DESCRIBE HISTORY shows); null for none.
+   */
+  public static long commit(String root, Configuration conf, long readVersion, Collection<WrittenFiles> adds,
+      boolean removeAll, StructType newSchema, List<String> partitionColumns, String txnAppId, long txnVersion,
+      String operation, Map<String, String> operationParameters, String message) throws IOException {
     String dataset = Storage.normalize(root);
     checkCommitSafety(dataset, conf);
     long attemptVersion = readVersion + 1;
@@ -114,7 +125,7 @@ public final class DeltaCommitter {
         checkProtocol(dataset, state, removeAll);
       }
       List<String> lines = actions(state, adds, removeAll, newSchema, partitionColumns, txnAppId, txnVersion,
-          operation, operationParameters, readVersion);
+          operation, operationParameters, readVersion, message);
       if (putIfAbsent(dataset, conf, attemptVersion, lines)) {
         maybeCheckpoint(dataset, conf, attemptVersion, state);
         return attemptVersion;
@@ -247,7 +258,7 @@ public final class DeltaCommitter {
 
   private static List<String> actions(DeltaSnapshot state, Collection<WrittenFiles> adds, boolean removeAll,
       StructType newSchema, List<String> partitionColumns, String txnAppId, long txnVersion, String operation,
-      Map<String, String> params, long readVersion) {
+      Map<String, String> params, long readVersion, String message) {
     long now = System.currentTimeMillis();
     List<String> lines = new ArrayList<>();
     ObjectNode info = JSON.createObjectNode();
@@ -264,6 +275,9 @@ public final class DeltaCommitter {
     ci.put("engineInfo", ENGINE_INFO);
     ci.put("txnId", UUID.randomUUID().toString());
     ci.put("deeplake.operation", operation);
+    if (message != null) {
+      ci.put("userMetadata", message);
+    }
     lines.add(info.toString());
     if (state == null) {
       ObjectNode p = JSON.createObjectNode();

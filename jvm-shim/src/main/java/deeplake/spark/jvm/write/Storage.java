@@ -37,6 +37,8 @@ final class Storage {
     if (conf.get("fs.AbstractFileSystem.s3.impl") == null) {
       conf.set("fs.AbstractFileSystem.s3.impl", "org.apache.hadoop.fs.s3a.S3A");
     }
+    // one S3A client per distinct settings (credentials, endpoint...), not one per bucket
+    deeplake.spark.jvm.KeyedS3AFileSystem.install(conf);
   }
 
   /** Absolute root without trailing slash: a local path or a {@code scheme://} URI. */

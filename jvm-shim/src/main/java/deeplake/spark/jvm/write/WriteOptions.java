@@ -14,14 +14,17 @@ import java.util.Set;
  * Options of {@code df.write.format("deeplake-jvm")}: the Python source's write options
  * (spark/write_options.py: {@code overwriteSchema}, {@code tabularColumns}, {@code rowGroupBytes},
  * {@code tensor.<column>.<htype|dtype|shape|compression|chunkSize>}) plus {@code mergeSchema},
- * {@code txnAppId}/{@code txnVersion} (idempotent writes, as Delta's options) and Hadoop
+ * {@code txnAppId}/{@code txnVersion} (idempotent writes, as Delta's options), {@code message} /
+ * {@code userMetadata} (the commit's message, Delta's {@code commitInfo.userMetadata}) and Hadoop
  * {@code fs.*} settings; the Python source's S3 options ({@code AWS_*}, {@code storage.*}) become S3A
  * settings. Unknown options are refused by name.
  */
 public final class WriteOptions implements Serializable {
   private static final long serialVersionUID = 1L;
   static final List<String> KNOWN = Arrays.asList("path", "overwriteSchema", "mergeSchema", "tabularColumns",
-      "rowGroupBytes", "txnAppId", "txnVersion", "saveMode", "queryName", "checkpointLocation");
+      "rowGroupBytes", "txnAppId", "txnVersion", "saveMode", "queryName", "checkpointLocation", "message", "userMetadata");
+  /** Longest commit message (as the Python writer's commit_info.MAX_MESSAGE_CHARS). */
+  static final int MAX_MESSAGE_CHARS = 10_000;
   static final List<String> TENSOR_KEYS = Arrays.asList("htype", "dtype", "shape", "compression", "chunkSize",
       "classNames");
   private static final Set<String> CATALOG_KEYS = new HashSet<>(Arrays.asList("location", "owner", "provider",
@@ -39,6 +42,8 @@ public final class WriteOptions implements Serializable {
   public final Map<String, Map<String, String>> tensorOptions;
   public final Map<String, String> hadoopOptions;
   public final List<String> partitionColumns;
+  /** Option {@code message} (or delta-spark's {@code userMetadata}): the commit's userMetadata; null for none. */
+  public final String message;
 
   private WriteOptions(Map<String, String> v, Map<String, Map<String, String>> tensors, Map<String, String> hadoop,
       List<String> partitions) {
@@ -68,6 +73,7 @@ public final class WriteOptions implements Serializable {
     this.tensorOptions = tensors;
     this.hadoopOptions = hadoop;
     this.partitionColumns = partitions;
+    this.message = message(root, v.get("message"), v.get("userMetadata"));
     for (Map.Entry<String, Map<String, String>> e : tensors.entrySet()) {
       if (tab.contains(e.getKey())) {
         throw new WriteException.InvalidOption("column '" + e.getKey() + "' is named in 'tabularColumns' and has tensor options "
@@ -171,6 +177,19 @@ public final class WriteOptions implements Serializable {
     com.fasterxml.jackson.databind.node.ArrayNode a = new com.fasterxml.jackson.databind.ObjectMapper().createArrayNode();
     columns.forEach(a::add);
     return a.toString();
+  }
+
+  private static String message(String root, String message, String userMetadata) {
+    if (message != null && userMetadata != null && !message.equals(userMetadata)) {
+      throw new WriteException.InvalidOption("dataset " + root + ": options 'message' ('" + message + "') and "
+          + "'userMetadata' ('" + userMetadata + "') are the same commit message; give one");
+    }
+    String text = message != null ? message : userMetadata;
+    if (text != null && text.length() > MAX_MESSAGE_CHARS) {
+      throw new WriteException.InvalidOption("dataset " + root + ": option 'message' has " + text.length()
+          + " characters; at most " + MAX_MESSAGE_CHARS + " are kept in the Delta log");
+    }
+    return text;
   }
 
   private static boolean bool(String name, String value) {
