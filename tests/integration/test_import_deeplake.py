@@ -182,3 +182,48 @@ def test_cli_import_deeplake(source, tmp_path, capsys):
     assert "DatasetExistsError" in err and str(dst) in err
     with pytest.raises(DatasetExistsError):
         from_deeplake(path, dst, progress=False)
+
+
+def test_more_types_views_and_empty_datasets(source, tmp_path):
+    src = str(tmp_path / "more")
+    ds = deeplake.create(src)
+    ds.add_column("fields", T.Struct({"a": T.Int32(), "b": T.Text()}))
+    ds.add_column("maybe", T.Nullable(T.Int32()))
+    ds.add_column("maybe_image", T.Nullable(T.Image(sample_compression="jpeg")))
+    ds.add_column("pixels", T.Image(sample_compression="null"))
+    ds.add_column("mixed", T.Image(sample_compression="jpeg"))
+    ds.add_column("points", T.Point(3))
+    jpeg, png = _encoded(1, "JPEG", (6, 7)), _encoded(2, "PNG", (6, 7))
+    ds.append({"fields": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], "maybe": [5, None], "maybe_image": [jpeg, None],
+               "pixels": [np.zeros((4, 5, 3), np.uint8), np.full((2, 3, 3), 7, np.uint8)],
+               "mixed": [jpeg, png],  # Deep Lake 4 keeps the PNG's bytes in its jpeg column
+               "points": [np.zeros((1, 5, 3), np.float32), np.ones((1, 2, 3), np.float32)]})
+    ds.commit()
+    out = from_deeplake(src, tmp_path / "out", progress=False)
+    t = out.tensors
+    assert (t["fields"].htype, t["maybe_image"].compression, t["pixels"].compression) == ("json", "lz4", "lz4")
+    assert out.table(["maybe"])["maybe"].to_pylist() == [5, None]
+    first, second = out[0], out[1]
+    assert json.loads(first["fields"]) == {"a": 1, "b": "x"} and json.loads(second["fields"]) == {"a": 2, "b": "y"}
+    # nullable images come decoded (Deep Lake 4 gives no bytes for them); the null stays a null
+    np.testing.assert_array_equal(first["maybe_image"], np.asarray(Image.open(io.BytesIO(jpeg))))
+    assert second["maybe_image"] is None
+    np.testing.assert_array_equal(second["pixels"], np.full((2, 3, 3), 7, np.uint8))
+    raw = out.read_tensor("mixed", out.table(["mixed"])["mixed"].to_pylist(), raw=True)
+    assert [bytes(b) for b in raw] == [jpeg, png]
+    np.testing.assert_array_equal(second["mixed"], np.asarray(Image.open(io.BytesIO(png))))
+    assert second["points"].shape == (1, 2, 3)
+
+    # a Deep Lake 4 query result imports just its rows, in its order
+    path, columns = source
+    opened = deeplake.open_read_only(path)
+    view = opened.query("SELECT * WHERE label == 1")
+    part = from_deeplake(view, tmp_path / "part", skip=["mask"], progress=False)
+    assert part.table(["count"])["count"].to_pylist() == [c for c, lab in zip(columns["count"].tolist(),
+                                                                                columns["label"]) if lab == 1]
+    empty = deeplake.create(str(tmp_path / "empty"))
+    empty.add_column("image", T.Image(sample_compression="jpeg"))
+    empty.add_column("x", T.Int32())
+    empty.commit()
+    none = from_deeplake(str(tmp_path / "empty"), tmp_path / "none", progress=False)
+    assert len(none) == 0 and none.tensors["image"].compression == "jpeg"
