@@ -610,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks", choices=("binary", "segment", "none"), default="binary",
                    help="binary: (H, W, N) bool per instance (default); segment: (H, W) int32 of category ids; "
                         "none: no mask column")
-    p.add_argument("--batch-rows", type=int, default=64, help="images read and written per step (default 64)")
+    p.add_argument("--batch-rows", type=int, default=16, help="images read and written per step (default 16)")
     p.set_defaults(func=cmd_import_coco)
     return parser
 

@@ -39,7 +39,7 @@ from deeplake_spark.interop.sink import check_target, write_new_dataset
 from deeplake_spark.storage import Storage
 
 MASK_MODES = ("binary", "segment", "none")
-DEFAULT_BATCH_ROWS = 64
+DEFAULT_BATCH_ROWS = 16
 
 
 @dataclass(frozen=True)

@@ -22,29 +22,34 @@ from deeplake_spark.errors import SchemaError
 def polygon_mask(polygons: Sequence[Sequence[float]], height: int, width: int, *, where: str) -> np.ndarray:
     """(height, width) bool mask of the union of COCO polygons ``[x0, y0, x1, y1, ...]`` (even-odd within each)."""
     mask = np.zeros((height, width), dtype=bool)
-    centres_x = np.arange(width, dtype=np.float64) + 0.5
     for polygon in polygons:
         coords = np.asarray(polygon, dtype=np.float64)
-        if coords.ndim != 1 or len(coords) < 6 or len(coords) % 2:
-            raise SchemaError(f"{where}: a polygon needs at least 3 (x, y) points as a flat list, got "
+        if coords.ndim != 1 or len(coords) < 6 or len(coords) % 2 or not np.isfinite(coords).all():
+            raise SchemaError(f"{where}: a polygon needs at least 3 finite (x, y) points as a flat list, got "
                               f"{len(coords)} numbers")
-        xs, ys = coords[0::2], coords[1::2]
-        x_next, y_next = np.roll(xs, -1), np.roll(ys, -1)
-        row_lo = max(int(np.floor(ys.min() - 0.5)), 0)
-        row_hi = min(int(np.ceil(ys.max() - 0.5)), height - 1)
-        inside = np.zeros((height, width), dtype=bool)
-        for row in range(row_lo, row_hi + 1):
-            y = row + 0.5
-            # edges crossing the scanline (half-open in y so a shared vertex counts once)
-            crosses = (ys <= y) != (y_next <= y)
-            if not crosses.any():
-                continue
-            x0, y0, x1, y1 = xs[crosses], ys[crosses], x_next[crosses], y_next[crosses]
-            hits = np.sort(x0 + (y - y0) * (x1 - x0) / (y1 - y0))
-            for left, right in zip(hits[0::2], hits[1::2]):
-                inside[row] |= (centres_x >= left) & (centres_x < right)
-        mask |= inside  # the parts of one object (COCO merges them as a union)
+        _fill_polygon(mask, coords[0::2], coords[1::2])  # the parts of one object: a union, as COCO merges them
     return mask
+
+
+def _fill_polygon(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
+    """Set the pixels of ``mask`` whose centres lie inside the polygon (all scanlines at once)."""
+    height, width = mask.shape
+    row_lo = max(int(np.floor(ys.min() - 0.5)), 0)
+    row_hi = min(int(np.ceil(ys.max() - 0.5)), height - 1)
+    if row_hi < row_lo:
+        return
+    centres_y = np.arange(row_lo, row_hi + 1, dtype=np.float64)[:, None] + 0.5  # (rows, 1)
+    x_next, y_next = np.roll(xs, -1), np.roll(ys, -1)
+    # an edge crosses a scanline when its ends lie on either side (half-open: a shared vertex counts once)
+    crosses = (ys <= centres_y) != (y_next <= centres_y)  # (rows, edges)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hits = xs + (centres_y - ys) * (x_next - xs) / (y_next - ys)
+    hits = np.sort(np.where(crosses, hits, np.inf), axis=1)  # crossings first, left to right
+    centres_x = np.arange(width, dtype=np.float64) + 0.5
+    rows = mask[row_lo:row_hi + 1]
+    for pair in range(int(crosses.sum(axis=1).max()) // 2):
+        left, right = hits[:, 2 * pair, None], hits[:, 2 * pair + 1, None]
+        rows |= (centres_x >= left) & (centres_x < right)
 
 
 def _counts_from_string(text: str, where: str) -> list[int]:
