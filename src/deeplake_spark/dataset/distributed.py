@@ -33,6 +33,7 @@ from deltalake.transaction import (
 
 from deeplake_spark.dataset import delta_log
 from deeplake_spark.dataset.arrow_tensors import tensor_refs
+from deeplake_spark.dataset.commit_info import commit_metadata
 from deeplake_spark.dataset.create_target import check_create_target
 from deeplake_spark.dataset.inline import inline_array
 from deeplake_spark.dataset.part_files import PartFile
@@ -307,7 +308,8 @@ def settle_compressions(schema: DatasetSchema, files: Sequence[WrittenFiles]) ->
 
 def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles], *, mode: str = "append",
                    storage_options: Mapping[str, str] | None = None, create_only: bool = False,
-                   operation: str = "distributed write", partition_by: Sequence[str] = ()) -> int:
+                   operation: str = "distributed write", partition_by: Sequence[str] = (),
+                   message: str | None = None) -> int:
     """Commit every task's Parquet file as ONE Delta transaction; returns the new version.
 
     Creates the table (with ``schema``, tensor specs included) in the same commit when it does not
@@ -315,6 +317,7 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
     ``create_only``: fail with DatasetExistsError when the table exists by commit time.
     ``partition_by``: the partition columns the tasks wrote for (``TaskWriter(partition_by=...)``): the
     new table's partitioning, or (append) the existing table's, else nothing is committed.
+    ``message``: the commit's message (Delta ``commitInfo.userMetadata``, see :mod:`commit_info`).
     """
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
@@ -324,8 +327,9 @@ def commit_written(uri: str, schema: DatasetSchema, files: Sequence[WrittenFiles
     # the task number, so rows keep the DataFrame's partition order.
     actions = [f.add_action(now_ms) for f in sorted((d for w in files for d in w.data_files()), key=lambda f: f.path or "")]
     arrow_schema = schema.to_arrow()
-    properties = CommitProperties(custom_metadata={**delta_log.ENGINE_INFO, "deeplake.operation": operation},
-                                  max_commit_retries=delta_log.COMMIT_RETRIES)
+    properties = CommitProperties(
+        custom_metadata=commit_metadata(message, {**delta_log.ENGINE_INFO, "deeplake.operation": operation}),
+        max_commit_retries=delta_log.COMMIT_RETRIES)
     options = delta_storage_options(uri, storage_options)
     try:
         dt = DeltaTable(uri, storage_options=options)
