@@ -148,6 +148,61 @@ def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[Chunk
     return out
 
 
+def _view_runs(tensor: TensorSource, t_pos: int, rows: np.ndarray, bounds: np.ndarray,
+               chunks: Mapping[ChunkKey, LoadedChunk]) -> list[int | None]:
+    """For each batch ``rows[bounds[b]:bounds[b + 1]]``: the first sample index when its rows are one
+    run of samples in one chunk whose fixed-shape buffer the chunk owns (the batch can be a view),
+    else None."""
+    codes = tensor.chunk_codes[rows]
+    index = tensor.sample_index[rows]
+    step = np.zeros(len(rows), dtype=np.int64)
+    if len(rows) > 1:
+        step[1:] = np.cumsum((np.diff(index) == 1) & (np.diff(codes) == 0))
+    out: list[int | None] = []
+    for b in range(len(bounds) - 1):
+        s, e = int(bounds[b]), int(bounds[b + 1])
+        code = int(codes[s]) if e > s else -1
+        if code < 0 or int(step[e - 1] - step[s]) != e - s - 1:
+            out.append(None)
+            continue
+        chunk = chunks[(t_pos, code)]
+        out.append(int(index[s]) if chunk.owned and chunk.fixed is not None else None)
+    return out
+
+
+def gather_block(source: LoaderSource, rows: np.ndarray, sizes: Sequence[int], chunks: Mapping[ChunkKey, LoadedChunk],
+                 alloc: Alloc | None = None, views: bool = False) -> list[dict[str, np.ndarray | list[Any]]]:
+    """The columns of each batch of a block (``rows`` = the batches' rows one after the other,
+    ``sizes`` their lengths), as :func:`gather_columns` would give them batch by batch, with one
+    gather per column for the whole block. With ``views``, a batch that is one run of samples in
+    one owned chunk is a view of it (``gather_tensor``) and only the other batches are gathered."""
+    bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    out: list[dict[str, np.ndarray | list[Any]]] = [{} for _ in sizes]
+    by_name = {t.name: (pos, t) for pos, t in enumerate(source.tensors)}
+    for name in source.order:
+        if name not in by_name:
+            values = source.tabular[name][rows]
+            for b, batch in enumerate(out):
+                batch[name] = values[bounds[b]:bounds[b + 1]]
+            continue
+        pos, tensor = by_name[name]
+        runs = _view_runs(tensor, pos, rows, bounds, chunks) if views else [None] * len(sizes)
+        rest = [b for b, first in enumerate(runs) if first is None]
+        if rest:
+            part = rows if len(rest) == len(sizes) else np.concatenate([rows[bounds[b]:bounds[b + 1]] for b in rest])
+            values = gather_tensor(tensor, pos, part, chunks, alloc)
+            start = 0
+            for b in rest:
+                out[b][name] = values[start:start + sizes[b]]
+                start += sizes[b]
+        for b, first in enumerate(runs):
+            if first is not None:
+                code = int(tensor.chunk_codes[rows[bounds[b]]])
+                out[b][name] = chunks[(pos, code)].fixed[first:first + sizes[b]]  # type: ignore[index]
+    return out
+
+
 def _as_tensor(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype == object or value.dtype.kind in "USM":

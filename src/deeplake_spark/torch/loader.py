@@ -20,7 +20,10 @@ Fast paths of the main and threads engines, with no per-sample ``transform`` or 
 ``collate``: small batches are assembled in blocks of ~2 MiB of consecutive batches (one gather
 per chunk, each batch collated from its slice: ``engines.block_batches``), and a batch whose rows
 are one run of samples in one LZ4 chunk is a view of the chunk's decompressed buffer, which no
-other batch shares (``collate.gather_tensor``). Batches, order and ``state_dict`` are the same.
+other batch shares (``collate.gather_tensor``, ``collate.gather_block``). Batches, order and
+``state_dict`` are the same. The main and threads engines keep verified chunks across epochs
+(``chunk_cache``, ``cache_bytes``): later epochs of a dataset that fits read no file and verify no
+checksum, and their batches are views of a copy-on-write mapping of the cached bytes.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.torch import collate as collate_mod
 from deeplake_spark.torch.batch_buffers import BufferPool
+from deeplake_spark.torch.chunk_cache import ChunkCache, check_cache_bytes
 from deeplake_spark.torch.chunk_share import ChunkShare, SharedEpoch
 from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
 from deeplake_spark.torch.engines import block_batches, choose_engine, decodes_images
@@ -84,7 +88,7 @@ class StreamingDataset(IterableDataset):
                  rank: int, world_size: int, drop_last: bool, shuffle_window: int, prefetch_chunks: int,
                  io_threads: int, transform: Callable[[dict[str, Any]], Any] | None,
                  batch_transform: Callable[[Any], Any] | None, collate: collate_mod.CollateOption,
-                 pad_value: float, verify: bool) -> None:
+                 pad_value: float, verify: bool, cache_bytes: int = 0) -> None:
         super().__init__()
         self.source = source
         self.layout = source.layout()
@@ -103,6 +107,10 @@ class StreamingDataset(IterableDataset):
         self.collate = collate
         self.pad_value = pad_value
         self.verify = verify
+        #: Bound of the chunk cache kept across epochs where batches are built in this process
+        #: (main and threads engines; 0: none). Made on first use, never sent to worker processes.
+        self.cache_bytes = cache_bytes
+        self._chunk_cache: ChunkCache | None = None
         #: [first epoch, batches of it already done, epochs (-1: endless), pass number] of the next
         #: pass (shared with the workers).
         self.control = torch.zeros(4, dtype=torch.int64).share_memory_()
@@ -135,7 +143,7 @@ class StreamingDataset(IterableDataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_pool"] = state["_ring"] = None  # per process (a pool holds a lock)
+        state["_pool"] = state["_ring"] = state["_chunk_cache"] = None  # per process (they hold locks)
         return state
 
     @property
@@ -171,6 +179,13 @@ class StreamingDataset(IterableDataset):
                 and collate_mod.samples_unique(self.source)
         return self._views
 
+    @property
+    def chunk_cache(self) -> ChunkCache | None:
+        """The verified chunks kept across epochs (``chunk_cache``), for batches built in this process."""
+        if self._chunk_cache is None and self.cache_bytes > 0:
+            self._chunk_cache = ChunkCache(self.cache_bytes)
+        return self._chunk_cache
+
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:
         """One batch from its rows and the loaded chunks."""
         columns = collate_mod.gather_columns(self.source, rows, chunks,
@@ -196,13 +211,10 @@ class StreamingDataset(IterableDataset):
     def assemble_block(self, block: tuple[np.ndarray, list[int]], chunks: Any) -> list[Any]:
         """The batches of a block (its rows, concatenated, and each batch's size) from one gather."""
         rows, sizes = block
-        columns = collate_mod.gather_columns(self.source, rows, chunks,
-                                             self._pool.empty if self._pool is not None else None, self.views)
+        parts = collate_mod.gather_block(self.source, rows, sizes, chunks,
+                                         self._pool.empty if self._pool is not None else None, self.views)
         batches = []
-        start = 0
-        for size in sizes:
-            part = {name: values[start:start + size] for name, values in columns.items()}
-            start += size
+        for part in parts:
             batch = collate_mod.collate_columns(part, self.collate, self.pad_value, self._tensor_names)
             if self.batch_transform is not None:
                 batch = self.batch_transform(batch)
@@ -213,16 +225,18 @@ class StreamingDataset(IterableDataset):
                io: ThreadPoolExecutor) -> Iterator[Any]:
         """This process's batches ``mine`` of an epoch, built batch by batch or in blocks of ``k``,
         the chunks loaded on the pass's I/O threads ``io``."""
+        cache = self.chunk_cache if shared is None and get_worker_info() is None else None
         if k <= 1:
             with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
                                  io_threads=self.io_threads, verify=self.verify, shared=shared,
-                                 pool=io) as prefetcher:
+                                 pool=io, cache=cache) as prefetcher:
                 yield from assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads)
             return
         groups = [mine[i:i + k] for i in range(0, len(mine), k)]
         blocks = [(np.concatenate(g), [len(b) for b in g]) for g in groups]
         with ChunkPrefetcher(self.source.tensors, [b[0] for b in blocks], prefetch_chunks=self.prefetch_chunks,
-                             io_threads=self.io_threads, verify=self.verify, shared=shared, pool=io) as prefetcher:
+                             io_threads=self.io_threads, verify=self.verify, shared=shared, pool=io,
+                             cache=cache) as prefetcher:
             for batches in assemble_threaded(prefetcher, blocks, self.assemble_block,
                                              threads=self.assembly_threads):
                 yield from batches
@@ -414,7 +428,7 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
                 shuffle_window: int = 4, io_threads: int = 4, collate: collate_mod.CollateOption = "stack",
                 pad_value: float = 0, prefetch_factor: int = 2, timeout: float = 0, verify: bool = True,
                 multiprocessing_context: Any = None, engine: str = "auto",
-                persistent_workers: bool | None = None) -> DeepLakeDataLoader:
+                persistent_workers: bool | None = None, cache_bytes: int | None = None) -> DeepLakeDataLoader:
     """A streaming DataLoader over ``source`` (see :func:`make_dataset_loader` for the options)."""
     batch_size = _positive_int("batch_size", batch_size)
     num_workers = _positive_int("num_workers", num_workers, 0)
@@ -432,7 +446,7 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
         world_size=world_size, drop_last=bool(drop_last), shuffle_window=_positive_int("shuffle_window", shuffle_window),
         prefetch_chunks=_positive_int("prefetch_chunks", prefetch_chunks, 0),
         io_threads=_positive_int("io_threads", io_threads), transform=transform, batch_transform=batch_transform,
-        collate=collate, pad_value=pad_value, verify=verify,
+        collate=collate, pad_value=pad_value, verify=verify, cache_bytes=check_cache_bytes(cache_bytes),
     )
     return DeepLakeDataLoader(dataset, num_workers=num_workers, engine=engine, persistent_workers=persistent_workers,
                               device=device, prefetch_factor=_positive_int("prefetch_factor", prefetch_factor),
@@ -456,6 +470,8 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     (from ``torch.distributed`` when initialized), ``drop_last`` (False), ``prefetch_chunks`` (4
     chunks loaded ahead per worker), ``shuffle_window`` (rows of this many chunks are shuffled
     together), ``io_threads`` (4 per worker), ``collate`` ("stack" | "pad" | "list" | per-column
-    dict | callable), ``pad_value`` (0).
+    dict | callable), ``pad_value`` (0), ``cache_bytes`` (main and threads engines: verified chunks
+    kept in memory across epochs, so later epochs of a dataset that fits read no file; None =
+    ``min(4 GiB, RAM / 8)``, 0 = off; see ``chunk_cache``).
     """
     return make_loader(from_dataset(ds, columns), **options)

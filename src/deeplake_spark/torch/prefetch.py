@@ -9,6 +9,10 @@ Worker processes that build alternate batches of one rank share the chunks they 
 a ``chunk_share.SharedEpoch`` (``shared=``): the first to need a chunk reads, verifies and
 decompresses it once, the others map the result, so each chunk is read once per rank epoch.
 ``chunk_users`` tells the share which workers use each chunk.
+
+Loaders that build batches in the training process keep verified chunks across epochs in a
+``chunk_cache.ChunkCache`` (``cache=``): a stored chunk is served from memory, mapped
+copy-on-write, without I/O or checksum.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import numpy as np
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.refs import chunk_relpath
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.torch.chunk_cache import CacheEpoch
+from deeplake_spark.torch.chunk_cache import ChunkCache as LoaderChunkCache
 from deeplake_spark.torch.chunk_share import SharedEpoch
 from deeplake_spark.torch.ref_checks import check_chunk_refs, uniform_shape
 from deeplake_spark.torch.source import TensorSource
@@ -72,6 +78,17 @@ def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedC
     return _ready(chunk)
 
 
+@dataclass
+class _Template:
+    """What a loader derives once from a chunk in its ``ChunkCache``: ``loaded`` reads the cache's
+    read-only copy; ``fixed_at`` = (part, byte offset) of the fixed-shape samples in the stored
+    parts; ``claims`` = the refs already checked against it."""
+
+    loaded: LoadedChunk
+    fixed_at: tuple[int, int]
+    claims: object
+
+
 def chunk_name(key: ChunkKey) -> str:
     """The name of a chunk in a ``SharedEpoch`` (the same in every worker of a loader)."""
     return f"t{key[0]}-c{key[1]}"
@@ -87,16 +104,29 @@ def _parts(loaded: LoadedChunk) -> list[memoryview]:
     return [data]
 
 
-def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> LoadedChunk:
-    """The chunk rebuilt from the share's parts: verified, checked and decompressed by its loader."""
+def _rebuilt(tensor: TensorSource, code: int, parts: list[memoryview], *, owned: bool) -> LoadedChunk:
+    """The chunk rebuilt from parts (``_parts``) that were verified, checked and decompressed when
+    they were loaded (by another worker for a chunk share, by this loader for its chunk cache).
+    ``owned``: the parts are memory only this chunk holds (a private copy-on-write mapping)."""
     where = (f"dataset {tensor.dataset}, tensor {tensor.spec.name!r}, "
              f"chunk file {chunk_relpath(tensor.spec.name, tensor.chunk_ids[code])}")
     if len(parts) == 1:
         loaded = _ready(ChunkReader(parts[0], where=where, verify=False))
     else:
         loaded = _ready(ChunkReader.from_decompressed(parts[0], parts[1], where=where))
-    loaded.owned = False  # the share's memory, mapped by the other workers too
+    loaded.owned = owned and loaded.owned
     return loaded
+
+
+def _shared_reader(tensor: TensorSource, code: int, parts: list[memoryview]) -> LoadedChunk:
+    """The chunk rebuilt from the share's parts (the share's memory, mapped by the other workers too)."""
+    return _rebuilt(tensor, code, parts, owned=False)
+
+
+def cache_key(tensor: TensorSource, code: int) -> tuple[str, str, str]:
+    """A chunk's identity in a ``ChunkCache``: chunk files are immutable, so dataset, tensor folder
+    and chunk id name the same bytes in every version that holds them."""
+    return (tensor.dataset, tensor.spec.name, tensor.chunk_ids[code])
 
 
 def chunk_users(tensors: Sequence[TensorSource], batches: Sequence[np.ndarray],
@@ -129,9 +159,11 @@ class ChunkPrefetcher:
 
     def __init__(self, tensors: Sequence[TensorSource], batches: Sequence[np.ndarray], *, prefetch_chunks: int,
                  io_threads: int, verify: bool = True, shared: SharedEpoch | None = None,
-                 pool: ThreadPoolExecutor | None = None) -> None:
+                 pool: ThreadPoolExecutor | None = None, cache: LoaderChunkCache | None = None) -> None:
         self.tensors = list(tensors)
         self.shared = shared
+        self.cache = cache if shared is None else None
+        self._epoch: CacheEpoch | None = None  # the cache's chunks mapped for this epoch, on first use
         self.prefetch_chunks = max(0, prefetch_chunks)
         self._readers = [
             # writable: an uncompressed chunk's samples can then be handed out as zero-copy views
@@ -165,7 +197,18 @@ class ChunkPrefetcher:
         tensor = self.tensors[t_pos]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._io_threads, thread_name_prefix="deeplake-io")
-        if self.shared is None:
+        if self.cache is not None:
+            template = self.cache.templates.get(cache_key(tensor, code))
+            if isinstance(template, _Template):  # verified when it was stored: no I/O, no checksum
+                done: Future[LoadedChunk] = Future()
+                try:
+                    done.set_result(self._from_cache(template, tensor, code))
+                except Exception as e:  # noqa: BLE001 - raised at the batch that needs the chunk
+                    done.set_exception(e)
+                self._live[key] = done
+            else:
+                self._live[key] = self._pool.submit(self._load_cached, self.cache, key)
+        elif self.shared is None:
             self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, code)
         else:
             self._live[key] = self._pool.submit(self._load_shared, self.shared, key)
@@ -175,6 +218,37 @@ class ChunkPrefetcher:
         tensor = self.tensors[t_pos]
         parts = shared.acquire(chunk_name(key), lambda: _parts(load_chunk(self._readers[t_pos], tensor, code)))
         return _shared_reader(tensor, code, parts)
+
+    def _load_cached(self, cache: LoaderChunkCache, key: ChunkKey) -> LoadedChunk:
+        """Load a chunk (read, verify, check, decompress) and keep it in ``cache`` when it fits;
+        this epoch uses the buffer just read, the cache its own copy."""
+        t_pos, code = key
+        tensor = self.tensors[t_pos]
+        loaded = load_chunk(self._readers[t_pos], tensor, code)  # raises before anything is cached
+        parts = _parts(loaded)
+        stored = cache.put(cache_key(tensor, code), parts)
+        if stored is not None:
+            kept = _rebuilt(tensor, code, stored, owned=False)
+            at = (len(parts) - 1, 0 if len(parts) > 1 else loaded.reader.header.header_len)
+            cache.templates[cache_key(tensor, code)] = _Template(kept, at, tensor.claims)
+        return loaded
+
+    def _from_cache(self, template: _Template, tensor: TensorSource, code: int) -> LoadedChunk:
+        """A stored chunk for this epoch: its parsed reader, and its samples as a private
+        copy-on-write mapping (batches may be views of it) where the cache has one."""
+        kept = template.loaded
+        if template.claims is not tensor.claims:  # another loader's refs: check them too
+            check_chunk_refs(tensor.claims, code, kept.reader, uniform_shape(kept.reader))  # type: ignore[arg-type]
+        if kept.fixed is None or self.cache is None or not self.cache.copy_on_write:
+            return LoadedChunk(kept.reader, kept.fixed, owned=False)
+        if self._epoch is None:
+            self._epoch = self.cache.epoch()
+        parts = self._epoch.parts(cache_key(tensor, code))
+        if parts is None:
+            return LoadedChunk(kept.reader, kept.fixed, owned=False)
+        part, offset = template.fixed_at
+        fixed = np.frombuffer(parts[part][offset:offset + kept.fixed.nbytes], dtype=kept.fixed.dtype)
+        return LoadedChunk(kept.reader, fixed.reshape(kept.fixed.shape), owned=True)
 
     def chunks_for(self, batch: int) -> dict[ChunkKey, LoadedChunk]:
         """The loaded chunks batch number ``batch`` needs (waits for them); starts later loads."""
@@ -211,6 +285,7 @@ class ChunkPrefetcher:
         elif futures:
             wait(futures)  # a borrowed pool keeps running: this epoch's loads end here
         self._pool = None
+        self._epoch = None
         if self.shared is not None:
             self.shared.close()
 
