@@ -83,3 +83,52 @@ def test_malformed_spec_dicts_are_schema_errors(data, message):
 def test_columns_that_differ_only_in_case_are_refused():
     with pytest.raises(SchemaError, match="'Label' and 'label' differ only in case"):
         DatasetSchema.from_mapping({"Label": "int64", "label": tensor("class_label")})
+
+
+# ---------------------------------------------------------------- media htypes (video, point_cloud, link)
+def test_media_htype_defaults():
+    video, cloud, link = (TensorSpec.create("x", h) for h in ("video", "point_cloud", "link"))
+    assert (video.dtype, video.shape, video.compression, video.is_video) == ("uint8", None, "mp4", True)
+    assert (cloud.dtype, cloud.shape, cloud.compression) == ("float32", (None, None), "lz4")
+    assert (link.dtype, link.shape, link.link_to, link.is_scalar) == ("str", (), "bytes", True)
+
+
+def test_link_targets_and_deeplake_spelling_round_trip():
+    spec = TensorSpec.create("photo", "link[image]")
+    assert (spec.htype, spec.link_to) == ("link", "image")
+    assert spec == TensorSpec.create("photo", "link", link_to="image")
+    assert TensorSpec.from_dict(spec.to_dict()) == spec and spec.to_dict()["link_to"] == "image"
+    assert "link_to" not in TensorSpec.create("x", "image").to_dict()  # other specs keep their JSON
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [(("link",), {"link_to": "audio"}, "link_to 'audio' is not one of"),
+     (("image",), {"link_to": "image"}, "only applies to link tensors"),
+     (("link[image]",), {"link_to": "bytes"}, "disagree"),
+     (("link",), {"dtype": "int32"}, "link tensor stores URL/path text"),
+     (("video",), {"compression": "jpeg"}, "needs a video container compression"),
+     (("video",), {"compression": "lz4"}, "needs a video container compression"),
+     (("image",), {"compression": "mp4"}, "mp4 compression is for htype 'video'"),
+     (("video",), {"shape": (None, None, None, 3)}, "no declared shape"),
+     (("video",), {"dtype": "float32"}, "needs dtype uint8"),
+     (("point_cloud",), {"shape": (None, 2)}, "3 or more values per point"),
+     (("point_cloud",), {"shape": (None, None, None)}, "3 or more values per point"),
+     (("point_cloud",), {"shape": None}, "3 or more values per point"),
+     (("point_cloud",), {"dtype": "int32"}, "float coordinates")],
+)
+def test_media_specs_are_checked_by_name(args, kwargs, message):
+    with pytest.raises(SchemaError, match=message) as info:
+        TensorSpec.create("col", *args, **kwargs)
+    assert "'col'" in str(info.value)
+
+
+@pytest.mark.parametrize("compression", ["mp4", "webm", "mkv", "avi"])
+def test_every_video_container_is_a_sample_compression(compression):
+    spec = TensorSpec.create("clip", "video", compression=compression)
+    assert spec.is_sample_compressed and spec.is_video
+    assert TensorSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_point_cloud_with_fixed_width():
+    assert TensorSpec.create("lidar", "point_cloud", shape=(None, 4), dtype="float64").shape == (None, 4)

@@ -175,8 +175,12 @@ def inline_samples(column: pa.Array | pa.ChunkedArray, spec: TensorSpec) -> np.n
 
 
 def inline_sample(samples: np.ndarray | list[Any], i: int) -> Any:
-    """Sample ``i`` of :func:`inline_samples`' result: a 0-d array of the tensor's dtype, a str or None."""
+    """Sample ``i`` of :func:`inline_samples`' result: a 0-d array of the tensor's dtype, a str or None.
+
+    Also takes a link column's resolved samples (``links.resolve_link_columns``): a stacked array of
+    images gives its ``i``-th image.
+    """
     value = samples[i]
-    if isinstance(samples, np.ndarray) and samples.dtype != object:
+    if isinstance(samples, np.ndarray) and samples.dtype != object and samples.ndim == 1:
         return samples[i:i + 1].reshape(())
     return value

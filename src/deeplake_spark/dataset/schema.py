@@ -31,16 +31,20 @@ def tensor(
     compression: str | None = None,
     chunk_size: int | None = None,
     class_names: Any = None,
+    link_to: str | None = None,
 ) -> TensorSpec:
     """Declare a tensor column for :func:`deeplake_spark.create` (its name comes from the schema key).
 
     ``class_names`` (class_label tensors only): a list of unique str, ``class_names[i]`` naming label i.
+    ``link_to`` (link tensors only): what a linked file is read as, ``"bytes"`` (default), ``"image"`` (a
+    decoded array) or ``"video"``; ``tensor("link[image]")`` says the same.
 
     >>> schema = {"image": tensor("image"), "label": tensor("class_label", class_names=["cat", "dog"]),
-    ...           "boxes": tensor("bbox")}
+    ...           "boxes": tensor("bbox"), "clip": tensor("video"), "lidar": tensor("point_cloud"),
+    ...           "photo": tensor("link", link_to="image")}
     """
     return TensorSpec.create("unnamed", htype, dtype=dtype, shape=shape, compression=compression, chunk_size=chunk_size,
-                             class_names=class_names)
+                             class_names=class_names, link_to=link_to)
 
 
 def _arrow_type(value: Any, column: str) -> pa.DataType:
@@ -184,6 +188,7 @@ class DatasetSchema:
                 shape = "ragged" if t.shape is None else str(t.shape)
                 storage = "inline" if name in self.inline else f"compression={t.compression}"
                 names = "" if t.class_names is None else f", class_names={list(t.class_names)}"
+                names += "" if t.link_to is None else f", link_to={t.link_to}"
                 parts.append(f"  {name}: tensor(htype={t.htype}, dtype={t.dtype}, shape={shape}, {storage}{names})")
             else:
                 parts.append(f"  {name}: {self.tabular.field(name).type}")

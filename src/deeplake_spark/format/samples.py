@@ -11,7 +11,8 @@ import numpy as np
 from deeplake_spark.errors import SchemaError
 from deeplake_spark.format.images import decode_image, encode_image, probe_image
 from deeplake_spark.format.limits import shape_problem
-from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.format.spec import VIDEO_COMPRESSIONS, TensorSpec
+from deeplake_spark.format.video import VideoSample, check_video, decode_video, probe_video
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ def _check_shape(spec: TensorSpec, shape: tuple[int, ...], where: str) -> None:
     for got, want in zip(shape, spec.shape):
         if want is not None and got != want:
             raise SchemaError(f"{where}: shape {shape} does not match tensor shape {spec.shape}")
+    if spec.htype == "point_cloud" and shape[1] < 3:
+        raise SchemaError(f"{where}: a point cloud of shape {shape} has {shape[1]} values per point; a point_cloud "
+                          "tensor needs at least 3 (x, y, z)")
 
 
 def _to_array(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
@@ -87,6 +91,8 @@ def encode_sample(spec: TensorSpec, value: Any, *, where: str | None = None) -> 
         except UnicodeEncodeError as e:  # lone surrogates: not text that UTF-8 (or any reader) can hold
             raise SchemaError(f"{where}: text is not valid Unicode ({e.reason} at position {e.start}: "
                               f"{text[e.start:e.end]!r}); UTF-8 cannot store it") from e
+    if spec.is_video:
+        return _encode_video(spec, value, where)
     if spec.is_sample_compressed:
         if isinstance(value, (bytes, bytearray, memoryview)):
             data = bytes(value)
@@ -106,6 +112,20 @@ def encode_sample(spec: TensorSpec, value: Any, *, where: str | None = None) -> 
     return EncodedSample(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(), arr.shape)
 
 
+def _encode_video(spec: TensorSpec, value: Any, where: str) -> EncodedSample:
+    """A video file's bytes, stored as given once its container is checked; shape probed when PyAV is here."""
+    if isinstance(value, VideoSample):
+        value = value.data
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise SchemaError(f"{where}: a video tensor stores {spec.compression} file bytes, not {type(value).__name__} "
+                          "(encode frames to a video file first, e.g. with PyAV)")
+    data = bytes(value)
+    check_video(data, spec.compression, where=where)
+    shape = probe_video(data, where=where)
+    _check_shape(spec, shape, where)
+    return EncodedSample(data, shape)
+
+
 def _json_text(value: Any, where: str) -> str:
     """JSON text of ``value``; NaN/inf are refused since they are not JSON and other readers fail on them."""
     try:
@@ -118,11 +138,13 @@ def _json_text(value: Any, where: str) -> str:
 def decode_sample(
     dtype: str, compression: str, data: bytes | memoryview, shape: tuple[int, ...], *, where: str = "sample"
 ) -> Any:
-    """Turn stored sample bytes back into a numpy array (or ``str``)."""
+    """Turn stored sample bytes back into a numpy array (``str`` for text, :class:`VideoSample` for video)."""
     if dtype == "str":
         return bytes(data).decode("utf-8")
     if compression in ("jpeg", "png"):
         return decode_image(data, shape, where=where)
+    if compression in VIDEO_COMPRESSIONS:
+        return decode_video(data, compression, shape)
     arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
     return arr.reshape(shape)
 

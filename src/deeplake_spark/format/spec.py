@@ -32,10 +32,15 @@ DTYPES: dict[str, int] = {
 }
 DTYPE_BY_CODE = {code: name for name, code in DTYPES.items()}
 
-#: compression name -> on-disk code. jpeg/png are sample-level, lz4 is chunk-level.
-COMPRESSIONS: dict[str, int] = {"none": 0, "lz4": 1, "jpeg": 2, "png": 3}
+#: compression name -> on-disk code. lz4 is chunk-level; jpeg/png (images) and the video containers
+#: mp4/webm/mkv/avi are sample-level: each sample is one complete file, stored as given.
+COMPRESSIONS: dict[str, int] = {"none": 0, "lz4": 1, "jpeg": 2, "png": 3, "mp4": 4, "webm": 5, "mkv": 6, "avi": 7}
 COMPRESSION_BY_CODE = {code: name for name, code in COMPRESSIONS.items()}
-SAMPLE_COMPRESSIONS = frozenset({"jpeg", "png"})
+IMAGE_COMPRESSIONS = frozenset({"jpeg", "png"})
+VIDEO_COMPRESSIONS = frozenset({"mp4", "webm", "mkv", "avi"})
+SAMPLE_COMPRESSIONS = IMAGE_COMPRESSIONS | VIDEO_COMPRESSIONS
+#: what a link tensor's target is read as: the file's bytes, a decoded image array or a video
+LINK_TARGETS = ("bytes", "image", "video")
 
 # htype -> defaults (dtype, shape, compression). shape None = ragged, any rank.
 _HTYPE_DEFAULTS: dict[str, tuple[str, tuple[int | None, ...] | None, str]] = {
@@ -49,6 +54,9 @@ _HTYPE_DEFAULTS: dict[str, tuple[str, tuple[int | None, ...] | None, str]] = {
     "text": ("str", (), "none"),
     "json": ("str", (), "none"),
     "audio": ("float32", None, "lz4"),
+    "point_cloud": ("float32", (None, None), "lz4"),
+    "video": ("uint8", None, "mp4"),
+    "link": ("str", (), "none"),
 }
 HTYPES = tuple(_HTYPE_DEFAULTS)
 #: dtypes a 0-d (scalar) tensor is stored inline with, as a plain column of the row instead of in chunks
@@ -107,6 +115,8 @@ class TensorSpec:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     #: for class_label tensors: the name of each label value (``class_names[3]`` names label 3)
     class_names: tuple[str, ...] | None = None
+    #: for link tensors: what the linked file is read as (one of LINK_TARGETS; None elsewhere)
+    link_to: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -123,6 +133,8 @@ class TensorSpec:
         if self.compression in SAMPLE_COMPRESSIONS:
             if self.dtype != "uint8":
                 raise SchemaError(f"tensor {self.name!r}: {self.compression} compression needs dtype uint8, not {self.dtype}")
+        _check_media(self)
+        if self.compression in IMAGE_COMPRESSIONS:
             if self.shape is not None and len(self.shape) not in (2, 3):
                 raise SchemaError(
                     f"tensor {self.name!r}: {self.compression} images must have rank 2 or 3, not shape {self.shape}"
@@ -137,6 +149,7 @@ class TensorSpec:
             raise SchemaError(f"tensor {self.name!r}: chunk_size must be a positive int, not {self.chunk_size!r}")
         if self.class_names is not None:
             object.__setattr__(self, "class_names", _parse_class_names(self.class_names, self.name, self.htype))
+        object.__setattr__(self, "link_to", _parse_link_to(self.link_to, self.name, self.htype))
 
     @classmethod
     def create(
@@ -149,12 +162,20 @@ class TensorSpec:
         compression: str | None = None,
         chunk_size: int | None = None,
         class_names: Any = None,
+        link_to: str | None = None,
     ) -> TensorSpec:
-        """Build a spec, filling unset fields from the htype's defaults."""
+        """Build a spec, filling unset fields from the htype's defaults.
+
+        ``htype`` may be Deep Lake's ``"link[image]"`` spelling, the same as ``htype="link", link_to="image"``.
+        """
+        htype, link_to = _split_link_htype(htype, link_to, name)
         if htype not in _HTYPE_DEFAULTS:
             raise SchemaError(f"tensor {name!r}: unknown htype {htype!r}; expected one of {HTYPES}")
         d_dtype, d_shape, d_comp = _HTYPE_DEFAULTS[htype]
         dtype = normalize_dtype(dtype, name) if dtype is not None else None
+        if htype == "point_cloud" and shape is None:
+            raise SchemaError(f"tensor {name!r}: a point_cloud tensor has shape (points, 3 or more values per point), "
+                              "e.g. (None, None) or (None, 3), not None")
         return cls(
             name=name,
             htype=htype,
@@ -163,6 +184,7 @@ class TensorSpec:
             compression=compression or d_comp,
             chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,  # 0 is refused, not defaulted
             class_names=class_names,
+            link_to=link_to,
         )
 
     @property
@@ -172,6 +194,11 @@ class TensorSpec:
     @property
     def is_sample_compressed(self) -> bool:
         return self.compression in SAMPLE_COMPRESSIONS
+
+    @property
+    def is_video(self) -> bool:
+        """True for a tensor whose samples are video container files (mp4, webm, mkv, avi)."""
+        return self.compression in VIDEO_COMPRESSIONS
 
     @property
     def is_scalar(self) -> bool:
@@ -202,6 +229,8 @@ class TensorSpec:
         }
         if self.class_names is not None:  # absent otherwise: specs without names keep their JSON
             out["class_names"] = list(self.class_names)
+        if self.link_to is not None:  # link tensors only
+            out["link_to"] = self.link_to
         return out
 
     @classmethod
@@ -226,8 +255,11 @@ class TensorSpec:
         class_names = data.get("class_names")
         if class_names is not None and not isinstance(class_names, list):
             raise SchemaError(f"tensor {name!r}: class_names {str(class_names)[:200]!r} is not a list of names")
+        link_to = data.get("link_to")
+        if link_to is not None and not isinstance(link_to, str):
+            raise SchemaError(f"tensor {name!r}: link_to {str(link_to)[:200]!r} is not a string")
         return cls(name=name, shape=None if shape is None else tuple(shape), chunk_size=chunk_size,
-                   class_names=class_names, **fields)
+                   class_names=class_names, link_to=link_to, **fields)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -247,6 +279,51 @@ def _parse_class_names(names: Any, tensor: str, htype: str) -> tuple[str, ...]:
             raise SchemaError(f"tensor {tensor!r}: class name {n!r} appears twice in class_names; names must be unique")
         seen.add(n)
     return tuple(names)
+
+
+def _split_link_htype(htype: str, link_to: str | None, tensor: str) -> tuple[str, str | None]:
+    """``"link[image]"`` -> ("link", "image"); other htypes unchanged."""
+    if not isinstance(htype, str) or not (htype.startswith("link[") and htype.endswith("]")):
+        return htype, link_to
+    inner = htype[len("link["):-1]
+    if link_to is not None and link_to != inner:
+        raise SchemaError(f"tensor {tensor!r}: htype {htype!r} and link_to={link_to!r} disagree; give one of them")
+    return "link", inner
+
+
+def _parse_link_to(link_to: Any, tensor: str, htype: str) -> str | None:
+    if htype != "link":
+        if link_to is not None:
+            raise SchemaError(f"tensor {tensor!r}: link_to only applies to link tensors, not htype {htype!r}")
+        return None
+    if link_to is None:
+        return "bytes"
+    if link_to not in LINK_TARGETS:
+        raise SchemaError(f"tensor {tensor!r}: link_to {link_to!r} is not one of {LINK_TARGETS}")
+    return str(link_to)
+
+
+def _check_media(spec: TensorSpec) -> None:
+    """The rules of the media htypes: video holds container files, point_cloud (N, >=3) floats, link text."""
+    name = spec.name
+    if spec.is_video != (spec.htype == "video"):
+        if spec.htype == "video":
+            raise SchemaError(f"tensor {name!r}: a video tensor needs a video container compression "
+                              f"{sorted(VIDEO_COMPRESSIONS)}, not {spec.compression!r}")
+        raise SchemaError(f"tensor {name!r}: {spec.compression} compression is for htype 'video', not {spec.htype!r}")
+    if spec.htype == "video" and spec.shape is not None:
+        raise SchemaError(f"tensor {name!r}: a video tensor has no declared shape (each sample records its own "
+                          f"(frames, height, width, 3)); leave shape unset, not {spec.shape}")
+    if spec.htype == "point_cloud":
+        if spec.dtype not in ("float16", "float32", "float64"):
+            raise SchemaError(f"tensor {name!r}: a point_cloud tensor holds float coordinates, not dtype {spec.dtype}")
+        # shape None is only refused in create(): internal copies with the shape dropped stay valid
+        if spec.shape is not None and (len(spec.shape) != 2 or (spec.shape[1] is not None and spec.shape[1] < 3)):
+            raise SchemaError(f"tensor {name!r}: a point_cloud tensor has shape (points, 3 or more values per point), "
+                              f"e.g. (None, None) or (None, 3), not {spec.shape}")
+    if spec.htype == "link" and (spec.dtype != "str" or spec.compression != "none"):
+        raise SchemaError(f"tensor {name!r}: a link tensor stores URL/path text (dtype str, no compression), not "
+                          f"dtype {spec.dtype} with compression {spec.compression}")
 
 
 def normalize_dtype(dtype: Any, tensor: str) -> str:
