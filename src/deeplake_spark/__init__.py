@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from deeplake_spark import errors
@@ -27,6 +28,8 @@ __all__ = [
     "create",
     "errors",
     "fetch",
+    "from_coco",
+    "from_deeplake",
     "make_spark_converter",
     "register_delete_dir_handler",
     "open",
@@ -81,3 +84,20 @@ def register_delete_dir_handler(handler: Any) -> None:
     from deeplake_spark.torch import register_delete_dir_handler as _impl
 
     _impl(handler)
+
+
+def from_deeplake(src: str | Any, dst: str | os.PathLike[str], **options: Any) -> Dataset:
+    """Import a Deep Lake 4 dataset into a new dataset at ``dst`` (see :mod:`deeplake_spark.interop.deeplake4`;
+    needs the ``deeplake4`` extra)."""
+    from deeplake_spark.interop import from_deeplake as _impl
+
+    return _impl(src, dst, **options)
+
+
+def from_coco(images_dir: str | os.PathLike[str], annotations: str | os.PathLike[str], dst: str | os.PathLike[str],
+              **options: Any) -> Dataset:
+    """Import a COCO-layout folder (images + instances JSON) into a new dataset at ``dst``
+    (see :mod:`deeplake_spark.interop.coco`)."""
+    from deeplake_spark.interop import from_coco as _impl
+
+    return _impl(images_dir, annotations, dst, **options)

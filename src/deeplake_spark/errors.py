@@ -55,6 +55,14 @@ class StorageError(DeepLakeSparkError, OSError):
     """Reading or writing bytes in storage failed."""
 
 
+class LinkError(DeepLakeSparkError, FileNotFoundError):
+    """A link tensor's target that cannot be read (missing, unreadable, or outside the allowed link roots)."""
+
+
+class MissingDependencyError(DeepLakeSparkError, ImportError):
+    """An optional dependency a feature needs is not installed (the message names the pip extra)."""
+
+
 class ChunkError(DeepLakeSparkError, ValueError):
     """Base for chunk files that cannot be read."""
 
