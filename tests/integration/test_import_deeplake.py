@@ -8,6 +8,7 @@ import io
 import json
 
 import numpy as np
+import pyarrow.fs as pafs
 import pytest
 from PIL import Image
 
@@ -151,15 +152,21 @@ def test_unsupported_types_refused_by_name_before_writing(tmp_path):
     assert list(kept.schema.order) == ["x"] and kept.table().to_pydict() == {"x": [1, 2]}
 
 
-def test_failed_import_leaves_nothing(tmp_path):
-    src = str(tmp_path / "bad")
-    ds = deeplake.create(src)
-    ds.add_column("image", T.Image(sample_compression="jpeg"))
+def _failing_source(path: str) -> str:
+    """A Deep Lake 4 dataset whose row 6 holds boxes of 5 values (not an (N, 4) bbox). Rows 0-4 hold
+    4 MiB arrays, so a 16 MiB chunk is full and written before row 6 is read: the failure has files to
+    clean up."""
+    ds = deeplake.create(path)
+    ds.add_column("big", T.Array(T.Float32(), 2))
     ds.add_column("boxes", T.BoundingBox())
-    # row 6 holds boxes of 5 values: not an (N, 4) bbox, found in the second batch of 4 rows
-    boxes = [np.zeros((1, 4), np.float32)] * 6 + [np.zeros((1, 5), np.float32)] + [np.zeros((1, 4), np.float32)]
-    ds.append({"image": [_encoded(i, "JPEG", (8, 8)) for i in range(8)], "boxes": boxes})
+    ds.append({"big": [np.full((1024, 1024), i, np.float32) for i in range(8)],
+               "boxes": [np.zeros((1, 4), np.float32)] * 6 + [np.zeros((1, 5), np.float32)] * 2})
     ds.commit()
+    return path
+
+
+def test_failed_import_leaves_nothing(tmp_path):
+    src = _failing_source(str(tmp_path / "bad"))
     dst = tmp_path / "out"
     with pytest.raises(SchemaError, match="boxes"):
         from_deeplake(src, dst, batch_rows=4, progress=False)
@@ -227,3 +234,31 @@ def test_more_types_views_and_empty_datasets(source, tmp_path):
     empty.commit()
     none = from_deeplake(str(tmp_path / "empty"), tmp_path / "none", progress=False)
     assert len(none) == 0 and none.tensors["image"].compression == "jpeg"
+
+
+def test_import_from_and_to_s3(s3_server, tmp_path):
+    """A Deep Lake 4 dataset on S3 (its creds) into a dataset on S3 (our storage options), on a real
+    S3 server; a failed import to S3 leaves no object behind."""
+    src = s3_server.uri("dl4-src")
+    creds = {"aws_access_key_id": s3_server.access_key, "aws_secret_access_key": s3_server.secret_key,
+             "endpoint_url": s3_server.endpoint, "aws_region": s3_server.region}
+    made = deeplake.create(src, creds)
+    made.add_column("image", T.Image(sample_compression="jpeg"))
+    made.add_column("label", T.ClassLabel(T.Int32()))
+    made["label"].metadata["class_names"] = ["no", "yes"]
+    images = [_encoded(i, "JPEG", (9, 9)) for i in range(5)]
+    made.append({"image": images, "label": [0, 1, 1, 0, 1]})
+    made.commit()
+    dst, options = s3_server.uri(), s3_server.storage_options
+    ds = from_deeplake(src, dst, src_creds=creds, storage_options=options, batch_rows=2, progress=False)
+    reopened = dls.open(dst, storage_options=options)
+    assert len(reopened) == 5 and reopened.tensors["label"].class_names == ("no", "yes")
+    raw = reopened.read_tensor("image", reopened.table(["image"])["image"].to_pylist(), raw=True)
+    assert [bytes(b) for b in raw] == images and ds.table(["label"])["label"].to_pylist() == [0, 1, 1, 0, 1]
+    failed = s3_server.uri()
+    with pytest.raises(SchemaError, match="boxes"):
+        from_deeplake(_failing_source(str(tmp_path / "bad")), failed, storage_options=options, batch_rows=2,
+                      progress=False)
+    listing = s3_server.filesystem().get_file_info(
+        pafs.FileSelector(failed.removeprefix("s3://"), recursive=True, allow_not_found=True))
+    assert [i.path for i in listing if i.type == pafs.FileType.File] == []
