@@ -184,6 +184,28 @@ class Dataset:
         :meth:`DatasetView.filter`): ``ds.filter("label = 3 and split = 'train'")``."""
         return DatasetView(self).filter(predicate)
 
+    def query(self, sql: str) -> DatasetView:
+        """The rows a SQL ``SELECT ... FROM ds`` picks, in its order, as a view pinned to this version
+        (DuckDB, see :meth:`DatasetView.query`): ``ds.query("SELECT * FROM ds WHERE label = 3 ORDER BY id LIMIT 10")``."""
+        return DatasetView(self).query(sql)
+
+    def sql(self, sql: str) -> pa.Table:
+        """Any one SQL ``SELECT`` over ``ds`` (aggregates, GROUP BY ...) as an Arrow table (see :meth:`DatasetView.sql`)."""
+        return DatasetView(self).sql(sql)
+
+    def search(self, query: Any, k: int = 10, *, column: str | None = None, metric: str = "cosine",
+               filter: str | pc.Expression | None = None, columns: Sequence[str] | None = None) -> Any:
+        """The ``k`` rows nearest to ``query`` in an embedding tensor, best first: a ``SearchResult``
+        (a list of them for a ``(q, d)`` batch of queries); see :func:`deeplake_spark.dataset.search.search`."""
+        from deeplake_spark.dataset.search import search  # search.py imports view.py, which this module imports
+
+        return search(self, query, k, column=column, metric=metric, filter=filter, columns=columns)
+
+    def video_frames(self, column: str, index: int, *, start: int | None = None, stop: int | None = None,
+                     step: int | None = None) -> np.ndarray:
+        """uint8 ``(T, H, W, 3)`` frames of row ``index``'s video in ``column`` (needs the ``video`` extra, PyAV)."""
+        return self[index][column].frames(start=start, stop=stop, step=step)
+
     # ----------------------------------------------------------------- write
     def _check_writable(self) -> None:
         if self.read_only:

@@ -25,7 +25,7 @@ def stack_samples(samples: Sequence[Any]) -> Any:
     """One numpy array when every sample has the same shape and dtype, else the list itself."""
     if samples and all(isinstance(s, str) for s in samples):
         return np.array(samples, dtype=object)
-    if not samples or any(s is None or isinstance(s, str) for s in samples):
+    if not samples or any(not isinstance(s, np.ndarray) for s in samples):  # None, str, VideoSample ...
         return list(samples)
     first = samples[0]
     if all(s.shape == first.shape and s.dtype == first.dtype for s in samples):
