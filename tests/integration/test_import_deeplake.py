@@ -262,3 +262,25 @@ def test_import_from_and_to_s3(s3_server, tmp_path):
     listing = s3_server.filesystem().get_file_info(
         pafs.FileSelector(failed.removeprefix("s3://"), recursive=True, allow_not_found=True))
     assert [i.path for i in listing if i.type == pafs.FileType.File] == []
+
+
+def test_links_keep_their_targets_and_video_is_refused(tmp_path):
+    src = str(tmp_path / "links")
+    ds = deeplake.create(src)
+    ds.add_column("photo", T.Link(T.Image()))
+    ds.add_column("blob", T.Link(T.Bytes()))
+    ds.append({"photo": ["s3://bucket/a.jpg", "/data/b.png"], "blob": ["file:///data/c.bin", "d.bin"]})
+    ds.commit()
+    out = from_deeplake(src, tmp_path / "out", progress=False)
+    assert (out.tensors["photo"].htype, out.tensors["photo"].link_to) == ("link", "image")
+    assert out.tensors["blob"].link_to == "bytes"
+    assert out.table().to_pydict() == {"photo": ["s3://bucket/a.jpg", "/data/b.png"],
+                                       "blob": ["file:///data/c.bin", "d.bin"]}
+    clips = str(tmp_path / "clips")
+    videos = deeplake.create(clips)
+    videos.add_column("clip", T.Video())
+    videos.add_column("n", T.Int32())
+    videos.commit()
+    with pytest.raises(SchemaError, match=r"'clip' \(video; Deep Lake 4 gives no video file bytes"):
+        from_deeplake(clips, tmp_path / "clips_out", progress=False)
+    assert not (tmp_path / "clips_out").exists()

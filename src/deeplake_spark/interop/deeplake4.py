@@ -36,6 +36,7 @@ from deeplake_spark.interop.deeplake4_types import (
     READ_BYTES,
     READ_JSON,
     READ_STRUCT,
+    READ_TEXT,
     ColumnPlan,
     Unsupported,
     plan_column,
@@ -124,7 +125,7 @@ def read_batch(source: Any, plan: ColumnPlan, start: int, stop: int) -> Any:
     if plan.read in (READ_BYTES, READ_BINARY):
         values: Any = column.get_bytes(slice(start, stop))
         return pa.array(values, type=pa.binary()) if plan.read == READ_BINARY else values
-    if plan.read == READ_JSON:
+    if plan.read in (READ_JSON, READ_TEXT):
         return [None if b is None else bytes(b).decode("utf-8") for b in column.get_bytes(slice(start, stop))]
     values = column[start:stop]
     if plan.read == READ_STRUCT:

@@ -29,6 +29,7 @@ READ_VALUES = "values"  # column[a:b]: numpy arrays / scalars / str (None for a 
 READ_JSON = "json"  # column.get_bytes(): the JSON text Deep Lake 4 stores for a dict
 READ_STRUCT = "struct"  # column[a:b]: Dict objects, turned into JSON text
 READ_BINARY = "binary"  # column.get_bytes(): a bytes column
+READ_TEXT = "text"  # column.get_bytes(): UTF-8 text (a link's URL/path)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,11 @@ def plan_column(column: str, dtype: Any, class_names: list[str] | None) -> Colum
         return ColumnPlan(column, name, _spec(column, "json", "str", ()), READ_JSON)
     if name == "struct":
         return ColumnPlan(column, name, _spec(column, "json", "str", ()), READ_STRUCT, "struct fields as a JSON object")
+    if kind == "Link":
+        return _plan_link(column, dtype, name)
+    if kind == "Video":
+        # get_bytes raises "Not implemented" for video: only decoded frames would come out
+        raise Unsupported(f"{name}; Deep Lake 4 gives no video file bytes, only decoded frames")
     if kind == "Point":
         return ColumnPlan(column, name, _spec(column, "generic", _dtype(dtype, column, "a point"), None), READ_VALUES,
                           "points as a generic array")
@@ -123,6 +129,19 @@ def plan_column(column: str, dtype: Any, class_names: list[str] | None) -> Colum
     if kind == "Nullable":
         return _plan_nullable(column, dtype, name, shape)
     raise Unsupported(name)
+
+
+def _plan_link(column: str, dtype: Any, name: str) -> ColumnPlan:
+    # "kind=link subtype=[kind=image, ...]" / "kind=link subtype=[bytes]": the target is only visible in str()
+    subtype = str(dtype).split("subtype=[", 1)[-1]
+    if subtype.startswith("kind=image"):
+        target = "image"
+    elif subtype.startswith("bytes"):
+        target = "bytes"
+    else:
+        raise Unsupported(name)
+    return ColumnPlan(column, name, _spec(column, "link", "str", (), link_to=target), READ_TEXT,
+                      f"the links' URLs/paths, resolved when read (link_to={target!r})")
 
 
 def _plan_generic(column: str, dtype: Any, name: str, shape: tuple[int | None, ...]) -> ColumnPlan:
