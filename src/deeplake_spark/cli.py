@@ -480,9 +480,12 @@ def cmd_import_deeplake(args: argparse.Namespace) -> int:
     """A Deep Lake 4 dataset -> a new dataset (docs/IMPORT.md)."""
     from deeplake_spark.interop import from_deeplake
 
+    notes: list[str] = []
     ds = from_deeplake(args.src, args.path, storage_options=_storage_options(args), skip=_split_columns(args.skip) or (),
-                       batch_rows=args.batch_rows, progress=False if args.quiet else None)
+                       batch_rows=args.batch_rows, progress=False if args.quiet else None, notes=notes)
     if not args.quiet:
+        for line in notes:
+            print(line)
         print(f"imported {len(ds)} rows, columns {list(ds.schema.order)}, from {args.src} into {ds.path} "
               f"(version {ds.version})")
     return 0

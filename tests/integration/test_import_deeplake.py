@@ -181,7 +181,9 @@ def test_cli_import_deeplake(source, tmp_path, capsys):
     path, columns = source
     dst = tmp_path / "cli"
     assert main(["import-deeplake", path, str(dst), "--skip", "mask,segments", "--batch-rows", "3"]) == 0
-    assert f"imported {ROWS} rows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"imported {ROWS} rows" in out
+    assert "column 'boxes' (boundingbox): coordinates copied as stored; Deep Lake 4 box format ltwh (pixel) = xywh" in out
     ds = dls.open(dst)
     assert "mask" not in ds.schema.order and ds.table(["caption"])["caption"].to_pylist() == columns["caption"]
     assert main(["import-deeplake", path, str(dst)]) == 1

@@ -158,14 +158,16 @@ def _batches(source: Any, plans: Sequence[ColumnPlan], num_rows: int, batch_rows
 
 def from_deeplake(src: str | Any, dst: str | os.PathLike[str], *, storage_options: Mapping[str, str] | None = None,
                   src_creds: Mapping[str, str] | None = None, token: str | None = None, skip: Sequence[str] = (),
-                  batch_rows: int = DEFAULT_BATCH_ROWS, progress: bool | None = None) -> Dataset:
+                  batch_rows: int = DEFAULT_BATCH_ROWS, progress: bool | None = None,
+                  notes: list[str] | None = None) -> Dataset:
     """Import the Deep Lake 4 dataset ``src`` (a URL/path, or an opened ``deeplake`` dataset or view)
     into a new dataset at ``dst``; returns it (version 0).
 
     ``storage_options``: for ``dst`` (as in :func:`deeplake_spark.create`); ``src_creds`` / ``token``:
     Deep Lake 4's ``creds`` and ``token`` for ``src``. ``skip``: columns to leave out. ``batch_rows``:
     rows read and written per step (memory is about that many rows of every column).
-    ``progress``: tqdm bar (None: only for big imports on a terminal).
+    ``progress``: tqdm bar (None: only for big imports on a terminal). ``notes``: a list that gets one
+    line per column whose mapping needs a word (box formats, decoded images, links), also logged at INFO.
     """
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows <= 0:
         raise InvalidOptionError(f"batch_rows must be a positive int, not {batch_rows!r}")
@@ -179,7 +181,10 @@ def from_deeplake(src: str | Any, dst: str | os.PathLike[str], *, storage_option
     plans = plan_import(source, skip=skip)
     for plan in plans:
         if plan.note:
-            log.info("column %r (%s): %s", plan.name, plan.source_type, plan.note)
+            line = f"column {plan.name!r} ({plan.source_type}): {plan.note}"
+            log.info("%s", line)
+            if notes is not None:
+                notes.append(line)
     num_rows = len(source)
     return write_new_dataset(uri, schema_of(plans), _batches(source, plans, num_rows, batch_rows),
                              total_rows=num_rows, storage_options=storage_options, operation="import deeplake",

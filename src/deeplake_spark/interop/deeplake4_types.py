@@ -100,8 +100,9 @@ def plan_column(column: str, dtype: Any, class_names: list[str] | None) -> Colum
         return ColumnPlan(column, name, _spec(column, "class_label", label, shape if shape else (),
                                               class_names=class_names), READ_VALUES)
     if kind == "BoundingBox":
-        return ColumnPlan(column, name, _spec(column, "bbox", _dtype(dtype, column, "a bbox"), (None, 4)), READ_VALUES,
-                          "coordinates copied as stored (Deep Lake 4's Python API does not expose the box format)")
+        box_dtype = _dtype(dtype, column, "a bbox")
+        return ColumnPlan(column, name, _spec(column, "bbox", box_dtype, (None, 4)), READ_VALUES,
+                          f"coordinates copied as stored; {_box_layout(dtype, box_dtype)}")
     if kind == "BinaryMask":
         return ColumnPlan(column, name, _spec(column, "binary_mask", "bool", None), READ_VALUES)
     if kind == "SegmentMask":
@@ -129,6 +130,25 @@ def plan_column(column: str, dtype: Any, class_names: list[str] | None) -> Colum
     if kind == "Nullable":
         return _plan_nullable(column, dtype, name, shape)
     raise Unsupported(name)
+
+
+#: Deep Lake 4 box formats -> the names ``Dataset.show(bbox_format=...)`` / ``show --bbox-format`` use
+_BOX_FORMATS = {"ltwh": "xywh", "ltrb": "xyxy", "ccwh": "cxcywh"}
+
+
+def _box_layout(dtype: Any, box_dtype: str) -> str:
+    """Words for a BoundingBox column's format. Deep Lake 4 exposes it only through type equality, so each
+    (format, bbox_type) pair is compared."""
+    import deeplake
+
+    for fmt in (*_BOX_FORMATS, "unknown"):
+        for pixels in ("pixel", "fractional"):
+            if dtype == deeplake.types.BoundingBox(box_dtype, fmt, pixels):
+                if fmt == "unknown":
+                    return f"Deep Lake 4 box format unknown ({pixels})"
+                return (f"Deep Lake 4 box format {fmt} ({pixels}) = {_BOX_FORMATS[fmt]}"
+                        + (", normalized" if pixels == "fractional" else ""))
+    return "Deep Lake 4 box format not set"
 
 
 def _plan_link(column: str, dtype: Any, name: str) -> ColumnPlan:
