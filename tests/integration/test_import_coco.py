@@ -18,7 +18,6 @@ from PIL import Image
 import deeplake_spark as dls
 from deeplake_spark.cli import main
 from deeplake_spark.errors import DatasetExistsError, DatasetNotFoundError, SchemaError, StorageError
-from deeplake_spark.interop import from_coco
 from deeplake_spark.interop.coco_masks import polygon_mask, rle_mask
 
 H, W = 8, 10
@@ -86,7 +85,7 @@ def coco(tmp_path_factory):
 @pytest.fixture(scope="module")
 def imported(coco, tmp_path_factory):
     images_dir, ann_path, _ = coco
-    return from_coco(images_dir, ann_path, tmp_path_factory.mktemp("dst") / "ds", batch_rows=2, progress=False)
+    return dls.from_coco(images_dir, ann_path, tmp_path_factory.mktemp("dst") / "ds", batch_rows=2, progress=False)
 
 
 def test_rows_images_boxes_and_labels(coco, imported):
@@ -129,7 +128,7 @@ def test_binary_masks_from_polygons_and_rle(imported):
 
 def test_segment_masks_hold_category_ids(coco, tmp_path):
     images_dir, ann_path, _ = coco
-    ds = from_coco(images_dir, ann_path, tmp_path / "seg", masks="segment", progress=False)
+    ds = dls.from_coco(images_dir, ann_path, tmp_path / "seg", masks="segment", progress=False)
     assert ds.tensors["masks"].htype == "segment_mask"
     expected = np.zeros((H, W), dtype=np.int32)
     expected[RECT] = 3
@@ -137,7 +136,7 @@ def test_segment_masks_hold_category_ids(coco, tmp_path):
     expected[COMPRESSED] = 1  # drawn last: over the others
     np.testing.assert_array_equal(ds[0]["masks"], expected)
     assert ds[2]["masks"].tolist() == np.zeros((H, W)).tolist()
-    none = from_coco(images_dir, ann_path, tmp_path / "nomask", masks="none", progress=False)
+    none = dls.from_coco(images_dir, ann_path, tmp_path / "nomask", masks="none", progress=False)
     assert "masks" not in none.schema.order
 
 
@@ -157,22 +156,22 @@ def test_failures_leave_nothing_at_the_destination(coco, tmp_path):
         {"id": 200, "image_id": 9, "category_id": 99, "bbox": [0, 0, 1, 1]}))
     dst = tmp_path / "out"
     with pytest.raises(SchemaError, match="category_id 99"):
-        from_coco(images_dir, bad, dst, batch_rows=2, progress=False)
+        dls.from_coco(images_dir, bad, dst, batch_rows=2, progress=False)
     assert not dst.exists(), list(dst.rglob("*"))  # no chunk, no Parquet file, no folder
     with pytest.raises(DatasetNotFoundError):
         dls.open(dst)
     missing = _bad_copy(coco, tmp_path, lambda d: d["images"][2].update(file_name="gone.jpg"))
     with pytest.raises(StorageError, match="gone.jpg"):
-        from_coco(images_dir, missing, dst, progress=False)
+        dls.from_coco(images_dir, missing, dst, progress=False)
     size = _bad_copy(coco, tmp_path, lambda d: d["images"][1].update(height=9))
     with pytest.raises(SchemaError, match="sub/b.png"):
-        from_coco(images_dir, size, dst, progress=False)
+        dls.from_coco(images_dir, size, dst, progress=False)
     assert not dst.exists()
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
     with pytest.raises(DatasetExistsError, match="not empty"):
-        from_coco(images_dir, bad, occupied, progress=False)
+        dls.from_coco(images_dir, bad, occupied, progress=False)
     assert os.listdir(occupied) == ["notes.txt"]
 
 

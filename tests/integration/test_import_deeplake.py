@@ -15,7 +15,6 @@ from PIL import Image
 import deeplake_spark as dls
 from deeplake_spark.cli import main
 from deeplake_spark.errors import DatasetExistsError, DatasetNotFoundError, InvalidOptionError, SchemaError
-from deeplake_spark.interop import from_deeplake
 
 deeplake = pytest.importorskip("deeplake")
 T = deeplake.types
@@ -80,7 +79,7 @@ def source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def imported(source, tmp_path_factory):
     path, _ = source
-    return from_deeplake(path, tmp_path_factory.mktemp("dst") / "ds", batch_rows=4, progress=False)
+    return dls.from_deeplake(path, tmp_path_factory.mktemp("dst") / "ds", batch_rows=4, progress=False)
 
 
 def test_schema_maps_types(imported):
@@ -144,11 +143,11 @@ def test_unsupported_types_refused_by_name_before_writing(tmp_path):
     ds.commit()
     dst = tmp_path / "out"
     with pytest.raises(SchemaError, match=r"'outline' \(polygon\).*'frames' \(sequence\[int32\]\).*skip"):
-        from_deeplake(src, dst, progress=False)
+        dls.from_deeplake(src, dst, progress=False)
     assert not dst.exists()
     with pytest.raises(InvalidOptionError, match="nope"):
-        from_deeplake(src, dst, skip=["nope"], progress=False)
-    kept = from_deeplake(src, dst, skip=["outline", "frames"], progress=False)
+        dls.from_deeplake(src, dst, skip=["nope"], progress=False)
+    kept = dls.from_deeplake(src, dst, skip=["outline", "frames"], progress=False)
     assert list(kept.schema.order) == ["x"] and kept.table().to_pydict() == {"x": [1, 2]}
 
 
@@ -169,12 +168,12 @@ def test_failed_import_leaves_nothing(tmp_path):
     src = _failing_source(str(tmp_path / "bad"))
     dst = tmp_path / "out"
     with pytest.raises(SchemaError, match="boxes"):
-        from_deeplake(src, dst, batch_rows=4, progress=False)
+        dls.from_deeplake(src, dst, batch_rows=4, progress=False)
     assert not dst.exists(), list(dst.rglob("*"))
     with pytest.raises(DatasetNotFoundError):
         dls.open(dst)
     with pytest.raises(DatasetNotFoundError, match="no Deep Lake 4 dataset"):
-        from_deeplake(str(tmp_path / "missing"), dst, progress=False)
+        dls.from_deeplake(str(tmp_path / "missing"), dst, progress=False)
 
 
 def test_cli_import_deeplake(source, tmp_path, capsys):
@@ -190,7 +189,7 @@ def test_cli_import_deeplake(source, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "DatasetExistsError" in err and str(dst) in err
     with pytest.raises(DatasetExistsError):
-        from_deeplake(path, dst, progress=False)
+        dls.from_deeplake(path, dst, progress=False)
 
 
 def test_more_types_views_and_empty_datasets(source, tmp_path):
@@ -208,7 +207,7 @@ def test_more_types_views_and_empty_datasets(source, tmp_path):
                "mixed": [jpeg, png],  # Deep Lake 4 keeps the PNG's bytes in its jpeg column
                "points": [np.zeros((1, 5, 3), np.float32), np.ones((1, 2, 3), np.float32)]})
     ds.commit()
-    out = from_deeplake(src, tmp_path / "out", progress=False)
+    out = dls.from_deeplake(src, tmp_path / "out", progress=False)
     t = out.tensors
     assert (t["fields"].htype, t["maybe_image"].compression, t["pixels"].compression) == ("json", "lz4", "lz4")
     assert out.table(["maybe"])["maybe"].to_pylist() == [5, None]
@@ -227,14 +226,14 @@ def test_more_types_views_and_empty_datasets(source, tmp_path):
     path, columns = source
     opened = deeplake.open_read_only(path)
     view = opened.query("SELECT * WHERE label == 1")
-    part = from_deeplake(view, tmp_path / "part", skip=["mask"], progress=False)
+    part = dls.from_deeplake(view, tmp_path / "part", skip=["mask"], progress=False)
     assert part.table(["count"])["count"].to_pylist() == [c for c, lab in zip(columns["count"].tolist(),
                                                                                 columns["label"]) if lab == 1]
     empty = deeplake.create(str(tmp_path / "empty"))
     empty.add_column("image", T.Image(sample_compression="jpeg"))
     empty.add_column("x", T.Int32())
     empty.commit()
-    none = from_deeplake(str(tmp_path / "empty"), tmp_path / "none", progress=False)
+    none = dls.from_deeplake(str(tmp_path / "empty"), tmp_path / "none", progress=False)
     assert len(none) == 0 and none.tensors["image"].compression == "jpeg"
 
 
@@ -252,14 +251,14 @@ def test_import_from_and_to_s3(s3_server, tmp_path):
     made.append({"image": images, "label": [0, 1, 1, 0, 1]})
     made.commit()
     dst, options = s3_server.uri(), s3_server.storage_options
-    ds = from_deeplake(src, dst, src_creds=creds, storage_options=options, batch_rows=2, progress=False)
+    ds = dls.from_deeplake(src, dst, src_creds=creds, storage_options=options, batch_rows=2, progress=False)
     reopened = dls.open(dst, storage_options=options)
     assert len(reopened) == 5 and reopened.tensors["label"].class_names == ("no", "yes")
     raw = reopened.read_tensor("image", reopened.table(["image"])["image"].to_pylist(), raw=True)
     assert [bytes(b) for b in raw] == images and ds.table(["label"])["label"].to_pylist() == [0, 1, 1, 0, 1]
     failed = s3_server.uri()
     with pytest.raises(SchemaError, match="boxes"):
-        from_deeplake(_failing_source(str(tmp_path / "bad")), failed, storage_options=options, batch_rows=2,
+        dls.from_deeplake(_failing_source(str(tmp_path / "bad")), failed, storage_options=options, batch_rows=2,
                       progress=False)
     listing = s3_server.filesystem().get_file_info(
         pafs.FileSelector(failed.removeprefix("s3://"), recursive=True, allow_not_found=True))
@@ -273,7 +272,7 @@ def test_links_keep_their_targets_and_video_is_refused(tmp_path):
     ds.add_column("blob", T.Link(T.Bytes()))
     ds.append({"photo": ["s3://bucket/a.jpg", "/data/b.png"], "blob": ["file:///data/c.bin", "d.bin"]})
     ds.commit()
-    out = from_deeplake(src, tmp_path / "out", progress=False)
+    out = dls.from_deeplake(src, tmp_path / "out", progress=False)
     assert (out.tensors["photo"].htype, out.tensors["photo"].link_to) == ("link", "image")
     assert out.tensors["blob"].link_to == "bytes"
     assert out.table().to_pydict() == {"photo": ["s3://bucket/a.jpg", "/data/b.png"],
@@ -284,5 +283,5 @@ def test_links_keep_their_targets_and_video_is_refused(tmp_path):
     videos.add_column("n", T.Int32())
     videos.commit()
     with pytest.raises(SchemaError, match=r"'clip' \(video; Deep Lake 4 gives no video file bytes"):
-        from_deeplake(clips, tmp_path / "clips_out", progress=False)
+        dls.from_deeplake(clips, tmp_path / "clips_out", progress=False)
     assert not (tmp_path / "clips_out").exists()

@@ -1,6 +1,6 @@
 """Import a COCO-layout folder (images + an instances JSON) as a new dataset, one row per image.
 
->>> ds = from_coco("coco/val2017", "coco/annotations/instances_val2017.json", "/data/coco_val")
+>>> ds = deeplake_spark.from_coco("coco/val2017", "coco/annotations/instances_val2017.json", "/data/coco_val")
 >>> ds.tensors["categories"].class_names[:3]
 ('person', 'bicycle', 'car')
 

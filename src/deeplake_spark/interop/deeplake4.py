@@ -1,6 +1,6 @@
 """Import a Deep Lake 4 dataset (read with the ``deeplake`` 4.x package) as a new deeplake-spark dataset.
 
->>> ds = from_deeplake("s3://bucket/dl4-dataset", "/data/imported", src_creds={...})
+>>> ds = deeplake_spark.from_deeplake("s3://bucket/dl4-dataset", "/data/imported", src_creds={...})
 >>> ds.tensors["label"].class_names
 ('cat', 'dog')
 
@@ -28,6 +28,7 @@ from deeplake_spark.errors import (
     DatasetNotFoundError,
     DeepLakeSparkError,
     InvalidOptionError,
+    MissingDependencyError,
     SchemaError,
     StorageError,
 )
@@ -52,8 +53,8 @@ def _deeplake() -> Any:
     try:
         import deeplake
     except ImportError as e:
-        raise InvalidOptionError("from_deeplake needs the deeplake package (Deep Lake 4): "
-                                 "pip install 'deeplake-spark[deeplake4]'") from e
+        raise MissingDependencyError("from_deeplake needs the deeplake package (Deep Lake 4): "
+                                     "pip install 'deeplake-spark[deeplake4]'") from e
     return deeplake
 
 
