@@ -26,6 +26,7 @@ from bench.cases import (
     spark_to_torch,
     stream,
     stream_s3,
+    vector_search,
     versions,
 )
 from bench.config import FULL, QUICK, WORK_DIR
@@ -35,7 +36,7 @@ from bench.report import chart, machine_facts, print_table, write_results
 log = logging.getLogger("bench")
 CASES = {"1": "ingest", "2": "stream", "3": "bounds", "4": "query", "5": "random access", "6": "peak RSS",
          "7": "time travel", "8": "stream from S3", "9": "jvm scan",
-         "10": "spark to torch"}
+         "10": "spark to torch", "11": "vector search"}
 
 
 def _deeplake4_version(facts: dict) -> None:
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "8": lambda: stream_s3.run(ctx),
         "9": lambda: jvm_scan.run(ctx),
         "10": lambda: spark_to_torch.run(ctx),
+        "11": lambda: vector_search.run(ctx),
     }
     try:
         for case in wanted:

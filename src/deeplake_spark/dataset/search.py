@@ -1,9 +1,11 @@
 """Exact vector similarity search over an embedding tensor, without Spark: ``ds.search(query, k=10)``.
 
 The search streams the tensor's chunks: only chunks holding candidate rows are read, one at a time
-(the next one is read while the current one is scored), each scored by one float32 matrix product
+(from remote storage the next one is fetched while the current one is scored), each scored by one float32 matrix product
 against every query and cut to its best ``k`` before the next; memory stays at about two chunks plus
-``k`` rows per query. Metrics, NULL handling and tie order: ``dataset/search_topk.py``.
+``k`` rows per query (local chunk files are memory-mapped: their pages are the OS page cache's, shared
+by later searches). The refs of a version are turned into numpy arrays once per dataset snapshot.
+Metrics, NULL handling and tie order: ``dataset/search_topk.py``.
 
 >>> hits = ds.search(query_vector, k=10, filter="split = 'train'")
 >>> hits.indices, hits.scores          # row positions in the version and their scores, best first
@@ -13,6 +15,8 @@ against every query and cut to its best ``k`` before the next; memory stays at a
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -21,11 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deeplake_spark.dataset.reader import ChunkCache, SampleReader
+from deeplake_spark.dataset.reader import check_spec_shapes
+from deeplake_spark.dataset.refs import chunk_relpath
 from deeplake_spark.dataset.search_result import SearchResult
-from deeplake_spark.dataset.search_topk import METRICS, TopK, best, refine_l2, score_block
+from deeplake_spark.dataset.search_topk import METRICS, TopK, best, refine_l2, score_block, squared_norms
 from deeplake_spark.dataset.view import DatasetView
-from deeplake_spark.errors import CorruptChunkError, InvalidOptionError, SchemaError
+from deeplake_spark.errors import ChunkNotFoundError, CorruptChunkError, InvalidOptionError, SchemaError, StorageError
 from deeplake_spark.format.chunk_reader import ChunkReader
 from deeplake_spark.format.spec import TensorSpec
 
@@ -66,7 +71,7 @@ def search(rows: Dataset | DatasetView, query: Any, k: int = 10, *, column: str 
         columns = tuple(DatasetView(ds, np.zeros(0, dtype=np.int64))._columns(columns))
     positions = candidate_rows(rows, filter)
     tops = [TopK.empty(int(k), METRICS[metric]) for _ in range(len(queries))]
-    if len(queries) and len(positions):
+    if len(queries) and len(ds) and (positions is None or len(positions)):
         scan(ds, name, spec, positions, queries, metric, tops, where)
     results = [SearchResult(DatasetView(ds, top.positions), top.scores, metric=metric, column=name, columns=columns)
                for top in tops]
@@ -127,19 +132,20 @@ def query_matrix(query: Any, spec: TensorSpec, metric: str, where: str) -> tuple
     return queries, single
 
 
-def candidate_rows(rows: Dataset | DatasetView, filter: str | pc.Expression | None) -> np.ndarray:
-    """Sorted distinct row positions (in the version) that the search scores."""
+def candidate_rows(rows: Dataset | DatasetView, filter: str | pc.Expression | None) -> np.ndarray | None:
+    """Sorted distinct row positions (in the version) that the search scores; None for every row."""
     if isinstance(rows, DatasetView):
         view = rows.filter(filter) if filter is not None else rows
+    elif filter is None:
+        return None
     else:
-        if filter is None:
-            return np.arange(len(rows), dtype=np.int64)
         view = rows.filter(filter)
     return np.unique(view.indices)
 
 
 class RefColumns:
-    """The refs of the candidate rows as numpy arrays: chunk code, sample index, ref shape."""
+    """The refs of one tensor column of a version as numpy arrays, by row position: chunk code
+    (-1: no sample), sample index, rank and first dimension (-1 unless 1-d) of the sample."""
 
     def __init__(self, refs: pa.Array) -> None:
         chunk, index, shape = refs.flatten()[:3]  # REF_TYPE: chunk, index, shape, nbytes
@@ -154,68 +160,149 @@ class RefColumns:
         one = self.ndim == 1
         self.dim = np.full(len(self.ndim), -1, dtype=np.int64)
         self.dim[one] = flat[starts[one]]
+        self._all_groups: list[tuple[int, np.ndarray]] | None = None
+        #: chunk code -> squared norms of the vectors of its group in the search over every row: derived
+        #: from immutable chunk bytes, 1/d of their size, and saves one pass over the vectors per search
+        self.squares: dict[int, np.ndarray] = {}
+
+    def groups(self, rows: np.ndarray, *, every_row: bool) -> list[tuple[int, np.ndarray]]:
+        """(chunk code, sorted row positions) per chunk holding some of ``rows`` (which hold samples), in
+        the order chunks first appear in the version; kept for the search over every row."""
+        if every_row and self._all_groups is not None:
+            return self._all_groups
+        codes = self.codes[rows]
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=len(self.chunk_ids))
+        pieces = np.split(rows[order], np.cumsum(counts)[:-1])
+        groups = [(code, piece) for code, piece in enumerate(pieces) if len(piece)]
+        if every_row:
+            self._all_groups = groups
+        return groups
 
 
-def ref_columns(ds: Dataset, column: str, positions: np.ndarray) -> RefColumns:
-    cells = ds.table().column(column)
-    if len(positions) != len(cells):
-        cells = cells.take(pa.array(positions, type=pa.int64()))
-    return RefColumns(cells.combine_chunks())
+#: id of a version snapshot (``Dataset.table()``, rebuilt when the handle moves) -> (weak ref to it,
+#: {tensor: RefColumns}); an entry goes when its snapshot is collected
+_REFS: dict[int, tuple[weakref.ref[pa.Table], dict[str, RefColumns]]] = {}
+_REFS_LOCK = threading.Lock()
 
 
-def check_dims(refs: RefColumns, positions: np.ndarray, dim: int, where: str) -> np.ndarray:
-    """Mask of the candidates holding a vector; refuses samples that are not 1-d and vectors whose
-    dimension is not the query's (checked on the refs, before any chunk is read)."""
-    present = refs.codes >= 0
-    not_vector = present & (refs.ndim != 1)
+def ref_columns(ds: Dataset, column: str) -> RefColumns:
+    """The refs of ``column`` for every row of ``ds``'s version, built once per version snapshot."""
+    snapshot = ds.table()
+    key = id(snapshot)
+    with _REFS_LOCK:
+        entry = _REFS.get(key)
+        if entry is None or entry[0]() is not snapshot:
+            def forget(gone: weakref.ref[pa.Table], key: int = key) -> None:
+                with _REFS_LOCK:
+                    if key in _REFS and _REFS[key][0] is gone:
+                        del _REFS[key]
+
+            entry = (weakref.ref(snapshot, forget), {})
+            _REFS[key] = entry
+        refs = entry[1].get(column)
+    if refs is None:
+        refs = RefColumns(snapshot.column(column).combine_chunks())
+        with _REFS_LOCK:
+            entry[1][column] = refs
+    return refs
+
+
+def check_dims(refs: RefColumns, positions: np.ndarray | None, dim: int, where: str) -> np.ndarray:
+    """The candidate rows holding a vector (sorted positions); refuses samples that are not 1-d and
+    vectors whose dimension is not the query's (checked on the refs, before any chunk is read)."""
+    rows = np.arange(len(refs.codes), dtype=np.int64) if positions is None else positions
+    codes, ndim, dims = (refs.codes, refs.ndim, refs.dim) if positions is None else \
+        (refs.codes[rows], refs.ndim[rows], refs.dim[rows])
+    present = codes >= 0
+    not_vector = present & (ndim != 1)
     if not_vector.any():
         i = int(np.flatnonzero(not_vector)[0])
-        raise SchemaError(f"{where}: row {int(positions[i])} holds a sample of rank {int(refs.ndim[i])}; "
+        raise SchemaError(f"{where}: row {int(rows[i])} holds a sample of rank {int(ndim[i])}; "
                           "search needs 1-d vectors")
-    vectors = present & (refs.dim > 0)  # an empty sample holds no vector
-    dims = np.unique(refs.dim[vectors])
-    if len(dims) > 1:
-        first = int(np.flatnonzero(vectors & (refs.dim == dims[0]))[0])
-        other = int(np.flatnonzero(vectors & (refs.dim == dims[1]))[0])
-        raise SchemaError(f"{where}: the tensor holds vectors of mixed dimensions (row {int(positions[first])} has "
-                          f"{int(dims[0])}, row {int(positions[other])} has {int(dims[1])}); search rows of one "
+    vectors = present & (dims > 0)  # an empty sample holds no vector
+    if not vectors.any():
+        return rows[vectors]
+    found = dims[vectors]
+    low, high = int(found.min()), int(found.max())
+    if low != high:
+        first = int(np.flatnonzero(vectors & (dims == low))[0])
+        other = int(np.flatnonzero(vectors & (dims == high))[0])
+        first, other = sorted((first, other))
+        raise SchemaError(f"{where}: the tensor holds vectors of mixed dimensions (row {int(rows[first])} has "
+                          f"{int(dims[first])}, row {int(rows[other])} has {int(dims[other])}); search rows of one "
                           "dimension (filter=) or store one dimension per tensor")
-    if len(dims) == 1 and int(dims[0]) != dim:
-        raise InvalidOptionError(f"{where}: the tensor holds vectors of dimension {int(dims[0])}, the query has "
+    if low != dim:
+        raise InvalidOptionError(f"{where}: the tensor holds vectors of dimension {low}, the query has "
                                  f"dimension {dim}")
-    return vectors
+    return rows[vectors]
 
 
-def scan(ds: Dataset, column: str, spec: TensorSpec, positions: np.ndarray, queries: np.ndarray, metric: str,
-         tops: list[TopK], where: str) -> None:
-    """Score the candidates chunk by chunk into ``tops`` (one per query)."""
-    refs = ref_columns(ds, column, positions)
-    vectors = check_dims(refs, positions, queries.shape[1], where)
-    candidates = np.flatnonzero(vectors)
-    groups = np.split(candidates[np.argsort(refs.codes[candidates], kind="stable")],
-                      np.cumsum(np.bincount(refs.codes[candidates], minlength=len(refs.chunk_ids)))[:-1])
-    groups = [g for g in groups if len(g)]
-    # a reader of its own holding one chunk: a search over a tensor larger than memory stays bounded
-    reader = SampleReader(ds.storage, {column: spec}, dataset=ds.path, cache=ChunkCache(1))
-    k = tops[0].k if tops else 0
+def read_chunk(ds: Dataset, column: str, spec: TensorSpec, chunk_id: str) -> ChunkReader:
+    """One chunk of ``column``, checked (checksum, shapes against the spec) as ``SampleReader`` does. A
+    local file is memory-mapped: its bytes stay in the OS page cache, shared by later searches, and
+    no copy is made (a search over a tensor larger than memory stays bounded)."""
+    relpath = chunk_relpath(column, chunk_id, where=f"dataset {ds.path}, tensor {column!r}")
+    where = f"dataset {ds.path}, tensor {column!r}, chunk file {relpath}"
+    try:
+        if ds.storage.is_local:
+            with pa.memory_map(ds.storage.full_path(relpath)) as mapped:
+                data: bytes | memoryview = memoryview(mapped.read_buffer())
+        else:
+            data = ds.storage.read(relpath)
+    except FileNotFoundError as e:
+        raise ChunkNotFoundError(f"{where}: chunk file is missing (vacuumed or deleted?)") from e
+    except OSError as e:
+        if isinstance(e, StorageError):
+            raise
+        raise StorageError(f"{where}: reading failed: {e}") from e
+    reader = ChunkReader(data, where=where)
+    check_spec_shapes(reader.header, spec, where)
+    return reader
+
+
+def scan(ds: Dataset, column: str, spec: TensorSpec, positions: np.ndarray | None, queries: np.ndarray,
+         metric: str, tops: list[TopK], where: str) -> None:
+    """Score the candidates (every row when ``positions`` is None) chunk by chunk into ``tops``."""
+    refs = ref_columns(ds, column)
+    rows = check_dims(refs, positions, queries.shape[1], where)
+    groups = refs.groups(rows, every_row=positions is None)
+    chunk_ids = [refs.chunk_ids[code] for code, _ in groups]
+    every_row = positions is None
+    k = tops[0].k
+
+    def score(chunk: ChunkReader, code: int, rows: np.ndarray) -> None:
+        block = chunk_vectors(chunk, refs.index[rows], refs.dim[rows], rows, spec, queries.dtype)
+        squares = refs.squares.get(code) if every_row else None
+        if squares is None:
+            squares = squared_norms(block)
+            if every_row:
+                refs.squares[code] = squares
+        scores = score_block(block, queries, metric, squares)
+        for q, top in enumerate(tops):
+            if metric != "l2":
+                top.offer(scores[:, q], rows)
+                continue
+            # the expansion's rounding may reorder near-equal distances: keep a margin, rank exactly
+            scored = np.flatnonzero(~np.isnan(scores[:, q]))
+            keep = scored[best(scores[scored, q], rows[scored], 2 * k, False)]
+            top.offer(refine_l2(block[keep], queries[q]), rows[keep])
+
+    if not groups:
+        return
+    if ds.storage.is_local or len(groups) == 1:  # mapping a local file is instant: nothing to overlap
+        for chunk_id, (code, group) in zip(chunk_ids, groups):
+            score(read_chunk(ds, column, spec, chunk_id), code, group)
+        return
+    # the next chunk is fetched while this one is scored: at most two chunks held at once
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deeplake-search") as pool:
-        chunk_ids = [refs.chunk_ids[refs.codes[group[0]]] for group in groups]
-        ahead = pool.submit(reader.chunk, column, chunk_ids[0]) if groups else None
-        for n, group in enumerate(groups):
-            chunk = ahead.result()  # type: ignore[union-attr]
+        ahead = pool.submit(read_chunk, ds, column, spec, chunk_ids[0])
+        for n, (code, group) in enumerate(groups):
+            chunk = ahead.result()
             if n + 1 < len(groups):
-                ahead = pool.submit(reader.chunk, column, chunk_ids[n + 1])
-            rows = positions[group]
-            block = chunk_vectors(chunk, refs.index[group], refs.dim[group], rows, spec, queries.dtype)
-            scores = score_block(block, queries, metric)
-            for q, top in enumerate(tops):
-                if metric != "l2":
-                    top.offer(scores[:, q], rows)
-                    continue
-                # the expansion's rounding may reorder near-equal distances: keep a margin, rank exactly
-                scored = np.flatnonzero(~np.isnan(scores[:, q]))
-                keep = scored[best(scores[scored, q], rows[scored], 2 * k, False)]
-                top.offer(refine_l2(block[keep], queries[q]), rows[keep])
+                ahead = pool.submit(read_chunk, ds, column, spec, chunk_ids[n + 1])
+            score(chunk, code, group)
+            del chunk
 
 
 def chunk_vectors(chunk: ChunkReader, index: np.ndarray, dims: np.ndarray, positions: np.ndarray,
