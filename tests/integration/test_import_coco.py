@@ -149,6 +149,15 @@ def _bad_copy(coco, tmp_path, change) -> str:
     return str(path)
 
 
+def test_annotations_of_unknown_images_are_reported(coco, tmp_path, caplog):
+    images_dir, _, _ = coco
+    orphan = _bad_copy(coco, tmp_path, lambda d: d["annotations"].append(
+        {"id": 300, "image_id": 12345, "category_id": 1, "bbox": [0, 0, 1, 1]}))
+    ds = dls.from_coco(images_dir, orphan, tmp_path / "orphan", masks="none", progress=False)
+    assert len(ds) == 3 and 300 not in [a for i in range(3) for a in ds[i]["annotation_ids"].tolist()]
+    assert "1 annotations refer to 1 image ids that are not in 'images' (e.g. [12345])" in caplog.text
+
+
 def test_failures_leave_nothing_at_the_destination(coco, tmp_path):
     images_dir, _, _ = coco
     # the third image (second batch) refers to an unknown category: the first batch was already written

@@ -24,6 +24,7 @@ destination until it is complete. The JSON is loaded whole; images are read ``ba
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from deeplake_spark.format.images import image_format, probe_image
 from deeplake_spark.interop.coco_masks import annotation_mask
 from deeplake_spark.interop.sink import check_target, write_new_dataset
 from deeplake_spark.storage import Storage
+
+log = logging.getLogger(__name__)
 
 MASK_MODES = ("binary", "segment", "none")
 DEFAULT_BATCH_ROWS = 16
@@ -74,6 +77,11 @@ class CocoIndex:
             missing = [k for k in ("id", "file_name", "height", "width") if k not in image]
             if missing:
                 raise SchemaError(f"COCO annotations file {path}: image entry {str(image)[:120]} lacks {missing}")
+        orphans = set(by_image) - {int(image["id"]) for image in data["images"]}
+        if orphans:
+            log.warning("COCO annotations file %s: %d annotations refer to %d image ids that are not in 'images' "
+                        "(e.g. %s); they are not imported", path, sum(len(by_image[i]) for i in orphans),
+                        len(orphans), sorted(orphans)[:5])
         return cls(data["images"], by_image, ids, [str(c["name"]) for c in categories])
 
 
