@@ -20,7 +20,9 @@ Spark-style `` `name` `` quoting is accepted and read as ``"name"``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,9 +81,12 @@ def query_positions(rows: SqlRows, sql: str) -> np.ndarray:
         node = _parse(con, text, where)
         _check_tables(node, where, rows_only=True)
         _check_rows(node, where)
+        order = next((m for m in node["modifiers"] if m["type"] == "ORDER_MODIFIER"), None)
+        _order_by_all(node, order, where)
+        if _plain_star(node, order):  # SELECT * ...: the values are not needed, only the positions
+            node["select_list"] = []
         _register(con, rows, _referenced(node), with_row=True)
         node["select_list"].append(_column_ref(_ROW, alias=_POSITION))
-        order = next((m for m in node["modifiers"] if m["type"] == "ORDER_MODIFIER"), None)
         if order is None:
             order = {"type": "ORDER_MODIFIER", "orders": []}
             kinds = [m["type"] for m in node["modifiers"]]  # DISTINCT, ORDER, LIMIT as DuckDB's parser puts them
@@ -104,25 +109,28 @@ def sql_table(rows: SqlRows, sql: str) -> pa.Table:
 
 
 def filter_positions(rows: SqlRows, condition: str, *, where: str) -> np.ndarray:
-    """Sorted positions (into ``rows``) of the rows for which the SQL condition ``condition`` (the text
-    of a WHERE clause) is TRUE; NULL counts as false, as in SQL."""
+    """Positions (into ``rows``, ascending) of the rows for which the SQL condition ``condition`` (the
+    text of a WHERE clause) is TRUE; NULL counts as false, as in SQL."""
     text = _check_text(condition, where)
     prefix = f"SELECT 1 FROM {TABLE} WHERE "
     with _connection() as con:
         node = _parse(con, prefix + text, where, offset=len(prefix), shown=condition)
-        condition_node = node.get("where_clause")
-        if _shape(node, where_clause=None) != _shape(_parse(con, f"SELECT 1 FROM {TABLE}", where)):
+        if not _only_where(node):
             raise InvalidOptionError(f"{where}: a filter is one condition (the text of a WHERE clause); use "
                                      "query() for ORDER BY, LIMIT, GROUP BY or a full SELECT")
         _check_tables(node, where, rows_only=False)
-        _register(con, rows, _referenced(node), with_row=True)
-        kind = _execute(con, _to_sql(con, {**node, "select_list": [condition_node], "where_clause": None}),
-                        rows, node, where, None)
-        if kind != "BOOLEAN":
-            raise InvalidOptionError(f"{where}: the condition gives {kind} values, not true/false")
-        select = {**node, "select_list": [_column_ref(_ROW)]}
-        found = _execute(con, _to_sql(con, select), rows, node, where, lambda r: r.fetchnumpy()[_ROW])
-    return np.sort(np.asarray(found, dtype=np.int64))
+        _register(con, rows, _referenced(node), with_row=False)
+        # the condition as a projection: one value per row, in row order (DuckDB preserves insertion
+        # order without ORDER BY), which also shows its type
+        projection = _to_sql(con, {**node, "select_list": [node["where_clause"]], "where_clause": None})
+        kind, values = _execute(con, projection, rows, node, where,
+                                lambda r: (str(r.description[0][1]), r.fetchnumpy() if
+                                           str(r.description[0][1]) == "BOOLEAN" else None))
+    if values is None:
+        raise InvalidOptionError(f"{where}: the condition gives {kind} values, not true/false")
+    selected = next(iter(values.values()))
+    selected = selected.filled(False) if isinstance(selected, np.ma.MaskedArray) else selected  # NULL: not TRUE
+    return np.flatnonzero(selected).astype(np.int64)
 
 
 # --------------------------------------------------------------------- the rows
@@ -157,15 +165,23 @@ def _register(con: duckdb.DuckDBPyConnection, rows: SqlRows, referenced: set[str
 
 
 # ---------------------------------------------------------------- the statement
+_LOCAL = threading.local()
+
+
 @contextmanager
 def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(":memory:", config=_CONFIG)
-    try:
+    """This thread's locked-down DuckDB (one per thread and process: a forked child makes its own and
+    never touches its parent's), with no table registered once the block ends."""
+    con = getattr(_LOCAL, "connections", {}).get(os.getpid())
+    if con is None:
+        con = duckdb.connect(":memory:", config=_CONFIG)
         for macro in _MACROS:
             con.execute(macro)
+        _LOCAL.connections = {**getattr(_LOCAL, "connections", {}), os.getpid(): con}
+    try:
         yield con
     finally:
-        con.close()
+        con.unregister(TABLE)
 
 
 def _check_text(sql: Any, where: str) -> str:
@@ -180,13 +196,12 @@ def _parse(con: duckdb.DuckDBPyConnection, text: str, where: str, *, offset: int
            shown: str | None = None) -> dict[str, Any]:
     """DuckDB's tree of ``text``, which must be exactly one SELECT (positions in errors count from
     ``offset``, into ``shown``)."""
-    try:
-        count = len(con.extract_statements(text))
-    except duckdb.ParserException:
-        count = 1  # json_serialize_sql below names the position
-    if count != 1:
-        raise InvalidOptionError(f"{where}: expected one SQL statement, found {count}")
     tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+    statements = tree.get("statements", [])
+    if tree.get("error") and tree.get("error_type") == "not implemented":  # not a SELECT, or not only SELECTs
+        statements = con.extract_statements(text)
+    if len(statements) > 1:
+        raise InvalidOptionError(f"{where}: expected one SQL statement, found {len(statements)}")
     if tree.get("error"):
         message = tree.get("error_message", "")
         if tree.get("error_type") == "not implemented":
@@ -248,6 +263,35 @@ def _check_ref(ref: dict[str, Any], ctes: set[str], where: str) -> None:
                                  f"only the table {TABLE}")
 
 
+def _plain_star(node: dict[str, Any], order: dict[str, Any] | None) -> bool:
+    """Whether the select list is a bare ``*`` that ORDER BY does not point into (``ORDER BY 2``,
+    ``ORDER BY ALL``), so the rows' positions alone give the same result."""
+    items = node["select_list"]
+    star = len(items) == 1 and items[0]["class"] == "STAR" and not items[0]["columns"] and not any(
+        items[0].get(k) for k in ("relation_name", "exclude_list", "replace_list", "expr", "rename_list",
+                                  "qualified_exclude_list"))
+    return star and not any(o["expression"]["class"] in ("CONSTANT", "STAR") for o in (order or {}).get("orders", []))
+
+
+def _order_by_all(node: dict[str, Any], order: dict[str, Any] | None, where: str) -> None:
+    """``ORDER BY ALL`` as ordinals of the select list: DuckDB writes it back as ``ORDER BY COLUMNS(*)``,
+    which means the columns of ``ds``, so a select list of expressions keeps its meaning this way."""
+    orders = (order or {}).get("orders", [])
+    if not any(o["expression"]["class"] == "STAR" and o["expression"]["columns"] for o in orders):
+        return
+    items = node["select_list"]
+    if any(item["class"] == "STAR" for item in items):
+        if _plain_star(node, None):
+            return  # SELECT * ... ORDER BY ALL: the columns of ds are the select list
+        raise InvalidOptionError(f"{where}: ORDER BY ALL over * and expressions; name the ORDER BY columns")
+    (entry,) = orders  # DuckDB's parser allows ALL only alone
+    order["orders"] = [{**entry, "expression": {"class": "CONSTANT", "type": "VALUE_CONSTANT", "alias": "",
+                                                "query_location": 0,
+                                                "value": {"type": {"id": "INTEGER", "type_info": None},
+                                                          "is_null": False, "value": k}}}
+                       for k in range(1, len(items) + 1)]
+
+
 def _check_rows(node: dict[str, Any], where: str) -> None:
     """The SELECT gives rows of ds (query()): no grouping or plain DISTINCT."""
     if node["group_expressions"] or node["group_sets"] or node["having"] is not None:
@@ -265,26 +309,26 @@ def _function_name(ref: dict[str, Any]) -> str:
 
 def _referenced(node: dict[str, Any]) -> set[str] | None:
     """Lower-cased names the statement may mean as columns (None: it needs every column, a ``*``)."""
-    names: set[str] = set()
-    for d in _walk(node):
-        if d.get("class") in ("STAR", "POSITIONAL_REFERENCE"):
-            return None
-        if d.get("class") == "COLUMN_REF":
-            names.update(str(n).lower() for n in d["column_names"])
-    return names
+    if any(d.get("class") in ("STAR", "POSITIONAL_REFERENCE") for d in _walk(node)):
+        return None
+    return _names(node)
+
+
+def _names(node: dict[str, Any]) -> set[str]:
+    """Lower-cased parts of every column reference in the statement (``img.shape``: img and shape)."""
+    return {str(n).lower() for d in _walk(node) if d.get("class") == "COLUMN_REF" for n in d["column_names"]}
 
 
 def _column_ref(name: str, alias: str = "") -> dict[str, Any]:
     return {"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": alias, "query_location": 0, "column_names": [name]}
 
 
-def _shape(node: dict[str, Any], **replaced: Any) -> Any:
-    """``node`` with ``replaced`` keys and without query positions, to compare statement shapes."""
-    def strip(tree: Any) -> Any:
-        if isinstance(tree, dict):
-            return {k: strip(v) for k, v in tree.items() if k != "query_location"}
-        return [strip(v) for v in tree] if isinstance(tree, list) else tree
-    return strip({**node, **replaced})
+def _only_where(node: dict[str, Any]) -> bool:
+    """Whether ``node``, the tree of ``SELECT 1 FROM ds WHERE <text>``, got nothing from the text but its WHERE."""
+    return (node["type"] == "SELECT_NODE" and not node["modifiers"] and not node["cte_map"]["map"]
+            and not node["group_expressions"] and not node["group_sets"] and node["having"] is None
+            and node["qualify"] is None and node["sample"] is None and node["from_table"]["type"] == "BASE_TABLE"
+            and node["aggregate_handling"] == "STANDARD_HANDLING")
 
 
 def _to_sql(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> str:
@@ -313,7 +357,7 @@ def _engine_error(error: duckdb.Error, rows: SqlRows, node: dict[str, Any], wher
     if isinstance(error, duckdb.BinderException) and "must appear in the GROUP BY clause" in text:
         return InvalidOptionError(f"{where}: the SELECT aggregates rows (count, sum, ...), so it does not give rows "
                                   f"of {TABLE}; use sql() for it")
-    referenced = _referenced(node) or set()
+    referenced = _names(node)
     chunked = [c for c in rows.columns if c in rows.chunked and c.lower() in referenced]
     hint = "".join(f"; column {c!r} is a tensor stored in chunks: SQL sees its metadata only "
                    f"({c}.shape, {c}.ndim, {c}.nbytes)" for c in chunked)
