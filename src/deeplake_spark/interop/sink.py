@@ -3,8 +3,9 @@
 The rows go through the dataset layer's :class:`~deeplake_spark.dataset.distributed.TaskWriter`
 (chunks per tensor plus one Parquet file, memory bounded by a chunk per tensor and a row group),
 then :func:`~deeplake_spark.dataset.distributed.commit_written` creates the Delta table with all of
-them in version 0. Until that commit nothing exists at the destination that a reader could open; on
-any failure the files written so far are deleted and the error propagates.
+them in version 0. Until that commit nothing exists at the destination that a reader could open. On
+a failure the files written so far are deleted and the error propagates, except when a failed commit
+may have landed after all (a dataset exists at the destination now): then the files stay.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from deeplake_spark.dataset import Dataset, DatasetSchema
 from deeplake_spark.dataset import open as open_dataset
 from deeplake_spark.dataset.create_target import check_create_target
-from deeplake_spark.dataset.distributed import TaskWriter, commit_written
+from deeplake_spark.dataset.distributed import TaskWriter, commit_written, existing_schema
 from deeplake_spark.dataset.progress import progress_bar
+from deeplake_spark.errors import DatasetExistsError, DeepLakeSparkError
 from deeplake_spark.storage import normalize_uri
 
 log = logging.getLogger(__name__)
@@ -47,15 +49,23 @@ def write_new_dataset(uri: str, schema: DatasetSchema, batches: Iterable[Mapping
     local = "://" not in uri
     existed = local and os.path.exists(uri)
     bar = progress_bar(total_rows, f"import {os.path.basename(uri.rstrip('/'))}", "row", progress)
+    committing = False
     try:
         for batch in batches:
             writer.write(batch)
             bar.update(len(next(iter(batch.values()))) if batch else 0)
         written = writer.finish()
+        committing = True
         commit_written(uri, schema, [written], storage_options=storage_options, create_only=True,
                        operation=operation)
-    except BaseException:
-        log.info("%s: import failed; deleting the %s files written so far", uri, operation)
+    except BaseException as e:
+        if committing and not isinstance(e, DatasetExistsError) and _may_have_landed(uri, storage_options):
+            # e.g. an I/O error after the log entry was written: keep the files, vacuum removes them if
+            # no version references them
+            log.warning("%s: the %s commit reported %s but may have landed; its files are kept", uri, operation,
+                        type(e).__name__)
+            raise
+        log.info("%s: %s failed; deleting the files written so far", uri, operation)
         writer.discard()
         if local:
             _remove_empty_folders(uri, keep_root=existed)
@@ -64,6 +74,15 @@ def write_new_dataset(uri: str, schema: DatasetSchema, batches: Iterable[Mapping
         bar.close()
     log.info("%s: %s committed %d rows as version 0", uri, operation, writer.rows)
     return open_dataset(uri, storage_options=storage_options)
+
+
+def _may_have_landed(uri: str, storage_options: Mapping[str, str] | None) -> bool:
+    """After a failed commit: does a dataset exist at ``uri`` now (or can that not be told)?"""
+    try:
+        return existing_schema(uri, storage_options) is not None
+    except (DeepLakeSparkError, OSError) as e:
+        log.warning("%s: cannot tell whether the failed commit landed: %s", uri, e)
+        return True
 
 
 def _remove_empty_folders(root: str, *, keep_root: bool) -> None:
