@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deeplake_spark.errors import DecodeError
+from deeplake_spark.errors import DecodeError, MissingDependencyError
 from deeplake_spark.format.images import image_format
 
 #: ISO-BMFF major brands of still images (HEIF/AVIF): an ``ftyp`` box alone does not make a video
@@ -111,7 +111,7 @@ def read_video_frames(data: bytes | memoryview, *, start: int | None = None, sto
     """
     av = _av()
     if av is None:
-        raise DecodeError(f"{where}: decoding video frames needs PyAV: {_INSTALL}")
+        raise MissingDependencyError(f"{where}: decoding video frames needs PyAV: {_INSTALL}")
     if step is not None and step <= 0:
         raise ValueError(f"{where}: step must be a positive int, not {step}")
     data = bytes(data)

@@ -111,6 +111,11 @@ def array_spark_type(spec: TensorSpec, *, dataset: str = "") -> DataType:
     """Spark type of a tensor read in ``array`` mode; SchemaError for tensors without a fixed rank."""
     if spec.dtype == "str":
         return StringType()
+    if spec.is_video:
+        where = f"dataset {dataset}, " if dataset else ""
+        raise SchemaError(f"{where}tensor {spec.name!r} is a video tensor ({spec.compression} files), which has no "
+                          f"array form: read it with tensors='bytes' (or tensors='{spec.name}=bytes') for the "
+                          "container file's bytes and decode frames with deeplake_spark.read_video_frames")
     if spec.shape is None:
         where = f"dataset {dataset}, " if dataset else ""
         raise SchemaError(

@@ -21,6 +21,8 @@ public final class Chunk {
   static final int COMPRESSION_LZ4 = 1;
   static final int COMPRESSION_JPEG = 2;
   static final int COMPRESSION_PNG = 3;
+  /** 4 mp4, 5 webm, 6 mkv, 7 avi: sample-level video container files, stored as given (docs/FORMAT.md 2.3). */
+  static final int COMPRESSION_MAX_VIDEO = 7;
   static final int CHECKSUM_CRC32C = 1;
   static final int CHECKSUM_XXH64 = 2;
   private static final int HEADER_CRC_OFFSET = 20;
@@ -86,7 +88,7 @@ public final class Chunk {
       throw new ChunkFormatException.Corrupt(where + ": header checksum mismatch (damaged header)");
     }
     this.dtype = DType.fromCode(dtypeCode);
-    if (dtype == null || compCode > COMPRESSION_PNG || (algo != CHECKSUM_CRC32C && algo != CHECKSUM_XXH64)) {
+    if (dtype == null || compCode > COMPRESSION_MAX_VIDEO || (algo != CHECKSUM_CRC32C && algo != CHECKSUM_XXH64)) {
       throw new ChunkFormatException.Corrupt(where + ": unknown dtype/compression/checksum code ("
           + dtypeCode + ", " + compCode + ", " + algo + ")");
     }
