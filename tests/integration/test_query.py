@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deeplake_spark as dls
-from deeplake_spark.dataset.view import DatasetView
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 
 N = 40
@@ -53,16 +52,12 @@ def ds(tmp_path_factory):
     return dataset
 
 
-def query(rows_of, sql):
-    return DatasetView(rows_of).query(sql) if not isinstance(rows_of, DatasetView) else rows_of.query(sql)
-
-
 def ids_of(view) -> list[int]:
     return [int(i) for i in view["id"]]
 
 
 def test_query_gives_a_view_of_the_selected_rows_in_query_order(ds):
-    view = query(ds, "SELECT * FROM ds WHERE split = 'train' AND id >= 4 ORDER BY score DESC, id LIMIT 5 OFFSET 1")
+    view = ds.query("SELECT * FROM ds WHERE split = 'train' AND id >= 4 ORDER BY score DESC, id LIMIT 5 OFFSET 1")
     train = sorted((i for i in range(4, N) if SPLITS[i % 4] == "train"), key=lambda i: (-((i * 7) % 10), i))
     assert isinstance(view, dls.DatasetView) and view.version == ds.version == 2
     assert ids_of(view) == train[1:6]
@@ -71,45 +66,45 @@ def test_query_gives_a_view_of_the_selected_rows_in_query_order(ds):
     assert view[0]["id"] == train[1] and view[0]["img"].shape == (2 + train[1] % 3, 4, 3)
     assert [int(m.ndim) for m in view["mask"]] == [1 if i % 2 == 0 else 2 for i in train[1:6]]
     # the select list does not narrow the view; no ORDER BY keeps the rows' order
-    assert ids_of(query(ds, "SELECT id FROM ds WHERE label = 2")) == [i for i in range(N) if i % 3 == 2]
-    assert query(ds, "SELECT id FROM ds WHERE label = 2").numpy().keys() == set(SCHEMA)
+    assert ids_of(ds.query("SELECT id FROM ds WHERE label = 2")) == [i for i in range(N) if i % 3 == 2]
+    assert ds.query("SELECT id FROM ds WHERE label = 2").numpy().keys() == set(SCHEMA)
     # FROM-first DuckDB syntax, window functions, QUALIFY and DISTINCT ON give rows too
-    assert ids_of(query(ds, "FROM ds WHERE id < 3")) == [0, 1, 2]
-    best = query(ds, "SELECT * FROM ds QUALIFY row_number() OVER (PARTITION BY label ORDER BY score DESC, id) = 1 "
+    assert ids_of(ds.query("FROM ds WHERE id < 3")) == [0, 1, 2]
+    best = ds.query("SELECT * FROM ds QUALIFY row_number() OVER (PARTITION BY label ORDER BY score DESC, id) = 1 "
                      "ORDER BY label")
     assert ids_of(best) == [min((i for i in range(N) if i % 3 == lab), key=lambda i: (-((i * 7) % 10), i))
                             for lab in range(3)]
-    assert ids_of(query(ds, "SELECT DISTINCT ON (label) * FROM ds ORDER BY label, id DESC")) == [39, 37, 38]
+    assert ids_of(ds.query("SELECT DISTINCT ON (label) * FROM ds ORDER BY label, id DESC")) == [39, 37, 38]
     # ORDER BY may point into the select list: ordinals, ALL, aliases
-    assert ids_of(query(ds, "SELECT * FROM ds ORDER BY 4 DESC LIMIT 3")) == [39, 38, 37]  # 4th column: id
+    assert ids_of(ds.query("SELECT * FROM ds ORDER BY 4 DESC LIMIT 3")) == [39, 38, 37]  # 4th column: id
     by_all = sorted(range(N), key=lambda i: (i % 3, (i * 7) % 10))  # stable: ties keep row order
-    assert ids_of(query(ds, "SELECT label, score FROM ds ORDER BY ALL")) == by_all
-    assert ids_of(query(ds, "SELECT *, -id AS neg FROM ds ORDER BY neg LIMIT 2")) == [39, 38]
-    assert len(query(ds, "SELECT * FROM ds WHERE id > 1000")) == 0
+    assert ids_of(ds.query("SELECT label, score FROM ds ORDER BY ALL")) == by_all
+    assert ids_of(ds.query("SELECT *, -id AS neg FROM ds ORDER BY neg LIMIT 2")) == [39, 38]
+    assert len(ds.query("SELECT * FROM ds WHERE id > 1000")) == 0
 
 
 def test_ties_keep_view_order_and_views_query_their_own_rows(ds):
     picked = ds[[30, 3, 17, 8, 25, 12]]  # view order is not dataset order
-    assert ids_of(query(picked, "SELECT * FROM ds")) == [30, 3, 17, 8, 25, 12]
+    assert ids_of(picked.query("SELECT * FROM ds")) == [30, 3, 17, 8, 25, 12]
     # label ties keep view order: 30 (0), 3 (0), 12 (0); 25 (1); 17 (2), 8 (2)
-    assert ids_of(query(picked, "SELECT * FROM ds ORDER BY label")) == [30, 3, 12, 25, 17, 8]
-    assert ids_of(query(picked, "SELECT * FROM ds ORDER BY label DESC LIMIT 3")) == [17, 8, 25]
+    assert ids_of(picked.query("SELECT * FROM ds ORDER BY label")) == [30, 3, 12, 25, 17, 8]
+    assert ids_of(picked.query("SELECT * FROM ds ORDER BY label DESC LIMIT 3")) == [17, 8, 25]
     # only the view's rows are in ds: aggregates see 6 rows
     assert picked.sql("SELECT count(*) AS n, max(id) AS m FROM ds").to_pylist() == [{"n": 6, "m": 30}]
     # views of query views compose, and their positions are the version's
-    top = query(ds, "SELECT * FROM ds ORDER BY id DESC LIMIT 10")
-    assert ids_of(query(top[2:], "SELECT * FROM ds WHERE label = 0")) == [36, 33, 30]
-    assert query(top[2:], "SELECT * FROM ds WHERE label = 0").indices.tolist() == [36, 33, 30]
+    top = ds.query("SELECT * FROM ds ORDER BY id DESC LIMIT 10")
+    assert ids_of(top[2:].query("SELECT * FROM ds WHERE label = 0")) == [36, 33, 30]
+    assert top[2:].query("SELECT * FROM ds WHERE label = 0").indices.tolist() == [36, 33, 30]
     assert ids_of(top.filter("label = 0")) == [39, 36, 33, 30]
 
 
 def test_tensor_metadata_without_reading_chunks(ds, tmp_path):
     expect_h = {i: 2 + i % 3 for i in range(N) if i != 7}
-    tall = query(ds, "SELECT * FROM ds WHERE shape(img)[1] = 4 AND ndim(mask) = 2")
+    tall = ds.query("SELECT * FROM ds WHERE shape(img)[1] = 4 AND ndim(mask) = 2")
     assert ids_of(tall) == [i for i in range(N) if expect_h.get(i) == 4 and i % 2 == 1]
-    assert ids_of(DatasetView(ds).filter("img.shape[1] = 4 AND mask.ndim = 2")) == ids_of(tall)
-    assert ids_of(DatasetView(ds).filter("img IS NULL")) == [7]
-    table = DatasetView(ds).sql("SELECT id, img, nbytes(img) AS nb, shape(mask) AS ms FROM ds ORDER BY id")
+    assert ids_of(ds.filter("img.shape[1] = 4 AND mask.ndim = 2")) == ids_of(tall)
+    assert ids_of(ds.filter("img IS NULL")) == [7]
+    table = ds.sql("SELECT id, img, nbytes(img) AS nb, shape(mask) AS ms FROM ds ORDER BY id")
     assert table.column("img").type == pa.struct([("shape", pa.list_(pa.int64())), ("ndim", pa.int64()),
                                                   ("nbytes", pa.int64())])
     got = table.to_pylist()
@@ -118,7 +113,7 @@ def test_tensor_metadata_without_reading_chunks(ds, tmp_path):
     assert got[4]["img"] == {"shape": [3, 4, 3], "ndim": 3, "nbytes": stored}  # bytes as stored (encoded)
     assert got[5]["ms"] == [0, 2] and got[6]["ms"] == [1]
     nbytes = {r["id"]: r["nb"] for r in got}
-    biggest = query(ds, "SELECT * FROM ds ORDER BY img.nbytes DESC NULLS LAST, id LIMIT 3")
+    biggest = ds.query("SELECT * FROM ds ORDER BY img.nbytes DESC NULLS LAST, id LIMIT 3")
     assert ids_of(biggest) == sorted((i for i in nbytes if nbytes[i] is not None), key=lambda i: (-nbytes[i], i))[:3]
     # metadata comes from the refs: with every chunk file gone the queries above still answer
     copy = dls.open(ds.path)
@@ -129,7 +124,7 @@ def test_tensor_metadata_without_reading_chunks(ds, tmp_path):
             os.rename(os.path.join(folder, f), str(tmp_path / f"{name}-{f}"))
             moved.append((os.path.join(folder, f), str(tmp_path / f"{name}-{f}")))
     try:
-        assert ids_of(query(copy, "SELECT * FROM ds WHERE shape(img)[1] = 4 AND ndim(mask) = 2")) == ids_of(tall)
+        assert ids_of(copy.query("SELECT * FROM ds WHERE shape(img)[1] = 4 AND ndim(mask) = 2")) == ids_of(tall)
     finally:
         for original, aside in moved:
             os.rename(aside, original)
@@ -154,26 +149,26 @@ ROUND_TRIP = [
 @pytest.mark.parametrize("condition", ROUND_TRIP)
 def test_filter_and_query_select_what_duckdb_selects_from_the_text(ds, condition):
     # query() and filter() run DuckDB's tree written back as SQL; sql() runs the text as given
-    direct = DatasetView(ds).sql(f"SELECT id FROM ds WHERE {condition}").column("id").to_pylist()
+    direct = ds.sql(f"SELECT id FROM ds WHERE {condition}").column("id").to_pylist()
     assert direct, condition  # every condition selects something
-    assert ids_of(DatasetView(ds).filter(condition)) == sorted(direct)
-    assert ids_of(query(ds, f"SELECT * FROM ds WHERE {condition} ORDER BY id DESC")) == sorted(direct, reverse=True)
+    assert ids_of(ds.filter(condition)) == sorted(direct)
+    assert ids_of(ds.query(f"SELECT * FROM ds WHERE {condition} ORDER BY id DESC")) == sorted(direct, reverse=True)
 
 
 def test_sql_gives_any_select_as_arrow(ds):
-    table = DatasetView(ds).sql("SELECT split, count(*) AS n, avg(shape(img)[1]) AS h FROM ds "
+    table = ds.sql("SELECT split, count(*) AS n, avg(shape(img)[1]) AS h FROM ds "
                                 "GROUP BY split ORDER BY split NULLS LAST")
     assert isinstance(table, pa.Table) and table.column_names == ["split", "n", "h"]
     assert table.column("split").to_pylist() == ["train", "val", None]
     assert table.column("n").to_pylist() == [20, 10, 10]
     train_h = [2 + i % 3 for i in range(N) if SPLITS[i % 4] == "train" and i != 7]
     assert table.column("h").to_pylist()[0] == pytest.approx(sum(train_h) / len(train_h))
-    with_cte = DatasetView(ds).sql("WITH t AS (SELECT label, max(score) AS best FROM ds GROUP BY label) "
+    with_cte = ds.sql("WITH t AS (SELECT label, max(score) AS best FROM ds GROUP BY label) "
                                    "SELECT d.id FROM ds d JOIN t ON d.label = t.label AND d.score = t.best "
                                    "ORDER BY d.id")
     best = {lab: max((i * 7) % 10 for i in range(N) if i % 3 == lab) for lab in range(3)}
     assert with_cte.column("id").to_pylist() == [i for i in range(N) if (i * 7) % 10 == best[i % 3]]
-    assert DatasetView(ds).sql("SELECT DISTINCT label FROM ds ORDER BY 1").column(0).to_pylist() == [0, 1, 2]
+    assert ds.sql("SELECT DISTINCT label FROM ds ORDER BY 1").column(0).to_pylist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("sql, message", [
@@ -190,7 +185,7 @@ def test_sql_gives_any_select_as_arrow(ds):
 ])
 def test_query_refuses_what_is_not_rows_of_ds(ds, sql, message):
     with pytest.raises((InvalidOptionError, SchemaError), match=message) as info:
-        query(ds, sql)
+        ds.query(sql)
     assert ds.path in str(info.value) and "version 2" in str(info.value) and repr(sql) in str(info.value)
 
 
@@ -217,7 +212,7 @@ def test_unsafe_sql_is_refused_and_touches_no_file(ds, tmp_path, sql, message):
     secret.write_text("id\n1\n")
     out = tmp_path / "out.csv"
     text = sql.format(secret=secret, out=out)
-    for run in (lambda: query(ds, text), lambda: DatasetView(ds).sql(text)):
+    for run in (lambda: ds.query(text), lambda: ds[:].sql(text)):
         with pytest.raises(InvalidOptionError, match=message) as info:
             run()
         assert repr(text) in str(info.value)
@@ -226,14 +221,14 @@ def test_unsafe_sql_is_refused_and_touches_no_file(ds, tmp_path, sql, message):
 
 def test_filter_through_sql_on_a_time_travel_version_and_backticks(ds):
     old = dls.open(ds.path, version=1)
-    view = DatasetView(old).query("SELECT * FROM ds WHERE `label` = 1 ORDER BY id DESC")
+    view = old.query("SELECT * FROM ds WHERE `label` = 1 ORDER BY id DESC")
     assert view.version == 1 and ids_of(view) == [19, 16, 13, 10, 7, 4, 1]
     assert ids_of(old.filter("split = 'val' AND \"id\" < 10")) == [1, 5, 9]
     assert ids_of(old.filter("split = 'it''s'")) == []
 
 
 def test_loader_over_a_query_view_yields_its_rows_in_query_order(ds):
-    view = query(ds, "SELECT * FROM ds WHERE img IS NOT NULL ORDER BY score DESC, id LIMIT 12")
+    view = ds.query("SELECT * FROM ds WHERE img IS NOT NULL ORDER BY score DESC, id LIMIT 12")
     want = ids_of(view)
     assert len(want) == 12
     for workers in (0, 2):
