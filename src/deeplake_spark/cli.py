@@ -8,7 +8,7 @@
     deeplake-spark tag PATH NAME [--version N] [--delete]
     deeplake-spark tags PATH [--json]
     deeplake-spark import-folder DIR PATH [--engine spark|python]
-    deeplake-spark import-deeplake SRC PATH [--skip COLUMN ...] [--batch-rows N]
+    deeplake-spark import-deeplake SRC PATH [--skip COLUMN ...] [--src-cred KEY=VALUE ...]
     deeplake-spark import-coco IMAGES_DIR ANNOTATIONS_JSON PATH [--masks binary|segment|none]
 
 Exit status: 0 success, 1 a library error (one line on stderr naming what went wrong), 2 bad usage.
@@ -480,9 +480,16 @@ def cmd_import_deeplake(args: argparse.Namespace) -> int:
     """A Deep Lake 4 dataset -> a new dataset (docs/IMPORT.md)."""
     from deeplake_spark.interop import from_deeplake
 
+    creds = {}
+    for pair in args.src_cred or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidOptionError(f"--src-cred {pair!r}: expected KEY=VALUE")
+        creds[key] = value
     notes: list[str] = []
     ds = from_deeplake(args.src, args.path, storage_options=_storage_options(args), skip=_split_columns(args.skip) or (),
-                       batch_rows=args.batch_rows, progress=False if args.quiet else None, notes=notes)
+                       src_creds=creds or None, batch_rows=args.batch_rows, progress=False if args.quiet else None,
+                       notes=notes)
     if not args.quiet:
         for line in notes:
             print(line)
@@ -599,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="Deep Lake 4 dataset URL or path")
     p.add_argument("path", help="dataset path or URI to create")
     p.add_argument("--skip", nargs="+", default=None, metavar="COLUMN", help="columns to leave out")
+    p.add_argument("--src-cred", action="append", default=None, metavar="KEY=VALUE",
+                   help="Deep Lake 4 creds for SRC, e.g. aws_access_key_id=... endpoint_url=... (repeatable; "
+                        "--storage-option is for PATH)")
     p.add_argument("--batch-rows", type=int, default=256, help="rows read and written per step (default 256)")
     p.set_defaults(func=cmd_import_deeplake)
 

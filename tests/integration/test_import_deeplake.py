@@ -256,6 +256,12 @@ def test_import_from_and_to_s3(s3_server, tmp_path):
     assert len(reopened) == 5 and reopened.tensors["label"].class_names == ("no", "yes")
     raw = reopened.read_tensor("image", reopened.table(["image"])["image"].to_pylist(), raw=True)
     assert [bytes(b) for b in raw] == images and ds.table(["label"])["label"].to_pylist() == [0, 1, 1, 0, 1]
+    # the CLI: --src-cred for the source, --storage-option for the destination
+    by_cli = s3_server.uri()
+    argv = ["import-deeplake", src, by_cli, "-q", *[a for k, v in creds.items() for a in ("--src-cred", f"{k}={v}")],
+            *[a for k, v in options.items() for a in ("--storage-option", f"{k}={v}")]]
+    assert main(argv) == 0
+    assert dls.open(by_cli, storage_options=options).table(["label"])["label"].to_pylist() == [0, 1, 1, 0, 1]
     failed = s3_server.uri()
     with pytest.raises(SchemaError, match="boxes"):
         dls.from_deeplake(_failing_source(str(tmp_path / "bad")), failed, storage_options=options, batch_rows=2,
