@@ -15,6 +15,8 @@ import pytest
 import deeplake_spark as dls
 from deeplake_spark.errors import CorruptChunkError, InvalidOptionError
 from deeplake_spark.torch.chunk_cache import ChunkCache, default_cache_bytes
+from deeplake_spark.torch.collate import gather_tensor
+from deeplake_spark.torch.prefetch import ChunkPrefetcher
 
 N, ROWS_PER_CHUNK, BATCH = 400, 40, 16  # 10 chunks per tensor
 
@@ -157,18 +159,45 @@ def test_cache_bytes_option(ds, tmp_path, monkeypatch):
 
 def test_arena_stores_copies_and_maps_them_copy_on_write():
     cache = ChunkCache(3 * 4096)
-    header, payload = b"h" * 10, bytes(range(200)) * 20
-    stored = cache.put(("ds", "t", "a"), [header, payload])
+    header, payload = b"h" * 10, bytes(range(256)) * 16
+    stored = cache.put(("ds", "t", "a"), header, payload)
     assert stored is not None and bytes(stored[0]) == header and bytes(stored[1]) == payload
-    assert cache.put(("ds", "t", "a"), [header, payload]) is None  # already there
-    assert cache.put(("ds", "t", "b"), [b"x" * (3 * 4096)]) is None  # does not fit in what is left
+    assert cache.put(("ds", "t", "a"), header, payload) is None  # already there
+    assert cache.put(("ds", "t", "b"), b"", b"x" * (3 * 4096)) is None  # does not fit in what is left
     assert len(cache) == 1 and cache.stored_bytes == len(header) + len(payload)
     if not cache.copy_on_write:
         pytest.skip("no memfd_create on this platform: stored chunks are read-only bytes")
-    first = cache.epoch().parts(("ds", "t", "a"))
-    array = np.frombuffer(first[1], dtype=np.uint8)
+    nxt = cache.put(("ds", "t", "c"), header, payload[:64])
+    assert nxt is not None
+    epoch = cache.epoch()
+    (a, size), (c, _) = epoch.body(("ds", "t", "a")), epoch.body(("ds", "t", "c"))
+    assert size == len(payload) and c == a + len(payload)  # bodies adjacent (4096 is a multiple of the 64-byte alignment)
+    array = np.frombuffer(epoch.mapped[a:a + size], dtype=np.uint8)
     assert array.flags.writeable
     array[:] = 7  # an in-place edit of a batch view
-    again = cache.epoch().parts(("ds", "t", "a"))
-    assert bytes(again[1]) == payload and bytes(stored[1]) == payload
-    assert cache.epoch().parts(("ds", "t", "missing")) is None
+    again = cache.epoch()
+    assert bytes(again.mapped[a:a + size]) == payload and bytes(stored[1]) == payload
+    assert again.body(("ds", "t", "missing")) is None
+
+
+def test_batches_of_cached_chunks_are_views_also_across_chunk_boundaries(ds):
+    loader = ds.pytorch(columns=["raw", "id"], batch_size=BATCH, num_workers=0, shuffle=False)
+    _check_raw(_epoch_raw(loader))  # fills the cache in plan order: bodies adjacent
+    dataset = loader.dataset
+    source, tensor = dataset.source, dataset.source.tensors[0]
+    batches = dataset.epoch_batches(1, first=False)
+    straddling = next(b for b, rows in enumerate(batches) if len(np.unique(tensor.chunk_codes[rows])) == 2)
+    with ChunkPrefetcher(source.tensors, batches, prefetch_chunks=2, io_threads=2,
+                         cache=dataset.chunk_cache) as prefetcher:
+        for b in range(straddling + 1):
+            chunks = prefetcher.chunks_for(b)
+            if b < straddling:
+                prefetcher.release(b)
+        rows = batches[straddling]
+        codes = np.unique(tensor.chunk_codes[rows])
+        first, second = (chunks[(0, int(c))] for c in codes)
+        assert first.owned and second.owned and first.span[0] is second.span[0]
+        out = gather_tensor(tensor, 0, rows, chunks, views=True)
+        assert np.shares_memory(out, first.fixed) and np.shares_memory(out, second.fixed)  # one view, no copy
+        assert (out == gather_tensor(tensor, 0, rows, chunks, views=False)).all()
+        assert (out == (rows[:, None] * 32 + np.arange(32)).reshape(-1, 4, 8) % 251).all()

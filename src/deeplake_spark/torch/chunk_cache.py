@@ -7,12 +7,14 @@ dataset, tensor folder and chunk id. A chunk is stored after it was read, verifi
 checked against the loader's refs and, for LZ4, decompressed: the stored bytes are the chunk (or its
 header and decompressed payload), never bytes that failed a check. A chunk that fails is not stored.
 
-Where the platform has ``memfd_create`` (Linux) the bytes live in one anonymous in-memory file (an
-arena, filled front to back) that only this process writes. Each epoch maps a chunk's bytes
-copy-on-write (``MAP_PRIVATE``): batches may then be zero-copy views of them, and a training loop
-that edits a batch in place only changes its own private copy of the pages it writes -- the next
-epoch maps the pristine bytes again. Elsewhere the bytes are kept as immutable ``bytes`` and batches
-are gathered into fresh arrays (a copy).
+A chunk is stored as its header (kept as ``bytes``) and its body, the (decompressed) payload. Where
+the platform has ``memfd_create`` (Linux) the bodies live one after the other in one anonymous
+in-memory file (an arena, filled front to back in the order the loader stores them) that only this
+process writes. Each epoch maps the arena copy-on-write (``MAP_PRIVATE``): batches may then be
+zero-copy views of it -- also a batch that runs from the end of one chunk into the next one when
+their bodies are adjacent -- and a training loop that edits a batch in place only changes its own
+private copy of the pages it writes; the next epoch maps the pristine bytes again. Elsewhere bodies
+are kept as immutable ``bytes`` and batches are gathered into fresh arrays (a copy).
 
 The cache admits chunks until ``max_bytes`` are stored and then admits no more (nothing is evicted):
 a loader visits every chunk each epoch, and under LRU a dataset a little larger than the cache
@@ -25,7 +27,6 @@ import mmap
 import os
 import threading
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deeplake_spark.errors import InvalidOptionError
@@ -56,38 +57,31 @@ def check_cache_bytes(value: object) -> int:
 
 @dataclass(frozen=True)
 class _Entry:
-    offset: int
-    sizes: tuple[int, ...]
+    head: bytes
+    offset: int  # of the body in the arena
+    size: int  # of the body
 
     @property
     def nbytes(self) -> int:
-        return sum(self.sizes)
-
-
-def _split(buffer: memoryview, sizes: Sequence[int]) -> list[memoryview]:
-    parts, start = [], 0
-    for size in sizes:
-        parts.append(buffer[start:start + size])
-        start += size
-    return parts
+        return len(self.head) + self.size
 
 
 class ChunkCache:
-    """Bytes of verified chunks by identity, bounded by ``max_bytes``; thread-safe.
+    """Verified chunks (header + body) by identity, bounded by ``max_bytes``; thread-safe.
 
-    ``put(key, parts)`` stores a chunk's parts (its bytes, or its header and decompressed payload)
-    unless the cache is full, and returns read-only views of the stored copy (which stay valid as
-    long as the cache). ``epoch()`` maps what is stored copy-on-write for one epoch of a loader.
-    ``templates`` is free for the cache's user to keep what it derived from a stored chunk once
-    (e.g. its parsed header), under the same key.
+    ``put(key, head, body)`` stores a chunk unless the cache is full and returns read-only views of
+    the stored copy (valid as long as the cache). ``epoch()`` maps the stored bodies copy-on-write
+    for one epoch of a loader. ``templates`` is free for the cache's user to keep what it derived
+    from a stored chunk once (e.g. its parsed header), under the same key.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._entries: dict[tuple[str, ...], _Entry] = {}
-        self._bytes: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+        self._bodies: dict[tuple[str, ...], bytes] = {}  # without an arena
         self._pending: set[tuple[str, ...]] = set()
         self._stored = 0
+        self._heads = 0  # bytes of the heads stored or being stored
         self._lock = threading.Lock()
         self._end = 0  # next free offset in the arena
         self._fd = -1
@@ -109,7 +103,7 @@ class ChunkCache:
 
     @property
     def copy_on_write(self) -> bool:
-        """Whether ``epoch()`` maps private writable copies (else stored chunks are read-only bytes)."""
+        """Whether ``epoch()`` maps private writable copies (else stored bodies are read-only bytes)."""
         return self._fd >= 0
 
     @property
@@ -125,49 +119,51 @@ class ChunkCache:
         with self._lock:
             return key in self._entries
 
-    def put(self, key: tuple[str, ...], parts: Sequence[memoryview | bytes]) -> list[memoryview] | None:
-        """Store a verified chunk's parts: read-only views of the stored copy, or None when the
-        chunk is stored already (or being stored) or does not fit."""
-        views = [memoryview(p).cast("B") for p in parts]
-        sizes = tuple(len(v) for v in views)
-        nbytes = sum(sizes)
+    def put(self, key: tuple[str, ...], head: bytes | memoryview,
+            body: bytes | memoryview) -> tuple[memoryview, memoryview] | None:
+        """Store a verified chunk: read-only views of the stored (head, body), or None when the chunk
+        is stored already (or being stored) or does not fit."""
+        view = memoryview(body).cast("B")
+        kept_head = bytes(head)
+        nbytes = len(kept_head) + len(view)
         with self._lock:
             if key in self._entries or key in self._pending or self._stored + nbytes > self.max_bytes:
                 return None
             if self._shared is None:
-                kept = self._bytes[key] = tuple(bytes(v) for v in views)
-                self._entries[key] = _Entry(0, sizes)
+                kept = self._bodies[key] = bytes(view)
+                self._entries[key] = _Entry(kept_head, 0, len(kept))
                 self._stored += nbytes
-                return [memoryview(b) for b in kept]
+                return memoryview(kept_head), memoryview(kept)
             offset = self._end
-            if offset + nbytes > self.max_bytes:
+            if offset + len(view) + self._heads + len(kept_head) > self.max_bytes:  # padding counts here
                 return None
-            self._end = -(-(offset + nbytes) // _ALIGN) * _ALIGN
+            self._end = -(-(offset + len(view)) // _ALIGN) * _ALIGN
             self._pending.add(key)
             self._stored += nbytes
+            self._heads += len(kept_head)
         # Written outside the lock into the reserved range; visible to ``epoch()`` once complete.
-        position, ok = offset, True
+        position, ok, rest = offset, True, view
         try:
-            for view in views:
-                while len(view):
-                    n = os.pwrite(self._fd, view, position)
-                    position += n
-                    view = view[n:]
+            while len(rest):
+                n = os.pwrite(self._fd, rest, position)
+                position += n
+                rest = rest[n:]
         except OSError:
             ok = False
         with self._lock:
             self._pending.discard(key)
             if ok:
-                self._entries[key] = _Entry(offset, sizes)
+                self._entries[key] = _Entry(kept_head, offset, len(view))
             else:
                 self._stored -= nbytes
+                self._heads -= len(kept_head)
         if not ok:
             return None
-        return _split(memoryview(self._shared)[offset:offset + nbytes], sizes)
+        return memoryview(kept_head), memoryview(self._shared)[offset:offset + len(view)]
 
     def epoch(self) -> CacheEpoch:
-        """The chunks stored now, for one epoch: with ``copy_on_write``, one private mapping of them
-        (batches may be views of it; a write changes only the writer's copy of that page)."""
+        """The chunks stored now, for one epoch: with ``copy_on_write``, one private mapping of the
+        arena (batches may be views of it; a write changes only the writer's copy of that page)."""
         with self._lock:
             entries = dict(self._entries)
             end = self._end
@@ -182,11 +178,13 @@ class CacheEpoch:
 
     def __init__(self, entries: dict[tuple[str, ...], _Entry], mapped: memoryview | None) -> None:
         self._entries = entries
-        self._mapped = mapped
+        #: The private mapping of the arena (None without copy-on-write or when nothing is stored).
+        self.mapped = mapped
 
-    def parts(self, key: tuple[str, ...]) -> list[memoryview] | None:
-        """Writable private parts of a stored chunk (None: not stored then, or no copy-on-write)."""
+    def body(self, key: tuple[str, ...]) -> tuple[int, int] | None:
+        """(offset, size) of a stored chunk's body in ``mapped`` (None: not stored then, or no
+        copy-on-write)."""
         entry = self._entries.get(key)
-        if entry is None or self._mapped is None:
+        if entry is None or self.mapped is None:
             return None
-        return _split(self._mapped[entry.offset:entry.offset + entry.nbytes], entry.sizes)
+        return entry.offset, entry.size

@@ -91,6 +91,10 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
     """
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
+    if views and len(rows):
+        spanned = _spanned(tensor, t_pos, codes, index, chunks)
+        if spanned is not None and (len(rows) == 1 or (np.diff(spanned[1]) == spanned[2].strides[0]).all()):
+            return _span_view(spanned[0], int(spanned[1][0]), len(rows), spanned[2])
     uniq = np.unique(codes)
     fixed = [chunks[(t_pos, int(c))].fixed for c in uniq if c >= 0]
     if len(uniq) and uniq[0] >= 0 and all(f is not None for f in fixed):
@@ -148,25 +152,64 @@ def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[Chunk
     return out
 
 
+def _spanned(tensor: TensorSource, t_pos: int, codes: np.ndarray, index: np.ndarray,
+             chunks: Mapping[ChunkKey, LoadedChunk]) -> tuple[memoryview, np.ndarray, np.ndarray] | None:
+    """(buffer, byte address of each row's sample in it, a chunk's ``fixed`` as the dtype/shape
+    model) when every row's chunk is owned, fixed-shape and lies in one buffer (``LoadedChunk.span``,
+    the chunk cache's mapping of the epoch), with one sample shape: then rows whose addresses follow
+    each other are one view of that buffer, across chunk boundaries too."""
+    uniq = np.unique(codes)
+    if not len(uniq) or uniq[0] < 0:
+        return None
+    model = None
+    bases = np.empty(len(uniq), dtype=np.int64)
+    for k, code in enumerate(uniq.tolist()):
+        chunk = chunks[(t_pos, code)]
+        if not chunk.owned or chunk.fixed is None or chunk.span is None:
+            return None
+        if model is None:
+            model, buffer = chunk.fixed, chunk.span[0]
+        elif chunk.span[0] is not buffer or chunk.fixed.shape[1:] != model.shape[1:] or chunk.fixed.dtype != model.dtype:
+            return None
+        bases[k] = chunk.span[1]
+    step = model.strides[0] if model.ndim else 0
+    if step <= 0:
+        return None
+    return buffer, bases[np.searchsorted(uniq, codes)] + index.astype(np.int64) * step, model
+
+
+def _span_view(buffer: memoryview, address: int, count: int, model: np.ndarray) -> np.ndarray:
+    per = int(np.prod(model.shape[1:], dtype=np.int64))
+    return np.frombuffer(buffer, dtype=model.dtype, count=count * per, offset=address).reshape((count, *model.shape[1:]))
+
+
 def _view_runs(tensor: TensorSource, t_pos: int, rows: np.ndarray, bounds: np.ndarray,
-               chunks: Mapping[ChunkKey, LoadedChunk]) -> list[int | None]:
-    """For each batch ``rows[bounds[b]:bounds[b + 1]]``: the first sample index when its rows are one
-    run of samples in one chunk whose fixed-shape buffer the chunk owns (the batch can be a view),
-    else None."""
+               chunks: Mapping[ChunkKey, LoadedChunk]) -> list[np.ndarray | None]:
+    """For each batch ``rows[bounds[b]:bounds[b + 1]]``: a view of its samples when they are one
+    run of samples in one chunk whose fixed-shape buffer the chunk owns, or one run of adjacent
+    samples in the chunk cache's mapping (``_spanned``), else None (to be gathered)."""
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
+    spanned = _spanned(tensor, t_pos, codes, index, chunks)
     step = np.zeros(len(rows), dtype=np.int64)
     if len(rows) > 1:
-        step[1:] = np.cumsum((np.diff(index) == 1) & (np.diff(codes) == 0))
-    out: list[int | None] = []
+        if spanned is not None:
+            follows = np.diff(spanned[1]) == spanned[2].strides[0]
+        else:
+            follows = (np.diff(index) == 1) & (np.diff(codes) == 0)
+        step[1:] = np.cumsum(follows)
+    out: list[np.ndarray | None] = []
     for b in range(len(bounds) - 1):
         s, e = int(bounds[b]), int(bounds[b + 1])
         code = int(codes[s]) if e > s else -1
         if code < 0 or int(step[e - 1] - step[s]) != e - s - 1:
             out.append(None)
-            continue
-        chunk = chunks[(t_pos, code)]
-        out.append(int(index[s]) if chunk.owned and chunk.fixed is not None else None)
+        elif spanned is not None:
+            out.append(_span_view(spanned[0], int(spanned[1][s]), e - s, spanned[2]))
+        else:
+            chunk = chunks[(t_pos, code)]
+            first = int(index[s])
+            out.append(chunk.fixed[first:first + e - s] if chunk.owned and chunk.fixed is not None else None)
     return out
 
 
@@ -188,7 +231,7 @@ def gather_block(source: LoaderSource, rows: np.ndarray, sizes: Sequence[int], c
             continue
         pos, tensor = by_name[name]
         runs = _view_runs(tensor, pos, rows, bounds, chunks) if views else [None] * len(sizes)
-        rest = [b for b, first in enumerate(runs) if first is None]
+        rest = [b for b, view in enumerate(runs) if view is None]
         if rest:
             part = rows if len(rest) == len(sizes) else np.concatenate([rows[bounds[b]:bounds[b + 1]] for b in rest])
             values = gather_tensor(tensor, pos, part, chunks, alloc)
@@ -196,10 +239,9 @@ def gather_block(source: LoaderSource, rows: np.ndarray, sizes: Sequence[int], c
             for b in rest:
                 out[b][name] = values[start:start + sizes[b]]
                 start += sizes[b]
-        for b, first in enumerate(runs):
-            if first is not None:
-                code = int(tensor.chunk_codes[rows[bounds[b]]])
-                out[b][name] = chunks[(pos, code)].fixed[first:first + sizes[b]]  # type: ignore[index]
+        for b, view in enumerate(runs):
+            if view is not None:
+                out[b][name] = view
     return out
 
 

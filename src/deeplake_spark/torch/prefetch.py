@@ -18,6 +18,7 @@ copy-on-write, without I/O or checksum.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ class LoadedChunk:
     reader: ChunkReader
     fixed: np.ndarray | None
     owned: bool = False
+    #: (buffer, byte offset of ``fixed``) when ``fixed`` lies in a buffer other chunks of the epoch
+    #: may follow it in (the chunk cache's mapping): a batch running into the next chunk is a view too.
+    span: tuple[memoryview, int] | None = None
 
 
 def _ready(chunk: ChunkReader) -> LoadedChunk:
@@ -81,11 +85,10 @@ def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedC
 @dataclass
 class _Template:
     """What a loader derives once from a chunk in its ``ChunkCache``: ``loaded`` reads the cache's
-    read-only copy; ``fixed_at`` = (part, byte offset) of the fixed-shape samples in the stored
-    parts; ``claims`` = the refs already checked against it."""
+    read-only copy (its ``fixed`` samples start the stored body); ``claims`` = the refs already
+    checked against it."""
 
     loaded: LoadedChunk
-    fixed_at: tuple[int, int]
     claims: object
 
 
@@ -164,6 +167,8 @@ class ChunkPrefetcher:
         self.shared = shared
         self.cache = cache if shared is None else None
         self._epoch: CacheEpoch | None = None  # the cache's chunks mapped for this epoch, on first use
+        self._last_put: threading.Event | None = None  # set once the last chunk scheduled is stored
+        self._closed = False
         self.prefetch_chunks = max(0, prefetch_chunks)
         self._readers = [
             # writable: an uncompressed chunk's samples can then be handed out as zero-copy views
@@ -207,7 +212,9 @@ class ChunkPrefetcher:
                     done.set_exception(e)
                 self._live[key] = done
             else:
-                self._live[key] = self._pool.submit(self._load_cached, self.cache, key)
+                stored = threading.Event()
+                self._live[key] = self._pool.submit(self._load_cached, self.cache, key, self._last_put, stored)
+                self._last_put = stored
         elif self.shared is None:
             self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, code)
         else:
@@ -219,22 +226,31 @@ class ChunkPrefetcher:
         parts = shared.acquire(chunk_name(key), lambda: _parts(load_chunk(self._readers[t_pos], tensor, code)))
         return _shared_reader(tensor, code, parts)
 
-    def _load_cached(self, cache: LoaderChunkCache, key: ChunkKey) -> LoadedChunk:
+    def _load_cached(self, cache: LoaderChunkCache, key: ChunkKey, after: threading.Event | None,
+                     stored: threading.Event) -> LoadedChunk:
         """Load a chunk (read, verify, check, decompress) and keep it in ``cache`` when it fits;
-        this epoch uses the buffer just read, the cache its own copy."""
-        t_pos, code = key
-        tensor = self.tensors[t_pos]
-        loaded = load_chunk(self._readers[t_pos], tensor, code)  # raises before anything is cached
-        parts = _parts(loaded)
-        stored = cache.put(cache_key(tensor, code), parts)
-        if stored is not None:
-            kept = _rebuilt(tensor, code, stored, owned=False)
-            at = (len(parts) - 1, 0 if len(parts) > 1 else loaded.reader.header.header_len)
-            cache.templates[cache_key(tensor, code)] = _Template(kept, at, tensor.claims)
-        return loaded
+        this epoch uses the buffer just read, the cache its own copy. Chunks are stored in the order
+        they were scheduled (``after``: the previous one's ``stored``), so the bodies of chunks an
+        unshuffled epoch reads one after the other are adjacent in the cache."""
+        try:
+            t_pos, code = key
+            tensor = self.tensors[t_pos]
+            loaded = load_chunk(self._readers[t_pos], tensor, code)  # raises before anything is cached
+            while after is not None and not after.wait(0.05) and not self._closed:
+                pass
+            if self._closed:
+                return loaded
+            chunk = loaded.reader
+            kept = cache.put(cache_key(tensor, code), chunk.data[:chunk.header.header_len], chunk.raw_payload)
+            if kept is not None:
+                template = _rebuilt(tensor, code, list(kept), owned=False)
+                cache.templates[cache_key(tensor, code)] = _Template(template, tensor.claims)
+            return loaded
+        finally:
+            stored.set()
 
     def _from_cache(self, template: _Template, tensor: TensorSource, code: int) -> LoadedChunk:
-        """A stored chunk for this epoch: its parsed reader, and its samples as a private
+        """A stored chunk for this epoch: its parsed reader, and its samples in a private
         copy-on-write mapping (batches may be views of it) where the cache has one."""
         kept = template.loaded
         if template.claims is not tensor.claims:  # another loader's refs: check them too
@@ -243,12 +259,13 @@ class ChunkPrefetcher:
             return LoadedChunk(kept.reader, kept.fixed, owned=False)
         if self._epoch is None:
             self._epoch = self.cache.epoch()
-        parts = self._epoch.parts(cache_key(tensor, code))
-        if parts is None:
+        body = self._epoch.body(cache_key(tensor, code))
+        if body is None or self._epoch.mapped is None:
             return LoadedChunk(kept.reader, kept.fixed, owned=False)
-        part, offset = template.fixed_at
-        fixed = np.frombuffer(parts[part][offset:offset + kept.fixed.nbytes], dtype=kept.fixed.dtype)
-        return LoadedChunk(kept.reader, fixed.reshape(kept.fixed.shape), owned=True)
+        offset, _ = body
+        mapped = self._epoch.mapped
+        fixed = np.frombuffer(mapped[offset:offset + kept.fixed.nbytes], dtype=kept.fixed.dtype)
+        return LoadedChunk(kept.reader, fixed.reshape(kept.fixed.shape), owned=True, span=(mapped, offset))
 
     def chunks_for(self, batch: int) -> dict[ChunkKey, LoadedChunk]:
         """The loaded chunks batch number ``batch`` needs (waits for them); starts later loads."""
@@ -276,6 +293,7 @@ class ChunkPrefetcher:
                     self.shared.done(chunk_name(key))
 
     def close(self) -> None:
+        self._closed = True
         futures = list(self._live.values())
         for future in futures:
             future.cancel()
