@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deeplake_spark import tensor
 from deeplake_spark.dataset.schema import DatasetSchema
@@ -132,3 +134,25 @@ def test_every_video_container_is_a_sample_compression(compression):
 
 def test_point_cloud_with_fixed_width():
     assert TensorSpec.create("lidar", "point_cloud", shape=(None, 4), dtype="float64").shape == (None, 4)
+
+
+_MAGICS = [b"", b"\x00\x00\x00\x18ftypisom", b"\x00\x00\x00\x18ftypheic", b"\x1a\x45\xdf\xa3", b"RIFF\x00\x00\x00\x00AVI ",
+           b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"\x00\x00\x00\x08moov"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(magic=st.sampled_from(_MAGICS), tail=st.binary(max_size=80),
+       compression=st.sampled_from(["mp4", "webm", "mkv", "avi"]))
+def test_video_container_check_accepts_its_kinds_and_refuses_the_rest_typed(magic, tail, compression):
+    from deeplake_spark.errors import DecodeError
+    from deeplake_spark.format.video import ACCEPTED_CONTAINERS, check_video, video_container
+
+    data = magic + tail
+    kind = video_container(data)
+    assert kind in (None, "mp4", "webm", "mkv", "avi")
+    try:
+        got = check_video(data, compression, where="tensor 'clip'")
+    except DecodeError as e:
+        assert "tensor 'clip'" in str(e) and kind not in ACCEPTED_CONTAINERS[compression]
+    else:
+        assert got == kind and got in ACCEPTED_CONTAINERS[compression]
