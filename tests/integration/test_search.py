@@ -9,9 +9,12 @@ import os
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deeplake_spark as dls
 from deeplake_spark.dataset.search import search
+from deeplake_spark.dataset.search_topk import TopK
 from deeplake_spark.errors import ChunkNotFoundError, InvalidOptionError, SchemaError
 
 N, DIM = 300, 16
@@ -34,6 +37,22 @@ def brute_force(data: np.ndarray, query: np.ndarray, metric: str, k: int, rows: 
         key = -(x @ q)
     order = np.lexsort((rows, key))[:k]
     return rows[order], (-key if metric != "l2" else key)[order]
+
+
+@settings(max_examples=100, deadline=None)
+@given(scores=st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0, float("nan")]), max_size=60),
+       cuts=st.lists(st.integers(0, 60), max_size=6), k=st.integers(1, 12), higher=st.booleans())
+def test_streamed_top_k_equals_one_sort_whatever_the_blocks(scores, cuts, k, higher):
+    """Merging per-chunk top-k (many ties, NaN = no score) gives the global order: score, then row."""
+    values = np.array(scores, dtype=np.float64)
+    rows = np.random.default_rng(len(scores)).permutation(len(values)).astype(np.int64)
+    top = TopK.empty(k, higher)
+    for block in np.split(np.arange(len(values)), sorted(c for c in cuts if c <= len(values))):
+        top.offer(values[block], rows[block])
+    kept = ~np.isnan(values)
+    order = np.lexsort((rows[kept], -values[kept] if higher else values[kept]))[:k]
+    assert top.positions.tolist() == rows[kept][order].tolist()
+    assert top.scores.tolist() == values[kept][order].tolist()
 
 
 @pytest.fixture(scope="module", params=["none", "lz4"])
@@ -224,3 +243,17 @@ def test_clear_errors(tmp_path):
     empty = dls.create(str(tmp_path / "none"), {"name": "string"})
     with pytest.raises(InvalidOptionError, match="no tensor of htype 'embedding'"):
         search(empty, [1, 2])
+
+
+def test_search_on_s3_fetches_chunks_ahead(s3_server):
+    """Remote chunks are fetched one ahead of the one being scored (a second thread): same answer."""
+    ds = dls.create(s3_server.uri(), {"id": "int64", "emb": dls.tensor("embedding", shape=(8,), chunk_size=8 * 4 * 16)},
+                    storage_options=s3_server.storage_options)
+    emb = vectors(100, 8, seed=5)
+    ds.append({"id": np.arange(100), "emb": emb})
+    query = vectors(1, 8, seed=6)[0]
+    for metric in ("cosine", "l2"):
+        hits = search(ds, query, k=5, metric=metric)
+        assert hits.indices.tolist() == brute_force(emb, query, metric, 5)[0].tolist()
+    assert search(ds, query, k=3, filter="id >= 90").indices.tolist() == \
+        brute_force(emb, query, "cosine", 3, np.arange(90, 100))[0].tolist()
