@@ -17,6 +17,7 @@ Text tensors and non-numeric tabular columns always come as lists of Python valu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from deeplake_spark.errors import InvalidOptionError
-from deeplake_spark.torch.prefetch import ChunkKey, LoadedChunk
+from deeplake_spark.torch.prefetch import ChunkKey, LoadedChunk, unique_codes
 from deeplake_spark.torch.source import LoaderSource, TensorSource
 
 MODES = ("stack", "pad", "list")
@@ -95,7 +96,7 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
         spanned = _spanned(tensor, t_pos, codes, index, chunks)
         if spanned is not None and (len(rows) == 1 or (np.diff(spanned[1]) == spanned[2].strides[0]).all()):
             return _span_view(spanned[0], int(spanned[1][0]), len(rows), spanned[2])
-    uniq = np.unique(codes)
+    uniq = unique_codes(codes)
     fixed = [chunks[(t_pos, int(c))].fixed for c in uniq if c >= 0]
     if len(uniq) and uniq[0] >= 0 and all(f is not None for f in fixed):
         arrays = [f for f in fixed if f is not None]
@@ -158,7 +159,7 @@ def _spanned(tensor: TensorSource, t_pos: int, codes: np.ndarray, index: np.ndar
     model) when every row's chunk is owned, fixed-shape and lies in one buffer (``LoadedChunk.span``,
     the chunk cache's mapping of the epoch), with one sample shape: then rows whose addresses follow
     each other are one view of that buffer, across chunk boundaries too."""
-    uniq = np.unique(codes)
+    uniq = unique_codes(codes)
     if not len(uniq) or uniq[0] < 0:
         return None
     model = None
@@ -179,7 +180,7 @@ def _spanned(tensor: TensorSource, t_pos: int, codes: np.ndarray, index: np.ndar
 
 
 def _span_view(buffer: memoryview, address: int, count: int, model: np.ndarray) -> np.ndarray:
-    per = int(np.prod(model.shape[1:], dtype=np.int64))
+    per = math.prod(model.shape[1:])
     return np.frombuffer(buffer, dtype=model.dtype, count=count * per, offset=address).reshape((count, *model.shape[1:]))
 
 

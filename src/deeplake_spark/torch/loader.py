@@ -37,7 +37,7 @@ from typing import Any, Self
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, default_convert, get_worker_info
 
 from deeplake_spark.errors import InvalidOptionError
 from deeplake_spark.torch import collate as collate_mod
@@ -322,7 +322,9 @@ class DeepLakeDataLoader(DataLoader):
                          pin_memory=self._pin and self.engine == "main", timeout=timeout,
                          prefetch_factor=prefetch_factor if processes else None, persistent_workers=persistent,
                          multiprocessing_context=multiprocessing_context if processes else None)
-        self._position = (0, 0)
+        #: [epoch, batches of it done] after the last batch handed out (a list: updated in place per
+        #: batch, DataLoader.__setattr__ costs microseconds)
+        self._position = [0, 0]
         self._pass_first, self._pass_consumed, self._pass_end = 0, (), None
         self._passes = 0
         self._plan_next(0, 0, ())
@@ -366,11 +368,12 @@ class DeepLakeDataLoader(DataLoader):
         dataset.control.copy_(torch.tensor([first_epoch, start, count, self._passes]))
         length = dataset.epoch_length(consumed)
         per_epoch = dataset.batches_per_epoch
-        self._position = (first_epoch, start)
+        self._position[:] = (first_epoch, start)
         self._pass_first, self._pass_consumed, self._pass_end = first_epoch, consumed, end
-        iterator = super().__iter__()
+        iterator = super().__iter__() if self.engine == "processes" else self._in_process(dataset)
         self._plan_next(first_epoch + count if count >= 0 else first_epoch, 0, ())
         epoch, done = first_epoch, start
+        position = self._position
         for batch in iterator:
             if self._receiver is not None:
                 batch = self._receiver.open(batch)
@@ -379,8 +382,20 @@ class DeepLakeDataLoader(DataLoader):
             done += 1
             if done >= length:  # the epoch is complete: the state points at the next one
                 epoch, done, length = epoch + 1, 0, per_epoch
-            self._position = (epoch, done)
+            position[0], position[1] = epoch, done
             yield to_device(batch, self.target_device)
+
+    def _in_process(self, dataset: StreamingDataset) -> Iterator[Any]:
+        """The batches of the main and threads engines, straight from the dataset: what
+        ``DataLoader``'s single-process iterator does (convert numpy to tensors, pin memory), without
+        its per-batch profiler scope and conversion walk over batches that are tensors already."""
+        # a user's batch_transform or collate may return numpy; the loader's own batches are tensors
+        convert = dataset.batch_transform is not None or callable(dataset.collate)
+        pin_here = self._pin and self.engine == "main"
+        for batch in dataset:
+            if convert:
+                batch = default_convert(batch)
+            yield pin(batch) if pin_here else batch
 
     def state_dict(self) -> dict[str, Any]:
         """Where the training loop stands, after the batches it has received (``LoaderState.to_dict``):
@@ -411,7 +426,7 @@ class DeepLakeDataLoader(DataLoader):
         if end is not None and point.epoch >= end and dataset.num_epochs is not None:
             end = point.epoch + dataset.num_epochs  # the saved pass was over: the next pass is a whole one
         self._plan_next(point.epoch, point.start, point.consumed, end)
-        self._position = (point.epoch, point.start)
+        self._position[:] = (point.epoch, point.start)
         self._pass_first, self._pass_consumed, self._pass_end = point.epoch, point.consumed, end
 
     def __enter__(self) -> Self:

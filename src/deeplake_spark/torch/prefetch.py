@@ -59,6 +59,16 @@ class LoadedChunk:
     span: tuple[memoryview, int] | None = None
 
 
+def unique_codes(codes: np.ndarray) -> np.ndarray:
+    """``np.unique(codes)``, without a sort or hash when they are already in order (unshuffled plans)."""
+    if len(codes) < 2:
+        return codes.copy()
+    step = codes[1:] != codes[:-1]
+    if (codes[1:] >= codes[:-1]).all():
+        return codes[np.concatenate(([True], step))]
+    return np.unique(codes)
+
+
 def _ready(chunk: ChunkReader) -> LoadedChunk:
     """A loaded chunk with its lz4 payload decompressed and, when uniform, its fixed-shape view."""
     header = chunk.header
@@ -183,7 +193,7 @@ class ChunkPrefetcher:
         for b, rows in enumerate(batches):
             keys: list[ChunkKey] = []
             for t_pos, t in enumerate(self.tensors):
-                codes = np.unique(t.chunk_codes[rows])
+                codes = unique_codes(t.chunk_codes[rows])
                 keys.extend((t_pos, int(c)) for c in codes if c >= 0)
             for key in keys:
                 first_use.setdefault(key, b)
