@@ -12,8 +12,10 @@ commits) is read three ways in one Spark session:
 Cases: ``count`` (``df.select(col).count()``: Spark may answer from metadata), ``scan_*`` (count
 of rows whose tensor is not null: every sample is read and materialized), ``max_array``
 (``sum(array_max(emb))``: every decoded value visited by generated code) and ``sum_array`` (sum
-of all decoded values via the interpreted ``aggregate`` higher-order function, which dominates
-its time). Each timing is the best of ``repeats`` runs after one warm-up; ``cpu_seconds`` is the
+of all decoded values written as the ``aggregate`` higher-order function, which Spark evaluates
+interpretively and which deeplake's optimizer rule turns into a generated-code loop: ``--conf
+spark.deeplake.optimizer.arraySum.enabled=false`` measures it without the rule). Each timing is
+the best of ``repeats`` runs after one warm-up; ``cpu_seconds`` is the
 least CPU time of those runs summed over this process tree (the Spark JVM, whose local-mode
 executor threads run the tasks, and Spark's Python workers): a measure a busy machine does not
 stretch the way it stretches wall time. Within a case the systems take turns (warm-up of each, then
@@ -91,8 +93,9 @@ def _best(actions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tupl
 
 
 def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: int = 4,
-        repeats: int = 3) -> list[dict[str, Any]]:
-    """Build the data under ``workdir`` and time every (case, system); returns one dict per timing."""
+        repeats: int = 3, only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Build the data under ``workdir`` and time every (case, system), or only the cases named in
+    ``only``; returns one dict per timing."""
     from pyspark.sql import functions as F
 
     ds_path = os.path.join(workdir, "ds")
@@ -128,6 +131,9 @@ def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: i
     }
     results = []
     for case, (mode, action) in cases.items():
+        if only and case not in only:
+            continue
+
         def one_run(system: str, action: Callable[[Any], Any] = action, mode: str = mode) -> Callable[[], Any]:
             return lambda: action(frame(system, mode))
 
@@ -162,18 +168,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--workdir", default=None, help="kept when given; a temp folder otherwise")
+    parser.add_argument("--cases", default="", help="comma list of cases to run (all when empty)")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting for the session (repeatable)")
     args = parser.parse_args()
     from deeplake_spark.spark import spark_session
 
-    spark = spark_session(master=args.master)
+    settings = dict(item.split("=", 1) for item in args.conf)
+    spark = spark_session(master=args.master, **settings)
+    load_before = os.getloadavg()
     workdir = args.workdir or tempfile.mkdtemp(prefix="deeplake-jvm-bench-")
     try:
-        results = run(spark, workdir, rows=args.rows, dim=args.dim, files=args.files, repeats=args.repeats)
+        results = run(spark, workdir, rows=args.rows, dim=args.dim, files=args.files, repeats=args.repeats,
+                      only=tuple(c for c in args.cases.split(",") if c))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     mib = args.rows * args.dim * 4 / 2**20
-    print(f"rows={args.rows} dim={args.dim} ({mib:.0f} MiB of float32) files={args.files} master={args.master}")
+    print(f"rows={args.rows} dim={args.dim} ({mib:.0f} MiB of float32) files={args.files} master={args.master} "
+          f"conf={settings} load average (1, 5, 15 min) before {load_before} after {os.getloadavg()}")
     for r in results:
         print(f"{r['case']:<11} {r['system']:<13} {r['seconds']:>8.3f} s {r['cpu_seconds']:>8.3f} s CPU "
               f"{r['rows_per_s']:>10} rows/s  {r['result']}")

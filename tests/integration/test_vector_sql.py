@@ -85,8 +85,9 @@ def test_order_by_limit_gives_numpys_top_k(spark, embeddings, source):
     path, values = embeddings
     query = _query()
     expected = _expected(values, query)
-    df = spark.read.format(source).option("tensors", "array").load(path)
-    df.createOrReplaceTempView("vec_top")
+    # the docs/SQL_FUNCTIONS.md form: a temp view over the dataset, embeddings as arrays
+    spark.sql(f"CREATE OR REPLACE TEMP VIEW vec_top USING `{source}` OPTIONS (path '{path}', tensors 'array')")
+    df = spark.table("vec_top")
     top = spark.sql(f"SELECT id FROM vec_top ORDER BY cosine_similarity(emb, {_sql_array(query)}) DESC "
                     "LIMIT 10").collect()
     assert [r["id"] for r in top] == list(np.argsort(-np.nan_to_num(expected["cosine_similarity"], nan=-2))[:10])
