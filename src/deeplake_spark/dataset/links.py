@@ -67,6 +67,16 @@ class LinkResolver:
         self.dataset = normalize_uri(dataset)
         self.roots = tuple(dict.fromkeys([self.dataset, *(normalize_uri(r) for r in roots)]))
         self.storage_options = dict(storage_options or {})
+        self._storages: dict[str, Storage] = {}  # one client per root (a dict write races harmlessly)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_storages": {}}
+
+    def _storage(self, root: str) -> Storage:
+        storage = self._storages.get(root)
+        if storage is None:
+            storage = self._storages[root] = Storage(root, self.storage_options if _is_s3(root) else None)
+        return storage
 
     def __repr__(self) -> str:
         return f"LinkResolver(dataset={self.dataset!r}, roots={list(self.roots)!r})"
@@ -96,12 +106,12 @@ class LinkResolver:
             if _is_s3(root) != _is_s3(uri) or not _under(_key(uri), _key(root)):
                 continue
             if _is_s3(root):
-                return Storage(root, self.storage_options), _key(uri)[len(_key(root)) + 1:]
+                return self._storage(root), _key(uri)[len(_key(root)) + 1:]
             real, real_root = os.path.realpath(uri), os.path.realpath(root)
             if not _under(real, real_root):
                 raise UnsafePathError(f"{where}: link {link!r} leads through a symbolic link to {real}, outside its "
                                       f"root {root}")
-            return Storage(real_root), os.path.relpath(real, real_root)
+            return self._storage(real_root), os.path.relpath(real, real_root)
         raise UnsafePathError(f"{where}: link {link!r} is outside the allowed roots {list(self.roots)}; pass its "
                               "folder in link_roots=[...] when opening the dataset to allow it")
 
