@@ -67,8 +67,18 @@ def disk_bytes(path: str) -> int:
 
 
 def resize_transform(sample: dict[str, Any]) -> dict[str, Any]:
-    """The varjpeg case's per-sample transform: the decoded image resized to 224x224 (PIL bilinear)."""
-    return {"image": data.resize_sample(sample["image"]), "label": sample["label"]}
+    """The varjpeg case's per-sample transform: the decoded image resized to 224x224 (PIL bilinear).
+
+    The loader hands the image as a PIL image (``decode_method="pil"``), so this is the work of
+    ``data.decode_resize`` that Mosaic's and Lance's rows do: decode, resize, one ``np.asarray``."""
+    from PIL import Image
+
+    image = sample["image"]
+    if isinstance(image, Image.Image):
+        resized = np.asarray(image.resize((data.RESIZE_TO, data.RESIZE_TO), Image.BILINEAR))
+    else:
+        resized = data.resize_sample(image)
+    return {"image": resized, "label": sample["label"]}
 
 
 def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: int = 0, shuffle: bool = True) -> Any:
@@ -79,6 +89,7 @@ def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: in
                                "num_epochs": 1}
     if kind == "varjpeg":
         options["transform"] = resize_transform
+        options["decode_method"] = "pil"
     try:
         return ds.pytorch(**options)
     except TypeError as e:

@@ -150,6 +150,34 @@ def test_images_decode_and_ragged_collate_modes(small_ds):
         next(iter(ds.pytorch(batch_size=40, num_workers=2, columns=["boxes"])))
 
 
+def _pil_flip(sample):
+    from PIL import Image
+
+    image = sample["image"]
+    assert isinstance(image, Image.Image) and image.mode == "RGB" and image.size == (4, 5)  # PIL: (width, height)
+    return {"image": np.asarray(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), "id": int(sample["id"])}
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_decode_method_pil_hands_images_to_the_transform_as_pil(small_ds, engine):
+    ds, images = small_ds
+    for decode_method in ("pil", {"image": "pil"}):
+        loader = ds.pytorch(batch_size=25, num_workers=2, columns=["image", "id"], transform=_pil_flip,
+                            decode_method=decode_method, engine=engine)
+        seen = []
+        for batch in loader:
+            ids = batch["id"].numpy()
+            assert torch.equal(batch["image"], torch.from_numpy(images[ids][:, :, ::-1].copy()))
+            seen.extend(ids.tolist())
+        assert sorted(seen) == list(range(N))
+    with pytest.raises(InvalidOptionError, match="decode_method"):
+        ds.pytorch(num_workers=0, decode_method="tobytes")
+    with pytest.raises(InvalidOptionError, match="'x'.*JPEG/PNG"):
+        ds.pytorch(num_workers=0, decode_method={"x": "pil"})
+    with pytest.raises(InvalidOptionError, match="'nope'"):
+        ds.pytorch(num_workers=0, decode_method={"nope": "pil"})
+
+
 def _flip(sample):
     return {"image": np.ascontiguousarray(sample["image"][:, ::-1]), "id": int(sample["id"])}
 

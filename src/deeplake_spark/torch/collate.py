@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from deeplake_spark.errors import InvalidOptionError
+from deeplake_spark.torch.pil_decode import decode_pil
 from deeplake_spark.torch.prefetch import ChunkKey, LoadedChunk, unique_codes
 from deeplake_spark.torch.source import LoaderSource, TensorSource
 
@@ -79,7 +80,7 @@ def _run(index: np.ndarray) -> int | None:
 
 
 def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Mapping[ChunkKey, LoadedChunk],
-                  alloc: Alloc | None = None, views: bool = False) -> np.ndarray | list[Any]:
+                  alloc: Alloc | None = None, views: bool = False, pil: bool = False) -> np.ndarray | list[Any]:
     """Samples of ``rows``: one stacked array when every sample is a fixed-shape raw sample of the
     same shape (no per-sample Python work), else a list of arrays / str / None. The refs of
     ``rows`` were checked against their chunks when those were loaded (``ref_checks``).
@@ -88,7 +89,8 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
     image samples of one shape are decoded one by one into such an array instead of a list.
     With ``views`` (no sample occurs twice in the loader's epoch), rows that are one run of
     samples in one chunk whose buffer the chunk owns (``LoadedChunk.owned``) come as a view of
-    that buffer, without a copy: no other batch sees those samples.
+    that buffer, without a copy: no other batch sees those samples. ``pil``: image samples come as
+    PIL images (``pil_decode``), in a list.
     """
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
@@ -120,7 +122,7 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
                 else:  # a temporary of this chunk's share of the rows
                     out[where] = array[index[where]]
             return out
-    if alloc is not None and len(uniq) and uniq[0] >= 0 and tensor.spec.dtype != "str":
+    if alloc is not None and not pil and len(uniq) and uniq[0] >= 0 and tensor.spec.dtype != "str":
         readers = [chunks[(t_pos, code)].reader for code in codes.tolist()]
         shapes = {r.shape(i) for r, i in zip(readers, index.tolist())}
         if len(shapes) == 1:
@@ -134,20 +136,25 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
             values.append(None)
             continue
         ch = chunks[(t_pos, code)]
-        values.append(ch.fixed[i] if ch.fixed is not None else ch.reader.sample(i))
+        if pil:
+            values.append(decode_pil(ch.reader, i))
+        else:
+            values.append(ch.fixed[i] if ch.fixed is not None else ch.reader.sample(i))
     return values
 
 
 def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[ChunkKey, LoadedChunk],
-                   alloc: Alloc | None = None, views: bool = False) -> dict[str, np.ndarray | list[Any]]:
+                   alloc: Alloc | None = None, views: bool = False,
+                   pil: frozenset[str] = frozenset()) -> dict[str, np.ndarray | list[Any]]:
     """Every column of ``rows`` as numpy arrays (stacked) or lists of samples, in source order
-    (tensor columns stacked into arrays from ``alloc`` when given, or views, see ``gather_tensor``)."""
+    (tensor columns stacked into arrays from ``alloc`` when given, or views, see ``gather_tensor``;
+    image columns in ``pil`` as lists of PIL images)."""
     out: dict[str, np.ndarray | list[Any]] = {}
     by_name = {t.name: (pos, t) for pos, t in enumerate(source.tensors)}
     for name in source.order:
         if name in by_name:
             pos, tensor = by_name[name]
-            out[name] = gather_tensor(tensor, pos, rows, chunks, alloc, views)
+            out[name] = gather_tensor(tensor, pos, rows, chunks, alloc, views, name in pil)
         else:
             out[name] = source.tabular[name][rows]
     return out

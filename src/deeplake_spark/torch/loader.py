@@ -47,6 +47,7 @@ from deeplake_spark.torch.chunk_share import ChunkShare, SharedEpoch
 from deeplake_spark.torch.device import pin, resolve_device, to_device, wants_pinned_memory
 from deeplake_spark.torch.engines import block_batches, choose_engine, decodes_images
 from deeplake_spark.torch.loader_state import LoaderState, layout_digest
+from deeplake_spark.torch.pil_decode import pil_columns
 from deeplake_spark.torch.prefetch import ChunkPrefetcher, chunk_users
 from deeplake_spark.torch.sampling import batch_owners, next_offset, rank_batches, rank_num_batches, worker_batches
 from deeplake_spark.torch.shm_batches import SlotReceiver, WorkerRing, new_flags
@@ -88,7 +89,8 @@ class StreamingDataset(IterableDataset):
                  rank: int, world_size: int, drop_last: bool, shuffle_window: int, prefetch_chunks: int,
                  io_threads: int, transform: Callable[[dict[str, Any]], Any] | None,
                  batch_transform: Callable[[Any], Any] | None, collate: collate_mod.CollateOption,
-                 pad_value: float, verify: bool, cache_bytes: int = 0) -> None:
+                 pad_value: float, verify: bool, cache_bytes: int = 0,
+                 pil_columns: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.source = source
         self.layout = source.layout()
@@ -110,6 +112,8 @@ class StreamingDataset(IterableDataset):
         #: Bound of the chunk cache kept across epochs where batches are built in this process
         #: (main and threads engines; 0: none). Made on first use, never sent to worker processes.
         self.cache_bytes = cache_bytes
+        #: Image columns handed to ``transform`` as PIL images (``decode_method``).
+        self.pil_columns = pil_columns
         self._chunk_cache: ChunkCache | None = None
         #: [first epoch, batches of it already done, epochs (-1: endless), pass number] of the next
         #: pass (shared with the workers).
@@ -189,7 +193,8 @@ class StreamingDataset(IterableDataset):
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:
         """One batch from its rows and the loaded chunks."""
         columns = collate_mod.gather_columns(self.source, rows, chunks,
-                                             self._pool.empty if self._pool is not None else None, self.views)
+                                             self._pool.empty if self._pool is not None else None, self.views,
+                                             self.pil_columns)
         if self.transform is None and not callable(self.collate):
             batch = collate_mod.collate_columns(columns, self.collate, self.pad_value, self._tensor_names)
         else:
@@ -443,7 +448,8 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
                 shuffle_window: int = 4, io_threads: int = 4, collate: collate_mod.CollateOption = "stack",
                 pad_value: float = 0, prefetch_factor: int = 2, timeout: float = 0, verify: bool = True,
                 multiprocessing_context: Any = None, engine: str = "auto",
-                persistent_workers: bool | None = None, cache_bytes: int | None = None) -> DeepLakeDataLoader:
+                persistent_workers: bool | None = None, cache_bytes: int | None = None,
+                decode_method: str | dict[str, str] | None = None) -> DeepLakeDataLoader:
     """A streaming DataLoader over ``source`` (see :func:`make_dataset_loader` for the options)."""
     batch_size = _positive_int("batch_size", batch_size)
     num_workers = _positive_int("num_workers", num_workers, 0)
@@ -462,6 +468,7 @@ def make_loader(source: LoaderSource, *, batch_size: int = 32, num_epochs: int |
         prefetch_chunks=_positive_int("prefetch_chunks", prefetch_chunks, 0),
         io_threads=_positive_int("io_threads", io_threads), transform=transform, batch_transform=batch_transform,
         collate=collate, pad_value=pad_value, verify=verify, cache_bytes=check_cache_bytes(cache_bytes),
+        pil_columns=pil_columns(decode_method, {t.name: t.spec.compression in ("jpeg", "png") for t in source.tensors}),
     )
     return DeepLakeDataLoader(dataset, num_workers=num_workers, engine=engine, persistent_workers=persistent_workers,
                               device=device, prefetch_factor=_positive_int("prefetch_factor", prefetch_factor),
@@ -487,6 +494,7 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     together), ``io_threads`` (4 per worker), ``collate`` ("stack" | "pad" | "list" | per-column
     dict | callable), ``pad_value`` (0), ``cache_bytes`` (main and threads engines: verified chunks
     kept in memory across epochs, so later epochs of a dataset that fits read no file; None =
-    ``min(4 GiB, RAM / 8)``, 0 = off; see ``chunk_cache``).
+    ``min(4 GiB, RAM / 8)``, 0 = off; see ``chunk_cache``), ``decode_method`` ("numpy" default; "pil"
+    or ``{column: "pil"}``: JPEG/PNG columns reach ``transform`` as PIL images, as in Deep Lake 3).
     """
     return make_loader(from_dataset(ds, columns), **options)
