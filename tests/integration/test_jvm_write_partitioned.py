@@ -135,12 +135,12 @@ def test_append_uses_the_tables_partitioning_and_overwrite_keeps_it(spark, tmp_p
 @pytest.mark.parametrize("column, message", [
     ("emb", "column 'emb' is a tensor and cannot be a partition column"),
     ("x", "partition column 'x' has type double"),
-    ("ts", "partition column 'ts' has type timestamp"),
+    ("ts", "partition column 'ts' has type timestamp_ntz"),
     ("nope", "partition column 'nope' is not a column of the data"),
 ])
 def test_bad_partition_columns_are_refused_before_any_task_writes(spark, tmp_path, column, message):
     path = str(tmp_path / "bad")
-    df = spark.createDataFrame([(1, 0.5, dt.datetime(2026, 1, 1), [1.0])], "id long, x double, ts timestamp, "
+    df = spark.createDataFrame([(1, 0.5, dt.datetime(2026, 1, 1), [1.0])], "id long, x double, ts timestamp_ntz, "
                                "emb array<float>")
     with pytest.raises(SPARK_ERRORS, match=message):
         df.write.format(FMT).partitionBy(column).save(path)

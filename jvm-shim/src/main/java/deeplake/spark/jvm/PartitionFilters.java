@@ -212,6 +212,18 @@ final class PartitionFilters {
       } catch (NumberFormatException notFinite) {
         return Truth.UNKNOWN;  // NaN / infinity literals: leave to Spark
       }
+    } else if (value instanceof BigDecimal d && literal instanceof Number l) {
+      try {
+        c = d.compareTo(new BigDecimal(l.toString()));
+      } catch (NumberFormatException notFinite) {
+        return Truth.UNKNOWN;
+      }
+    } else if (value instanceof java.time.Instant t) {
+      java.time.Instant l = literal instanceof java.time.Instant i ? i
+          : literal instanceof java.sql.Timestamp ts ? ts.toInstant() : null;
+      if (l != null) {
+        c = t.compareTo(l);
+      }
     } else if (value instanceof Boolean b && literal instanceof Boolean l) {
       c = b.compareTo(l);
     } else if (value instanceof LocalDate d) {

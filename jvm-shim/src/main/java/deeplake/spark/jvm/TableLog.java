@@ -297,7 +297,7 @@ public final class TableLog {
         throw new UnsupportedOperationException(ErrorClasses.UNSUPPORTED_TABLE_FEATURE
             + dataset + ": partition column '" + field.name() + "' is of type "
             + field.dataType().simpleString() + ", which the deeplake readers do not read as a partition column "
-            + "(supported: string, tinyint, smallint, int, bigint, boolean, date); rewrite the table partitioned by "
+            + "(supported: string, tinyint, smallint, int, bigint, boolean, date, timestamp, decimal); rewrite the table partitioned by "
             + "another column or read it with delta-spark");
       }
       out.add(field);

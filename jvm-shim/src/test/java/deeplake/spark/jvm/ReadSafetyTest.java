@@ -102,7 +102,11 @@ class ReadSafetyTest {
   @Test
   void s3UrlsAreServedByS3a() throws Exception {
     org.apache.hadoop.conf.Configuration conf = Io.hadoopConf(new HashMap<>());
-    assertEquals("org.apache.hadoop.fs.s3a.S3AFileSystem", conf.get("fs.s3.impl"));
+    // S3A behind one shared client per distinct settings (Hadoop's own cache is per bucket)
+    for (String scheme : new String[] {"s3", "s3a"}) {
+      assertEquals(KeyedS3AFileSystem.class.getName(), conf.get("fs." + scheme + ".impl"), scheme);
+      assertEquals("true", conf.get("fs." + scheme + ".impl.disable.cache"), scheme);
+    }
     Map<String, String> own = new HashMap<>();
     own.put("fs.s3.impl", "my.FileSystem");
     assertEquals("my.FileSystem", Io.hadoopConf(own).get("fs.s3.impl"), "a user's fs.s3.impl wins");
