@@ -35,6 +35,7 @@ from pyspark.sql.types import (
 )
 
 from deeplake_spark.dataset import DatasetSchema
+from deeplake_spark.dataset.commit_info import check_message
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 from deeplake_spark.format.spec import COMPRESSIONS, HTYPES, TensorSpec, normalize_dtype
 from deeplake_spark.spark import types as T
@@ -44,7 +45,8 @@ from deeplake_spark.storage import normalize_uri
 #: Save modes; Spark itself only lets ``append``/``overwrite`` reach a Python source (see writer.py).
 SAVE_MODES = ("append", "overwrite", "errorifexists", "ignore")
 _MODE_ALIASES = {"error": "errorifexists", "default": "errorifexists"}
-WRITE_OPTIONS = ("path", "saveMode", "overwriteSchema", "tabularColumns", "rowGroupBytes", "partitionBy")
+WRITE_OPTIONS = ("path", "saveMode", "overwriteSchema", "tabularColumns", "rowGroupBytes", "partitionBy", "message",
+                 "userMetadata")
 TENSOR_KEYS = ("htype", "dtype", "shape", "compression", "chunkSize", "classNames")
 TENSOR_PREFIX = "tensor."
 _CATALOG_KEYS = frozenset({"location", "owner", "provider", "comment", "external", "is_managed_location",
@@ -97,6 +99,8 @@ class WriteOptions:
     partition_by: tuple[str, ...] = ()
     tensor_options: dict[str, dict[str, str]] = field(default_factory=dict)
     storage_options: dict[str, str] = field(default_factory=dict, compare=False)
+    #: ``message`` (or delta-spark's spelling ``userMetadata``): the commit's ``commitInfo.userMetadata``
+    message: str | None = None
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> WriteOptions:
@@ -147,7 +151,17 @@ class WriteOptions:
             partition_by=tuple(c.strip() for c in values.get("partitionBy", "").split(",") if c.strip()),
             tensor_options=tensors,
             storage_options=storage,
+            message=_message_option(values, dataset=normalize_uri(path)),
         )
+
+
+def _message_option(values: Mapping[str, str], *, dataset: str) -> str | None:
+    """Option ``message`` or ``userMetadata`` (delta-spark's name for it); both only when they agree."""
+    message, user_metadata = values.get("message"), values.get("userMetadata")
+    if message is not None and user_metadata is not None and message != user_metadata:
+        raise InvalidOptionError(f"dataset {dataset}: options 'message' ({message!r}) and 'userMetadata' "
+                                 f"({user_metadata!r}) are the same commit message; give one")
+    return check_message(message if message is not None else user_metadata, dataset=dataset, operation="write")
 
 
 # ------------------------------------------------------------------------------ planning

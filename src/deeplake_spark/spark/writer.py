@@ -18,6 +18,10 @@ file per partition value under ``<column>=<value>/``); a new one is partitioned 
 ``partitionBy`` (``write(df, path, partition_by=[...])``). Spark's own ``.partitionBy(...)`` never
 reaches a Python data source: PySpark 4.2 refuses it (``IllegalArgumentException: The provided
 partitioning or clustering columns do not match the existing table's``) before any deeplake code runs.
+
+Commit message: option ``message`` (or delta-spark's spelling ``userMetadata``) is stored as the
+commit's ``commitInfo.userMetadata`` (``ds.history()[i]["message"]``, ``deeplake-spark history``,
+delta-spark's ``DESCRIBE HISTORY``), as ``ds.append(..., message=...)`` does.
 """
 
 from __future__ import annotations
@@ -136,7 +140,8 @@ class DeepLakeArrowWriter(DataSourceArrowWriter):
         try:
             version = commit_written(self.options.path, schema, files, mode=self.mode,
                                      storage_options=self.options.storage_options, create_only=self.create_only,
-                                     operation=f"spark {self.mode}", partition_by=self.partition_by)
+                                     operation=f"spark {self.mode}", partition_by=self.partition_by,
+                                     message=self.options.message)
         except (CommitConflict, DatasetExistsError, SchemaError) as e:
             # Definitely not committed: remove what the tasks wrote.
             discard_written(self.options.path, files, self.options.storage_options)
