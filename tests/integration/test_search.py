@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import deeplake_spark as dls
 from deeplake_spark.dataset.search import search
 from deeplake_spark.dataset.search_topk import TopK
-from deeplake_spark.errors import ChunkNotFoundError, InvalidOptionError, SchemaError
+from deeplake_spark.errors import ChunkNotFoundError, CorruptChunkError, InvalidOptionError, SchemaError
 
 N, DIM = 300, 16
 SPLITS = np.array(["train", "val", "test"])
@@ -191,6 +191,22 @@ def test_filter_reads_only_chunks_holding_candidates(tmp_path):
     hits = search(ds, [1, 0, 0, 0], k=3, filter="id >= 20 and id < 30")
     assert len(hits) == 3 and all(20 <= i < 30 for i in hits.indices)
     with pytest.raises(ChunkNotFoundError, match="emb"):
+        search(ds, [1, 0, 0, 0], k=3)
+
+
+def test_a_chunk_damaged_after_a_search_is_refused_by_the_next(tmp_path):
+    """A local chunk's checksum is remembered per file identity: an in-place change is verified again."""
+    ds = dls.create(str(tmp_path / "damaged"), {"emb": dls.tensor("embedding", shape=(4,), chunk_size=4 * 4 * 10)})
+    ds.append({"emb": vectors(30, 4, seed=8)})
+    assert len(search(ds, [1, 0, 0, 0], k=3)) == 3
+    folder = os.path.join(ds.path, "_tensors", "emb")
+    name = sorted(os.listdir(folder))[0]
+    with open(os.path.join(folder, name), "r+b") as f:  # flip the last payload byte in place
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 0xFF]))
+    with pytest.raises(CorruptChunkError, match=name):
         search(ds, [1, 0, 0, 0], k=3)
 
 
