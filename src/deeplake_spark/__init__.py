@@ -13,6 +13,7 @@ from typing import Any
 from deeplake_spark import errors
 from deeplake_spark._version import __version__
 from deeplake_spark.dataset import Dataset, DatasetSchema, VacuumResult, create, open, tensor
+from deeplake_spark.dataset.search_result import SearchResult
 from deeplake_spark.dataset.view import DatasetView
 from deeplake_spark.errors import DeepLakeSparkError
 from deeplake_spark.format import TensorSpec
@@ -22,6 +23,7 @@ __all__ = [
     "DatasetSchema",
     "DatasetView",
     "DeepLakeSparkError",
+    "SearchResult",
     "TensorSpec",
     "VacuumResult",
     "__version__",

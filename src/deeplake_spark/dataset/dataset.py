@@ -20,6 +20,7 @@ from deeplake_spark.dataset import delta_log, dml, tags
 from deeplake_spark.dataset.commit_info import check_message
 from deeplake_spark.dataset.ingest import tabular_array, to_columns
 from deeplake_spark.dataset.inline import inline_array, inline_sample, inline_samples, inline_type
+from deeplake_spark.dataset.links import LinkResolver, resolve_link_columns
 from deeplake_spark.dataset.partitioning import check_partition_columns, partition_columns
 from deeplake_spark.dataset.progress import progress_bar
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
@@ -43,10 +44,13 @@ class Dataset:
     """
 
     def __init__(self, uri: str, table: DeltaTable, *, storage_options: Mapping[str, str] | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, link_roots: Sequence[str] | None = None) -> None:
         self.path = uri
         self.storage_options = dict(storage_options or {})
         self.storage = Storage(uri, self.storage_options)
+        #: folders/prefixes besides the dataset's own that link tensors may point into (dataset/links.py)
+        self.link_roots = tuple(link_roots or ())
+        self._links = LinkResolver(uri, roots=self.link_roots, storage_options=self.storage_options)
         self.read_only = read_only
         self._dt = table
         self._snapshot: pa.Table | None = None
@@ -162,7 +166,8 @@ class Dataset:
 
     def _rows(self, indices: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
         """{column: values} of the rows at ``indices`` (see ``rows.row_values``)."""
-        return row_values(self._take(indices, columns), self.schema, columns, self.read_tensor)
+        values = row_values(self._take(indices, columns), self.schema, columns, self.read_tensor)
+        return resolve_link_columns(values, self.schema, self._links, indices)
 
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> Any:
         """``ds[i]`` -> {column: value} of one row; ``ds[i:j]``, ``ds[[i, j]]``, ``ds[np_array]``
@@ -367,11 +372,12 @@ def torch_loader(rows: Dataset | DatasetView, **loader_options: Any) -> Any:
 
 def create(path: str | os.PathLike[str], schema: Mapping[str, Any] | DatasetSchema, *,
            storage_options: Mapping[str, str] | None = None, description: str | None = None,
-           partition_by: Sequence[str] | str | None = None) -> Dataset:
+           partition_by: Sequence[str] | str | None = None, link_roots: Sequence[str] | None = None) -> Dataset:
     """Create an empty dataset (version 0) at ``path``.
 
     ``partition_by``: tabular columns (string, integer, boolean or date) to partition the Delta table
     by; appends then write each partition's rows under ``<column>=<value>/`` (see docs/FORMAT.md).
+    ``link_roots``: where ``link`` tensors may point besides the dataset folder (as for :func:`open`).
 
     >>> ds = create("/tmp/ds", {"image": tensor("image"), "label": "int64"})
     >>> ds = create("/tmp/ds2", {"image": tensor("image"), "split": "string"}, partition_by=["split"])
@@ -381,12 +387,17 @@ def create(path: str | os.PathLike[str], schema: Mapping[str, Any] | DatasetSche
     partitions = check_partition_columns(parsed, partition_by, dataset=uri) if partition_by is not None else None
     table = delta_log.create_table(uri, parsed.to_arrow(), storage_options, description=description,
                                    partition_by=partitions)
-    return Dataset(uri, table, storage_options=storage_options)
+    return Dataset(uri, table, storage_options=storage_options, link_roots=link_roots)
 
 
 def open(path: str | os.PathLike[str], version: int | None = None, timestamp: str | datetime | None = None, *,
-         storage_options: Mapping[str, str] | None = None, tag: str | None = None) -> Dataset:  # noqa: A001
-    """Open a dataset at its latest version, or read-only at a past ``version``/``timestamp``/``tag``."""
+         storage_options: Mapping[str, str] | None = None, tag: str | None = None,
+         link_roots: Sequence[str] | None = None) -> Dataset:  # noqa: A001
+    """Open a dataset at its latest version, or read-only at a past ``version``/``timestamp``/``tag``.
+
+    ``link_roots``: folders or URL prefixes (``s3://bucket/images/``) that ``link`` tensors may point into
+    besides the dataset's own folder; a link anywhere else is refused when read (docs/FORMAT.md, link).
+    """
     uri = normalize_uri(path)
     if tag is not None:
         if version is not None or timestamp is not None:
@@ -394,7 +405,7 @@ def open(path: str | os.PathLike[str], version: int | None = None, timestamp: st
         version = tags.tag_version(Storage(uri, storage_options), tag)
     table = delta_log.load_table(uri, storage_options, version=version, timestamp=timestamp)
     past = version is not None or timestamp is not None
-    ds = Dataset(uri, table, storage_options=storage_options, read_only=past)
+    ds = Dataset(uri, table, storage_options=storage_options, read_only=past, link_roots=link_roots)
     _ = ds.schema  # damaged or hostile tensor specs fail here, typed, not at a later read
     if past:
         missing = delta_log.first_missing_file(ds.delta_table, ds.storage)
