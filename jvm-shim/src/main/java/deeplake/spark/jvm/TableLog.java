@@ -81,39 +81,91 @@ public final class TableLog {
   private TableLog() {}
 
   /**
-   * Drops exactly Kernel's "Cannot find a complete checkpoint. Listing from version 0." message (a
-   * log4j2 filter on that one logger; its other messages and level stay as they were), unless the
-   * user configured that logger. Returns whether the filter is in place; false without log4j2 core
-   * (another SLF4J binding) or with a user's own setting for the logger.
+   * Drops exactly Kernel's "Cannot find a complete checkpoint. Listing from version 0." message of
+   * that one logger (a log4j2 configuration filter: no logger setting of its own is added, so its other
+   * messages, its level and Spark's setLogLevel / shell threshold stay as they were), unless the user
+   * configured that logger. Returns whether the filter is in place; false without log4j2 core (another
+   * SLF4J binding) or with a user's own setting for the logger.
    */
   static boolean quietNoCheckpointWarning() {
     try {
-      return KernelLogFilter.install(SNAPSHOT_LOGGER, NO_CHECKPOINT_WARNING);
+      return NoCheckpointFilter.install(SNAPSHOT_LOGGER, NO_CHECKPOINT_WARNING);
     } catch (LinkageError | ClassCastException e) {
       return false;  // not log4j2 core: leave logging alone
     }
   }
 
-  /** Isolates the log4j2 core classes, so TableLog loads without them. */
-  private static final class KernelLogFilter {
-    static synchronized boolean install(String logger, String message) {
+  /** The filter; its own class so TableLog loads without log4j2 core. */
+  static final class NoCheckpointFilter extends org.apache.logging.log4j.core.filter.AbstractFilter {
+    /** The logging configuration holding the filter (a reconfiguration makes a new one without it). */
+    private static java.lang.ref.WeakReference<org.apache.logging.log4j.core.config.Configuration> installedIn =
+        new java.lang.ref.WeakReference<>(null);
+    private static NoCheckpointFilter installed;
+    private final String logger;
+    private final String text;
+
+    private NoCheckpointFilter(String logger, String text) {
+      super(Result.DENY, Result.NEUTRAL);
+      this.logger = logger;
+      this.text = text;
+    }
+
+    static synchronized boolean install(String logger, String text) {
       org.apache.logging.log4j.core.LoggerContext context =
           (org.apache.logging.log4j.core.LoggerContext) org.apache.logging.log4j.LogManager.getContext(false);
       org.apache.logging.log4j.core.config.Configuration config = context.getConfiguration();
-      org.apache.logging.log4j.core.config.LoggerConfig existing = config.getLoggers().get(logger);
-      if (existing != null) {
-        // ours (installed before, same configuration) or the user's: either way, leave it
-        return existing.getFilter() instanceof org.apache.logging.log4j.core.filter.StringMatchFilter;
+      if (config.getLoggers().containsKey(logger)) {
+        return false;  // the user's own setting for the logger: leave it
       }
-      org.apache.logging.log4j.core.Filter drop = org.apache.logging.log4j.core.filter.StringMatchFilter.newBuilder()
-          .setMatchString(message).setOnMatch(org.apache.logging.log4j.core.Filter.Result.DENY)
-          .setOnMismatch(org.apache.logging.log4j.core.Filter.Result.NEUTRAL).build();
-      // no level (null): inherits its parent's, so Spark's setLogLevel still governs the logger
-      org.apache.logging.log4j.core.config.LoggerConfig quiet = org.apache.logging.log4j.core.config.LoggerConfig
-          .newBuilder().withLoggerName(logger).withAdditivity(true).withConfig(config).withFilter(drop).build();
-      config.addLogger(logger, quiet);
+      if (installedIn.get() == config) {
+        return true;
+      }
+      installed = new NoCheckpointFilter(logger, text);
+      installed.start();
+      config.addFilter(installed);
       context.updateLoggers();
+      installedIn = new java.lang.ref.WeakReference<>(config);
       return true;
+    }
+
+    /** Takes the filter out again (tests). */
+    static synchronized void uninstall() {
+      org.apache.logging.log4j.core.config.Configuration config = installedIn.get();
+      if (config != null && installed != null) {
+        config.removeFilter(installed);
+        ((org.apache.logging.log4j.core.LoggerContext) org.apache.logging.log4j.LogManager.getContext(false))
+            .updateLoggers();
+      }
+      installedIn = new java.lang.ref.WeakReference<>(null);
+      installed = null;
+    }
+
+    private Result decide(String name, Object message) {
+      return logger.equals(name) && message != null && String.valueOf(message).contains(text) ? onMatch : onMismatch;
+    }
+
+    @Override
+    public Result filter(org.apache.logging.log4j.core.LogEvent event) {
+      return logger.equals(event.getLoggerName()) ? decide(event.getLoggerName(),
+          event.getMessage().getFormattedMessage()) : onMismatch;
+    }
+
+    @Override
+    public Result filter(org.apache.logging.log4j.core.Logger l, org.apache.logging.log4j.Level level,
+        org.apache.logging.log4j.Marker marker, String msg, Object... params) {
+      return decide(l.getName(), msg);
+    }
+
+    @Override
+    public Result filter(org.apache.logging.log4j.core.Logger l, org.apache.logging.log4j.Level level,
+        org.apache.logging.log4j.Marker marker, Object msg, Throwable t) {
+      return decide(l.getName(), msg);
+    }
+
+    @Override
+    public Result filter(org.apache.logging.log4j.core.Logger l, org.apache.logging.log4j.Level level,
+        org.apache.logging.log4j.Marker marker, org.apache.logging.log4j.message.Message msg, Throwable t) {
+      return logger.equals(l.getName()) && msg != null ? decide(l.getName(), msg.getFormattedMessage()) : onMismatch;
     }
   }
 

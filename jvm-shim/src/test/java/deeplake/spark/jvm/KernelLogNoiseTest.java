@@ -74,6 +74,7 @@ class KernelLogNoiseTest {
     config.getRootLogger().setLevel(rootLevel);
     config.removeLogger(TableLog.SNAPSHOT_LOGGER);
     context.updateLoggers();
+    TableLog.quietNoCheckpointWarning();  // as it was
     appender.stop();
   }
 
@@ -87,9 +88,10 @@ class KernelLogNoiseTest {
     assertFalse(warned(), "the no-checkpoint warning was printed: " + seen);
     LogManager.getLogger(TableLog.SNAPSHOT_LOGGER).warn("a real problem");
     assertTrue(seen.contains("a real problem"), "another warning of the logger was dropped: " + seen);
+    // no logger setting of its own: the logger's level and Spark's shell threshold still govern it
+    assertFalse(context.getConfiguration().getLoggers().containsKey(TableLog.SNAPSHOT_LOGGER));
     // without the filter Kernel does print it on this read (so the check above is not vacuous)
-    context.getConfiguration().removeLogger(TableLog.SNAPSHOT_LOGGER);
-    context.updateLoggers();
+    TableLog.NoCheckpointFilter.uninstall();
     Engine plain = io.delta.kernel.defaults.engine.DefaultEngine.create(conf);
     Table.forPath(plain, root).getLatestSnapshot(plain);
     assertTrue(warned(), "Kernel no longer prints the warning: " + seen);
@@ -98,7 +100,7 @@ class KernelLogNoiseTest {
   @Test
   void aLoggerTheUserConfiguredIsLeftAlone() throws Exception {
     org.apache.logging.log4j.core.config.Configuration config = context.getConfiguration();
-    config.removeLogger(TableLog.SNAPSHOT_LOGGER);
+    TableLog.NoCheckpointFilter.uninstall();
     LoggerConfig mine = LoggerConfig.newBuilder().withLoggerName(TableLog.SNAPSHOT_LOGGER).withLevel(Level.WARN)
         .withAdditivity(true).withConfig(config).build();
     config.addLogger(TableLog.SNAPSHOT_LOGGER, mine);
@@ -107,5 +109,7 @@ class KernelLogNoiseTest {
     assertSame(mine, config.getLoggers().get(TableLog.SNAPSHOT_LOGGER));
     TableLog.snapshot(root, conf, null, null);
     assertTrue(warned(), "the user's own logger setting was overridden: " + seen);
+    config.removeLogger(TableLog.SNAPSHOT_LOGGER);
+    context.updateLoggers();
   }
 }
