@@ -154,9 +154,18 @@ def test_results_are_pinned_to_the_searched_version(tmp_path):
     hits = search(ds, [1, 0, 0], k=1)
     ds.append({"emb": np.array([[2, 0, 0]], dtype=np.float32)})
     assert hits.version == 1 and hits[0]["emb"].tolist() == [1, 0, 0]
+    assert hits.table().to_pydict() == {"score": [1.0]}  # no tabular column: the scores alone
     # rows 0 and 3 are both at distance 0.5 from (1.5, 0, 0): the earlier row first; version 1 has no row 3
     assert search(ds, [1.5, 0, 0], k=2, metric="l2").indices.tolist() == [0, 3]
     assert search(dls.open(ds.path, version=1), [1.5, 0, 0], k=2, metric="l2").indices.tolist() == [0, 1]
+
+
+def test_score_column_steps_aside_for_a_column_named_score(tmp_path):
+    ds = dls.create(str(tmp_path / "named"), {"score": "float64", "emb": dls.tensor("embedding", shape=(2,))})
+    ds.append({"score": [7.0, 8.0], "emb": np.array([[1, 0], [0, 1]], dtype=np.float32)})
+    hits = search(ds, [0, 1], k=1)
+    assert hits.table().to_pydict() == {"score": [8.0], "_score": [1.0]}
+    assert hits.numpy()["_score"].tolist() == [1.0] and hits.numpy()["score"].tolist() == [8.0]
 
 
 def test_ties_are_broken_by_row_position_across_chunks(tmp_path):

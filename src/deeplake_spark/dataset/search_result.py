@@ -82,13 +82,17 @@ class SearchResult:
         tensor asked for comes as its values (lists), not as refs."""
         names = self._names(columns)
         chunked = self.view.schema.chunked
-        table = self.view.table([n for n in names if n not in chunked])
-        if any(n in chunked for n in names):
-            values = self.view.numpy([n for n in names if n in chunked])
-            arrays = [values[n] if n in chunked else None for n in names]
-            table = pa.table({n: table.column(n) if n not in chunked else _arrow(arrays[i])
-                              for i, n in enumerate(names)})
-        return table.append_column(self.score_column(), pa.array(self.scores, type=pa.float64()))
+        plain = [n for n in names if n not in chunked]
+        values: dict[str, Any] = {}
+        if plain:
+            rows = self.view.table(plain)
+            values.update((n, rows.column(n)) for n in plain)
+        if len(plain) < len(names):
+            samples = self.view.numpy([n for n in names if n in chunked])
+            values.update((n, _arrow(v)) for n, v in samples.items())
+        values = {n: values[n] for n in names}
+        values[self.score_column()] = pa.array(self.scores, type=pa.float64())
+        return pa.table(values)
 
     def numpy(self, columns: Sequence[str] | None = None) -> dict[str, Any]:
         """{column: values} of the hits (as ``DatasetView.numpy``, default columns as :meth:`table`)
