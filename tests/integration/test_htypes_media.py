@@ -230,6 +230,7 @@ def test_links_outside_the_allowed_roots_are_refused_by_row_column_and_link(link
     ("media/escape.jpg", UnsafePathError, "leads through a symbolic link"),
     ("media/missing.jpg", LinkError, "linked file 'media/missing.jpg' is missing"),
     ("http://example.com/x.jpg", LinkError, "URL scheme 'http' is not supported"),
+    ("media", LinkError, "cannot read linked file 'media'.*is a directory"),
 ])
 def test_hostile_or_broken_links_get_typed_errors(linked, link, error, message):
     path, outside = linked

@@ -27,7 +27,7 @@ import numpy as np
 
 from deeplake_spark.dataset.rows import stack_samples
 from deeplake_spark.dataset.schema import DatasetSchema
-from deeplake_spark.errors import LinkError, UnsafePathError
+from deeplake_spark.errors import LinkError, StorageError, UnsafePathError
 from deeplake_spark.format.images import decode_image, probe_image
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.format.video import VideoSample, video_container
@@ -124,8 +124,8 @@ class LinkResolver:
             data = storage.read(relpath)
         except FileNotFoundError as e:
             raise LinkError(f"{where}: linked file {link!r} is missing ({storage.uri_of(relpath)})") from e
-        except IsADirectoryError as e:
-            raise LinkError(f"{where}: link {link!r} names a folder, not a file") from e
+        except (IsADirectoryError, StorageError) as e:  # a folder, no permission, unreachable store ...
+            raise LinkError(f"{where}: cannot read linked file {link!r}: {e}") from e
         target = f"{where}, link {link!r}"
         if spec.link_to == "image":
             return decode_image(data, probe_image(data, where=target), where=target)
