@@ -152,7 +152,9 @@ def test_results_are_pinned_to_the_searched_version(tmp_path):
     ds = dls.create(str(tmp_path / "pinned"), {"emb": dls.tensor("embedding", shape=(3,))})
     ds.append({"emb": np.eye(3, dtype=np.float32)})
     hits = search(ds, [1, 0, 0], k=1)
+    view = ds[0:3]
     ds.append({"emb": np.array([[2, 0, 0]], dtype=np.float32)})
+    assert view.search([1.5, 0, 0], k=4, metric="l2").indices.tolist() == [0, 1, 2]  # the view's version
     assert hits.version == 1 and hits[0]["emb"].tolist() == [1, 0, 0]
     assert hits.table().to_pydict() == {"score": [1.0]}  # no tabular column: the scores alone
     # rows 0 and 3 are both at distance 0.5 from (1.5, 0, 0): the earlier row first; version 1 has no row 3
