@@ -37,9 +37,10 @@ import scala.jdk.javaapi.CollectionConverters;
  * and returns a {@link FunctionCall} that the optimizer replaces with Spark's own {@link StaticInvoke} of
  * the {@link VectorMath} loop for the arguments' element types (FLOAT or DOUBLE; other numeric arrays
  * are cast to ARRAY&lt;DOUBLE&gt;), so whole-stage code generation calls it directly. A constant argument
- * (the query vector) is converted once, when the query is optimized, to an array of doubles. Results: NULL when an argument or one of its elements is NULL; the
- * cosine of a vector whose norm is 0 (all zeros, or empty) is NULL; arrays of different lengths fail the
- * query with an error naming the function and both lengths.
+ * (the query vector) is converted to an array of doubles while the query is planned, not once per row. Results: NULL
+ * when an argument or one of its elements is NULL; the cosine of a vector whose norm is 0 (all zeros, or
+ * empty) is NULL; arrays of different lengths fail the query with an error naming the function and both
+ * lengths.
  */
 public final class VectorFunctions {
   public static final String COSINE = "cosine_similarity";
@@ -77,7 +78,7 @@ public final class VectorFunctions {
     return new Definition(FunctionIdentifier.apply(name), info, new Builder(name, loop));
   }
 
-  /** Builds the {@link StaticInvoke} of one function for resolved arguments. */
+  /** Checks the (resolved) arguments of one function and builds its {@link FunctionCall}. */
   static final class Builder implements Function1<Seq<Expression>, Expression>, Serializable {
     private final String name;
     private final String loop;
@@ -132,7 +133,7 @@ public final class VectorFunctions {
         return new Literal(null, doubles);  // a NULL literal
       }
       if (arg.foldable()) {
-        // The query vector: converted once here instead of once per row.
+        // The query vector: converted here, while the query is planned, instead of once per row.
         ArrayData value = (ArrayData) new Cast(arg, doubles, Option.empty()).eval(null);
         if (value == null) {
           return new Literal(null, doubles);
