@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deeplake_spark as dls
+from deeplake_spark.dataset.query import SqlRows, filter_positions
 from deeplake_spark.errors import InvalidOptionError, SchemaError
 
 N = 40
@@ -235,7 +236,7 @@ def test_loader_over_a_query_view_yields_its_rows_in_query_order(ds):
         got = [int(i) for b in view.pytorch(batch_size=4, num_workers=workers, shuffle=False, collate="list",
                                             columns=["id", "img"]) for i in b["id"]]
         assert got == want
-    for b in view.pytorch(batch_size=4, num_workers=2, shuffle=True, seed=1, collate="list", columns=["id", "img"]):
+    for b in view.pytorch(batch_size=4, num_workers=0, shuffle=True, seed=1, collate="list", columns=["id", "img"]):
         for img, i in zip(b["img"], b["id"]):
             assert int(img[0, 0, 0]) == int(i) and img.shape[0] == 2 + int(i) % 3  # tensors stay with their rows
 
@@ -259,3 +260,27 @@ def test_order_by_limit_matches_a_stable_python_sort(ds, keys, low, limit, start
         want.sort(key=_KEYS[k], reverse=desc)
     want = want if limit is None else want[:limit]
     assert ids_of(base.query(sql)) == want, sql
+
+
+_FORK_TABLE = pa.table({"id": list(range(N)), "split": [SPLITS[i % 4] for i in range(N)]})
+_FORK_ROWS = SqlRows(("id", "split"), frozenset(), lambda names: _FORK_TABLE.select(list(names)), "forked rows")
+
+
+def _train_positions(_: int) -> list[int]:
+    return filter_positions(_FORK_ROWS, "split = 'train'", where="forked").tolist()
+
+
+def test_queries_from_threads_and_forked_processes(ds):
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    want = [i for i in range(N) if SPLITS[i % 4] == "train"]
+    assert ids_of(ds.filter("split = 'train'")) == _train_positions(0) == want  # this process has a connection
+    with ThreadPoolExecutor(4) as pool:  # one connection per thread: concurrent calls do not mix tables
+        views = list(pool.map(lambda lab: ds[lab * 10:].query(f"SELECT * FROM ds WHERE label = {lab % 3}"), range(8)))
+    for lab, view in enumerate(views):
+        assert ids_of(view) == [i for i in range(lab * 10, N) if i % 3 == lab % 3]
+    # a forked child (a torch worker) makes its own connection; deltalake itself cannot run in a forked
+    # child (its tokio runtime panics), so the child queries Arrow rows it inherited
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map(_train_positions, [0, 1]) == [want, want]
