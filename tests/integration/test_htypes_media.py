@@ -24,17 +24,19 @@ FORMATS = pytest.mark.parametrize("source", ["deeplake-python", "deeplake-jvm"])
 
 
 def make_video(container: str = "mp4", codec: str = "mpeg4", frames: int = 6, height: int = 32,
-               width: int = 48) -> bytes:
-    """A tiny video whose frame i has red = 40 * i (and a green band growing with i)."""
+               width: int = 48, gop: int | None = None) -> bytes:
+    """A tiny video whose frame i has red = 40 * i (mod 256) and a green band growing with i."""
     av = pytest.importorskip("av")
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container) as out:
         stream = out.add_stream(codec, rate=10)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if gop is not None:
+            stream.gop_size = gop
         for i in range(frames):
             img = np.zeros((height, width, 3), np.uint8)
-            img[:, :, 0] = 40 * i
-            img[: 4 * i + 1, :, 1] = 255
+            img[:, :, 0] = 40 * i % 256
+            img[: (4 * i + 1) % height, :, 1] = 255
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -130,6 +132,18 @@ def test_video_frames_decode_lazily_with_slices(clips, videos):
     np.testing.assert_array_equal(read_video_frames(videos["mpeg4"], stop=3), every[:3])
     assert clip.frames(4, 2).shape == (0, 32, 48, 3)
     np.testing.assert_array_equal(dls.open(clips).video_frames("clip", 0, start=3), every[3:])
+
+
+@pytest.mark.parametrize("container, codec", [("mp4", "libx264"), ("webm", "libvpx")])
+def test_frames_far_into_a_video_seek_and_equal_a_full_decode(container, codec):
+    from deeplake_spark.format.video import SEEK_FROM
+
+    data = make_video(container, codec, frames=90, height=16, width=24, gop=10)
+    clip = VideoSample(data, container, None)
+    every = clip.frames()
+    assert len(every) == 90
+    for start, stop, step in [(SEEK_FROM + 1, 60, 3), (75, 80, 1), (89, None, 1), (70, 60, 1)]:
+        np.testing.assert_array_equal(clip.frames(start, stop, step), every[start:stop:step])
 
 
 def test_webm_goes_into_mkv_tensors_and_containers_are_checked_by_name(tmp_path, videos):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deeplake_spark.errors import DecodeError, MissingDependencyError
+from deeplake_spark.errors import DecodeError, InvalidOptionError, MissingDependencyError
 from deeplake_spark.format.images import image_format
 
 #: ISO-BMFF major brands of still images (HEIF/AVIF): an ``ftyp`` box alone does not make a video
@@ -102,8 +102,9 @@ def read_video_frames(data: bytes | memoryview, *, start: int | None = None, sto
                       step: int | None = None, where: str = "video") -> np.ndarray:
     """Decode frames ``start:stop:step`` (Python slice rules) of a video file to uint8 ``(T, H, W, 3)`` RGB.
 
-    Decoding stops after frame ``stop``; frames before ``start`` are decoded but not kept. Needs PyAV
-    (``pip install 'deeplake-spark[video]'``); MissingDependencyError otherwise.
+    Decoding stops after frame ``stop``. For a ``start`` past the first :data:`SEEK_FROM` frames the
+    decoder seeks to the key frame before it (constant frame rate streams) instead of decoding every
+    earlier frame. Needs PyAV (``pip install 'deeplake-spark[video]'``); MissingDependencyError otherwise.
 
     >>> clip = ds[0]["clip"]                       # a VideoSample
     >>> read_video_frames(bytes(clip), stop=8, step=2).shape
@@ -112,30 +113,55 @@ def read_video_frames(data: bytes | memoryview, *, start: int | None = None, sto
     av = _av()
     if av is None:
         raise MissingDependencyError(f"{where}: decoding video frames needs PyAV: {_INSTALL}")
-    if step is not None and step <= 0:
-        raise ValueError(f"{where}: step must be a positive int, not {step}")
+    if step is not None and (isinstance(step, bool) or step <= 0):
+        raise InvalidOptionError(f"{where}: step must be a positive int, not {step}")
     data = bytes(data)
     if (start is not None and start < 0) or (stop is not None and stop < 0):
         start, stop, step = slice(start, stop, step).indices(probe_video(data, where=where)[0])
     first, last, every = start or 0, stop, step or 1
+    try:
+        frames = _decode(av, data, first, last, every, seek=first >= SEEK_FROM, where=where)
+        if frames is None:  # the seek landed after `first` (no usable time stamps): decode from the start
+            frames = _decode(av, data, first, last, every, seek=False, where=where)
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise DecodeError(f"{where}: undecodable video: {e}") from e
+    out, (height, width) = frames
+    if not out:
+        return np.zeros((0, height, width, 3), dtype=np.uint8)
+    return np.stack(out)
+
+
+#: ``start`` from which :func:`read_video_frames` seeks instead of decoding every earlier frame
+SEEK_FROM = 32
+
+
+def _decode(av: Any, data: bytes, first: int, last: int | None, every: int, *, seek: bool,
+            where: str) -> tuple[list[np.ndarray], tuple[int, int]] | None:
+    """Frames first:last:every and the (height, width); None when a seek overshot ``first``."""
     out: list[np.ndarray] = []
     container = _open(av, data, where)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if last is not None and i >= last:
+        rate, base, origin = stream.average_rate, stream.time_base, stream.start_time or 0
+        seek = seek and bool(rate) and base is not None
+        if seek:
+            container.seek(origin + int(first / rate / base), stream=stream, backward=True, any_frame=False)
+        index = -1
+        for frame in container.decode(stream):
+            if seek and frame.pts is not None:
+                index = int(round(float((frame.pts - origin) * base * rate)))
+                if not out and index > first:
+                    return None
+            else:
+                index += 1
+            if last is not None and index >= last:
                 break
-            if i >= first and (i - first) % every == 0:
+            if index >= first and (index - first) % every == 0:
                 out.append(frame.to_ndarray(format="rgb24"))
-        height, width = stream.codec_context.height, stream.codec_context.width
-    except (av.FFmpegError, ValueError, OSError) as e:
-        raise DecodeError(f"{where}: undecodable video: {e}") from e
+        return out, (stream.codec_context.height, stream.codec_context.width)
     finally:
         container.close()
-    if not out:
-        return np.zeros((0, height, width, 3), dtype=np.uint8)
-    return np.stack(out)
 
 
 @dataclass(frozen=True)
