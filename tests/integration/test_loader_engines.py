@@ -359,7 +359,9 @@ def test_unshuffled_batches_in_one_lz4_chunk_are_views_that_keep_in_place_edits_
     import warnings
 
     _batch_by_batch(monkeypatch)  # x's chunks hold 24 rows: batches of 8 are runs inside one chunk
-    loader = ds.pytorch(batch_size=8, num_workers=0, shuffle=False, num_epochs=2, columns=["x", "label"])
+    # cache_bytes=0: every epoch reads its chunks afresh (from the chunk cache, batches are copies)
+    loader = ds.pytorch(batch_size=8, num_workers=0, shuffle=False, num_epochs=2, columns=["x", "label"],
+                        cache_bytes=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch warns about non-writable arrays: none may be handed over
         batches = list(loader)
@@ -388,7 +390,7 @@ def test_unshuffled_batches_in_one_uncompressed_chunk_are_views_too(tmp_path, mo
     raw = dls.create(str(tmp_path / "raw"), {"x": dls.tensor("generic", dtype="float32", shape=(3, 8),
                                                              chunk_size=24 * 96), "label": "int64"})
     raw.append({"x": np.arange(96 * 24, dtype="float32").reshape(96, 3, 8), "label": np.arange(96)})
-    loader = raw.pytorch(batch_size=8, num_workers=0, shuffle=False, num_epochs=2)
+    loader = raw.pytorch(batch_size=8, num_workers=0, shuffle=False, num_epochs=2, cache_bytes=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no non-writable array may reach torch
         batches = list(loader)

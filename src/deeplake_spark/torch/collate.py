@@ -17,7 +17,6 @@ Text tensors and non-numeric tabular columns always come as lists of Python valu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -94,10 +93,6 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
     """
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
-    if views and len(rows):
-        spanned = _spanned(tensor, t_pos, codes, index, chunks)
-        if spanned is not None and (len(rows) == 1 or (np.diff(spanned[1]) == spanned[2].strides[0]).all()):
-            return _span_view(spanned[0], int(spanned[1][0]), len(rows), spanned[2])
     uniq = unique_codes(codes)
     fixed = [chunks[(t_pos, int(c))].fixed for c in uniq if c >= 0]
     if len(uniq) and uniq[0] >= 0 and all(f is not None for f in fixed):
@@ -160,64 +155,25 @@ def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[Chunk
     return out
 
 
-def _spanned(tensor: TensorSource, t_pos: int, codes: np.ndarray, index: np.ndarray,
-             chunks: Mapping[ChunkKey, LoadedChunk]) -> tuple[memoryview, np.ndarray, np.ndarray] | None:
-    """(buffer, byte address of each row's sample in it, a chunk's ``fixed`` as the dtype/shape
-    model) when every row's chunk is owned, fixed-shape and lies in one buffer (``LoadedChunk.span``,
-    the chunk cache's mapping of the epoch), with one sample shape: then rows whose addresses follow
-    each other are one view of that buffer, across chunk boundaries too."""
-    uniq = unique_codes(codes)
-    if not len(uniq) or uniq[0] < 0:
-        return None
-    model = None
-    bases = np.empty(len(uniq), dtype=np.int64)
-    for k, code in enumerate(uniq.tolist()):
-        chunk = chunks[(t_pos, code)]
-        if not chunk.owned or chunk.fixed is None or chunk.span is None:
-            return None
-        if model is None:
-            model, buffer = chunk.fixed, chunk.span[0]
-        elif chunk.span[0] is not buffer or chunk.fixed.shape[1:] != model.shape[1:] or chunk.fixed.dtype != model.dtype:
-            return None
-        bases[k] = chunk.span[1]
-    step = model.strides[0] if model.ndim else 0
-    if step <= 0:
-        return None
-    return buffer, bases[np.searchsorted(uniq, codes)] + index.astype(np.int64) * step, model
-
-
-def _span_view(buffer: memoryview, address: int, count: int, model: np.ndarray) -> np.ndarray:
-    per = math.prod(model.shape[1:])
-    return np.frombuffer(buffer, dtype=model.dtype, count=count * per, offset=address).reshape((count, *model.shape[1:]))
-
-
 def _view_runs(tensor: TensorSource, t_pos: int, rows: np.ndarray, bounds: np.ndarray,
                chunks: Mapping[ChunkKey, LoadedChunk]) -> list[np.ndarray | None]:
-    """For each batch ``rows[bounds[b]:bounds[b + 1]]``: a view of its samples when they are one
-    run of samples in one chunk whose fixed-shape buffer the chunk owns, or one run of adjacent
-    samples in the chunk cache's mapping (``_spanned``), else None (to be gathered)."""
+    """For each batch ``rows[bounds[b]:bounds[b + 1]]``: a view of its samples when they are one run
+    of samples in one chunk whose fixed-shape buffer the chunk owns, else None (to be gathered)."""
     codes = tensor.chunk_codes[rows]
     index = tensor.sample_index[rows]
-    spanned = _spanned(tensor, t_pos, codes, index, chunks)
     step = np.zeros(len(rows), dtype=np.int64)
     if len(rows) > 1:
-        if spanned is not None:
-            follows = np.diff(spanned[1]) == spanned[2].strides[0]
-        else:
-            follows = (np.diff(index) == 1) & (np.diff(codes) == 0)
-        step[1:] = np.cumsum(follows)
+        step[1:] = np.cumsum((np.diff(index) == 1) & (np.diff(codes) == 0))
     out: list[np.ndarray | None] = []
     for b in range(len(bounds) - 1):
         s, e = int(bounds[b]), int(bounds[b + 1])
         code = int(codes[s]) if e > s else -1
         if code < 0 or int(step[e - 1] - step[s]) != e - s - 1:
             out.append(None)
-        elif spanned is not None:
-            out.append(_span_view(spanned[0], int(spanned[1][s]), e - s, spanned[2]))
-        else:
-            chunk = chunks[(t_pos, code)]
-            first = int(index[s])
-            out.append(chunk.fixed[first:first + e - s] if chunk.owned and chunk.fixed is not None else None)
+            continue
+        chunk = chunks[(t_pos, code)]
+        first = int(index[s])
+        out.append(chunk.fixed[first:first + e - s] if chunk.owned and chunk.fixed is not None else None)
     return out
 
 

@@ -115,6 +115,7 @@ class StreamingDataset(IterableDataset):
         #: Image columns handed to ``transform`` as PIL images (``decode_method``).
         self.pil_columns = pil_columns
         self._chunk_cache: ChunkCache | None = None
+        self._chunk_cache_pid = 0
         #: [first epoch, batches of it already done, epochs (-1: endless), pass number] of the next
         #: pass (shared with the workers).
         self.control = torch.zeros(4, dtype=torch.int64).share_memory_()
@@ -186,8 +187,9 @@ class StreamingDataset(IterableDataset):
     @property
     def chunk_cache(self) -> ChunkCache | None:
         """The verified chunks kept across epochs (``chunk_cache``), for batches built in this process."""
-        if self._chunk_cache is None and self.cache_bytes > 0:
-            self._chunk_cache = ChunkCache(self.cache_bytes)
+        if self.cache_bytes > 0 and (self._chunk_cache is None or self._chunk_cache_pid != os.getpid()):
+            self._chunk_cache = ChunkCache(self.cache_bytes)  # a forked copy of a loader gets its own
+            self._chunk_cache_pid = os.getpid()
         return self._chunk_cache
 
     def assemble(self, rows: np.ndarray, chunks: Any) -> Any:

@@ -11,14 +11,13 @@ decompresses it once, the others map the result, so each chunk is read once per 
 ``chunk_users`` tells the share which workers use each chunk.
 
 Loaders that build batches in the training process keep verified chunks across epochs in a
-``chunk_cache.ChunkCache`` (``cache=``): a stored chunk is served from memory, mapped
-copy-on-write, without I/O or checksum.
+``chunk_cache.ChunkCache`` (``cache=``): a stored chunk is served from memory, without I/O or
+checksum.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ import numpy as np
 from deeplake_spark.dataset.reader import ChunkCache, SampleReader
 from deeplake_spark.dataset.refs import chunk_relpath
 from deeplake_spark.format.chunk_reader import ChunkReader
-from deeplake_spark.torch.chunk_cache import CacheEpoch
 from deeplake_spark.torch.chunk_cache import ChunkCache as LoaderChunkCache
 from deeplake_spark.torch.chunk_share import SharedEpoch
 from deeplake_spark.torch.ref_checks import check_chunk_refs, uniform_shape
@@ -54,9 +52,6 @@ class LoadedChunk:
     reader: ChunkReader
     fixed: np.ndarray | None
     owned: bool = False
-    #: (buffer, byte offset of ``fixed``) when ``fixed`` lies in a buffer other chunks of the epoch
-    #: may follow it in (the chunk cache's mapping): a batch running into the next chunk is a view too.
-    span: tuple[memoryview, int] | None = None
 
 
 def unique_codes(codes: np.ndarray) -> np.ndarray:
@@ -95,8 +90,7 @@ def load_chunk(reader: SampleReader, tensor: TensorSource, code: int) -> LoadedC
 @dataclass
 class _Template:
     """What a loader derives once from a chunk in its ``ChunkCache``: ``loaded`` reads the cache's
-    read-only copy (its ``fixed`` samples start the stored body); ``claims`` = the refs already
-    checked against it."""
+    read-only copy; ``claims`` = the refs already checked against it."""
 
     loaded: LoadedChunk
     claims: object
@@ -176,9 +170,6 @@ class ChunkPrefetcher:
         self.tensors = list(tensors)
         self.shared = shared
         self.cache = cache if shared is None else None
-        self._epoch: CacheEpoch | None = None  # the cache's chunks mapped for this epoch, on first use
-        self._last_put: threading.Event | None = None  # set once the last chunk scheduled is stored
-        self._closed = False
         self.prefetch_chunks = max(0, prefetch_chunks)
         self._readers = [
             # writable: an uncompressed chunk's samples can then be handed out as zero-copy views
@@ -222,9 +213,7 @@ class ChunkPrefetcher:
                     done.set_exception(e)
                 self._live[key] = done
             else:
-                stored = threading.Event()
-                self._live[key] = self._pool.submit(self._load_cached, self.cache, key, self._last_put, stored)
-                self._last_put = stored
+                self._live[key] = self._pool.submit(self._load_cached, self.cache, key)
         elif self.shared is None:
             self._live[key] = self._pool.submit(load_chunk, self._readers[t_pos], tensor, code)
         else:
@@ -236,46 +225,27 @@ class ChunkPrefetcher:
         parts = shared.acquire(chunk_name(key), lambda: _parts(load_chunk(self._readers[t_pos], tensor, code)))
         return _shared_reader(tensor, code, parts)
 
-    def _load_cached(self, cache: LoaderChunkCache, key: ChunkKey, after: threading.Event | None,
-                     stored: threading.Event) -> LoadedChunk:
+    def _load_cached(self, cache: LoaderChunkCache, key: ChunkKey) -> LoadedChunk:
         """Load a chunk (read, verify, check, decompress) and keep it in ``cache`` when it fits;
-        this epoch uses the buffer just read, the cache its own copy. Chunks are stored in the order
-        they were scheduled (``after``: the previous one's ``stored``), so the bodies of chunks an
-        unshuffled epoch reads one after the other are adjacent in the cache."""
-        try:
-            t_pos, code = key
-            tensor = self.tensors[t_pos]
-            loaded = load_chunk(self._readers[t_pos], tensor, code)  # raises before anything is cached
-            while after is not None and not after.wait(0.05) and not self._closed:
-                pass
-            if self._closed:
-                return loaded
-            chunk = loaded.reader
-            kept = cache.put(cache_key(tensor, code), chunk.data[:chunk.header.header_len], chunk.raw_payload)
-            if kept is not None:
-                template = _rebuilt(tensor, code, list(kept), owned=False)
-                cache.templates[cache_key(tensor, code)] = _Template(template, tensor.claims)
-            return loaded
-        finally:
-            stored.set()
+        this epoch uses the buffer just read, the cache a copy of its own."""
+        t_pos, code = key
+        tensor = self.tensors[t_pos]
+        loaded = load_chunk(self._readers[t_pos], tensor, code)  # raises before anything is cached
+        chunk = loaded.reader
+        kept = cache.put(cache_key(tensor, code), chunk.data[:chunk.header.header_len], chunk.raw_payload)
+        if kept is not None:
+            cache.templates[cache_key(tensor, code)] = _Template(_rebuilt(tensor, code, list(kept), owned=False),
+                                                                 tensor.claims)
+        return loaded
 
-    def _from_cache(self, template: _Template, tensor: TensorSource, code: int) -> LoadedChunk:
-        """A stored chunk for this epoch: its parsed reader, and its samples in a private
-        copy-on-write mapping (batches may be views of it) where the cache has one."""
-        kept = template.loaded
+    @staticmethod
+    def _from_cache(template: _Template, tensor: TensorSource, code: int) -> LoadedChunk:
+        """A stored chunk: its reader parsed once, over the cache's read-only bytes (batches of it are
+        gathered into arrays of their own)."""
         if template.claims is not tensor.claims:  # another loader's refs: check them too
-            check_chunk_refs(tensor.claims, code, kept.reader, uniform_shape(kept.reader))  # type: ignore[arg-type]
-        if kept.fixed is None or self.cache is None or not self.cache.copy_on_write:
-            return LoadedChunk(kept.reader, kept.fixed, owned=False)
-        if self._epoch is None:
-            self._epoch = self.cache.epoch()
-        body = self._epoch.body(cache_key(tensor, code))
-        if body is None or self._epoch.mapped is None:
-            return LoadedChunk(kept.reader, kept.fixed, owned=False)
-        offset, _ = body
-        mapped = self._epoch.mapped
-        fixed = np.frombuffer(mapped[offset:offset + kept.fixed.nbytes], dtype=kept.fixed.dtype)
-        return LoadedChunk(kept.reader, fixed.reshape(kept.fixed.shape), owned=True, span=(mapped, offset))
+            check_chunk_refs(tensor.claims, code, template.loaded.reader,  # type: ignore[arg-type]
+                             uniform_shape(template.loaded.reader))
+        return template.loaded
 
     def chunks_for(self, batch: int) -> dict[ChunkKey, LoadedChunk]:
         """The loaded chunks batch number ``batch`` needs (waits for them); starts later loads."""
@@ -303,7 +273,6 @@ class ChunkPrefetcher:
                     self.shared.done(chunk_name(key))
 
     def close(self) -> None:
-        self._closed = True
         futures = list(self._live.values())
         for future in futures:
             future.cancel()
@@ -313,7 +282,6 @@ class ChunkPrefetcher:
         elif futures:
             wait(futures)  # a borrowed pool keeps running: this epoch's loads end here
         self._pool = None
-        self._epoch = None
         if self.shared is not None:
             self.shared.close()
 
