@@ -123,14 +123,19 @@ def filter_positions(rows: SqlRows, condition: str, *, where: str) -> np.ndarray
         # the condition as a projection: one value per row, in row order (DuckDB preserves insertion
         # order without ORDER BY), which also shows its type
         projection = _to_sql(con, {**node, "select_list": [node["where_clause"]], "where_clause": None})
-        kind, values = _execute(con, projection, rows, node, where,
-                                lambda r: (str(r.description[0][1]), r.fetchnumpy() if
-                                           str(r.description[0][1]) == "BOOLEAN" else None))
-    if values is None:
+        kind, selected = _execute(con, projection, rows, node, where, _booleans)
+    if selected is None:
         raise InvalidOptionError(f"{where}: the condition gives {kind} values, not true/false")
-    selected = next(iter(values.values()))
-    selected = selected.filled(False) if isinstance(selected, np.ma.MaskedArray) else selected  # NULL: not TRUE
     return np.flatnonzero(selected).astype(np.int64)
+
+
+def _booleans(result: duckdb.DuckDBPyConnection) -> tuple[str, np.ndarray | None]:
+    """The type of the result's only column and, when BOOLEAN, its values with NULL as False."""
+    kind = str(result.description[0][1])
+    if kind != "BOOLEAN":
+        return kind, None
+    values = next(iter(result.fetchnumpy().values()))
+    return kind, values.filled(False) if isinstance(values, np.ma.MaskedArray) else np.asarray(values)
 
 
 # --------------------------------------------------------------------- the rows
