@@ -144,7 +144,8 @@ def _decode(av: Any, data: bytes, first: int, last: int | None, every: int, *, s
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate, base, origin = stream.average_rate, stream.time_base, stream.start_time or 0
-        seek = seek and bool(rate) and base is not None
+        # frame index from the time stamp only holds at a constant rate (mean rate == the stream's base rate)
+        seek = seek and bool(rate) and base is not None and stream.base_rate == rate
         if seek:
             container.seek(origin + int(first / rate / base), stream=stream, backward=True, any_frame=False)
         index = -1
