@@ -200,6 +200,8 @@ SUM_CASES = {
     "d_start": "aggregate(d, -0D, (acc, x) -> acc + x, acc -> acc)",
     "i": "aggregate(i, 1.5D, (acc, x) -> acc + x)",
     "l": "aggregate(l, CAST(0 AS DOUBLE), (acc, x) -> acc + CAST(x AS DOUBLE))",
+    # inside another higher-order function's lambda (interpreted there, the native call included)
+    "nested": "element_at(transform(array(d, d), a -> aggregate(a, 0D, (acc, x) -> acc + x)), 2)",
 }
 
 
