@@ -82,6 +82,8 @@ def test_query_gives_a_view_of_the_selected_rows_in_query_order(ds):
     assert ids_of(ds.query("SELECT label, score FROM ds ORDER BY ALL")) == by_all
     assert ids_of(ds.query("SELECT *, -id AS neg FROM ds ORDER BY neg LIMIT 2")) == [39, 38]
     assert len(ds.query("SELECT * FROM ds WHERE id > 1000")) == 0
+    sample = ds.query("SELECT * FROM ds USING SAMPLE 5 ROWS (reservoir, 42)")
+    assert len(sample) == 5 and len(set(sample.indices.tolist())) == 5
 
 
 def test_ties_keep_view_order_and_views_query_their_own_rows(ds):
