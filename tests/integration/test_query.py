@@ -185,6 +185,7 @@ def test_sql_gives_any_select_as_arrow(ds):
     ("SELECT 1", "without FROM ds"),
     ("SELECT nope FROM ds", "unknown column 'nope'"),
     ("SELECT * FROM ds WHERE img = 3", "column 'img' is a tensor stored in chunks"),
+    ("SELECT * FROM ds WHERE label = 'b'", r"'label' holds class indices, not names: \{'a': 0, 'b': 1, 'c': 2\}"),
 ])
 def test_query_refuses_what_is_not_rows_of_ds(ds, sql, message):
     with pytest.raises((InvalidOptionError, SchemaError), match=message) as info:

@@ -23,9 +23,9 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -60,13 +60,15 @@ class SqlRows:
 
     ``columns``: the columns SQL sees, in order; ``chunked``: those that are tensors stored in chunks
     (refs, shown as metadata); ``fetch(names)``: an Arrow table of those columns of the rows, in row
-    order (chunked tensors as ref structs); ``where``: the view/dataset named in errors.
+    order (chunked tensors as ref structs); ``where``: the view/dataset named in errors;
+    ``class_names``: the names of class_label tensors' values, for hints in errors.
     """
 
     columns: tuple[str, ...]
     chunked: frozenset[str]
     fetch: Callable[[Sequence[str]], pa.Table]
     where: str
+    class_names: Mapping[str, Sequence[str]] = field(default_factory=dict)  # class_label tensor -> its names
 
 
 # ------------------------------------------------------------------ entry points
@@ -366,4 +368,9 @@ def _engine_error(error: duckdb.Error, rows: SqlRows, node: dict[str, Any], wher
     chunked = [c for c in rows.columns if c in rows.chunked and c.lower() in referenced]
     hint = "".join(f"; column {c!r} is a tensor stored in chunks: SQL sees its metadata only "
                    f"({c}.shape, {c}.ndim, {c}.nbytes)" for c in chunked)
+    if isinstance(error, duckdb.ConversionException):  # most likely label = 'cat' on a class_label tensor
+        labels = [c for c in rows.columns if rows.class_names.get(c) and c.lower() in referenced]
+        hint += "".join(f"; {c!r} holds class indices, not names: "
+                        f"{dict(list(zip(rows.class_names[c], range(len(rows.class_names[c]))))[:8])}"
+                        for c in labels)
     return InvalidOptionError(f"{where}: {text}{hint}")

@@ -193,7 +193,8 @@ class DatasetView:
             rows = ds.table().select(list(columns))
             return rows if self._whole else rows.take(pa.array(self._indices, type=pa.int64()))
 
-        return SqlRows(tuple(schema.order), frozenset(schema.chunked), fetch, self._where())
+        names = {c: spec.class_names for c, spec in schema.tensors.items() if spec.class_names}
+        return SqlRows(tuple(schema.order), frozenset(schema.chunked), fetch, self._where(), names)
 
     # ------------------------------------------------------------------ read
     def numpy(self, columns: Sequence[str] | None = None) -> dict[str, Any]:
