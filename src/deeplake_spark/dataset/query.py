@@ -8,8 +8,9 @@ only, a struct ``{shape: BIGINT[], ndim: BIGINT, nbytes: BIGINT}`` (``img.shape`
 ``shape(img)[1]`` is the first dimension). No chunk is read. The rows are handed to DuckDB as an Arrow
 table (no copy) with a hidden row-position column, which turns a result back into view positions.
 
-The SQL is user text, so it runs locked down: a private in-memory DuckDB per call with external access
-off (no files, no URLs, no ATTACH), no extension install/autoload and the configuration locked. Before it
+The SQL is user text, so it runs locked down: an in-memory DuckDB of this thread and process (no table
+left registered between calls) with external access off (no files, no URLs, no ATTACH), no extension
+install/autoload and the configuration locked. Before it
 runs, DuckDB's own parser gives the statement tree (``json_serialize_sql``), which must be one SELECT
 whose tables are ``ds`` only (``sql`` also allows subqueries, joins, set operations and WITH over
 ``ds``); table functions (``read_csv``, ``duckdb_settings()`` ...) and every other statement (COPY,
@@ -344,12 +345,10 @@ def _to_sql(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> str:
 
 
 def _execute(con: duckdb.DuckDBPyConnection, text: str, rows: SqlRows, node: dict[str, Any], where: str,
-             fetch: Callable[[duckdb.DuckDBPyConnection], Any] | None) -> Any:
-    """``fetch`` of ``text``'s result, or without ``fetch`` the type name of its first column (bound, not run)."""
+             fetch: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+    """``fetch`` of ``text``'s result; DuckDB's errors as typed errors naming ``where``."""
     try:
-        if fetch is not None:
-            return fetch(con.execute(text))
-        return str(con.sql(text).types[0])
+        return fetch(con.execute(text))
     except duckdb.Error as e:
         raise _engine_error(e, rows, node, where) from e
 
