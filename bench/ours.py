@@ -81,12 +81,15 @@ def resize_transform(sample: dict[str, Any]) -> dict[str, Any]:
     return {"image": resized, "label": sample["label"]}
 
 
-def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: int = 0, shuffle: bool = True) -> Any:
+def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: int = 0, shuffle: bool = True,
+                cache_bytes: int | None = None) -> Any:
     import deeplake_spark as dls
 
     ds = dls.open(path)
     options: dict[str, Any] = {"batch_size": batch_size, "num_workers": workers, "shuffle": shuffle, "seed": seed,
                                "num_epochs": 1}
+    if cache_bytes is not None:
+        options["cache_bytes"] = cache_bytes
     if kind == "varjpeg":
         options["transform"] = resize_transform
         options["decode_method"] = "pil"
@@ -97,9 +100,12 @@ def make_loader(path: str, kind: str, *, batch_size: int, workers: int, seed: in
 
 
 def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
-           shuffle: bool = True) -> dict[str, Any]:
-    """Samples/s of ``ds.pytorch(...)`` (batch, workers, shuffle as given; varjpeg: + resize transform)."""
-    loader = make_loader(path, kind, batch_size=batch_size, workers=workers, shuffle=shuffle)
+           shuffle: bool = True, cache_bytes: int | None = None) -> dict[str, Any]:
+    """Samples/s of ``ds.pytorch(...)`` (batch, workers, shuffle as given; varjpeg: + resize transform;
+    ``cache_bytes``: the loader's chunk cache bound, default its own; 0 for a loader that keeps no
+    chunk across epochs, e.g. to measure streaming memory)."""
+    loader = make_loader(path, kind, batch_size=batch_size, workers=workers, shuffle=shuffle,
+                         cache_bytes=cache_bytes)
     return consume(lambda: loader, min_seconds=min_seconds)
 
 

@@ -75,9 +75,10 @@ def batch_size(ctx: Context, kind: str) -> int:
 
 def stream_row(ctx: Context, label: str, system: str, function: str, kind: str, *, case: str = CASE,
                n: int | None = None, python: str | None = None, workers: int | None = None,
-               shuffle: bool | None = None, note: str = "") -> Row:
-    """Run ``function`` (a worker's ``stream``) on ``system``'s store of ``kind`` in a fresh process."""
-    kwargs: dict[str, Any] = {}
+               shuffle: bool | None = None, note: str = "", extra: dict[str, Any] | None = None) -> Row:
+    """Run ``function`` (a worker's ``stream``) on ``system``'s store of ``kind`` in a fresh process
+    (``extra``: more keyword arguments for it, e.g. ``{"cache_bytes": 0}`` for ours)."""
+    kwargs: dict[str, Any] = dict(extra or {})
     if shuffle is not None:
         kwargs["shuffle"] = shuffle
     try:
