@@ -87,6 +87,8 @@ def test_point_clouds_with_fewer_than_three_values_per_point_are_refused(tmp_pat
     with pytest.raises(SchemaError, match="needs at least 3"):  # the whole-block fast path checks it too
         ds.append({"lidar": np.zeros((2, 5, 2), np.float32)})
     assert len(ds) == 0
+    ds.append({"lidar": [[], np.zeros((0, 3))]})  # a scan without points is a valid (empty) cloud
+    assert [ds[i]["lidar"].shape for i in range(2)] == [(0, 0), (0, 3)]
 
 
 @FORMATS

@@ -36,7 +36,7 @@ def _check_shape(spec: TensorSpec, shape: tuple[int, ...], where: str) -> None:
     for got, want in zip(shape, spec.shape):
         if want is not None and got != want:
             raise SchemaError(f"{where}: shape {shape} does not match tensor shape {spec.shape}")
-    if spec.htype == "point_cloud" and shape[1] < 3:
+    if spec.htype == "point_cloud" and shape[0] and shape[1] < 3:  # an empty cloud (no points) has no width
         raise SchemaError(f"{where}: a point cloud of shape {shape} has {shape[1]} values per point; a point_cloud "
                           "tensor needs at least 3 (x, y, z)")
 
