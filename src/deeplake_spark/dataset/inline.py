@@ -1,7 +1,8 @@
 """Scalar tensors stored inline: a plain Delta column of the row instead of chunk files + refs.
 
-A 0-d tensor of an inline dtype (``TensorSpec.is_scalar``: class_label, text, json, generic
-scalars) is one value per row. New datasets store it as a column of :func:`inline_type` so SQL
+A 0-d tensor of an inline dtype (``TensorSpec.is_scalar``: class_label, text, json, link, generic
+scalars) is one value per row (a link tensor's value is its URL/path text; ``links.py`` reads the
+target when a row is read). New datasets store it as a column of :func:`inline_type` so SQL
 filters, GROUP BY, joins and min/max file statistics work on it; the column keeps the tensor spec
 in its field metadata, which gives the values back their dtype on read (a uint8 label is stored as
 int16 and read back as uint8). Which storage a tensor uses is told by its Delta column type: a ref
