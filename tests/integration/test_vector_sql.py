@@ -228,7 +228,7 @@ OTHER_AGGREGATES = {
     "product": "aggregate(d, 1D, (acc, x) -> acc * x)",
     "plus_one": "aggregate(d, 0D, (acc, x) -> acc + x + 1)",
     "finish": "aggregate(d, 0D, (acc, x) -> acc + x, acc -> acc * 2)",
-    "bigint_acc": "aggregate(i, 0L, (acc, x) -> acc + x)",
+    "twice": "aggregate(i, 0L, (acc, x) -> acc + x * 2)",
     "acc_only": "aggregate(d, 0D, (acc, x) -> acc + acc)",
 }
 
@@ -241,6 +241,43 @@ def test_other_aggregates_are_left_alone(spark, sum_table):
     assert "ArraySum" not in plan
     assert plan.split("== Physical Plan ==")[-1].count("aggregate(") >= len(OTHER_AGGREGATES)
     assert _same(with_rule, without_rule)
+
+
+INTEGER_SUMS = {
+    "l": "aggregate(l, 0L, (acc, x) -> acc + x)",
+    "i_bigint": "aggregate(i, 0L, (acc, x) -> x + acc)",
+    "i_int": "aggregate(i, 0, (acc, x) -> acc + x)",
+    "i_start": "aggregate(i, -7, (acc, x) -> acc + x, acc -> acc)",
+}
+
+
+def test_integer_sums_are_native_unless_null_or_overflow(spark, sum_table):
+    """BIGINT/INT sums run the native loop, with Spark's own aggregate kept for rows whose sum has a NULL
+    element or overflows: the same results, and the same overflow error (ANSI) or wrapped sum (not ANSI)."""
+    select = ", ".join(f"{expr} AS {name}" for name, expr in INTEGER_SUMS.items())
+    sql = f"SELECT id, {select} FROM {sum_table}"
+    native, plan = _run(spark, sql, enabled=True)
+    spark_rows, _ = _run(spark, sql, enabled=False)
+    assert "ArraySum.sumLongExact(" in plan and "ArraySum.sumIntExact(" in plan and "coalesce(" in plan
+    assert native == spark_rows
+    assert any(v is None for row in native for v in row[1:])
+
+    near_max = ("SELECT id, aggregate(i, 0, (acc, x) -> acc + x) AS s, aggregate(l, 0L, (acc, x) -> acc + x) AS t "
+                "FROM (SELECT id, array(2147483647, CAST(id AS INT)) AS i, "
+                "array(9223372036854775807L, id) AS l FROM range(2))")
+    ansi = spark.conf.get("spark.sql.ansi.enabled")
+    try:
+        spark.conf.set("spark.sql.ansi.enabled", "true")
+        for enabled in (True, False):
+            with pytest.raises((Py4JJavaError, PySparkException), match="ARITHMETIC_OVERFLOW"):
+                _run(spark, near_max, enabled=enabled)
+        spark.conf.set("spark.sql.ansi.enabled", "false")
+        wrapped, plan = _run(spark, near_max, enabled=True)
+        assert "sumIntExact" in plan
+        assert wrapped == _run(spark, near_max, enabled=False)[0] == [(0, 2147483647, 9223372036854775807),
+                                                                      (1, -2147483648, -9223372036854775808)]
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", ansi)
 
 
 @pytest.mark.slow

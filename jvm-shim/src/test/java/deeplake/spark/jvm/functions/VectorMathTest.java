@@ -93,6 +93,18 @@ class VectorMathTest {
     assertEquals(6.0, ArraySum.sumLong(UnsafeArrayData.fromPrimitiveArray(new long[] {1, 2, 3}), 0.0));
   }
 
+  @Test
+  void integerSumsGiveNullOnANullElementOrAnOverflow() {
+    ArrayData ints = UnsafeArrayData.fromPrimitiveArray(new int[] {1, 2, -4});
+    assertEquals(Long.valueOf(-1), ArraySum.sumLongExact(ints, 0L, 4));
+    assertEquals(Integer.valueOf(9), ArraySum.sumIntExact(ints, 10, 4));
+    assertNull(ArraySum.sumIntExact(UnsafeArrayData.fromPrimitiveArray(new int[] {Integer.MAX_VALUE, 1}), 0, 4));
+    assertNull(ArraySum.sumLongExact(UnsafeArrayData.fromPrimitiveArray(new long[] {Long.MIN_VALUE}), -1L, 8));
+    assertNull(ArraySum.sumLongExact(new GenericArrayData(new Object[] {1L, null}), 0L, 8));
+    assertEquals(Long.valueOf(Long.MAX_VALUE),
+        ArraySum.sumLongExact(UnsafeArrayData.fromPrimitiveArray(new long[] {Long.MAX_VALUE - 1, 1}), 0L, 8));
+  }
+
   private static Object[] boxed(double[] values) {
     Object[] out = new Object[values.length];
     for (int i = 0; i < values.length; i++) {
