@@ -156,3 +156,22 @@ def test_video_container_check_accepts_its_kinds_and_refuses_the_rest_typed(magi
         assert "tensor 'clip'" in str(e) and kind not in ACCEPTED_CONTAINERS[compression]
     else:
         assert got == kind and got in ACCEPTED_CONTAINERS[compression]
+
+
+@settings(max_examples=100, deadline=None)
+@given(points=st.integers(0, 20), width=st.integers(1, 6), dtype=st.sampled_from(["float16", "float32", "float64"]),
+       seed=st.integers(0, 2**16))
+def test_point_cloud_samples_round_trip_or_are_refused_by_width(points, width, dtype, seed):
+    import numpy as np
+
+    from deeplake_spark.format.samples import decode_sample, encode_sample
+
+    spec = TensorSpec.create("lidar", "point_cloud", dtype=dtype)
+    cloud = np.random.default_rng(seed).normal(size=(points, width)).astype(dtype)
+    if points and width < 3:
+        with pytest.raises(SchemaError, match="tensor 'lidar'.*needs at least 3"):
+            encode_sample(spec, cloud)
+        return
+    encoded = encode_sample(spec, cloud)
+    back = decode_sample(spec.dtype, "none", encoded.data, encoded.shape)
+    assert back.dtype == np.dtype(dtype) and np.array_equal(back, cloud)
