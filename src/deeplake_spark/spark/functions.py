@@ -23,8 +23,8 @@ arrays of numbers (``tensors="array"`` reads of an embedding tensor, or any Spar
 
 NULL when a, b or one of their elements is NULL; arrays of different lengths fail the query with an
 error naming the function and both lengths. With them comes an optimizer rule that evaluates
-``aggregate(a, 0D, (acc, x) -> acc + x)`` (the sum of an array) natively with identical results
-(``spark.deeplake.optimizer.arraySum.enabled=false`` turns it off). Sessions made by
+``aggregate(a, 0D, (acc, x) -> acc + x)`` (the sum of an array; also with ``0L`` / ``0`` over integer
+arrays) natively with identical results (``spark.deeplake.optimizer.arraySum.enabled=false`` turns it off). Sessions made by
 :func:`deeplake_spark.spark_session` get both through the jar's SQL extensions; :func:`register_functions`
 adds them to a running classic session that has the jar on its classpath but not the extensions.
 """
