@@ -164,12 +164,16 @@ def test_decode_method_pil_hands_images_to_the_transform_as_pil(small_ds, engine
     for decode_method in ("pil", {"image": "pil"}):
         loader = ds.pytorch(batch_size=25, num_workers=2, columns=["image", "id"], transform=_pil_flip,
                             decode_method=decode_method, engine=engine)
+        assert loader.engine == engine
         seen = []
         for batch in loader:
             ids = batch["id"].numpy()
             assert torch.equal(batch["image"], torch.from_numpy(images[ids][:, :, ::-1].copy()))
             seen.extend(ids.tolist())
         assert sorted(seen) == list(range(N))
+    # auto: a transform of PIL images is Pillow work (GIL released): threads; of numpy arrays: processes
+    assert ds.pytorch(num_workers=2, transform=_pil_flip, decode_method="pil").engine == "threads"
+    assert ds.pytorch(num_workers=2, transform=_pil_flip).engine == "processes"
     with pytest.raises(InvalidOptionError, match="decode_method"):
         ds.pytorch(num_workers=0, decode_method="tobytes")
     with pytest.raises(InvalidOptionError, match="'x'.*JPEG/PNG"):

@@ -8,7 +8,8 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
 * ``"threads"``: in the training process, by ``num_workers`` threads (``threads.assemble_threaded``).
   The work (Arrow LZ4, numpy gathers, Pillow decodes) releases the GIL, and no batch crosses a
   process boundary. Chosen by ``engine="auto"`` (``engines.choose_engine``) when batches decode
-  images and no per-sample ``transform`` or callable ``collate`` runs Python per sample.
+  images and no per-sample ``transform`` or callable ``collate`` runs Python per sample, or the
+  ``transform`` gets its images as PIL images (``decode_method="pil"``: Pillow work).
 * ``"processes"``: ``num_workers`` DataLoader worker processes, worker ``w`` building batches
   ``w, w + n, ...`` (``sampling.worker_batches``); they hand batches over through reused
   shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
@@ -305,7 +306,7 @@ class DeepLakeDataLoader(DataLoader):
                  persistent_workers: bool | None = None, device: Any = None, prefetch_factor: int = 2,
                  timeout: float = 0, multiprocessing_context: Any = None) -> None:
         self.engine = choose_engine(engine, num_workers, transform=dataset.transform, collate=dataset.collate,
-                                    decodes=decodes_images(dataset.source))
+                                    decodes=decodes_images(dataset.source), pil=bool(dataset.pil_columns))
         self.target_device = resolve_device(device)
         processes = self.engine == "processes"
         if persistent_workers is not None and not isinstance(persistent_workers, bool):
@@ -488,7 +489,8 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     ``seed`` (0), ``num_workers`` (2: threads or worker processes, see ``engine``), ``engine``
     ("auto" | "threads" | "processes"; auto = processes when a ``transform`` or callable
     ``collate`` runs Python per sample, else threads when images are decoded, else the training
-    thread, with LZ4 decompression on the I/O threads), ``persistent_workers`` (processes engine: keep workers
+    thread, with LZ4 decompression on the I/O threads; threads too for a transform of images
+    decoded to PIL), ``persistent_workers`` (processes engine: keep workers
     between passes; default True), ``transform`` (per-sample dict -> value), ``batch_transform``
     (batch -> batch), ``columns`` (all), ``device`` (e.g. ``"cuda"``), ``rank``/``world_size``
     (from ``torch.distributed`` when initialized), ``drop_last`` (False), ``prefetch_chunks`` (4
