@@ -19,21 +19,37 @@ Columns, per image of the JSON's ``images`` list (in that order):
 
 The whole import is one commit (see :mod:`deeplake_spark.interop.sink`): nothing is visible at the
 destination until it is complete. The JSON is loaded whole; images are read ``batch_rows`` at a time.
+
+The JSON is untrusted input: every image's ``file_name`` must be a relative path inside ``images_dir``
+(no ``..`` component, absolute path or URL, also after percent-decoding, and no symbolic link leading
+out of a local ``images_dir``: :class:`UnsafePathError`); ids, sizes, categories and boxes must have
+their COCO types, image ids must be unique, and an image's masks may take at most
+``MAX_MASK_BYTES`` (a header claiming a huge image is refused before anything is allocated):
+:class:`SchemaError` naming the file, image and annotation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 
 from deeplake_spark.dataset import Dataset, DatasetSchema, tensor
-from deeplake_spark.errors import DatasetNotFoundError, InvalidOptionError, SchemaError, StorageError
+from deeplake_spark.errors import (
+    DatasetNotFoundError,
+    InvalidOptionError,
+    SchemaError,
+    StorageError,
+    UnsafePathError,
+)
 from deeplake_spark.format.images import image_format, probe_image
 from deeplake_spark.interop.coco_masks import annotation_mask
 from deeplake_spark.interop.sink import check_target, write_new_dataset
@@ -43,6 +59,73 @@ log = logging.getLogger(__name__)
 
 MASK_MODES = ("binary", "segment", "none")
 DEFAULT_BATCH_ROWS = 16
+#: The most bytes one image's masks may take (binary: H * W * annotations, segment: 4 * H * W).
+MAX_MASK_BYTES = 1 << 30
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _int(value: Any, what: str) -> int:
+    """``value`` as an int when it is a JSON integer (or an integral number); SchemaError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or not -(2**63) <= int(value) < 2**63:
+        raise SchemaError(f"{what} must be a 64-bit integer, not {value!r}"[:300])
+    return int(value)
+
+
+def _file_name(value: Any, what: str) -> str:
+    """``value`` when it is a relative path that stays inside the images folder; UnsafePathError otherwise."""
+    if not isinstance(value, str) or not value:
+        raise SchemaError(f"{what}: file_name must be a non-empty string, not {value!r}"[:300])
+    for text in (value, unquote(value)):
+        parts = re.split(r"[/\\]", text)
+        if "\x00" in text or _SCHEME.match(text) or text.startswith(("/", "\\")) or ".." in parts:
+            raise UnsafePathError(f"{what}: file_name {value!r} is not a relative path inside the images folder "
+                                  "(absolute paths, URLs and '..' components are refused)")
+    return value
+
+
+def _image_entry(image: Any, path: str) -> dict[str, Any]:
+    """One entry of ``images`` with its checked fields (id, file_name, height, width) normalized."""
+    if not isinstance(image, dict):
+        raise SchemaError(f"COCO annotations file {path}: an image entry is not an object: {str(image)[:120]}")
+    missing = [k for k in ("id", "file_name", "height", "width") if k not in image]
+    if missing:
+        raise SchemaError(f"COCO annotations file {path}: image entry {str(image)[:120]} lacks {missing}")
+    what = f"COCO annotations file {path}: image {str(image.get('id'))[:40]}"
+    entry = {**image, "id": _int(image["id"], f"{what}: id"),
+             "file_name": _file_name(image["file_name"], what)}
+    for key in ("height", "width"):
+        entry[key] = _int(image[key], f"{what}: {key}")
+        if entry[key] <= 0:
+            raise SchemaError(f"{what}: {key} must be positive, not {entry[key]}")
+    return entry
+
+
+def _annotation_entry(ann: Any, path: str) -> dict[str, Any]:
+    """One entry of ``annotations`` with image_id / category_id / id as ints and bbox checked."""
+    if not isinstance(ann, dict):
+        raise SchemaError(f"COCO annotations file {path}: an annotation entry is not an object: {str(ann)[:120]}")
+    what = f"COCO annotations file {path}: annotation {str(ann.get('id'))[:40]}"
+    for key in ("image_id", "category_id"):
+        if key not in ann:
+            raise SchemaError(f"{what} lacks {key!r}")
+    entry = {**ann, "image_id": _int(ann["image_id"], f"{what}: image_id"),
+             "category_id": _int(ann["category_id"], f"{what}: category_id")}
+    if "id" in ann:
+        entry["id"] = _int(ann["id"], f"{what}: id")
+    if "bbox" in ann:
+        box = ann["bbox"]
+        if not isinstance(box, list) or len(box) != 4 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+            raise SchemaError(f"{what}: bbox must be 4 finite numbers [x, y, width, height], not {str(box)[:120]}")
+    return entry
+
+
+def _category_entry(category: Any, path: str) -> tuple[int, str]:
+    if not isinstance(category, dict) or "id" not in category or not isinstance(category.get("name"), str):
+        raise SchemaError(f"COCO annotations file {path}: a category needs an integer 'id' and a string 'name', "
+                          f"got {str(category)[:120]}")
+    return _int(category["id"], f"COCO annotations file {path}: category {category['name']!r}: id"), category["name"]
 
 
 @dataclass(frozen=True)
@@ -66,23 +149,30 @@ class CocoIndex:
             raise SchemaError(f"COCO annotations file {path} cannot be read as JSON: {e}") from e
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise SchemaError(f"COCO annotations file {path} has no 'images' list")
-        categories = sorted(data.get("categories") or [], key=lambda c: int(c["id"]))
-        ids = [int(c["id"]) for c in categories]
+        for key in ("categories", "annotations"):
+            if not isinstance(data.get(key) or [], list):
+                raise SchemaError(f"COCO annotations file {path}: '{key}' is not a list")
+        categories = sorted(_category_entry(c, path) for c in data.get("categories") or [])
+        ids = [cid for cid, _ in categories]
         if len(set(ids)) != len(ids):
             raise SchemaError(f"COCO annotations file {path}: category ids repeat: {ids}")
+        images = [_image_entry(image, path) for image in data["images"]]
+        seen: dict[int, str] = {}
+        for image in images:
+            if image["id"] in seen:
+                raise SchemaError(f"COCO annotations file {path}: image id {image['id']} is used by both "
+                                  f"{seen[image['id']]!r} and {image['file_name']!r}; image ids must be unique")
+            seen[image["id"]] = image["file_name"]
         by_image: dict[int, list[dict[str, Any]]] = {}
         for ann in data.get("annotations") or []:
-            by_image.setdefault(int(ann["image_id"]), []).append(ann)
-        for image in data["images"]:
-            missing = [k for k in ("id", "file_name", "height", "width") if k not in image]
-            if missing:
-                raise SchemaError(f"COCO annotations file {path}: image entry {str(image)[:120]} lacks {missing}")
-        orphans = set(by_image) - {int(image["id"]) for image in data["images"]}
+            entry = _annotation_entry(ann, path)
+            by_image.setdefault(entry["image_id"], []).append(entry)
+        orphans = set(by_image) - set(seen)
         if orphans:
             log.warning("COCO annotations file %s: %d annotations refer to %d image ids that are not in 'images' "
                         "(e.g. %s); they are not imported", path, sum(len(by_image[i]) for i in orphans),
                         len(orphans), sorted(orphans)[:5])
-        return cls(data["images"], by_image, ids, [str(c["name"]) for c in categories])
+        return cls(images, by_image, ids, [name for _, name in categories])
 
 
 def coco_schema(image_compression: str, class_names: Sequence[str], masks: str) -> DatasetSchema:
@@ -107,7 +197,13 @@ def coco_schema(image_compression: str, class_names: Sequence[str], masks: str) 
 
 
 def _read_image(storage: Storage, image: dict[str, Any]) -> bytes:
-    name = str(image["file_name"])
+    name = image["file_name"]  # checked by _file_name: relative, no '..'
+    if storage.is_local:  # a symbolic link inside images_dir must not lead out of it
+        root = os.path.realpath(storage.uri)
+        real = os.path.realpath(os.path.join(root, name))
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            raise UnsafePathError(f"COCO image {name!r} (id {image['id']}) leads through a symbolic link to {real}, "
+                                  f"outside the images folder {storage.uri}")
     try:
         return storage.read(name)
     except (StorageError, OSError) as e:
@@ -140,6 +236,12 @@ def _row(index: CocoIndex, storage: Storage, image: dict[str, Any], masks: str) 
         "iscrowd": np.asarray([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool),
     }
     if masks != "none":
+        need = height * width * (max(len(anns), 1) if masks == "binary" else 4)
+        if need > MAX_MASK_BYTES:
+            raise SchemaError(f"{where}: its masks would take {need} bytes ({height}x{width} pixels, {len(anns)} "
+                              f"annotations), over MAX_MASK_BYTES={MAX_MASK_BYTES}; import with masks='none'"
+                              + (" or 'segment'" if masks == "binary" and 4 * height * width <= MAX_MASK_BYTES
+                                 else ""))
         per_ann = [annotation_mask(a.get("segmentation") or [], height, width,
                                    where=f"{where}, annotation {a.get('id')}") for a in anns]
         if masks == "binary":
@@ -147,6 +249,9 @@ def _row(index: CocoIndex, storage: Storage, image: dict[str, Any], masks: str) 
         else:
             segment = np.zeros((height, width), dtype=np.int32)
             for ann, mask in zip(anns, per_ann):
+                if not 0 < ann["category_id"] < 2**31:
+                    raise SchemaError(f"{where}: annotation {ann.get('id')} has category_id {ann['category_id']}, "
+                                      "which a segment mask (int32, 0 = background) cannot hold; use masks='binary'")
                 segment[mask] = int(ann["category_id"])
             row["masks"] = segment
     return row

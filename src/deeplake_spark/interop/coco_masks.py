@@ -31,22 +31,32 @@ def polygon_mask(polygons: Sequence[Sequence[float]], height: int, width: int, *
     return mask
 
 
+#: scanlines x edges (or x columns) of one block of ``_fill_polygon``: bounds its memory (~8 bytes each)
+_BLOCK_CELLS = 1 << 22
+
+
 def _fill_polygon(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
-    """Set the pixels of ``mask`` whose centres lie inside the polygon (all scanlines at once)."""
+    """Set the pixels of ``mask`` whose centres lie inside the polygon (scanlines in blocks of bounded size)."""
     height, width = mask.shape
     row_lo = max(int(np.floor(ys.min() - 0.5)), 0)
     row_hi = min(int(np.ceil(ys.max() - 0.5)), height - 1)
-    if row_hi < row_lo:
-        return
-    centres_y = np.arange(row_lo, row_hi + 1, dtype=np.float64)[:, None] + 0.5  # (rows, 1)
+    step = max(1, _BLOCK_CELLS // max(len(xs), width))
+    for start in range(row_lo, row_hi + 1, step):
+        _fill_rows(mask, xs, ys, start, min(start + step, row_hi + 1))
+
+
+def _fill_rows(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray, row_lo: int, row_end: int) -> None:
+    """``_fill_polygon`` for the scanlines ``row_lo .. row_end - 1``, all at once."""
+    width = mask.shape[1]
+    centres_y = np.arange(row_lo, row_end, dtype=np.float64)[:, None] + 0.5  # (rows, 1)
     x_next, y_next = np.roll(xs, -1), np.roll(ys, -1)
     # an edge crosses a scanline when its ends lie on either side (half-open: a shared vertex counts once)
     crosses = (ys <= centres_y) != (y_next <= centres_y)  # (rows, edges)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         hits = xs + (centres_y - ys) * (x_next - xs) / (y_next - ys)
     hits = np.sort(np.where(crosses, hits, np.inf), axis=1)  # crossings first, left to right
     centres_x = np.arange(width, dtype=np.float64) + 0.5
-    rows = mask[row_lo:row_hi + 1]
+    rows = mask[row_lo:row_end]
     for pair in range(int(crosses.sum(axis=1).max()) // 2):
         left, right = hits[:, 2 * pair, None], hits[:, 2 * pair + 1, None]
         rows |= (centres_x >= left) & (centres_x < right)
@@ -55,7 +65,11 @@ def _fill_polygon(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
 def _counts_from_string(text: str, where: str) -> list[int]:
     """COCO's compressed RLE string -> run lengths (maskApi.c ``rleFrString``)."""
     counts: list[int] = []
-    pos, data = 0, text.encode("ascii")
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError as e:
+        raise SchemaError(f"{where}: compressed RLE counts hold a non-ASCII character at {e.start}") from e
+    pos = 0
     while pos < len(data):
         value, shift, more = 0, 0, True
         while more:
@@ -77,19 +91,23 @@ def _counts_from_string(text: str, where: str) -> list[int]:
 def rle_mask(rle: dict[str, Any], height: int, width: int, *, where: str) -> np.ndarray:
     """(height, width) bool mask of a COCO RLE ``{"size": [h, w], "counts": [...] or "..."}``."""
     size = rle.get("size")
-    if not isinstance(size, (list, tuple)) or [int(s) for s in size] != [height, width]:
-        raise SchemaError(f"{where}: RLE size {size!r} does not match the image's {height}x{width}")
+    if not isinstance(size, (list, tuple)) or list(size) != [height, width] \
+            or any(isinstance(s, bool) or not isinstance(s, int) for s in size):
+        raise SchemaError(f"{where}: RLE size {str(size)[:80]} does not match the image's {height}x{width}")
     raw = rle.get("counts")
     if isinstance(raw, str):
         counts = _counts_from_string(raw, where)
-    elif isinstance(raw, (list, tuple)):
-        counts = [int(c) for c in raw]
+    elif isinstance(raw, (list, tuple)) and all(isinstance(c, int) and not isinstance(c, bool) for c in raw):
+        counts = list(raw)
     else:
-        raise SchemaError(f"{where}: RLE counts must be a list of ints or a string, not {type(raw).__name__}")
+        raise SchemaError(f"{where}: RLE counts must be a list of ints or a string, not {str(raw)[:80]}")
+    pixels = height * width
+    # checked as Python ints: a run past the image (or runs whose int64 sum would wrap) never reaches numpy
+    if any(c < 0 or c > pixels for c in counts) or sum(counts) != pixels:
+        raise SchemaError(f"{where}: RLE runs must be non-negative and cover exactly the image's {pixels} pixels; "
+                          f"they cover {sum(counts)}" + (" (some are negative or larger than the image)"
+                                                         if any(c < 0 or c > pixels for c in counts) else ""))
     runs = np.asarray(counts, dtype=np.int64)
-    if (runs < 0).any() or runs.sum() != height * width:
-        raise SchemaError(f"{where}: RLE runs cover {int(runs.sum())} pixels (or are negative); the image has "
-                          f"{height * width}")
     values = np.zeros(len(runs), dtype=bool)
     values[1::2] = True
     flat = np.repeat(values, runs)
