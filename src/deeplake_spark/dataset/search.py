@@ -105,7 +105,12 @@ def query_matrix(query: Any, spec: TensorSpec, metric: str, where: str) -> tuple
                                  f"{values.dtype} of shape {values.shape}")
     single = values.ndim == 1
     dtype = np.float64 if spec.dtype == "float64" else np.float32
-    queries = np.ascontiguousarray(values.reshape(1, -1) if single else values, dtype=dtype)
+    matrix = values.reshape(1, -1) if single else values
+    if matrix.size and matrix.dtype.kind == "f" and np.isfinite(matrix).all() \
+            and np.abs(matrix).max() > np.finfo(dtype).max:
+        raise InvalidOptionError(f"{where}: the query holds values outside the {np.dtype(dtype).name} range of "
+                                 f"the tensor's vectors (largest magnitude {float(np.abs(matrix).max()):g})")
+    queries = np.ascontiguousarray(matrix, dtype=dtype)
     dim = queries.shape[1]
     if dim == 0:
         raise InvalidOptionError(f"{where}: the query vector is empty")

@@ -4,8 +4,8 @@ and cut to the best ``k`` per query (``search_topk.py``), merged into the runnin
 Only chunks holding candidate rows are read. A local chunk file is memory-mapped (no copy: its pages are
 the OS page cache's) and verified (checksum, shapes) when mapped. The version's ``RefColumns`` keeps up
 to ``MAPPED_BYTES`` of mappings of uncompressed chunks for the next searches (LZ4 ones are decompressed by
-every search), each reused only while its file keeps the size, modification time and inode it had when
-verified (the sample reader's chunk cache likewise trusts a chunk it has verified). A remote chunk (S3)
+every search), each reused only while its file keeps the size, modification time, inode and change time it had
+when verified (the sample reader's chunk cache likewise trusts a chunk it has verified). A remote chunk (S3)
 is read and verified every time, the next one fetched while the current one is scored.
 """
 
@@ -138,6 +138,12 @@ def check_dims(refs: RefColumns, positions: np.ndarray | None, dim: int, where: 
 MAPPED_BYTES = 1 << 30
 
 
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What must not change for a verified mapping to be reused: size, mtime, inode and ctime (``os.utime``
+    can put a rewritten file's mtime back, but not its ctime)."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+
+
 def read_chunk(ds: Dataset, column: str, spec: TensorSpec, refs: RefColumns, code: int) -> ChunkReader:
     """Chunk ``code`` of ``refs``, checked (checksum, shapes against the spec) as ``SampleReader`` does;
     a local file memory-mapped (see the module docstring)."""
@@ -151,7 +157,7 @@ def read_chunk(ds: Dataset, column: str, spec: TensorSpec, refs: RefColumns, cod
         else:
             path = ds.storage.full_path(relpath)
             stat = os.stat(path)
-            identity = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            identity = _identity(stat)
             with refs.lock:
                 kept = refs.mapped.get(code)
                 if kept is not None and kept[0] == identity:
@@ -159,7 +165,7 @@ def read_chunk(ds: Dataset, column: str, spec: TensorSpec, refs: RefColumns, cod
                     return kept[1]
             with open(path, "rb") as f:
                 stat = os.fstat(f.fileno())  # of the file mapped, not of whatever the path names later
-                identity = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+                identity = _identity(stat)
                 data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) if stat.st_size else b""
     except FileNotFoundError as e:
         raise ChunkNotFoundError(f"{where}: chunk file is missing (vacuumed or deleted?)") from e
