@@ -27,17 +27,17 @@ import threading
 
 from deeplake_spark.errors import InvalidOptionError
 
-#: Default bound: 1/8 of the machine's memory, at most 4 GiB.
-DEFAULT_MAX_BYTES = 4 << 30
+#: Default bound: 1/16 of the machine's memory, at most 1 GiB (a loader per rank, in a notebook beside other work).
+DEFAULT_MAX_BYTES = 1 << 30
 
 
 def default_cache_bytes() -> int:
-    """``min(4 GiB, physical memory / 8)`` (4 GiB where the memory size is unknown)."""
+    """``min(1 GiB, physical memory / 16)`` (1 GiB where the memory size is unknown)."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return DEFAULT_MAX_BYTES
-    return int(min(DEFAULT_MAX_BYTES, total // 8))
+    return int(min(DEFAULT_MAX_BYTES, total // 16))
 
 
 def check_cache_bytes(value: object) -> int:

@@ -498,7 +498,7 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     together), ``io_threads`` (4 per worker), ``collate`` ("stack" | "pad" | "list" | per-column
     dict | callable), ``pad_value`` (0), ``cache_bytes`` (main and threads engines: verified chunks
     kept in memory across epochs, so later epochs of a dataset that fits read no file; None =
-    ``min(4 GiB, RAM / 8)``, 0 = off; see ``chunk_cache``), ``decode_method`` ("numpy" default; "pil"
+    ``min(1 GiB, RAM / 16)``, 0 = off; see ``chunk_cache``), ``decode_method`` ("numpy" default; "pil"
     or ``{column: "pil"}``: JPEG/PNG columns reach ``transform`` as PIL images, as in Deep Lake 3).
     """
     return make_loader(from_dataset(ds, columns), **options)
