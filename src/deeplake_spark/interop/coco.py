@@ -145,8 +145,9 @@ class CocoIndex:
                 data = json.load(f)
         except FileNotFoundError as e:
             raise DatasetNotFoundError(f"COCO annotations file {path} does not exist") from e
-        except (OSError, ValueError) as e:
-            raise SchemaError(f"COCO annotations file {path} cannot be read as JSON: {e}") from e
+        except (OSError, ValueError, RecursionError) as e:  # RecursionError: nesting deeper than json can parse
+            raise SchemaError(f"COCO annotations file {path} cannot be read as JSON: {type(e).__name__}: "
+                              f"{str(e)[:200]}") from e
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise SchemaError(f"COCO annotations file {path} has no 'images' list")
         for key in ("categories", "annotations"):

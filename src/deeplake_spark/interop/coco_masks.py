@@ -23,10 +23,13 @@ def polygon_mask(polygons: Sequence[Sequence[float]], height: int, width: int, *
     """(height, width) bool mask of the union of COCO polygons ``[x0, y0, x1, y1, ...]`` (even-odd within each)."""
     mask = np.zeros((height, width), dtype=bool)
     for polygon in polygons:
-        coords = np.asarray(polygon, dtype=np.float64)
+        try:
+            coords = np.asarray(polygon, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise SchemaError(f"{where}: a polygon must be a flat list of numbers: {e}") from e
         if coords.ndim != 1 or len(coords) < 6 or len(coords) % 2 or not np.isfinite(coords).all():
             raise SchemaError(f"{where}: a polygon needs at least 3 finite (x, y) points as a flat list, got "
-                              f"{len(coords)} numbers")
+                              f"{coords.size} numbers of shape {coords.shape}")
         _fill_polygon(mask, coords[0::2], coords[1::2])  # the parts of one object: a union, as COCO merges them
     return mask
 
