@@ -385,6 +385,13 @@ def test_query_ties_keep_row_order_even_with_an_alias_named_like_the_hidden_row_
     assert got == [0, 1, 2, 3, 4, 5]
 
 
+def test_query_orders_by_a_dataset_column_named_like_the_hidden_position_column(tmp_path):
+    """A dataset (written by anyone) may have a column named ``__dls_position``: ORDER BY it must sort by its values."""
+    ds = dls.create(str(tmp_path / "ds"), {"__dls_position": "int64", "k": "int64"})
+    ds.append({"__dls_position": [3, 1, 2], "k": [0, 0, 1]})
+    assert DatasetView(ds).query('SELECT * FROM ds ORDER BY "__dls_position"').indices.tolist() == [1, 2, 0]
+
+
 def test_a_very_long_condition_is_an_error_not_a_crash(table_ds):
     """DuckDB overflows its stack on ~9000 ORs of string comparisons (SIGSEGV kills the caller's process)."""
     script = textwrap.dedent(f"""
