@@ -118,6 +118,7 @@ def test_coco_symlink_out_of_the_images_folder_is_refused_but_one_inside_is_read
     (lambda d: d["images"].__setitem__(0, 7), "image entry is not an object"),
     (lambda d: d["images"][0].update(id="one"), "image one: id must be a 64-bit integer"),
     (lambda d: d["images"][0].update(id=2**70), "id must be a 64-bit integer"),
+    (lambda d: d["images"][0].update(id=10**400), "id must be a 64-bit integer"),
     (lambda d: d["images"][0].update(height=-6), "height must be positive"),
     (lambda d: d["images"][0].update(width=8.5), "width must be a 64-bit integer"),
     (lambda d: d["images"][0].update(file_name=["a.png"]), "file_name must be a non-empty string"),

@@ -66,10 +66,11 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 def _int(value: Any, what: str) -> int:
     """``value`` as an int when it is a JSON integer (or an integral number); SchemaError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value) or not -(2**63) <= int(value) < 2**63:
-        raise SchemaError(f"{what} must be a 64-bit integer, not {value!r}"[:300])
-    return int(value)
+    number = value if isinstance(value, int) and not isinstance(value, bool) else \
+        int(value) if isinstance(value, float) and math.isfinite(value) and value.is_integer() else None
+    if number is None or not -(2**63) <= number < 2**63:
+        raise SchemaError(f"{what} must be a 64-bit integer, not {str(value)[:60]}")
+    return number
 
 
 def _file_name(value: Any, what: str) -> str:
