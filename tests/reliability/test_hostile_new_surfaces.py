@@ -232,6 +232,24 @@ def test_deeplake4_tensor_columns_with_unsafe_names_are_refused_before_anything_
     assert sorted(os.listdir(tmp_path)) == ["src"] or not (tmp_path / "nest").exists()
 
 
+def test_deeplake4_source_failing_mid_way_leaves_nothing_at_the_destination(tmp_path):
+    """A real Deep Lake 4 dataset whose last data file is gone: rows 0-5 (24 MiB, a full chunk written) import,
+    rows 6-7 fail to read; the error names the column and rows, and the destination stays empty."""
+    deeplake = pytest.importorskip("deeplake")
+    src = str(tmp_path / "src")
+    ds = deeplake.create(src)
+    ds.add_column("v", deeplake.types.Array(deeplake.types.Float32(), 2))
+    ds.append({"v": [np.full((1024, 1024), i, np.float32) for i in range(8)]})
+    ds.commit()
+    data = [f for f in (tmp_path / "src").rglob("*") if f.is_file() and "_deeplake_log" not in f.parts]
+    assert len(data) == 8
+    max(data, key=lambda f: f.stat().st_mtime_ns).unlink()  # the file of row 7
+    dst = tmp_path / "dst"
+    with pytest.raises(DeepLakeSparkError, match=r"column 'v'.*rows 6\.\.7"):
+        dls.from_deeplake(src, dst, batch_rows=2, progress=False)
+    assert not dst.exists(), list(dst.rglob("*"))
+
+
 # ============================================================================ link tensors
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory):
