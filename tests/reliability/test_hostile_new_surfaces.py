@@ -112,6 +112,16 @@ def test_coco_symlink_out_of_the_images_folder_is_refused_but_one_inside_is_read
     assert ds.read_tensor("image", ds.table(["image"])["image"].to_pylist(), raw=True)[0] == _png(1)
 
 
+def test_coco_image_that_is_a_fifo_or_a_folder_is_refused_not_a_hang(coco_dir):
+    fifo = coco_dir / "images" / "pipe.png"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    for name in ("pipe.png", "sub"):
+        data = _instances(images=[{"id": 1, "file_name": name, "height": H, "width": W}], annotations=[])
+        with pytest.raises(SchemaError, match=f"COCO image '{name}' \\(id 1\\).*is not a regular file"):
+            _import(coco_dir, data, "fifo")
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["images"].append({"id": 1, "file_name": "sub/b.png", "height": H, "width": W}),
      "image id 1 is used by both 'a.png' and 'sub/b.png'"),

@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +207,8 @@ def _read_image(storage: Storage, image: dict[str, Any]) -> bytes:
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise UnsafePathError(f"COCO image {name!r} (id {image['id']}) leads through a symbolic link to {real}, "
                                   f"outside the images folder {storage.uri}")
+        if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):  # a FIFO would block the read forever
+            raise SchemaError(f"COCO image {name!r} (id {image['id']}) in {storage.uri} is not a regular file")
     try:
         return storage.read(name)
     except (StorageError, OSError) as e:
