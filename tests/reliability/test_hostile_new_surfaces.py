@@ -498,3 +498,23 @@ def test_a_truncated_chunk_is_refused(vectors_ds):
         f.truncate(0)
     with pytest.raises(DeepLakeSparkError, match=os.path.basename(path)):
         search(vectors_ds, [1, 0, 0, 1], k=3)
+
+
+def test_a_chunk_file_replaced_by_a_fifo_is_refused_not_a_hang(vectors_ds):
+    path = _chunk_files(vectors_ds)[1]
+    os.remove(path)
+    os.mkfifo(path)
+    script = textwrap.dedent(f"""
+        import deeplake_spark as dls
+        from deeplake_spark.dataset.search import search
+        from deeplake_spark.errors import CorruptChunkError
+        try:
+            search(dls.open({vectors_ds.path!r}), [1, 0, 0, 1], k=3)
+        except CorruptChunkError as e:
+            print("CorruptChunkError", e)
+    """)
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("search blocks on a chunk file that is a FIFO")
+    assert "CorruptChunkError" in out.stdout and "not a regular file" in out.stdout, out.stdout + out.stderr[-2000:]

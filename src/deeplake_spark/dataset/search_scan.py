@@ -17,6 +17,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -157,6 +158,8 @@ def read_chunk(ds: Dataset, column: str, spec: TensorSpec, refs: RefColumns, cod
         else:
             path = ds.storage.full_path(relpath)
             stat = os.stat(path)
+            if not S_ISREG(stat.st_mode):  # opening a FIFO would block forever; a folder cannot be mapped
+                raise CorruptChunkError(f"{where}: the chunk file is not a regular file")
             identity = _identity(stat)
             with refs.lock:
                 kept = refs.mapped.get(code)
