@@ -421,6 +421,17 @@ def test_query_orders_by_a_dataset_column_named_like_the_hidden_position_column(
     assert DatasetView(ds).query('SELECT * FROM ds ORDER BY "__dls_position"').indices.tolist() == [1, 2, 0]
 
 
+def test_an_apostrophe_in_a_comment_does_not_change_a_string_literal(tmp_path):
+    """Spark-style `name` quoting is rewritten to "name" outside string literals; a quote inside a comment must
+    not shift what counts as a literal (it turned 'x`y`z' into 'x"y"z' and matched the other row)."""
+    ds = dls.create(str(tmp_path / "ds"), {"name": "string"})
+    ds.append({"name": ["x`y`z", 'x"y"z']})
+    view = DatasetView(ds)
+    assert view.filter("name = 'x`y`z'").indices.tolist() == [0]
+    assert view.filter("/* don't */ name = 'x`y`z'").indices.tolist() == [0]
+    assert view.query("SELECT * FROM ds -- it's\nWHERE name = 'x`y`z'").indices.tolist() == [0]
+
+
 def test_a_very_long_condition_is_an_error_not_a_crash(table_ds):
     """DuckDB overflows its stack on ~9000 ORs of string comparisons (SIGSEGV kills the caller's process)."""
     script = textwrap.dedent(f"""
