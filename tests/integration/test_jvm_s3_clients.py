@@ -66,3 +66,27 @@ def test_same_bucket_name_on_two_endpoints_reads_each_server(spark, s3_server, t
         # each server holds its own log: the second write did not land on the first server
         log = f"{s3_server.bucket}/clients-endpoints/_delta_log/{0:020d}.json"
         assert s3_server.filesystem().open_input_file(log).read() != other.filesystem().open_input_file(log).read()
+
+
+@pytest.mark.slow
+def test_clients_are_shared_per_settings_and_bounded(spark, s3_server):
+    """The JVM side directly (py4j): views of one client per distinct settings, at most MAX_CLIENTS kept."""
+    jvm = spark._jvm
+    keyed = jvm.deeplake.spark.jvm.KeyedS3AFileSystem
+
+    def client(bucket: str, access_key: str) -> int:
+        conf = jvm.org.apache.hadoop.conf.Configuration()
+        for key, value in s3a_options(s3_server, **{"fs.s3a.access.key": access_key}).items():
+            conf.set(key, value)
+        keyed.install(conf)
+        view = jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI.create(f"s3a://{bucket}/ds"), conf)
+        assert view.getClass().getName() == "deeplake.spark.jvm.KeyedS3AFileSystem"
+        return jvm.java.lang.System.identityHashCode(view.getRawFileSystem())
+
+    first = client("clients-b", "alice")
+    assert client("clients-b", "alice") == first                   # same settings: the same client
+    assert client("clients-b", "bob") != first                     # another key, same bucket: its own
+    assert client("clients-c", "alice") != first                   # another bucket: its own
+    for i in range(keyed.MAX_CLIENTS + 2):
+        client("clients-b", f"key-{i}")
+    assert keyed.sharedClients() == keyed.MAX_CLIENTS

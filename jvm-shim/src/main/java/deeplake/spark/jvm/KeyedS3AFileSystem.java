@@ -2,7 +2,8 @@ package deeplake.spark.jvm;
 
 import java.io.IOException;
 import java.net.URI;
-import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -19,13 +20,21 @@ import org.apache.hadoop.util.ShutdownHookManager;
  * server). {@link #install} routes {@code s3a://} and {@code s3://} of a dataset's Configuration
  * through this class with Hadoop's cache off; each instance is a thin view of a shared
  * {@code S3AFileSystem} kept per (scheme, bucket, user, every {@code fs.s3a.*} setting), created on
- * first use and closed when the JVM exits. Closing a view leaves the shared client open.
+ * first use and closed when the JVM exits. Closing a view leaves the shared client open. At most
+ * {@link #MAX_CLIENTS} clients are kept (rotating session tokens make new settings every hour): the
+ * least recently used one beyond that is closed {@link #CLOSE_GRACE_MS} after it was dropped, so a
+ * read still holding it can finish.
  */
 public final class KeyedS3AFileSystem extends FilterFileSystem {
   /** The FileSystem that does the work. */
   static final String S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem";
   private static final String[] SCHEMES = {"s3a", "s3"};
-  private static final Map<Key, FileSystem> SHARED = new HashMap<>();
+  /** Shared clients kept at most; and how long a dropped one stays open for reads still using it. */
+  public static final int MAX_CLIENTS = 64;
+  static final long CLOSE_GRACE_MS = 15 * 60 * 1000L;
+  /** Least recently used first. */
+  private static final Map<Key, FileSystem> SHARED = new LinkedHashMap<>(16, 0.75f, true);
+  private static java.util.concurrent.ScheduledExecutorService closer;
   private static boolean hookAdded;
 
   /**
@@ -42,8 +51,8 @@ public final class KeyedS3AFileSystem extends FilterFileSystem {
     }
   }
 
-  /** Number of shared clients alive in this JVM (for tests). */
-  static synchronized int sharedClients() {
+  /** Number of shared clients kept in this JVM (for tests). */
+  public static synchronized int sharedClients() {
     return SHARED.size();
   }
 
@@ -79,6 +88,10 @@ public final class KeyedS3AFileSystem extends FilterFileSystem {
     fs = (FileSystem) ReflectionUtils.newInstance(cls, own);
     fs.initialize(URI.create(scheme + "://" + (name.getAuthority() == null ? "" : name.getAuthority()) + "/"), own);
     SHARED.put(key, fs);
+    for (Iterator<FileSystem> eldest = SHARED.values().iterator(); SHARED.size() > MAX_CLIENTS; ) {
+      closeLater(eldest.next());
+      eldest.remove();
+    }
     if (!hookAdded) {
       ShutdownHookManager.get().addShutdownHook(KeyedS3AFileSystem::closeShared, FileSystem.SHUTDOWN_HOOK_PRIORITY);
       hookAdded = true;
@@ -86,8 +99,25 @@ public final class KeyedS3AFileSystem extends FilterFileSystem {
     return fs;
   }
 
+  private static void closeLater(FileSystem fs) {
+    if (closer == null) {
+      closer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "deeplake-s3a-client-closer");
+        t.setDaemon(true);
+        return t;
+      });
+    }
+    closer.schedule(() -> {
+      try {
+        fs.close();
+      } catch (IOException | RuntimeException e) {
+        // a client nobody uses any more: nothing to tell
+      }
+    }, CLOSE_GRACE_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
   /** Closes every shared client (JVM exit; tests). */
-  static synchronized void closeShared() {
+  public static synchronized void closeShared() {
     for (FileSystem fs : SHARED.values()) {
       try {
         fs.close();
