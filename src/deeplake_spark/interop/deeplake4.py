@@ -90,7 +90,7 @@ def plan_import(source: Any, *, skip: Sequence[str] = ()) -> list[ColumnPlan]:
     if unknown:
         raise InvalidOptionError(f"skip names column(s) {unknown} that the Deep Lake 4 dataset does not have; "
                                  f"it has {names}")
-    plans, refused = [], []
+    plans, refused, invalid = [], [], []
     for col in columns:
         if col.name in skip:
             continue
@@ -100,12 +100,14 @@ def plan_import(source: Any, *, skip: Sequence[str] = ()) -> list[ColumnPlan]:
             plans.append(plan_column(col.name, col.dtype, names_of))
         except Unsupported as e:
             refused.append(f"{col.name!r} ({e.args[0]})")
-        except SchemaError as e:  # e.g. a column name deeplake-spark does not accept
-            refused.append(f"{col.name!r} ({e})")
-    if refused:
-        raise SchemaError(f"Deep Lake 4 column(s) {', '.join(refused)} have no deeplake-spark counterpart; nothing "
-                          "was written. Leave them out with skip=[...] (CLI: --skip NAME); docs/IMPORT.md lists "
-                          "the supported types")
+        except SchemaError as e:  # a column name (e.g. '../x' for a tensor) or class names deeplake-spark refuses
+            invalid.append(f"{col.name!r} ({e})")
+    if refused or invalid:
+        parts = ([f"Deep Lake 4 column(s) {', '.join(refused)} have no deeplake-spark counterpart"] if refused
+                 else []) + ([f"column(s) {', '.join(invalid)} are not valid in a deeplake-spark dataset"] if invalid
+                             else [])
+        raise SchemaError(f"{'; '.join(parts)}; nothing was written. Leave them out with skip=[...] (CLI: --skip "
+                          "NAME); docs/IMPORT.md lists the supported types")
     if not plans:
         raise SchemaError("nothing to import: every column of the Deep Lake 4 dataset is skipped")
     return plans
