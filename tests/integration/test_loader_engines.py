@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from deeplake_spark.format.chunk_reader import ChunkReader
 from deeplake_spark.format.chunk_writer import ChunkBuilder
 from deeplake_spark.format.samples import encode_sample
 from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.torch.threads import PROBE_GROUPS
 
 N = 240
 
@@ -415,3 +417,82 @@ def test_a_view_repeating_rows_gets_copies_so_an_edit_reaches_no_other_batch(ds,
     for b in batches[1:]:
         assert torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float())
     assert ds.pytorch(num_workers=0, columns=["x", "label"]).dataset.views
+
+
+def _ahead_threads():
+    return [t for t in threading.enumerate() if t.name == "deeplake-ahead"]
+
+
+def _labels_with_step(loader, step_s=0.0, seen_threads=None):
+    """The label batches of one pass, sleeping ``step_s`` per batch (a training step that releases the GIL)."""
+    out = []
+    for batch in loader:
+        out.append(batch["label"].tolist())
+        if seen_threads is not None:
+            seen_threads.append(bool(_ahead_threads()))
+        if step_s:
+            time.sleep(step_s)
+    return out
+
+
+def test_main_engine_workers_build_ahead_with_the_same_batches_and_resume(ds):
+    # num_workers >= 1 on the main engine: after a probe, batches are built on a background thread
+    # while the training loop works; the batches, their order and state_dict stay those of num_workers=0.
+    options = {"batch_size": 8, "seed": 5, "num_epochs": 2, "columns": ["x", "label"]}
+    reference = _labels_with_step(ds.pytorch(num_workers=0, **options))
+    for workers in (1, 2):
+        loader = ds.pytorch(num_workers=workers, **options)
+        assert loader.engine == "main" and loader.dataset.ahead == workers
+        loader.dataset.ahead_min_overlap = 0.0  # hand off after the probe whatever the timings
+        loader.dataset.blocks = False  # one batch per group (blocks of these small rows: 1 group an epoch)
+        seen = []
+        assert _labels_with_step(loader, 0.001, seen) == reference
+        assert any(seen) and not any(seen[:PROBE_GROUPS])  # probed inline, then ahead
+        assert _ahead_threads() == []  # joined at the end of the pass
+        # resume exactly after a batch received while building ahead
+        first = ds.pytorch(num_workers=workers, **options)
+        first.dataset.ahead_min_overlap, first.dataset.blocks = 0.0, False
+        got = []
+        for batch in first:
+            got.append(batch["label"].tolist())
+            time.sleep(0.001)
+            if len(got) == PROBE_GROUPS + 9:
+                state = first.state_dict()
+                break
+        gc.collect()
+        assert _ahead_threads() == []  # breaking out stops the thread
+        resumed = ds.pytorch(num_workers=workers, **options)
+        resumed.dataset.ahead_min_overlap, resumed.dataset.blocks = 0.0, False
+        resumed.load_state_dict(state)
+        assert got + _labels_with_step(resumed, 0.001) == reference
+
+
+def test_main_engine_stays_inline_for_a_loop_that_does_no_work(ds):
+    loader = ds.pytorch(num_workers=2, batch_size=8, seed=1, columns=["x", "label"])
+    loader.dataset.ahead_min_overlap, loader.dataset.blocks = 10.0, False  # no overlap pays for the hand-off
+    seen = []
+    assert _labels_with_step(loader, 0.0, seen) == _labels_with_step(
+        ds.pytorch(num_workers=0, batch_size=8, seed=1, columns=["x", "label"]))
+    assert not any(seen)
+
+
+def test_an_error_while_building_ahead_reaches_the_training_loop(ds):
+    calls = []
+
+    def boom(batch):
+        calls.append(1)
+        if len(calls) == PROBE_GROUPS + 3:
+            raise ValueError("bad batch transform")
+        return batch
+
+    loader = ds.pytorch(batch_size=8, num_workers=2, engine="auto", batch_transform=boom, columns=["x", "label"])
+    assert loader.engine == "main"
+    loader.dataset.ahead_min_overlap, loader.dataset.blocks = 0.0, False
+    received = []
+    with pytest.raises(ValueError, match="bad batch transform"):
+        for batch in loader:
+            received.append(batch)
+            time.sleep(0.001)
+    assert len(received) == PROBE_GROUPS + 2
+    gc.collect()
+    assert _ahead_threads() == []

@@ -15,7 +15,10 @@ need are read ahead on I/O threads (``prefetch.ChunkPrefetcher``); batches are a
   shared-memory slots (``shm_batches``) and stay alive between epochs (``persistent_workers``).
   Images are decoded on 2 threads inside each worker where there are cores for them.
 * ``"main"``: one batch after the other in the training thread (``num_workers=0``, or auto for
-  data without images: LZ4 chunks are still decompressed ahead on the I/O threads).
+  data without images: LZ4 chunks are still decompressed ahead on the I/O threads). With
+  ``num_workers >= 1`` the batches move to one background thread that builds them ahead of the
+  training step, once the first groups showed that the training loop does work between batches
+  the build could overlap (``threads.run_ahead``); a loop that does none keeps them inline.
 
 Fast paths of the main and threads engines, with no per-sample ``transform`` or callable
 ``collate``: small batches are assembled in blocks of ~2 MiB of consecutive batches (one gather
@@ -53,7 +56,7 @@ from deeplake_spark.torch.prefetch import ChunkPrefetcher, chunk_users
 from deeplake_spark.torch.sampling import batch_owners, next_offset, rank_batches, rank_num_batches, worker_batches
 from deeplake_spark.torch.shm_batches import SlotReceiver, WorkerRing, new_flags
 from deeplake_spark.torch.source import LoaderSource, from_dataset
-from deeplake_spark.torch.threads import assemble_threaded
+from deeplake_spark.torch.threads import MIN_OVERLAP_S, assemble_threaded, run_ahead
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,13 @@ class StreamingDataset(IterableDataset):
         self.assembly_threads = 1
         #: Copy finished batches to page-locked memory where they are built (threads engine + CUDA).
         self.pin_batches = False
+        #: Groups of batches built ahead on a background thread of the training process when the
+        #: training loop does work between batches (main engine with ``num_workers >= 1``:
+        #: ``threads.run_ahead``, at most this many waiting); 0: built when the training loop asks.
+        self.ahead = 0
+        #: Seconds per group a build and the training step must be able to overlap for ``run_ahead``
+        #: to move to its thread (``threads.MIN_OVERLAP_S``; 0: always once probed).
+        self.ahead_min_overlap = MIN_OVERLAP_S
         #: Assemble small batches in blocks (main and threads engines; ``block_batches``).
         self.blocks = True
         #: (token, flags) of the shared-memory slots when batches cross from worker processes.
@@ -231,23 +241,22 @@ class StreamingDataset(IterableDataset):
 
     def _built(self, mine: list[np.ndarray], k: int, shared: SharedEpoch | None,
                io: ThreadPoolExecutor) -> Iterator[Any]:
-        """This process's batches ``mine`` of an epoch, built batch by batch or in blocks of ``k``,
-        the chunks loaded on the pass's I/O threads ``io``."""
+        """This process's batches ``mine`` of an epoch in groups (a batch, or a block of ``k``), the
+        chunks loaded on the pass's I/O threads ``io``."""
         cache = self.chunk_cache if shared is None and get_worker_info() is None else None
         if k <= 1:
             with ChunkPrefetcher(self.source.tensors, mine, prefetch_chunks=self.prefetch_chunks,
                                  io_threads=self.io_threads, verify=self.verify, shared=shared,
                                  pool=io, cache=cache) as prefetcher:
-                yield from assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads)
+                for batch in assemble_threaded(prefetcher, mine, self.assemble, threads=self.assembly_threads):
+                    yield (batch,)
             return
         groups = [mine[i:i + k] for i in range(0, len(mine), k)]
         blocks = [(np.concatenate(g), [len(b) for b in g]) for g in groups]
         with ChunkPrefetcher(self.source.tensors, [b[0] for b in blocks], prefetch_chunks=self.prefetch_chunks,
                              io_threads=self.io_threads, verify=self.verify, shared=shared, pool=io,
                              cache=cache) as prefetcher:
-            for batches in assemble_threaded(prefetcher, blocks, self.assemble_block,
-                                             threads=self.assembly_threads):
-                yield from batches
+            yield from assemble_threaded(prefetcher, blocks, self.assemble_block, threads=self.assembly_threads)
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
@@ -259,12 +268,23 @@ class StreamingDataset(IterableDataset):
         first_epoch, start, count, pass_id = (int(v) for v in self.control.tolist())
         epochs: Iterator[int] = itertools.count(first_epoch) if count < 0 else iter(range(first_epoch,
                                                                                           first_epoch + count))
-        with ThreadPoolExecutor(max_workers=self.io_threads, thread_name_prefix="deeplake-io") as io:
-            yield from self._pass(epochs, first_epoch, start, pass_id, worker, builders, io)
+        if self.ahead > 0 and info is None:
+            yield from run_ahead(self._pass(epochs, first_epoch, start, pass_id, worker, builders),
+                                 depth=self.ahead, min_overlap=self.ahead_min_overlap)
+            return
+        ring = self._ring
+        for group in self._pass(epochs, first_epoch, start, pass_id, worker, builders):
+            for batch in group:
+                yield ring.pack(batch) if ring is not None else batch
 
     def _pass(self, epochs: Iterator[int], first_epoch: int, start: int, pass_id: int, worker: int,
-              builders: int, io: ThreadPoolExecutor) -> Iterator[Any]:
-        """The batches this process builds in the epochs of one pass."""
+              builders: int) -> Iterator[Sequence[Any]]:
+        """The batches this process builds in the epochs of one pass, in groups (``_built``)."""
+        with ThreadPoolExecutor(max_workers=self.io_threads, thread_name_prefix="deeplake-io") as io:
+            yield from self._epochs(epochs, first_epoch, start, pass_id, worker, builders, io)
+
+    def _epochs(self, epochs: Iterator[int], first_epoch: int, start: int, pass_id: int, worker: int,
+                builders: int, io: ThreadPoolExecutor) -> Iterator[Sequence[Any]]:
         offset = 0
         block = self.block_batches()
         for epoch in epochs:
@@ -278,8 +298,7 @@ class StreamingDataset(IterableDataset):
                 shared = self.chunk_share.epoch(epoch, worker=worker, pass_id=pass_id,
                                                 users=chunk_users(self.source.tensors, batches, owners))
             offset = next_offset(len(batches), builders, begin, offset)
-            for batch in self._built(mine, block, shared, io):
-                yield self._ring.pack(batch) if self._ring is not None else batch
+            yield from self._built(mine, block, shared, io)
 
 
 class DeepLakeDataLoader(DataLoader):
@@ -316,6 +335,10 @@ class DeepLakeDataLoader(DataLoader):
         if self.engine == "threads":
             dataset.assembly_threads = num_workers
             dataset.pin_batches = self._pin  # on the assembly threads, not the training thread
+        elif num_workers > 0 and not processes:
+            # main engine: the requested workers build batches ahead of the training step
+            dataset.ahead = num_workers
+            dataset.pin_batches = self._pin
         elif processes:
             # Image decoding is the one per-sample cost a second thread per worker halves, where
             # the machine has a core for it.
@@ -399,7 +422,7 @@ class DeepLakeDataLoader(DataLoader):
         its per-batch profiler scope and conversion walk over batches that are tensors already."""
         # a user's batch_transform or collate may return numpy; the loader's own batches are tensors
         convert = dataset.batch_transform is not None or callable(dataset.collate)
-        pin_here = self._pin and self.engine == "main"
+        pin_here = self._pin and self.engine == "main" and not dataset.ahead
         for batch in dataset:
             if convert:
                 batch = default_convert(batch)
@@ -489,7 +512,8 @@ def make_dataset_loader(ds: Any, *, columns: Sequence[str] | None = None, **opti
     ``seed`` (0), ``num_workers`` (2: threads or worker processes, see ``engine``), ``engine``
     ("auto" | "threads" | "processes"; auto = processes when a ``transform`` or callable
     ``collate`` runs Python per sample, else threads when images are decoded, else the training
-    thread, with LZ4 decompression on the I/O threads; threads too for a transform of images
+    thread, with LZ4 decompression on the I/O threads and, when the training loop does work between
+    batches, the batches built ahead on one thread; threads too for a transform of images
     decoded to PIL), ``persistent_workers`` (processes engine: keep workers
     between passes; default True), ``transform`` (per-sample dict -> value), ``batch_transform``
     (batch -> batch), ``columns`` (all), ``device`` (e.g. ``"cuda"``), ``rank``/``world_size``
