@@ -76,10 +76,12 @@ def cpu_since(before: dict[tuple[int, float], float]) -> float:
     return sum(cpu - before.get(key, 0.0) for key, cpu in tree_cpu().items())
 
 
-def _best(actions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, float, Any]]:
+def _best(actions: dict[str, Callable[[], Any]], repeats: int, warmup: bool = True) -> dict[str, tuple[float, float, Any]]:
     """Per name: (least wall seconds, least CPU seconds, result) of ``repeats`` runs after a warm-up,
-    the actions taking turns (each warmed up, then one run of each per round)."""
-    results = {name: action() for name, action in actions.items()}  # warm-up: JIT, Python workers, file cache
+    the actions taking turns (each warmed up, then one run of each per round). ``warmup=False``: no
+    warm-up pass (a later round of the same session, already warm)."""
+    results: dict[str, Any] = ({name: action() for name, action in actions.items()}  # JIT, Python workers, file cache
+                               if warmup else dict.fromkeys(actions))
     times: dict[str, list[float]] = {name: [] for name in actions}
     cpus: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(repeats):
@@ -93,7 +95,7 @@ def _best(actions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tupl
 
 
 def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: int = 4,
-        repeats: int = 3, only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        repeats: int = 3, only: tuple[str, ...] = (), warmup: bool = True) -> list[dict[str, Any]]:
     """Build the data under ``workdir`` and time every (case, system), or only the cases named in
     ``only``; returns one dict per timing."""
     from pyspark.sql import functions as F
@@ -137,7 +139,7 @@ def run(spark: Any, workdir: str, *, rows: int = 20000, dim: int = 512, files: i
         def one_run(system: str, action: Callable[[Any], Any] = action, mode: str = mode) -> Callable[[], Any]:
             return lambda: action(frame(system, mode))
 
-        timed = _best({system: one_run(system) for system in SYSTEMS}, repeats)
+        timed = _best({system: one_run(system) for system in SYSTEMS}, repeats, warmup)
         for system in SYSTEMS:
             seconds, cpu, value = timed[system]
             results.append({"case": case, "system": system, "seconds": round(seconds, 4),

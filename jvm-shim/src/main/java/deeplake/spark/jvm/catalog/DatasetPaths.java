@@ -60,6 +60,8 @@ final class DatasetPaths {
     if (conf.get("fs.s3.impl") == null) {
       conf.set("fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem");  // s3:// as the readers take it
     }
+    // one S3A client per distinct fs.s3a.* settings, as the readers and writers (not Hadoop's one per bucket)
+    deeplake.spark.jvm.KeyedS3AFileSystem.install(conf);
     return conf;
   }
 
