@@ -435,6 +435,29 @@ def test_an_apostrophe_in_a_comment_does_not_change_a_string_literal(tmp_path):
     assert view.query("SELECT * FROM ds -- it's\nWHERE name = 'x`y`z'").indices.tolist() == [0]
 
 
+def test_spark_backticks_are_rewritten_only_outside_literals_and_comments(tmp_path):
+    ds = dls.create(str(tmp_path / "ds"), {"it's": "int64", 'say "hi"': "int64", "name": "string"})
+    ds.append({"it's": [1, 2], 'say "hi"': [5, 6], "name": ["x`y`z", 'x"y"z']})
+    view = DatasetView(ds)
+    assert view.filter("/* a /* nested */ don't */ name = 'x`y`z'").indices.tolist() == [0]
+    assert view.filter("name = $$x`y`z$$").indices.tolist() == [0]
+    assert view.filter("`it's` = 2 AND name = 'x\"y\"z'").indices.tolist() == [1]
+    assert view.filter('`say "hi"` = 5').indices.tolist() == [0]
+    assert view.sql("SELECT `it's` AS `a``b` FROM ds -- `x`\nORDER BY 1 DESC").to_pydict() == {"a`b": [2, 1]}
+    with pytest.raises(InvalidOptionError):
+        view.filter("`it's = 1")  # unterminated: DuckDB's parser error, typed
+
+
+def test_condition_size_and_nesting_bounds(table_ds):
+    view = DatasetView(table_ds)
+    assert view.filter(" OR ".join(["id = 1"] * 2000)).indices.tolist() == [1]
+    with pytest.raises(InvalidOptionError, match="2001 terms joined by AND/OR; at most 2000.*IN"):
+        view.filter(" OR ".join(["id = 1"] * 2001))
+    assert view.filter("id IN (" + ",".join(map(str, range(3, 100_000))) + ")").indices.tolist() == [3, 4, 5]
+    with pytest.raises(InvalidOptionError, match="nested too deeply|depth"):
+        view.filter("abs(" * 900 + "id" + ")" * 900 + " > 1")
+
+
 def test_a_very_long_condition_is_an_error_not_a_crash(table_ds):
     """DuckDB overflows its stack on ~9000 ORs of string comparisons (SIGSEGV kills the caller's process)."""
     script = textwrap.dedent(f"""

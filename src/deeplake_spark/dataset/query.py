@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,9 +39,13 @@ from deeplake_spark.errors import InvalidOptionError, SchemaError
 
 #: The table name SQL text uses for the rows.
 TABLE = "ds"
-#: Hidden column of the rows' positions (0..n-1 in view order); the appended output column of query().
-_ROW = "__dls_row"
-_POSITION = "__dls_position"
+#: Prefixes of the hidden column of the rows' positions (0..n-1 in view order) and of query()'s appended
+#: output column; each call adds a random suffix, so no column or alias of the user's can take their place.
+_ROW = "__dls_row_"
+_POSITION = "__dls_position_"
+#: The most terms one AND/OR chain may have: DuckDB 1.4 overflows its stack (SIGSEGV, the whole process) while
+#: optimizing a WHERE of ~9000+ ORed comparisons; a long list of values belongs in ``col IN (...)``.
+MAX_CONDITION_TERMS = 2000
 #: Fields of a chunked tensor's metadata struct, as SQL sees it.
 TENSOR_FIELDS = ("shape", "ndim", "nbytes")
 
@@ -52,7 +57,6 @@ _CONFIG = {
     "lock_configuration": True,  # SET cannot undo the above (SET is refused anyway)
 }
 _MACROS = tuple(f"CREATE MACRO {name}(t) AS t.{name}" for name in TENSOR_FIELDS)
-_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|`((?:[^`]|``)*)`""")
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,14 @@ def query_positions(rows: SqlRows, sql: str) -> np.ndarray:
         _order_by_all(node, order, where)
         if _plain_star(node, order):  # SELECT * ...: the values are not needed, only the positions
             node["select_list"] = []
-        _register(con, rows, _referenced(node), with_row=True)
-        node["select_list"].append(_column_ref(_ROW, alias=_POSITION))
+        row = _ROW + secrets.token_hex(8)
+        _register(con, rows, _referenced(node), row=row)
+        node["select_list"].append(_column_ref(row, alias=_POSITION + secrets.token_hex(8)))
         if order is None:
             order = {"type": "ORDER_MODIFIER", "orders": []}
             kinds = [m["type"] for m in node["modifiers"]]  # DISTINCT, ORDER, LIMIT as DuckDB's parser puts them
             node["modifiers"].insert(kinds.index("LIMIT_MODIFIER") if "LIMIT_MODIFIER" in kinds else len(kinds), order)
-        order["orders"].append({"type": "ASCENDING", "null_order": "ORDER_DEFAULT", "expression": _column_ref(_ROW)})
+        order["orders"].append({"type": "ASCENDING", "null_order": "ORDER_DEFAULT", "expression": _column_ref(row)})
         result = _execute(con, _to_sql(con, node), rows, node, where, lambda r: r.fetch_arrow_table())
     return result.column(result.num_columns - 1).to_numpy().astype(np.int64)
 
@@ -107,7 +112,7 @@ def sql_table(rows: SqlRows, sql: str) -> pa.Table:
     with _connection() as con:
         node = _parse(con, text, where)
         _check_tables(node, where, rows_only=False)
-        _register(con, rows, _referenced(node), with_row=False)
+        _register(con, rows, _referenced(node), row=None)
         return _execute(con, text, rows, node, where, lambda r: r.fetch_arrow_table())
 
 
@@ -122,7 +127,7 @@ def filter_positions(rows: SqlRows, condition: str, *, where: str) -> np.ndarray
             raise InvalidOptionError(f"{where}: a filter is one condition (the text of a WHERE clause); use "
                                      "query() for ORDER BY, LIMIT, GROUP BY or a full SELECT")
         _check_tables(node, where, rows_only=False)
-        _register(con, rows, _referenced(node), with_row=False)
+        _register(con, rows, _referenced(node), row=None)
         # the condition as a projection: one value per row, in row order (DuckDB preserves insertion
         # order without ORDER BY), which also shows its type
         projection = _to_sql(con, {**node, "select_list": [node["where_clause"]], "where_clause": None})
@@ -160,15 +165,16 @@ def tensor_metadata(refs: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
 
 
 def _register(con: duckdb.DuckDBPyConnection, rows: SqlRows, referenced: set[str] | None, *,
-              with_row: bool) -> None:
-    """Registers table ``ds``: the referenced columns of the rows (all when None), then the row positions."""
+              row: str | None) -> None:
+    """Registers table ``ds``: the referenced columns of the rows (all when None), then, when ``row`` names
+    it, a column of the row positions."""
     names = [c for c in rows.columns if referenced is None or c.lower() in referenced] or list(rows.columns[:1])
     table = rows.fetch(names)
     for name in names:
         if name in rows.chunked:
             table = table.set_column(table.schema.get_field_index(name), name, tensor_metadata(table.column(name)))
-    if with_row:
-        table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    if row is not None:
+        table = table.append_column(row, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     con.register(TABLE, table)
 
 
@@ -197,14 +203,41 @@ def _check_text(sql: Any, where: str) -> str:
         raise InvalidOptionError(f"{where}: expected a SQL text, got {type(sql).__name__}")
     if not sql.strip():
         raise InvalidOptionError(f"{where}: empty SQL text")
-    return _QUOTED.sub(lambda m: m.group(1) or '"' + m.group(2).replace("``", "`").replace('"', '""') + '"', sql)
+    return _spark_quotes(sql)
+
+
+def _spark_quotes(sql: str) -> str:
+    """Spark-style `` `name` `` quoting rewritten as ``"name"``: only backticks DuckDB's own tokenizer finds
+    outside string literals (``'...'``, ``$$...$$``) and comments (``--``, nested ``/* */``). The text is
+    tokenized again after each name, as a quote inside a backticked name misleads the tokenizer past it."""
+    data = sql.encode("utf-8")  # duckdb.tokenize gives byte offsets; a backtick is one byte in UTF-8
+    while b"`" in data:
+        try:
+            tokens = duckdb.tokenize(data.decode("utf-8"))
+        except (duckdb.Error, RuntimeError, ValueError):  # untokenizable: the parser reports it
+            break
+        start = next((pos for pos, _ in tokens if data[pos:pos + 1] == b"`"), None)
+        if start is None:
+            break  # the backticks left are inside literals or comments
+        name, end = bytearray(), start + 1
+        while end < len(data) and not (data[end:end + 1] == b"`" and data[end + 1:end + 2] != b"`"):
+            step = 2 if data[end:end + 2] == b"``" else 1  # `` inside a name is one backtick
+            name += data[end:end + 1]
+            end += step
+        if end >= len(data):
+            break  # unterminated: left for the parser to report
+        data = data[:start] + b'"' + bytes(name).replace(b'"', b'""') + b'"' + data[end + 1:]
+    return data.decode("utf-8")
 
 
 def _parse(con: duckdb.DuckDBPyConnection, text: str, where: str, *, offset: int = 0,
            shown: str | None = None) -> dict[str, Any]:
     """DuckDB's tree of ``text``, which must be exactly one SELECT (positions in errors count from
     ``offset``, into ``shown``)."""
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+    try:
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+    except RecursionError as e:
+        raise InvalidOptionError(f"{where}: the SQL text is nested too deeply") from e
     statements = tree.get("statements", [])
     if tree.get("error") and tree.get("error_type") == "not implemented":  # not a SELECT, or not only SELECTs
         statements = con.extract_statements(text)
@@ -218,17 +251,25 @@ def _parse(con: duckdb.DuckDBPyConnection, text: str, where: str, *, offset: int
             position = int(tree["position"]) - offset
             message += f" at position {position} of {shown if shown is not None else text!r}"
         raise InvalidOptionError(f"{where}: {message}")
-    return tree["statements"][0]["node"]
+    node = tree["statements"][0]["node"]
+    longest = max((len(d["children"]) for d in _walk(node) if d.get("class") == "CONJUNCTION"), default=0)
+    if longest > MAX_CONDITION_TERMS:
+        raise InvalidOptionError(f"{where}: a condition of {longest} terms joined by AND/OR; at most "
+                                 f"{MAX_CONDITION_TERMS} (MAX_CONDITION_TERMS): put many values in one "
+                                 "`column IN (...)` instead")
+    return node
 
 
 def _walk(tree: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(tree, dict):
-        yield tree
-        for value in tree.values():
-            yield from _walk(value)
-    elif isinstance(tree, list):
-        for value in tree:
-            yield from _walk(value)
+    """Every dict in ``tree`` (iteratively: a deeply nested expression must not exhaust Python's stack)."""
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
 
 
 def _check_tables(node: dict[str, Any], where: str, *, rows_only: bool) -> None:
@@ -341,7 +382,11 @@ def _only_where(node: dict[str, Any]) -> bool:
 
 def _to_sql(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> str:
     tree = {"error": False, "statements": [{"node": node, "named_param_map": []}]}
-    return str(con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchone()[0])
+    try:
+        text = json.dumps(tree)
+    except RecursionError as e:
+        raise InvalidOptionError("the SQL text is nested too deeply") from e
+    return str(con.execute("SELECT json_deserialize_sql(?::JSON)", [text]).fetchone()[0])
 
 
 def _execute(con: duckdb.DuckDBPyConnection, text: str, rows: SqlRows, node: dict[str, Any], where: str,
