@@ -19,6 +19,7 @@ from deeplake_spark.format.chunk_reader import ChunkReader
 from deeplake_spark.format.chunk_writer import ChunkBuilder
 from deeplake_spark.format.samples import encode_sample
 from deeplake_spark.format.spec import TensorSpec
+from deeplake_spark.torch import collate as collate_mod
 from deeplake_spark.torch.threads import PROBE_GROUPS
 
 N = 240
@@ -496,3 +497,29 @@ def test_an_error_while_building_ahead_reaches_the_training_loop(ds):
     assert len(received) == PROBE_GROUPS + 2
     gc.collect()
     assert _ahead_threads() == []
+
+
+@pytest.mark.parametrize("engine,workers", [("auto", 0), ("threads", 2)])
+def test_shuffled_batches_of_big_rows_across_chunks_hold_their_rows(tmp_path, engine, workers):
+    # rows of >= ROW_COPY_MIN_BYTES (16 KiB) are copied one by one into a batch spanning chunks
+    # (raw and lz4 chunks); every sample must land at its row's place
+    path = str(tmp_path / "big")
+    n, shape = 48, (16, 32, 33)  # 16.5 KiB a row, ~6 rows a chunk
+    data = dls.create(path, {
+        "raw": dls.tensor("generic", dtype="uint8", shape=shape, chunk_size=6 * 16896),
+        "packed": dls.tensor("generic", dtype="uint8", shape=shape, compression="lz4", chunk_size=6 * 16896),
+        "label": "int64",
+    })
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 255, size=(n, *shape), dtype=np.uint8)
+    data.append({"raw": values, "packed": values, "label": np.arange(n)})
+    ds = dls.open(path)
+    assert np.prod(shape) >= collate_mod.ROW_COPY_MIN_BYTES
+    seen = []
+    for batch in ds.pytorch(batch_size=10, num_workers=workers, engine=engine, seed=3, num_epochs=2):
+        labels = batch["label"].numpy()
+        seen.extend(labels.tolist())
+        assert not np.array_equal(labels, np.sort(labels))  # shuffled
+        assert np.array_equal(batch["raw"].numpy(), values[labels])
+        assert np.array_equal(batch["packed"].numpy(), values[labels])
+    assert sorted(seen) == sorted(2 * list(range(n)))
