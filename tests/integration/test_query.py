@@ -140,7 +140,7 @@ ROUND_TRIP = [
     "list_sum(list_transform(shape(img), x -> x * 2)) > 20",
     "img.shape[1] BETWEEN 3 AND 4 AND NOT (mask.shape[1] IS DISTINCT FROM 2)",
     "len(mask.shape) = 1 OR split IS NULL",
-    "id IN (SELECT id FROM ds WHERE label = 1 ORDER BY score DESC LIMIT 3)",
+    "id IN (SELECT id FROM ds WHERE label = 1 ORDER BY score DESC, id LIMIT 3)",
     "score >= (SELECT avg(score) FROM ds) AND label <> 2",
     "coalesce(split, 'none') = 'none' AND id > 20",
     "struct_extract(img, 'nbytes') > 40 AND [1, 2, 3][label + 1] = 2",
