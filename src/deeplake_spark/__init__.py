@@ -17,6 +17,7 @@ from deeplake_spark.dataset.search_result import SearchResult
 from deeplake_spark.dataset.view import DatasetView
 from deeplake_spark.errors import DeepLakeSparkError
 from deeplake_spark.format import TensorSpec
+from deeplake_spark.format.video import VideoSample, read_video_frames
 
 __all__ = [
     "Dataset",
@@ -25,6 +26,7 @@ __all__ = [
     "DeepLakeSparkError",
     "SearchResult",
     "TensorSpec",
+    "VideoSample",
     "VacuumResult",
     "__version__",
     "create",
@@ -35,6 +37,7 @@ __all__ = [
     "make_spark_converter",
     "register_delete_dir_handler",
     "open",
+    "read_video_frames",
     "register",
     "spark_session",
     "tensor",

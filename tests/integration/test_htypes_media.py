@@ -12,6 +12,7 @@ import os
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from PIL import Image
 
@@ -89,6 +90,11 @@ def test_point_clouds_with_fewer_than_three_values_per_point_are_refused(tmp_pat
     assert len(ds) == 0
     ds.append({"lidar": [[], np.zeros((0, 3))]})  # a scan without points is a valid (empty) cloud
     assert [ds[i]["lidar"].shape for i in range(2)] == [(0, 0), (0, 3)]
+    # the Arrow list path (what the Spark writers and Arrow appends send) applies the same rule
+    nested = pa.array([[[1.0, 2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]], pa.list_(pa.list_(pa.float32())))
+    with pytest.raises(SchemaError, match=r"row 1: a point cloud of shape \(2, 2\) has 2 values per point"):
+        ds.append(pa.table({"lidar": nested}))
+    assert len(ds) == 2
 
 
 @FORMATS

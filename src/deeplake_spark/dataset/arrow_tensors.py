@@ -135,6 +135,12 @@ def _check_shapes(spec: TensorSpec, shapes: np.ndarray, valid: np.ndarray, row_o
     if rank != len(spec.shape):
         row = row_offset + int(np.argmax(valid))
         raise SchemaError(f"{where}, row {row}: rank {rank} samples do not match tensor shape {spec.shape}")
+    if spec.htype == "point_cloud":  # format/samples.py's rule; an empty cloud (0 points) stays valid
+        bad = valid & (shapes[:, 0] > 0) & (shapes[:, 1] < 3)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise SchemaError(f"{where}, row {row_offset + i}: a point cloud of shape {tuple(int(d) for d in shapes[i])} has "
+                              f"{int(shapes[i, 1])} values per point; a point_cloud tensor needs at least 3 (x, y, z)")
     empty_above = np.zeros(len(shapes), dtype=bool)
     for k, want in enumerate(spec.shape):
         if want is not None:
