@@ -93,9 +93,11 @@ def batch_stats(batch: Any) -> tuple[int, int]:
     return samples, sum(_nbytes(a) for a in arrays)
 
 
-def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_epochs: int = 50,
+def consume(make_epoch: Callable[[], Iterable[Any]], *, min_seconds: float, max_epochs: int = 2000,
             max_seconds: float = 600) -> dict[str, Any]:
-    """Iterate epochs until ``min_seconds`` have passed after the first batch.
+    """Iterate epochs until ``min_seconds`` have passed after the first batch (``max_epochs`` only stops a
+    degenerate loop: small quick-mode stores epoch in milliseconds, and a cap that ends a run early lets
+    its start-up dominate).
 
     Throughput excludes the first batch (reported as ``first_batch_s``, which includes worker
     start-up); later epochs' start-up is included, as a training loop would see it. An epoch that
