@@ -246,6 +246,22 @@ def test_links_outside_the_allowed_roots_are_refused_by_row_column_and_link(link
         _ = ds[1]["photo"]
 
 
+@pytest.mark.parametrize("engine, workers", [("main", 0), ("threads", 2), ("processes", 2)])
+def test_the_loader_reads_linked_content_on_every_engine(linked, engine, workers):
+    path, outside = linked
+    ds = dls.open(path, link_roots=[outside])
+    options = {"transform": lambda s: s} if engine == "processes" else {"engine": engine} if workers else {}
+    loader = ds[1:3].pytorch(batch_size=2, num_workers=workers, shuffle=False, columns=["id", "photo", "raw"],
+                             **options)
+    (batch,) = list(loader)
+    assert loader.engine == engine
+    assert batch["id"].tolist() == [1, 2] and batch["raw"] == [png(50), png(50)]
+    np.testing.assert_array_equal(batch["photo"].numpy(), np.full((2, 5, 7, 3), 50, np.uint8))
+    # without the root, the loader refuses the link by dataset row (1), not by its place in the view
+    with pytest.raises(UnsafePathError, match=r"tensor 'photo', row 1: link '.*b\.png' is outside the allowed roots"):
+        list(dls.open(path)[1:3].pytorch(batch_size=2, num_workers=0, shuffle=False, columns=["photo"]))
+
+
 @pytest.mark.parametrize("link, error, message", [
     ("../photos/b.png", UnsafePathError, "has a '..' component"),
     ("media/%2E%2E/%2E%2E/photos/b.png", UnsafePathError, "has a '..' component"),

@@ -160,7 +160,7 @@ def gather_columns(source: LoaderSource, rows: np.ndarray, chunks: Mapping[Chunk
             pos, tensor = by_name[name]
             out[name] = gather_tensor(tensor, pos, rows, chunks, alloc, views, name in pil)
         else:
-            out[name] = source.tabular[name][rows]
+            out[name] = source.tabular_column(name, rows)
     return out
 
 
@@ -198,7 +198,7 @@ def gather_block(source: LoaderSource, rows: np.ndarray, sizes: Sequence[int], c
     by_name = {t.name: (pos, t) for pos, t in enumerate(source.tensors)}
     for name in source.order:
         if name not in by_name:
-            values = source.tabular[name][rows]
+            values = source.tabular_column(name, rows)
             for b, batch in enumerate(out):
                 batch[name] = values[bounds[b]:bounds[b + 1]]
             continue

@@ -79,6 +79,18 @@ class LoaderSource:
     tabular: dict[str, np.ndarray] = field(default_factory=dict)
     order: tuple[str, ...] = ()
     inline: frozenset[str] = frozenset()
+    #: link tensors (inline text columns): column -> (spec, the dataset's picklable LinkResolver, the
+    #: dataset row position of each source row, for error messages); read as their content per batch
+    links: dict[str, tuple[TensorSpec, Any, np.ndarray]] = field(default_factory=dict)
+
+    def tabular_column(self, name: str, rows: np.ndarray) -> np.ndarray | list[Any]:
+        """The values of a tabular or inline column at ``rows``; a link column's linked contents."""
+        values = self.tabular[name][rows]
+        link = self.links.get(name)
+        if link is None:
+            return values
+        spec, resolver, positions = link
+        return resolver.read_column(spec, values.tolist(), rows=positions[rows])
 
     def layout(self) -> ChunkLayout:
         """Rows grouped by the chunk of the biggest tensor column (the one worth reading once)."""
@@ -166,17 +178,20 @@ def from_dataset(ds: Any, columns: Sequence[str] | None = None, *, rows: np.ndar
     table = ds.table(columns=names) if columns is not None else ds.table()
     if rows is not None:
         table = table.take(pa.array(np.asarray(rows, dtype=np.int64), type=pa.int64()))
-    tensors, tabular = [], {}
+    tensors, tabular, links = [], {}, {}
+    positions = np.arange(table.num_rows, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     for name in names:
         if name in ds.schema.inline:
             tabular[name] = scalar_values(table.column(name), ds.schema.tensors[name])
+            if ds.schema.tensors[name].htype == "link":
+                links[name] = (ds.schema.tensors[name], ds._links, positions)
         elif name in ds.schema.tensors:
             tensors.append(_tensor_from_refs(name, table.column(name), ds.schema.tensors[name], ds.storage, ds.path,
                                              ds.version))
         else:
             tabular[name] = tabular_values(table.column(name))
     return LoaderSource(num_rows=table.num_rows, tensors=tensors, tabular=tabular, order=tuple(names),
-                        inline=frozenset(n for n in names if n in ds.schema.inline))
+                        inline=frozenset(n for n in names if n in ds.schema.inline), links=links)
 
 
 def ref_column_info(metadata: Mapping[Any, Any] | None) -> tuple[str, int | None, TensorSpec] | None:
@@ -228,4 +243,5 @@ def select(source: LoaderSource, columns: Sequence[str] | None) -> LoaderSource:
     tensors = [t for t in source.tensors if t.name in names]
     tabular = {k: v for k, v in source.tabular.items() if k in names}
     return LoaderSource(num_rows=source.num_rows, tensors=tensors, tabular=tabular, order=tuple(names),
-                        inline=frozenset(n for n in names if n in source.inline))
+                        inline=frozenset(n for n in names if n in source.inline),
+                        links={k: v for k, v in source.links.items() if k in names})
