@@ -319,11 +319,15 @@ def test_a_dataset_row_with_an_outside_link_is_refused_and_the_loader_never_give
         _ = ds[1]["raw"]
     with pytest.raises(UnsafePathError):
         _ = ds[0:2]["raw"]
-    batches = list(ds.pytorch(batch_size=2, shuffle=False, num_workers=0))
-    values = [v for b in batches for v in b["raw"]]
-    assert SECRET not in values and all(not isinstance(v, bytes) or v != SECRET for v in values)
+    # the loader resolves links through the same resolver: the batch holding row 1 is refused, naming it
+    with pytest.raises(UnsafePathError, match="row 1"):
+        list(ds.pytorch(batch_size=2, shuffle=False, num_workers=0))
+    assert [bytes(v) for b in ds[0:1].pytorch(batch_size=1, shuffle=False, num_workers=0) for v in b["raw"]] \
+        == [b"fine"]
 
 
+@pytest.mark.xfail(strict=True, reason="H6 (links.py): a link to a FIFO blocks the read forever; fix: LinkResolver.read "
+                   "refuses a non-regular local target with LinkError (see /tmp/assign/requests.md, H8 -> H6 item 1)")
 def test_link_to_a_fifo_inside_the_dataset_folder_is_refused_not_a_hang(linked):
     """A hostile dataset folder may hold a named pipe: opening it for reading blocks forever."""
     base, path = linked
@@ -347,6 +351,8 @@ def test_link_to_a_fifo_inside_the_dataset_folder_is_refused_not_a_hang(linked):
     assert "LinkError" in out.stdout and "media/pipe" in out.stdout, out.stdout + out.stderr[-2000:]
 
 
+@pytest.mark.xfail(strict=True, reason="H6 (links.py): no size bound, a huge linked file is read whole into memory; "
+                   "fix: links.MAX_LINK_BYTES checked before reading (requests.md, H8 -> H6 item 2)")
 def test_link_to_a_file_larger_than_the_bound_is_refused_before_reading(linked, monkeypatch):
     """A link to a huge file must not be read whole into memory: links.MAX_LINK_BYTES bounds it."""
     base, path = linked
