@@ -326,8 +326,6 @@ def test_a_dataset_row_with_an_outside_link_is_refused_and_the_loader_never_give
         == [b"fine"]
 
 
-@pytest.mark.xfail(strict=True, reason="H6 (links.py): a link to a FIFO blocks the read forever; fix: LinkResolver.read "
-                   "refuses a non-regular local target with LinkError (see /tmp/assign/requests.md, H8 -> H6 item 1)")
 def test_link_to_a_fifo_inside_the_dataset_folder_is_refused_not_a_hang(linked):
     """A hostile dataset folder may hold a named pipe: opening it for reading blocks forever."""
     base, path = linked
@@ -351,14 +349,12 @@ def test_link_to_a_fifo_inside_the_dataset_folder_is_refused_not_a_hang(linked):
     assert "LinkError" in out.stdout and "media/pipe" in out.stdout, out.stdout + out.stderr[-2000:]
 
 
-@pytest.mark.xfail(strict=True, reason="H6 (links.py): no size bound, a huge linked file is read whole into memory; "
-                   "fix: links.MAX_LINK_BYTES checked before reading (requests.md, H8 -> H6 item 2)")
 def test_link_to_a_file_larger_than_the_bound_is_refused_before_reading(linked, monkeypatch):
     """A link to a huge file must not be read whole into memory: links.MAX_LINK_BYTES bounds it."""
     base, path = linked
     with open(os.path.join(path, "media", "big.bin"), "wb") as f:
         f.truncate(4096)
-    monkeypatch.setattr(links_module, "MAX_LINK_BYTES", 1024, raising=False)
+    monkeypatch.setattr(links_module, "MAX_LINK_BYTES", 1024)
     ds = dls.open(path)
     with pytest.raises(LinkError, match="media/big.bin.*4096 bytes"):
         resolve_link_columns({"raw": ["media/big.bin"]}, ds.schema, LinkResolver(path), [0])
@@ -562,3 +558,29 @@ def test_a_chunk_file_replaced_by_a_fifo_is_refused_not_a_hang(vectors_ds):
     except subprocess.TimeoutExpired:
         pytest.fail("search blocks on a chunk file that is a FIFO")
     assert "CorruptChunkError" in out.stdout and "not a regular file" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+def test_a_fifo_in_place_of_a_chunk_file_is_a_storage_error_not_a_hang(tmp_path):
+    """A hostile dataset folder may hold a named pipe where a chunk file belongs: every local read
+    (ds[i], views, the loader) refuses it instead of blocking on open() forever."""
+    path = str(tmp_path / "ds")
+    ds = dls.create(path, {"emb": dls.tensor("embedding", shape=(4,))})
+    ds.append({"emb": np.ones((3, 4), np.float32)})
+    chunks = [os.path.join(root, f) for root, _, files in os.walk(os.path.join(path, "_tensors")) for f in files]
+    assert chunks
+    for chunk in chunks:
+        os.remove(chunk)
+        os.mkfifo(chunk)
+    script = textwrap.dedent(f"""
+        import deeplake_spark as dls
+        from deeplake_spark.errors import StorageError
+        try:
+            dls.open({path!r})[0]["emb"]
+        except StorageError as e:
+            print("StorageError", e)
+    """)
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading a chunk that is a FIFO hangs")
+    assert "StorageError" in out.stdout and "not a regular file" in out.stdout, out.stdout + out.stderr[-2000:]

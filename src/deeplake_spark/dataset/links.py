@@ -35,6 +35,8 @@ from deeplake_spark.storage import S3_SCHEMES, Storage, normalize_uri
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 #: links resolved in parallel (object-store latency) once a call holds this many
+#: the largest linked file read (a hostile dataset could link a huge file into memory)
+MAX_LINK_BYTES = 1 << 30
 _PARALLEL_FROM = 4
 _THREADS = 16
 
@@ -121,7 +123,7 @@ class LinkResolver:
             return None
         storage, relpath = self.target(link, where=where)
         try:
-            data = storage.read(relpath)
+            data = storage.read(relpath, max_bytes=MAX_LINK_BYTES)
         except FileNotFoundError as e:
             raise LinkError(f"{where}: linked file {link!r} is missing ({storage.uri_of(relpath)})") from e
         except (IsADirectoryError, StorageError) as e:  # a folder, no permission, unreachable store ...

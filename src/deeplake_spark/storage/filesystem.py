@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -231,11 +232,14 @@ class Storage:
             with open(target, "a") as f:
                 f.write(f"{relpath} {nbytes}\n")
 
-    def read(self, relpath: str) -> bytes:
-        """Whole file. Raises FileNotFoundError for a missing file, StorageError for other failures."""
+    def read(self, relpath: str, *, max_bytes: int | None = None) -> bytes:
+        """Whole file. Raises FileNotFoundError for a missing file, StorageError for other failures
+        (also a file over ``max_bytes``, checked before reading: the size comes with the open)."""
         # A random-access file reads everything with one (ranged) GET on S3; an input
         # stream would fetch it in many small requests, several times slower.
-        with self._io_errors(relpath, "reading"), self.fs.open_input_file(self.full_path(relpath)) as f:
+        with self._io_errors(relpath, "reading"), self._open_regular(relpath) as f:
+            if max_bytes is not None and f.size() > max_bytes:
+                raise StorageError(f"the file has {f.size()} bytes, over the bound of {max_bytes}")
             data = f.readall()
         self._log_read(relpath, len(data))
         return data
@@ -243,7 +247,7 @@ class Storage:
     def read_writable(self, relpath: str) -> memoryview:
         """Whole file into a new writable buffer the caller owns (the same single copy as
         :meth:`read`); for readers that hand out zero-copy views of it. Errors as :meth:`read`."""
-        with self._io_errors(relpath, "reading"), self.fs.open_input_file(self.full_path(relpath)) as f:
+        with self._io_errors(relpath, "reading"), self._open_regular(relpath) as f:
             size = f.size()
             buffer = bytearray(size)
             got = f.readinto(buffer)
@@ -254,7 +258,7 @@ class Storage:
 
     def read_range(self, relpath: str, offset: int, length: int) -> bytes:
         with self._io_errors(relpath, "reading", f" [{offset}:+{length}]"), \
-                self.fs.open_input_file(self.full_path(relpath)) as f:
+                self._open_regular(relpath) as f:
             data = f.read_at(length, offset)
         self._log_read(relpath, len(data))
         return data
@@ -266,6 +270,18 @@ class Storage:
         """
         with self._io_errors(relpath, "opening"):
             return self.fs.open_input_file(self.full_path(relpath))
+
+    def _open_regular(self, relpath: str) -> Any:
+        """``fs.open_input_file`` of ``relpath``; locally only a regular file: opening a FIFO (or a
+        device) that a hostile dataset folder holds would block the reader forever, or read endlessly."""
+        path = self.full_path(relpath)
+        if self.is_local:
+            mode = os.stat(path).st_mode  # FileNotFoundError passes through as a missing file
+            if stat.S_ISDIR(mode):
+                raise StorageError("the path is a directory")
+            if not stat.S_ISREG(mode):
+                raise StorageError("not a regular file (a FIFO, device or socket)")
+        return self.fs.open_input_file(path)
 
     @contextmanager
     def _io_errors(self, relpath: str, doing: str, detail: str = "") -> Iterator[None]:
