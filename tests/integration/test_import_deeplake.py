@@ -4,8 +4,13 @@ and row order kept, unsupported types refused by name, failed imports leave noth
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow.fs as pafs
@@ -14,10 +19,39 @@ from PIL import Image
 
 import deeplake_spark as dls
 from deeplake_spark.cli import main
-from deeplake_spark.errors import DatasetExistsError, DatasetNotFoundError, InvalidOptionError, SchemaError
+from deeplake_spark.errors import (
+    DatasetExistsError,
+    DatasetNotFoundError,
+    DeepLakeSparkError,
+    InvalidOptionError,
+    SchemaError,
+)
 
-deeplake = pytest.importorskip("deeplake")
-T = deeplake.types
+# Deep Lake 4's native library starts threads (sentry's HTTP transport, jemalloc's) and fork handlers in the
+# process that imports it. In a pytest-xdist worker that later forks (torch workers, crash campaigns) the
+# sentry thread spun a core and a later test deadlocked (CI, 2026-12-03). So this module's tests run in a
+# pytest process of their own, started by the one test below that the suite itself runs.
+ISOLATED = os.environ.get("DEEPLAKE_SPARK_DL4_ISOLATED") == "1"
+inner = pytest.mark.skipif(not ISOLATED, reason="runs inside test_deeplake4_import_tests_in_their_own_process")
+
+
+def test_deeplake4_import_tests_in_their_own_process():
+    if ISOLATED:
+        pytest.skip("this is the inner run")
+    if importlib.util.find_spec("deeplake") is None:
+        pytest.skip("deeplake (Deep Lake 4) is not installed: pip install 'deeplake-spark[deeplake4]'")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", __file__],
+                         env={**os.environ, "DEEPLAKE_SPARK_DL4_ISOLATED": "1"}, capture_output=True, text=True,
+                         timeout=900, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+    passed = re.search(r"(\d+) passed", summary)
+    # every inner test passes (only this wrapper skips there): a missing S3 server or package is a failure here
+    assert run.returncode == 0 and passed and int(passed.group(1)) >= 11 and "1 skipped" in summary, \
+        run.stdout[-8000:] + run.stderr[-3000:]
+
+
+deeplake = pytest.importorskip("deeplake") if ISOLATED else None
+T = deeplake.types if ISOLATED else None
 ROWS = 10
 
 
@@ -82,6 +116,7 @@ def imported(source, tmp_path_factory):
     return dls.from_deeplake(path, tmp_path_factory.mktemp("dst") / "ds", batch_rows=4, progress=False)
 
 
+@inner
 def test_schema_maps_types(imported):
     t = imported.tensors
     assert (t["jpeg"].htype, t["jpeg"].compression, t["png"].compression) == ("image", "jpeg", "png")
@@ -99,6 +134,7 @@ def test_schema_maps_types(imported):
     assert list(imported.schema.order) == list(_columns())  # Deep Lake 4's column order
 
 
+@inner
 def test_values_equal_and_image_bytes_identical(source, imported):
     path, columns = source
     ds = imported
@@ -127,12 +163,14 @@ def test_values_equal_and_image_bytes_identical(source, imported):
         assert json.loads(row["meta"]) == columns["meta"][i]
 
 
+@inner
 def test_view_and_filter_work_on_imported_rows(imported):
     birds = imported.filter("label = 2")
     assert birds.indices.tolist() == [2, 5, 8]
     assert imported.tensors["label"].class_name(imported[5]["label"]) == "bird"
 
 
+@inner
 def test_unsupported_types_refused_by_name_before_writing(tmp_path):
     src = str(tmp_path / "odd")
     ds = deeplake.create(src)
@@ -164,6 +202,7 @@ def _failing_source(path: str) -> str:
     return path
 
 
+@inner
 def test_failed_import_leaves_nothing(tmp_path):
     src = _failing_source(str(tmp_path / "bad"))
     dst = tmp_path / "out"
@@ -176,6 +215,7 @@ def test_failed_import_leaves_nothing(tmp_path):
         dls.from_deeplake(str(tmp_path / "missing"), dst, progress=False)
 
 
+@inner
 def test_cli_import_deeplake(source, tmp_path, capsys):
     path, columns = source
     dst = tmp_path / "cli"
@@ -192,6 +232,7 @@ def test_cli_import_deeplake(source, tmp_path, capsys):
         dls.from_deeplake(path, dst, progress=False)
 
 
+@inner
 def test_more_types_views_and_empty_datasets(source, tmp_path):
     src = str(tmp_path / "more")
     ds = deeplake.create(src)
@@ -237,6 +278,7 @@ def test_more_types_views_and_empty_datasets(source, tmp_path):
     assert len(none) == 0 and none.tensors["image"].compression == "jpeg"
 
 
+@inner
 def test_import_from_and_to_s3(s3_server, tmp_path):
     """A Deep Lake 4 dataset on S3 (its creds) into a dataset on S3 (our storage options), on a real
     S3 server; a failed import to S3 leaves no object behind."""
@@ -271,6 +313,7 @@ def test_import_from_and_to_s3(s3_server, tmp_path):
     assert [i.path for i in listing if i.type == pafs.FileType.File] == []
 
 
+@inner
 def test_links_keep_their_targets_and_video_is_refused(tmp_path):
     src = str(tmp_path / "links")
     ds = deeplake.create(src)
@@ -291,3 +334,40 @@ def test_links_keep_their_targets_and_video_is_refused(tmp_path):
     with pytest.raises(SchemaError, match=r"'clip' \(video; Deep Lake 4 gives no video file bytes"):
         dls.from_deeplake(clips, tmp_path / "clips_out", progress=False)
     assert not (tmp_path / "clips_out").exists()
+
+
+# ------------------------------------------------------------ hostile sources (from the hostile-input review)
+@inner
+def test_deeplake4_tensor_columns_with_unsafe_names_are_refused_before_anything_is_written(tmp_path):
+    src = str(tmp_path / "src")
+    ds = deeplake.create(src)
+    for name in ("../evil", "a/b", ".."):
+        ds.add_column(name, deeplake.types.Array(deeplake.types.Float32(), 1))
+    ds.append({name: [np.zeros(2, np.float32)] * 2 for name in ("../evil", "a/b", "..")})
+    ds.commit()
+    dst = tmp_path / "nest" / "dst"
+    with pytest.raises(SchemaError, match=r"column\(s\) '\.\./evil' \(tensor name.*'a/b' \(tensor name.*'\.\.' "
+                                          r"\(tensor name.*are not valid in a deeplake-spark dataset; nothing was written"):
+        dls.from_deeplake(src, dst, progress=False)
+    assert not dst.exists() and not (tmp_path / "nest" / "evil").exists()
+    assert sorted(os.listdir(tmp_path)) == ["src"] or not (tmp_path / "nest").exists()
+
+
+@inner
+def test_deeplake4_source_failing_mid_way_leaves_nothing_at_the_destination(tmp_path):
+    """A real Deep Lake 4 dataset whose last data file is gone: rows 0-5 (24 MiB, a full chunk written) import,
+    rows 6-7 fail to read; the error names the column and rows, and the destination stays empty."""
+    src = str(tmp_path / "src")
+    ds = deeplake.create(src)
+    ds.add_column("v", deeplake.types.Array(deeplake.types.Float32(), 2))
+    ds.append({"v": [np.full((1024, 1024), i, np.float32) for i in range(8)]})
+    ds.commit()
+    data = [f for f in (tmp_path / "src").rglob("*") if f.is_file() and "_deeplake_log" not in f.parts]
+    assert len(data) == 8
+    row7 = np.full(64, 7, np.float32).tobytes()
+    [last] = [f for f in data if row7 in f.read_bytes()]  # the file holding row 7's values
+    last.unlink()
+    dst = tmp_path / "dst"
+    with pytest.raises(DeepLakeSparkError, match=r"column 'v'.*rows 6\.\.7"):
+        dls.from_deeplake(src, dst, batch_rows=2, progress=False)
+    assert not dst.exists(), list(dst.rglob("*"))
