@@ -287,3 +287,9 @@ def test_queries_from_threads_and_forked_processes(ds):
     # child (its tokio runtime panics), so the child queries Arrow rows it inherited
     with multiprocessing.get_context("fork").Pool(2) as pool:
         assert pool.map(_train_positions, [0, 1]) == [want, want]
+
+
+def test_order_by_a_tensor_macro_with_limit_zero_is_empty_not_a_crash(ds):
+    """DuckDB 1.4.4 aborted the whole process on this plan (CI, 2026-12-03); query() runs LIMIT 1 and keeps no row."""
+    assert ids_of(ds.query("SELECT * FROM ds WHERE id > 4 ORDER BY ndim(mask) DESC, label ASC LIMIT 0")) == []
+    assert len(ids_of(ds.query("SELECT * FROM ds WHERE id > 4 ORDER BY ndim(mask) DESC, label ASC LIMIT 1"))) == 1

@@ -104,8 +104,26 @@ def query_positions(rows: SqlRows, sql: str) -> np.ndarray:
             kinds = [m["type"] for m in node["modifiers"]]  # DISTINCT, ORDER, LIMIT as DuckDB's parser puts them
             node["modifiers"].insert(kinds.index("LIMIT_MODIFIER") if "LIMIT_MODIFIER" in kinds else len(kinds), order)
         order["orders"].append({"type": "ASCENDING", "null_order": "ORDER_DEFAULT", "expression": _column_ref(row)})
+        # DuckDB 1.4.4 aborts the process (not an error) on some ORDER BY ... LIMIT 0 plans over an Arrow scan
+        # (seen with a macro in ORDER BY): run LIMIT 1 instead, so errors still surface, and keep no row
+        none = _limit_zero_to_one(node)
         result = _execute(con, _to_sql(con, node), rows, node, where, lambda r: r.fetch_arrow_table())
+    if none:
+        return np.zeros(0, dtype=np.int64)
     return result.column(result.num_columns - 1).to_numpy().astype(np.int64)
+
+
+def _limit_zero_to_one(node: dict[str, Any]) -> bool:
+    """True (and the limit made 1) when ``node``'s own LIMIT is the constant 0."""
+    for modifier in node["modifiers"]:
+        if modifier.get("type") != "LIMIT_MODIFIER":
+            continue
+        limit = modifier.get("limit") or {}
+        value = limit.get("value") if limit.get("class") == "CONSTANT" else None
+        if isinstance(value, dict) and not value.get("is_null") and value.get("value") == 0:
+            value["value"] = 1
+            return True
+    return False
 
 
 def sql_table(rows: SqlRows, sql: str) -> pa.Table:
