@@ -80,6 +80,40 @@ def test_every_engine_yields_the_same_batches_pass_after_pass(ds):
         _same(_passes(loader, 2), reference)
 
 
+def test_decoded_images_are_pillows_pixels_in_every_engine_and_decode_method(ds):
+    """JPEGs are decoded by libjpeg-turbo straight into the batch (or wrapped as PIL images for
+    ``decode_method="pil"``): the pixels are exactly what Pillow decodes from the stored bytes."""
+    import io
+
+    from PIL import Image
+
+    from deeplake_spark.format.images import encode_image
+
+    yy, xx = np.mgrid[0:16, 0:12]
+
+    def pillow(i):
+        arr = np.stack([(yy * 8 + i) % 256, (xx * 16) % 256, np.full_like(yy, i % 256)], -1).astype(np.uint8)
+        with Image.open(io.BytesIO(encode_image(arr, "jpeg", where="t"))) as img:
+            return np.asarray(img.convert("RGB"))
+
+    reference = {i: pillow(i) for i in range(N)}
+    for engine, workers in [("auto", 0), ("threads", 2), ("processes", 2)]:
+        seen = 0
+        for batch in ds.pytorch(batch_size=32, num_workers=workers, engine=engine, columns=["image", "label"]):
+            for image, label in zip(batch["image"].numpy(), batch["label"].tolist()):
+                np.testing.assert_array_equal(image, reference[label], err_msg=f"{engine}: row {label}")
+                seen += 1
+        assert seen == N
+    as_pil = ds.pytorch(batch_size=32, num_workers=2, decode_method="pil", columns=["image", "label"],
+                        transform=lambda s: {"image": np.asarray(s["image"]), "label": s["label"],
+                                             "mode": s["image"].mode})
+    rows = [(img, label, mode) for b in as_pil for img, label, mode in zip(b["image"].numpy(), b["label"].tolist(),
+                                                                           b["mode"])]
+    assert len(rows) == N and {mode for _, _, mode in rows} == {"RGB"}
+    for image, label, _ in rows:
+        np.testing.assert_array_equal(image, reference[label])
+
+
 def test_auto_picks_threads_for_images_unless_python_runs_per_sample(ds):
     assert ds.pytorch(num_workers=2).engine == "threads"  # jpeg decoding
     # no images: lz4 is decompressed on the I/O threads, the gather costs less than a hand-off

@@ -104,8 +104,12 @@ class ChunkReader:
         pos = self.header.byte_positions
         return self.raw_payload[int(pos[index]) : int(pos[index + 1])]
 
-    def sample(self, index: int) -> Any:
-        """Decoded sample: a numpy array (read-only view for uncompressed data) or ``str``."""
+    def sample(self, index: int, out: Any = None) -> Any:
+        """Decoded sample: a numpy array (read-only view for uncompressed data) or ``str``.
+
+        ``out``: a writable array of the sample's shape and dtype to write the sample into (returned):
+        a loader's batch row, which JPEG samples are decoded straight into.
+        """
         index = self._check_index(index)
         try:
             return decode_sample(
@@ -114,6 +118,7 @@ class ChunkReader:
                 self.sample_bytes(index),
                 self.header.shape(index),
                 where=f"{self.where}, sample {index}",
+                out=out,
             )
         except ValueError as e:
             if isinstance(e, CorruptChunkError) or type(e).__module__.startswith("deeplake_spark"):

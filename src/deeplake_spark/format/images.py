@@ -1,4 +1,12 @@
-"""Sample-level image compression: JPEG/PNG pass-through, encode and decode (Pillow)."""
+"""Sample-level image compression: JPEG/PNG pass-through, encode and decode.
+
+Decoding: a baseline or progressive 8-bit JPEG in YCbCr or grayscale, decoded to RGB or gray, goes
+straight through libjpeg-turbo (``simplejpeg``), into the caller's buffer when it gives one (a
+loader's batch array); everything else goes through Pillow. Both run libjpeg-turbo with the same
+settings (accurate integer DCT, fancy upsampling), so the pixels are the same either way (tested);
+Pillow also converts the other colour spaces (CMYK, YCCK, Adobe RGB) and decides on every JPEG
+that libjpeg-turbo refuses, so an odd file decodes as before or fails with the same error.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import io
 import zlib
 
 import numpy as np
+import simplejpeg
 
 from deeplake_spark.errors import DecodeError, SchemaError
 
@@ -112,10 +121,43 @@ def probe_image(data: bytes, *, where: str) -> tuple[int, ...]:
     return (height, width) if mode in ("L", "1", "I;16", "I", "F") else (height, width, channels)
 
 
-def decode_image(data: bytes | memoryview, shape: tuple[int, ...], *, where: str) -> np.ndarray:
-    """Decode encoded image bytes to a uint8 array of ``shape`` (the shape stored at write time)."""
+def decode_jpeg_turbo(data: bytes | memoryview, shape: tuple[int, ...], out: np.ndarray | None) -> np.ndarray | None:
+    """The JPEG decoded by libjpeg-turbo into ``out`` (or a new array), or None when Pillow must
+    decide: another size than ``shape`` (Pillow raises), another colour space than YCbCr/gray, a
+    gray image asked for from a colour one (Pillow's luma weights differ from the Y channel), or
+    any error (libjpeg-turbo is strict about recoverable damage; Pillow decides whether it is)."""
+    gray = len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)
+    if not gray and (len(shape) != 3 or shape[2] != 3):
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        if (height, width) != tuple(shape[:2]) or (colorspace != "Gray" and (gray or colorspace != "YCbCr")):
+            return None
+        target = out if out is not None and out.flags.c_contiguous else np.empty(shape, np.uint8)
+        simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", buffer=target)
+    except ValueError:
+        return None
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
+def decode_image(data: bytes | memoryview, shape: tuple[int, ...], *, where: str,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Decode encoded image bytes to a uint8 array of ``shape`` (the shape stored at write time).
+
+    ``out`` (a writable uint8 array of ``shape``, e.g. a row of a batch array): decode into it and
+    return it; common JPEGs are decoded straight into it, without a copy.
+    """
     from PIL import Image
 
+    if out is not None and (out.shape != tuple(shape) or out.dtype != np.uint8):
+        raise ValueError(f"{where}: out has shape {out.shape} and dtype {out.dtype}, expected {tuple(shape)} uint8")
+    if bytes(data[:3]) == JPEG_MAGIC:
+        fast = decode_jpeg_turbo(data, shape, out)
+        if fast is not None:
+            return fast
     arr = None
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -137,6 +179,9 @@ def decode_image(data: bytes | memoryview, shape: tuple[int, ...], *, where: str
     if arr is None or arr.shape != tuple(shape):
         raise DecodeError(f"{where}: image of {height}x{width} pixels does not match its stored shape {tuple(shape)} "
                           "(damaged chunk)")
+    if out is not None:
+        out[...] = arr
+        return out
     return arr
 
 

@@ -136,17 +136,25 @@ def _json_text(value: Any, where: str) -> str:
 
 
 def decode_sample(
-    dtype: str, compression: str, data: bytes | memoryview, shape: tuple[int, ...], *, where: str = "sample"
+    dtype: str, compression: str, data: bytes | memoryview, shape: tuple[int, ...], *, where: str = "sample",
+    out: np.ndarray | None = None,
 ) -> Any:
-    """Turn stored sample bytes back into a numpy array (``str`` for text, :class:`VideoSample` for video)."""
+    """Turn stored sample bytes back into a numpy array (``str`` for text, :class:`VideoSample` for video).
+
+    ``out`` (an array of the sample's shape and dtype, e.g. a row of a batch array): the array
+    sample is written into it and ``out`` returned; JPEGs are decoded straight into it.
+    """
     if dtype == "str":
         return bytes(data).decode("utf-8")
     if compression in ("jpeg", "png"):
-        return decode_image(data, shape, where=where)
+        return decode_image(data, shape, where=where, out=out)
     if compression in VIDEO_COMPRESSIONS:
         return decode_video(data, compression, shape)
-    arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
-    return arr.reshape(shape)
+    arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+    if out is not None:
+        out[...] = arr
+        return out
+    return arr
 
 
 def encode_block(spec: TensorSpec, values: np.ndarray, *, where: str | None = None) -> np.ndarray | None:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from deeplake_spark.errors import InvalidOptionError
+from deeplake_spark.format.spec import VIDEO_COMPRESSIONS
 from deeplake_spark.torch.pil_decode import decode_pil
 from deeplake_spark.torch.prefetch import ChunkKey, LoadedChunk, unique_codes
 from deeplake_spark.torch.source import LoaderSource, TensorSource
@@ -126,13 +127,14 @@ def gather_tensor(tensor: TensorSource, t_pos: int, rows: np.ndarray, chunks: Ma
                 else:  # a temporary of this chunk's share of the rows
                     out[where] = array[index[where]]
             return out
-    if alloc is not None and not pil and len(uniq) and uniq[0] >= 0 and tensor.spec.dtype != "str":
+    if not pil and len(uniq) and uniq[0] >= 0 and tensor.spec.dtype != "str" and tensor.spec.compression not in \
+            VIDEO_COMPRESSIONS:
         readers = [chunks[(t_pos, code)].reader for code in codes.tolist()]
         shapes = {r.shape(i) for r, i in zip(readers, index.tolist())}
-        if len(shapes) == 1:
-            out = alloc((len(rows), *shapes.pop()), np.dtype(readers[0].header.dtype).newbyteorder("<"))
+        if len(shapes) == 1:  # decoded straight into the batch array (JPEGs without a copy)
+            out = (alloc or np.empty)((len(rows), *shapes.pop()), np.dtype(readers[0].header.dtype).newbyteorder("<"))
             for k, (r, i) in enumerate(zip(readers, index.tolist())):
-                out[k] = r.sample(i)
+                r.sample(i, out[k, ...])
             return out
     values: list[Any] = []
     for code, i in zip(codes.tolist(), index.tolist()):

@@ -5,6 +5,9 @@ Deep Lake 3's ``pytorch(decode_method={"images": "pil"})``: a transform written 
 the numpy array the loader would make and the ``Image.fromarray`` the transform would make back (two
 copies of every pixel, ~15% of a decode + resize per sample). The same checks as the numpy path
 (``format.images.decode_image``): only an image of the stored size is decoded, in the stored mode.
+Common JPEGs are decoded by libjpeg-turbo directly (``format.images.decode_jpeg_turbo``, the same
+pixels) and wrapped with one copy: Pillow's own JPEG plugin parses the file's markers in Python,
+which holds the GIL that the loader's decode threads share.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from deeplake_spark.errors import DecodeError, InvalidOptionError
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.format.images import decode_jpeg_turbo
 
 METHODS = ("numpy", "pil")
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -54,8 +58,13 @@ def decode_pil(reader: ChunkReader, index: int) -> Any:
 
     shape = reader.shape(index)
     where = f"{reader.where}, sample {index}"
+    data = reader.sample_bytes(index)
+    if reader.header.compression == "jpeg":
+        arr = decode_jpeg_turbo(data, shape, None)
+        if arr is not None:
+            return Image.fromarray(arr if arr.ndim == 3 and arr.shape[2] == 3 else arr.reshape(shape[:2]))
     try:
-        img = Image.open(io.BytesIO(reader.sample_bytes(index)))
+        img = Image.open(io.BytesIO(data))
         width, height = img.size
         # As decode_image: never decode (and allocate) an image other than the one that was written.
         if len(shape) not in (2, 3) or (height, width) != tuple(shape[:2]):
