@@ -185,7 +185,11 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "which is what makes fork safe for Lance) and persistent across epochs as Lance's "
               "`get_safe_loader` sets them up. Each system streams all its kinds in one process, "
               "one system after another.",
-              "- `ours loader, 0 workers` is the same loader in-process; `ours loader, unshuffled` runs on "
+              "- `ours loader, 0 workers` is the same loader in-process, measured in one process with "
+              "`ours loader, interleaved with 0 workers` (the default 2 workers), 3 rounds each, alternating, "
+              "medians: the `num_workers=2 never slower` target compares these two, since two fresh processes "
+              "run one after the other differ on a shared machine by more than the engines do. "
+              "`ours loader, unshuffled` runs on "
               "`raw` beside Deep Lake 4 `batches()` (which cannot shuffle). Bounds (case 3) are measured "
               "right before and after a fresh run of ours on the same kind.",
               "- A row with `not available` or `failed` says why; targets without a measurement say `not measured`.",

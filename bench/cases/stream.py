@@ -15,6 +15,7 @@ receives (decoded uint8 images / float32 rows), so it is comparable across syste
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ class System:
 
 OURS = "ours loader"
 OURS_W0 = "ours loader, 0 workers"
+#: ours with the default workers, measured in the same process as OURS_W0, rounds interleaved
+OURS_PAIRED = "ours loader, interleaved with 0 workers"
 OURS_UNSHUFFLED = "ours loader, unshuffled"
 MOSAIC = "mosaic streaming"
 LANCE = "lance take"
@@ -53,7 +56,8 @@ PARQUET = "parquet+pyarrow"
 
 SYSTEMS = (
     System(OURS, "ours", "ours:stream"),
-    System(OURS_W0, "ours", "ours:stream", workers=0, note="num_workers=0: in-process"),
+    System(OURS_W0, "ours", "ours:stream_workers_ab",
+           note="num_workers=0: in-process; median of 5 rounds interleaved with 2 workers in one process"),
     System(OURS_UNSHUFFLED, "ours", "ours:stream", kinds=("raw", "tiny"), shuffle=False,
            note="shuffle=False, 2 workers (vs Deep Lake 4 batches(), unshuffled too)"),
     System(MOSAIC, "mosaic", "peers.mosaic:stream",
@@ -96,7 +100,11 @@ def stream_row(ctx: Context, label: str, system: str, function: str, kind: str, 
 def _row(label: str, kind: str, result: dict[str, Any], *, case: str = CASE, note: str = "") -> Row:
     extra = {"mb_per_s": result["mb_per_s"], "cpu_ms_per_sample": result.get("cpu_ms_per_sample"),
              "first_batch_s": result["first_batch_s"], "epochs": result["epochs"],
-             "epoch_samples": result["epoch_samples"], "peak_rss_mb": result.get("peak_rss", 0) / 1e6}
+             "epoch_samples": result["epoch_samples"]}
+    if result.get("peak_rss"):
+        extra["peak_rss_mb"] = result["peak_rss"] / 1e6
+    if result.get("round_ratios"):
+        extra["median_round_ratio"] = statistics.median(result["round_ratios"])
     if label.startswith("petastorm"):
         note = note or "make_batch_reader (2 processes) + its DataLoader, shuffling queue 256; pyarrow 10.0.1 venv"
     return Row(case, label, kind, value=result["samples_per_s"], unit="samples/s", extra=extra, note=note)
@@ -150,6 +158,9 @@ def system_rows(ctx: Context, system: System, kinds: list[str], *, case: str = C
         kwargs: dict[str, Any] = {"path": path, "kind": kind, "batch_size": batch_size(ctx, kind),
                                   "workers": ctx.sizes.workers if system.workers is None else system.workers,
                                   "min_seconds": ctx.sizes.stream_min_seconds}
+        if system.label == OURS_W0:  # both worker counts, interleaved in one process (stream_workers_ab)
+            kwargs["workers"] = ctx.sizes.workers
+            kwargs["min_seconds"] = max(1.0, ctx.sizes.stream_min_seconds / 2)
         if not system.shuffle:
             kwargs["shuffle"] = False
         jobs.append({"function": system.function, "kwargs": kwargs})
@@ -169,6 +180,10 @@ def system_rows(ctx: Context, system: System, kinds: list[str], *, case: str = C
             rows.append(failed(case, system.label, kind, RuntimeError(result["error"])))
         else:
             rows.append(_row(system.label, kind, result, case=case, note=system.note))
+            if "paired" in result:
+                paired = {**result["paired"], "round_ratios": result.get("round_ratios")}
+                rows.append(_row(OURS_PAIRED, kind, paired, case=case,
+                                 note=f"{ctx.sizes.workers} workers, rounds interleaved with {OURS_W0!r}"))
     return rows
 
 

@@ -38,6 +38,14 @@ def test_stream_peers_workers_and_dl4_targets():
     assert ratio < 1 and verdict == "MISSED"
     name = "#13 raw uint8 224x224x3: >= 1.0x Deep Lake 4 batches() when both run unshuffled on uncompressed data"
     assert v[name] == (0.8, "MISSED")
+    # the interleaved pair (one process) decides when it ran, not the separate 2-worker row
+    paired = _verdicts(rows + [_stream("ours loader, interleaved with 0 workers", "raw", 1400)])
+    ratio, verdict = paired["#13 stream raw: num_workers=2 never slower than num_workers=0"]
+    assert abs(ratio - 1400 / 1300) < 1e-9 and verdict == "met"
+    # with per-round ratios (each round's two runs back to back), their median decides
+    row = _stream("ours loader, interleaved with 0 workers", "raw", 1400)
+    row.extra["median_round_ratio"] = 0.97
+    assert _verdicts(rows + [row])["#13 stream raw: num_workers=2 never slower than num_workers=0"] == (0.97, "MISSED")
     assert v["#13 tiny samples (28x28): >= 0.5x Deep Lake 4 batches() at batch 256"] == (0.6, "met")
     # a kind only the Mosaic row ran on is judged 'not measured', not missed
     v = _verdicts(rows + [_stream("mosaic streaming", "f16", 10.0)])
