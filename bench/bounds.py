@@ -9,6 +9,9 @@
   ``workers``-th batch (what any loader of uncompressed samples must at least spend).
 - JPEG decode + resize alone: the variable-size JPEGs decoded by PIL and resized to 224x224, as the
   varjpeg transform does, in ``workers`` processes.
+- JPEG decode alone, libjpeg-turbo direct: the same JPEGs decoded by ``simplejpeg`` into a reused
+  array (what our loader does since it stopped going through Pillow), to show how far from its own
+  decoder's bound the loader is, beside the PIL bound the targets use.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ def _decode_share(args: tuple[int, int]) -> int:
     for jpeg in jpegs[wid::workers]:
         with Image.open(io.BytesIO(jpeg)) as img:
             np.asarray(img.convert("RGB"))
+    return len(jpegs[wid::workers])
+
+
+def _turbo_share(args: tuple[int, int]) -> int:
+    import simplejpeg
+
+    wid, workers = args
+    jpegs = _SHARED["jpegs"]
+    out = np.empty((data.IMAGE_SIZE, data.IMAGE_SIZE, 3), np.uint8)
+    for jpeg in jpegs[wid::workers]:
+        simplejpeg.decode_jpeg(jpeg, colorspace="RGB", buffer=out)
     return len(jpegs[wid::workers])
 
 
@@ -95,6 +109,11 @@ def _timed_pool(target: Any, workers: int, min_seconds: float) -> dict[str, Any]
 def jpeg_decode(n: int, workers: int, min_seconds: float) -> dict[str, Any]:
     _SHARED["jpegs"] = data.images(n).jpegs
     return _timed_pool(_decode_share, workers, min_seconds)
+
+
+def jpeg_decode_turbo(n: int, workers: int, min_seconds: float) -> dict[str, Any]:
+    _SHARED["jpegs"] = data.images(n).jpegs
+    return _timed_pool(_turbo_share, workers, min_seconds)
 
 
 def lz4_copy(path: str, workers: int, min_seconds: float) -> dict[str, Any]:
