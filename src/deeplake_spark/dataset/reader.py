@@ -12,7 +12,7 @@ import numpy as np
 from deeplake_spark.dataset.refs import check_chunk_id, chunk_relpath
 from deeplake_spark.errors import ChunkError, ChunkNotFoundError, CorruptChunkError
 from deeplake_spark.format.chunk_reader import ChunkReader
-from deeplake_spark.format.header import ChunkHeader
+from deeplake_spark.format.header import ChunkHeader, check_chunk_identity
 from deeplake_spark.format.spec import TensorSpec
 from deeplake_spark.storage import Storage
 
@@ -140,6 +140,7 @@ class SampleReader:
         except FileNotFoundError as e:
             raise ChunkNotFoundError(f"{where}: chunk file is missing (vacuumed or deleted?)") from e
         reader = ChunkReader(data, where=where, verify=self.verify)
+        check_chunk_identity(reader.header, chunk_id, where=where)
         check_spec_shapes(reader.header, self.tensors.get(column), where)
         self.cache.put(path, reader)
         return reader

@@ -29,6 +29,7 @@ from deeplake_spark.dataset.refs import chunk_relpath
 from deeplake_spark.dataset.search_topk import TopK, best, refine_l2, score_block, squared_norms
 from deeplake_spark.errors import ChunkNotFoundError, CorruptChunkError, InvalidOptionError, SchemaError, StorageError
 from deeplake_spark.format.chunk_reader import ChunkReader
+from deeplake_spark.format.header import check_chunk_identity
 from deeplake_spark.format.spec import TensorSpec
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ def read_chunk(ds: Dataset, column: str, spec: TensorSpec, refs: RefColumns, cod
             raise
         raise StorageError(f"{where}: reading failed: {e}") from e
     reader = ChunkReader(data, where=where)
+    check_chunk_identity(reader.header, chunk_id, where=where)
     check_spec_shapes(reader.header, spec, where)
     # an LZ4 chunk's reader holds its decompressed payload in process memory: not kept
     if local and 0 < len(data) <= MAPPED_BYTES and reader.header.compression != "lz4":

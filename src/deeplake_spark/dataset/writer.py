@@ -85,8 +85,8 @@ class TensorColumnWriter:
         """Write the buffered chunk (if any) and start a new one."""
         if not len(self._builder):
             return
-        data = self._builder.finish()
         path = chunk_relpath(self.spec.name, self._chunk_id)
+        data = self._builder.finish(self._chunk_id)
         self.storage.write(path, data)
         self.written.append(path)
         self.bytes_written += len(data)

@@ -78,8 +78,9 @@ class ChunkBuilder:
         self._total_dims += (block.ndim - 1) * count
         return len(self._shapes) - count
 
-    def finish(self) -> bytes:
-        """Serialize header + payload. The builder can be reused after ``reset()``."""
+    def finish(self, chunk_id: str | None = None) -> bytes:
+        """Serialize header + payload, the header recording ``chunk_id`` (the id the chunk file is
+        named after: ``header.chunk_tag``). The builder can be reused after ``reset()``."""
         positions = np.zeros(len(self._shapes) + 1, dtype=np.uint64)
         np.cumsum(self._sizes, out=positions[1:])
         # one part (a block from add_block) is compressed/written without an extra copy
@@ -94,6 +95,7 @@ class ChunkBuilder:
             raw_payload_len=len(raw),
             checksum_algorithm=self._checksum_algorithm,
             where=f"tensor {self.spec.name!r}",
+            chunk_id=chunk_id,
         )
         return header + payload
 

@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import xxhash
 
 from deeplake_spark.errors import CorruptChunkError, SchemaError, UnsupportedFormatVersion
 from deeplake_spark.format.checksum import CRC32C, XXH64, checksum
@@ -23,10 +24,20 @@ MAGIC = b"DLTC"
 FORMAT_VERSION = 1
 FIXED_HEADER_SIZE = 64
 # magic, version, dtype, compression, checksum algo, 3 reserved, count, header_len, header_crc,
-# payload_len, raw_payload_len, payload_checksum, total_dims, reserved(u32), reserved(u64)
-_FIXED = struct.Struct("<4sHBBB3xIIIQQQII8x")
+# payload_len, raw_payload_len, payload_checksum, total_dims, reserved(u32), chunk tag(u64)
+_FIXED = struct.Struct("<4sHBBB3xIIIQQQIIQ")
 assert _FIXED.size == FIXED_HEADER_SIZE  # layout constant, not input validation
 _HEADER_CRC_OFFSET = 20
+
+def chunk_tag(chunk_id: str) -> int:
+    """The 64-bit tag a chunk's header records for the id it was written under (XXH64 of the id's
+    UTF-8 bytes, seed 0; never 0, which means "not recorded": chunks written before the tag).
+
+    A reader that opens chunk file ``<id>.dltc`` for a ref compares the two, so a chunk file renamed,
+    copied or swapped with another one of the same shapes is refused instead of read as the wrong
+    samples (the payload checksum only says the file is intact, not which chunk it is)."""
+    return xxhash.xxh64_intdigest(chunk_id.encode("utf-8")) or 1
+
 
 def _pad8(n: int) -> int:
     return (n + 7) & ~7
@@ -53,6 +64,8 @@ class ChunkHeader:
     ndims: np.ndarray
     dims: np.ndarray
     dim_offsets: np.ndarray
+    #: ``chunk_tag`` of the id the chunk was written under; 0 when not recorded (older writers)
+    tag: int = 0
 
     def shape(self, index: int) -> tuple[int, ...]:
         start = int(self.dim_offsets[index])
@@ -73,8 +86,10 @@ def encode_header(
     raw_payload_len: int,
     checksum_algorithm: int = XXH64,
     where: str = "chunk",
+    chunk_id: str | None = None,
 ) -> bytes:
-    """Serialize a header for ``payload`` (already compressed for lz4 chunks).
+    """Serialize a header for ``payload`` (already compressed for lz4 chunks), recording
+    ``chunk_tag(chunk_id)`` when the chunk's id is given.
 
     Refuses (SchemaError) what ``decode_header`` would refuse, so no unreadable chunk is written.
     """
@@ -113,6 +128,7 @@ def encode_header(
             checksum(checksum_algorithm, payload),
             len(dims),
             0,
+            0 if chunk_id is None else chunk_tag(chunk_id),
         )
     )
     crc = checksum(CRC32C, bytes(fixed) + variable) & 0xFFFFFFFF
@@ -129,7 +145,7 @@ def decode_header(data: bytes | memoryview, *, where: str = "chunk") -> ChunkHea
     if len(view) < FIXED_HEADER_SIZE:
         raise CorruptChunkError(f"{where}: truncated chunk ({len(view)} bytes, header needs {FIXED_HEADER_SIZE})")
     (magic, version, dtype_code, comp_code, algo, count, header_len, header_crc, payload_len,
-     raw_len, payload_sum, total_dims, _r) = _FIXED.unpack_from(view, 0)
+     raw_len, payload_sum, total_dims, _r, tag) = _FIXED.unpack_from(view, 0)
     if magic != MAGIC:
         raise CorruptChunkError(f"{where}: not a deeplake chunk (magic {bytes(magic)!r}, expected {MAGIC!r})")
     if version != FORMAT_VERSION:
@@ -187,4 +203,14 @@ def decode_header(data: bytes | memoryview, *, where: str = "chunk") -> ChunkHea
         ndims=ndims,
         dims=dims,
         dim_offsets=dim_offsets,
+        tag=tag,
     )
+
+
+def check_chunk_identity(header: ChunkHeader, chunk_id: str, *, where: str) -> None:
+    """Refuse a chunk whose header records another id than ``chunk_id``, the id its file is named
+    after and its refs point to (``CorruptChunkError`` naming ``where``); a chunk without a tag
+    (``tag == 0``, written before the tag) passes."""
+    if header.tag and header.tag != chunk_tag(chunk_id):
+        raise CorruptChunkError(f"{where}: the file holds another chunk's samples (its header was written for "
+                                f"another chunk id than {chunk_id!r}): the chunk file was renamed, copied or swapped")

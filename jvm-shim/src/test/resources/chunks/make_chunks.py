@@ -19,6 +19,8 @@ from deeplake_spark.format.samples import EncodedSample
 from deeplake_spark.format.spec import TensorSpec
 
 HERE = Path(__file__).resolve().parent
+#: the chunk id int32_xxh64.dltc's header records (ChunkTest.java checks the tag against it)
+INTS_CHUNK_ID = "0123abcd_ints-chunk"
 
 
 def fixtures() -> dict[str, bytes]:
@@ -30,7 +32,9 @@ def fixtures() -> dict[str, bytes]:
                           checksum_algorithm=CRC32C)
     for sample in ([0.5, 1.5, 2.5], [], [-1.0] * 40):
         floats.add(EncodedSample(np.asarray(sample, "<f4").tobytes(), (len(sample),)))
-    return {"int32_xxh64.dltc": ints.finish(), "float32_lz4_crc32c.dltc": floats.finish()}
+    # ints records the id it is written under (header tag, checked by Chunk.checkIdentity); floats
+    # records none, as chunks written before the tag
+    return {"int32_xxh64.dltc": ints.finish(INTS_CHUNK_ID), "float32_lz4_crc32c.dltc": floats.finish()}
 
 
 if __name__ == "__main__":

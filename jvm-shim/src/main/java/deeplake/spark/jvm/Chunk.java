@@ -38,6 +38,8 @@ public final class Chunk {
   public final int headerLen;
   public final int payloadLen;
   public final int rawPayloadLen;
+  /** {@link #tagOf} of the id the chunk was written under; 0 when not recorded (older writers). */
+  public final long tag;
   private final byte[] file;
   private final long[] bytePositions;
   private final byte[] ndims;
@@ -72,6 +74,7 @@ public final class Chunk {
     long rawLen = buf.getLong(32);
     long payloadChecksum = buf.getLong(40);
     long totalDims = Integer.toUnsignedLong(buf.getInt(48));
+    this.tag = buf.getLong(56);
     if (hdrLen > file.length) {
       throw new ChunkFormatException.Corrupt(where + ": truncated chunk (header says " + hdrLen
           + " bytes, file has " + file.length + ")");
@@ -168,6 +171,28 @@ public final class Chunk {
   }
 
   /** Parse and validate a whole chunk file; {@code verify} also checks the payload checksum. */
+  /**
+   * The 64-bit tag a header records for the chunk id it was written under: XXH64 (seed 0) of the
+   * id's UTF-8 bytes, never 0 (0 = not recorded). The same as the Python {@code header.chunk_tag}.
+   */
+  public static long tagOf(String chunkId) {
+    byte[] id = chunkId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    long tag = XXHashFactory.fastestInstance().hash64().hash(id, 0, id.length, 0L);
+    return tag == 0 ? 1 : tag;
+  }
+
+  /**
+   * Refuses a chunk whose header records another id than {@code chunkId} (the id its file is named
+   * after and its refs point to): a chunk file renamed, copied or swapped with another one of the
+   * same shapes is not read as the wrong samples. A chunk without a tag passes.
+   */
+  public void checkIdentity(String chunkId) throws ChunkFormatException {
+    if (tag != 0 && tag != tagOf(chunkId)) {
+      throw new ChunkFormatException.Corrupt(where + ": the file holds another chunk's samples (its header was "
+          + "written for another chunk id than '" + chunkId + "'): the chunk file was renamed, copied or swapped");
+    }
+  }
+
   public static Chunk parse(byte[] file, String where, boolean verify) throws ChunkFormatException {
     return new Chunk(file, where, verify);
   }

@@ -49,6 +49,7 @@ final class ChunkCache {
           + where + ": chunk file is missing (vacuumed or deleted?)");
     }
     chunk = Chunk.parse(data, where, verify);
+    chunk.checkIdentity(chunkId);
     items.put(relpath, chunk);
     bytes += chunk.memoryBytes();
     Iterator<Map.Entry<String, Chunk>> it = items.entrySet().iterator();

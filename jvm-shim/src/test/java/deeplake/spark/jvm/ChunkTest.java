@@ -120,4 +120,19 @@ class ChunkTest {
     assertTrue(e.getMessage().contains("do not hold shape [3] of int32"), e.getMessage());
     c.checkSampleLength(0, new long[] {2});
   }
+
+  @Test
+  void checksTheChunkIdItsHeaderRecordsAgainstThePythonTag() throws Exception {
+    // make_chunks.py wrote the ints chunk for this id with the Python writer: same tag function
+    Chunk ints = Chunk.parse(fixture("int32_xxh64.dltc"), WHERE, true);
+    assertEquals(Chunk.tagOf("0123abcd_ints-chunk"), ints.tag);
+    ints.checkIdentity("0123abcd_ints-chunk");
+    ChunkFormatException e = assertThrows(ChunkFormatException.Corrupt.class, () -> ints.checkIdentity("0123abcd_other"));
+    assertTrue(e.getMessage().contains("renamed, copied or swapped") && e.getMessage().contains("0123abcd_other"),
+        e.getMessage());
+    // a chunk written before the tag (0) passes under any name
+    Chunk floats = Chunk.parse(fixture("float32_lz4_crc32c.dltc"), WHERE, true);
+    assertEquals(0L, floats.tag);
+    floats.checkIdentity("anything");
+  }
 }

@@ -118,8 +118,11 @@ public final class ChunkBuilder {
     return count - 1;
   }
 
-  /** Writes the chunk (header + payload) to {@code out}; returns the bytes written. */
-  public long writeTo(OutputStream out) throws IOException {
+  /**
+   * Writes the chunk (header + payload) to {@code out}, the header recording the tag of
+   * {@code chunkId}, the id the file is named after ({@code Chunk.tagOf}); returns the bytes written.
+   */
+  public long writeTo(OutputStream out, String chunkId) throws IOException {
     byte[] stored = payload;
     int storedLen = payloadLen;
     if (compressionCode == 1) {
@@ -134,7 +137,7 @@ public final class ChunkBuilder {
     h.putInt(count).putInt((int) headerLen).putInt(0);
     h.putLong(storedLen).putLong(payloadLen);
     h.putLong(XXHashFactory.fastestInstance().hash64().hash(stored, 0, storedLen, 0L));
-    h.putInt(totalDims).putInt(0).putLong(0);
+    h.putInt(totalDims).putInt(0).putLong(deeplake.spark.jvm.Chunk.tagOf(chunkId));
     for (int i = 0; i <= count; i++) {
       h.putLong(positions[i]);
     }

@@ -193,7 +193,7 @@ public final class TaskWriter {
     String rel = "_tensors/" + fields[i].name() + "/" + chunkIds[i] + ".dltc";
     written.add(rel);
     try (OutputStream out = storage.create(rel)) {
-      chunks[i].writeTo(out);
+      chunks[i].writeTo(out, chunkIds[i]);
     }
     chunks[i].reset();
     chunkIds[i] = null;
