@@ -435,10 +435,15 @@ def test_unshuffled_batches_in_one_uncompressed_chunk_are_views_too(tmp_path, mo
     ptrs = [b["x"].data_ptr() for b in batches]
     for c in range(0, len(batches), 3):  # a chunk's 3 batches lie back to back in its buffer
         assert ptrs[c + 1] - ptrs[c] == ptrs[c + 2] - ptrs[c + 1] == 8 * 96
+    folder = tmp_path / "raw" / "_tensors" / "x"
+    on_disk = {f.name: f.read_bytes() for f in folder.iterdir()}
     batches[0]["x"].fill_(-1)
     for b in batches[1:]:
         assert torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float())
     assert all(torch.equal(b["x"][:, 0, 0], (b["label"] * 24).float()) for b in list(loader))
+    # the buffers are private copy-on-write mappings of the chunk files: the edit never reaches a file
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == on_disk
+    assert raw[0]["x"][0, 0] == 0 and dls.open(str(tmp_path / "raw"))[1]["x"][0, 0] == 24
 
 
 def test_a_view_repeating_rows_gets_copies_so_an_edit_reaches_no_other_batch(ds, monkeypatch):
