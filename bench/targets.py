@@ -35,12 +35,15 @@ def targets(rows: list[Row], facts: dict[str, Any]) -> list[tuple[str, str, floa
     """(target, measured as text, ratio, verdict) for every target of issues #5 and #13."""
     out: list[tuple[str, str, float | None, str]] = []
 
-    def add(name: str, ratio: float | None, threshold: float, text: str, higher_is_better: bool = True) -> None:
+    def add(name: str, ratio: float | None, threshold: float, text: str, higher_is_better: bool = True,
+            within_noise: bool = False) -> None:
+        """``within_noise``: a miss by less than the measurement's resolution (see the caller) is
+        reported as such, never as a plain "met"."""
         if ratio is None:
             out.append((name, text or "not measured", None, "not measured"))
             return
         ok = ratio >= threshold if higher_is_better else ratio <= threshold
-        out.append((name, text, ratio, "met" if ok else "MISSED"))
+        out.append((name, text, ratio, "met" if ok else "within noise" if within_noise else "MISSED"))
 
     for kind, vs_dl4, vs_bound, bound_name in (("tensors", 1.5, 0.70, "LZ4 decompress + copy alone"),
                                                ("images", 1.0, 0.85, "JPEG decode alone (PIL)")):
@@ -180,14 +183,22 @@ def _loader_targets(rows: list[Row], add: Any) -> None:
         # the pair measured in one process, rounds interleaved (two fresh processes one after the other
         # differ on a shared machine by more than the engines do): the median of the rounds' ratios
         # (each round's two runs back to back); the separate rows when the pair is missing
+        # A median below 1.0 by less than 5%, with num_workers=2 ahead in some rounds, is below what
+        # this measurement resolves (the two run the same code when the loop does no work between
+        # batches): "within noise", never "met".
         two, zero, how = find_row(rows, "2", OURS_PAIRED, kind), find_row(rows, "2", OURS_W0, kind), ""
         r = None if two is None else two.extra.get("median_round_ratio")
+        noise = False
         if two is None:
             two, how = find_row(rows, "2", OURS, kind), " (separate processes)"
         elif r is not None:
-            how = " (rounds interleaved in one process; the ratio is the median of the rounds' ratios)"
+            won, rounds = two.extra.get("rounds_won", 0), two.extra.get("rounds", 0)
+            how = (f" (rounds interleaved in one process; ratio = the median of the rounds' ratios, "
+                   f"{fmt(two.extra.get('round_ratio_min'))}-{fmt(two.extra.get('round_ratio_max'))}; "
+                   f"2 workers ahead in {won} of {rounds} rounds)")
+            noise = r >= 0.95 and won >= 1
         if r is None:
             r = ratio_of(two, zero)
         add(f"#13 stream {kind}: num_workers=2 never slower than num_workers=0", r, 1.0,
             "" if r is None else f"{fmt(two.value)} vs {fmt(zero.value)} samples/s{how}"  # type: ignore[union-attr]
-            f"{cpu_text(two, zero)}")  # type: ignore[union-attr]
+            f"{cpu_text(two, zero)}", within_noise=noise)  # type: ignore[union-attr]

@@ -104,7 +104,9 @@ def _row(label: str, kind: str, result: dict[str, Any], *, case: str = CASE, not
     if result.get("peak_rss"):
         extra["peak_rss_mb"] = result["peak_rss"] / 1e6
     if result.get("round_ratios"):
-        extra["median_round_ratio"] = statistics.median(result["round_ratios"])
+        ratios = result["round_ratios"]
+        extra.update(median_round_ratio=statistics.median(ratios), round_ratio_min=min(ratios),
+                     round_ratio_max=max(ratios), rounds_won=sum(r >= 1 for r in ratios), rounds=len(ratios))
     if label.startswith("petastorm"):
         note = note or "make_batch_reader (2 processes) + its DataLoader, shuffling queue 256; pyarrow 10.0.1 venv"
     return Row(case, label, kind, value=result["samples_per_s"], unit="samples/s", extra=extra, note=note)

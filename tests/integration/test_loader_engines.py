@@ -516,6 +516,35 @@ def test_main_engine_stays_inline_for_a_loop_that_does_no_work(ds):
     assert not any(seen)
 
 
+def test_building_ahead_needs_a_loop_that_waits_not_one_that_computes_on_the_training_thread():
+    """The probe counts only the time the loop leaves its thread idle (a CUDA step, a sleep): a loop
+    that computes on the training thread holds the GIL a background build would need, so the build
+    stays inline; the items are the same either way."""
+    from deeplake_spark.torch.threads import run_ahead
+
+    def groups():
+        for i in range(3 * PROBE_GROUPS):
+            time.sleep(0.003)  # a build the background thread could overlap
+            yield [i]
+
+    def consume(step):
+        seen, got = [], []
+        for item in run_ahead(groups(), depth=2, min_overlap=0.002):
+            got.append(item)
+            seen.append(bool(_ahead_threads()))
+            step()
+        return got, any(seen)
+
+    def compute():  # 3 ms of CPU on this thread
+        end = time.thread_time() + 0.003
+        while time.thread_time() < end:
+            pass
+
+    assert consume(lambda: time.sleep(0.003)) == (list(range(3 * PROBE_GROUPS)), True)
+    assert consume(compute) == (list(range(3 * PROBE_GROUPS)), False)
+    assert _ahead_threads() == []
+
+
 def test_an_error_while_building_ahead_reaches_the_training_loop(ds):
     calls = []
 

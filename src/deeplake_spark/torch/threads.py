@@ -106,41 +106,44 @@ class _Failed:
 
 #: Groups ``run_ahead`` builds in the consumer's thread before deciding whether to build ahead.
 PROBE_GROUPS = 4
-#: Build ahead only when a group's build and the training loop's time between groups could overlap
-#: by at least this much (the smaller of the two, per group, over the probe): the hand-off (a queue,
-#: the GIL passing between threads) costs ~0.1-0.2 ms per group and ~2 ms at the start of a pass
-#: (measured), which a loop doing no work between batches would pay for nothing.
+#: Build ahead only when a group's build and the training loop's *idle* time between groups could
+#: overlap by at least this much (the smaller of the two, per group, over the probe): the hand-off
+#: (a queue, the GIL passing between threads) costs ~0.1-0.2 ms per group and ~2 ms at the start
+#: of a pass (measured), which a loop doing no work between batches would pay for nothing.
 MIN_OVERLAP_S = 0.0005
 
 
 def run_ahead(groups: Iterator[Sequence[Any]], *, depth: int, probe: int = PROBE_GROUPS,
               min_overlap: float = MIN_OVERLAP_S) -> Iterator[Any]:
     """The items of ``groups`` (a batch, or a block of batches, per group), built ahead on one
-    background thread when the training loop does work between batches.
+    background thread when the training loop waits between batches.
 
     The first ``probe`` groups are built in the calling thread while timing the build and the
-    training loop's time between groups. If they could overlap by ``min_overlap`` seconds per group
-    or more, the generator moves to a background thread for the rest of the pass: building
-    the next groups overlaps the training step (numpy copies, LZ4 and torch ops release the GIL),
-    at most ``depth`` finished groups wait in a queue, and the order stays the generator's. Else
-    the rest is built in the calling thread as before: a loop that does nothing between batches
-    pays nothing. An error is raised where the consumer reaches it; closing the iterator early
-    stops the thread (after the group it is building) and waits for it.
+    training loop's time between groups, less the CPU time the calling thread spent in it
+    (``time.thread_time``): what is left is the time the loop waited (a CUDA step, I/O, a sleep,
+    its own threads), which a build on another thread can fill. If the two could overlap by
+    ``min_overlap`` seconds per group or more, the generator moves to a background thread for the
+    rest of the pass: building the next groups overlaps the training step (numpy copies, LZ4 and
+    torch ops release the GIL), at most ``depth`` finished groups wait in a queue, and the order
+    stays the generator's. Else the rest is built in the calling thread as before: a loop that does
+    nothing between batches, or only Python/numpy work on this thread (which holds the GIL a
+    background build would need), pays nothing. An error is raised where the consumer reaches it;
+    closing the iterator early stops the thread (after the group it is building) and waits for it.
     """
-    clock = time.perf_counter
-    inside = outside = 0.0
+    clock, cpu = time.perf_counter, time.thread_time
+    inside = idle = 0.0
     handed_off = False
     try:
         for _ in range(probe):
             t0 = clock()
             group = next(groups, _DONE)
-            t1 = clock()
+            t1, c1 = clock(), cpu()
             if group is _DONE:
                 return
             inside += t1 - t0
             yield from group
-            outside += clock() - t1
-        if min(inside, outside) < min_overlap * probe:
+            idle += max(0.0, (clock() - t1) - (cpu() - c1))
+        if min(inside, idle) < min_overlap * probe:
             for group in groups:
                 yield from group
             return
