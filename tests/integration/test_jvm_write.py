@@ -370,8 +370,8 @@ def test_chunks_are_byte_equal_to_the_python_writer(spark, tmp_path):
     for v in values:
         builder.add(encode_sample(spec, np.array(v)))
     (chunk,) = glob.glob(os.path.join(path, "_tensors", "g", "*.dltc"))
-    with open(chunk, "rb") as f:
-        assert f.read() == builder.finish()
+    with open(chunk, "rb") as f:  # the header's chunk tag too: the id the JVM named the file after
+        assert f.read() == builder.finish(os.path.basename(chunk)[: -len(".dltc")])
     lz4_path = str(tmp_path / "lz4")
     spark.createDataFrame([(i, v) for i, v in enumerate(values)], "id long, g array<array<double>>") \
         .coalesce(1).write.format(FMT).option("tensor.g.compression", "lz4").save(lz4_path)
@@ -630,7 +630,7 @@ def test_chunk_bytes_equal_python_for_every_dtype(spark, tmp_path, dtype):
         builder.add(encode_sample(spec, np.array(v, dtype=dtype).reshape(-1, 2)))
     (chunk,) = glob.glob(os.path.join(path, "_tensors", "t", "*.dltc"))
     with open(chunk, "rb") as f:
-        assert f.read() == builder.finish()
+        assert f.read() == builder.finish(os.path.basename(chunk)[: -len(".dltc")])
 
 
 def test_streaming_complete_mode_overwrites_each_batch(spark, tmp_path):

@@ -47,7 +47,7 @@ SAVE_MODES = ("append", "overwrite", "errorifexists", "ignore")
 _MODE_ALIASES = {"error": "errorifexists", "default": "errorifexists"}
 WRITE_OPTIONS = ("path", "saveMode", "overwriteSchema", "tabularColumns", "rowGroupBytes", "partitionBy", "message",
                  "userMetadata")
-TENSOR_KEYS = ("htype", "dtype", "shape", "compression", "chunkSize", "classNames")
+TENSOR_KEYS = ("htype", "dtype", "shape", "compression", "chunkSize", "classNames", "linkTo")
 TENSOR_PREFIX = "tensor."
 _CATALOG_KEYS = frozenset({"location", "owner", "provider", "comment", "external", "is_managed_location",
                            "transient_lastddltime"})
@@ -240,7 +240,8 @@ def _default_spec(f: StructField, target: str) -> tuple[str, dict[str, Any]] | N
     if meta is not None and read_back:  # a column read from a deeplake dataset keeps its spec
         spec = TensorSpec.from_dict({**json.loads(meta), "name": target})
         return spec.htype, {"dtype": spec.dtype, "shape": spec.shape, "compression": spec.compression,
-                            "chunk_size": spec.chunk_size, "class_names": spec.class_names}
+                            "chunk_size": spec.chunk_size, "class_names": spec.class_names,
+                            **({"link_to": spec.link_to} if spec.link_to is not None else {})}
     if isinstance(t, BinaryType):
         return "image", {}
     if _is_image_struct(t):
@@ -254,7 +255,7 @@ def _default_spec(f: StructField, target: str) -> tuple[str, dict[str, Any]] | N
 
 
 _SPEC_ATTRS = {"htype": "htype", "dtype": "dtype", "shape": "shape", "compression": "compression",
-               "chunkSize": "chunk_size", "classNames": "class_names"}
+               "chunkSize": "chunk_size", "classNames": "class_names", "linkTo": "link_to"}
 
 
 def _with_rank(spec: TensorSpec, f: StructField, shape_given: bool) -> TensorSpec:
@@ -287,6 +288,8 @@ def _spec_from_options(f: StructField, target: str, settings: Mapping[str, str])
             defaults = {"dtype": _SPARK_DTYPES[type(element)]} if type(element) in _SPARK_DTYPES else {}
         if htype != "class_label":
             defaults = {k: v for k, v in defaults.items() if k != "class_names"}
+        if htype != "link":
+            defaults = {k: v for k, v in defaults.items() if k != "link_to"}
     kwargs: dict[str, Any] = dict(defaults)
     try:
         if "dtype" in settings:
@@ -304,6 +307,8 @@ def _spec_from_options(f: StructField, target: str, settings: Mapping[str, str])
             kwargs["chunk_size"] = _int_option(f"tensor.{f.name}.chunkSize", settings["chunkSize"])
         if "classNames" in settings:
             kwargs["class_names"] = _class_names_option(f"tensor.{f.name}.classNames", settings["classNames"])
+        if "linkTo" in settings:
+            kwargs["link_to"] = settings["linkTo"].strip().lower()
         return _with_rank(TensorSpec.create(target, htype, **kwargs), f, "shape" in settings)
     except SchemaError as e:
         raise InvalidOptionError(f"column {f.name!r}: bad tensor options ({where}): {e}") from e

@@ -352,6 +352,10 @@ final class SampleEncoder implements Serializable {
             + " does not match tensor shape " + WriteSpec.shapeText(want));
       }
     }
+    if (spec.htype.equals("point_cloud") && shape[0] > 0 && shape[1] < 3) {  // an empty cloud has no width
+      throw new WriteException(where + ": a point cloud of shape " + WriteSpec.shapeText(toList(shape)) + " has "
+          + shape[1] + " values per point; a point_cloud tensor needs at least 3 (x, y, z)");
+    }
   }
 
   /** IEEE 754 binary16 conversion, round to nearest even (numpy's float32 -> float16). */

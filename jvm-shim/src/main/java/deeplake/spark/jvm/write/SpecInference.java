@@ -160,7 +160,7 @@ final class SpecInference {
         dims.add(null);
       }
       return WriteSpec.create(spec.name, spec.htype, spec.dtype, true, dims, spec.compression, spec.chunkSize,
-          spec.classNames);
+          spec.classNames, spec.linkTo);
     }
     return spec;
   }
@@ -223,7 +223,9 @@ final class SpecInference {
       List<String> classNames = settings.containsKey("classNames")
           ? classNames("tensor." + f.name() + ".classNames", settings.get("classNames"))
           : "class_label".equals(htype) && inferred != null ? inferred.classNames : null;
-      WriteSpec spec = WriteSpec.create(target, htype, dtype, shapeGiven, shape, compression, chunkSize, classNames);
+      String linkTo = settings.containsKey("linkTo") ? settings.get("linkTo").trim().toLowerCase(Locale.ROOT) : null;
+      WriteSpec spec = WriteSpec.create(target, htype, dtype, shapeGiven, shape, compression, chunkSize, classNames,
+          linkTo);
       return withRank(spec, f, settings.containsKey("shape"));
     } catch (WriteException e) {
       throw new WriteException.InvalidOption("column '" + f.name() + "': bad tensor options " + settings + ": "

@@ -26,7 +26,7 @@ public final class WriteOptions implements Serializable {
   /** Longest commit message (as the Python writer's commit_info.MAX_MESSAGE_CHARS). */
   static final int MAX_MESSAGE_CHARS = 10_000;
   static final List<String> TENSOR_KEYS = Arrays.asList("htype", "dtype", "shape", "compression", "chunkSize",
-      "classNames");
+      "classNames", "linkTo");
   private static final Set<String> CATALOG_KEYS = new HashSet<>(Arrays.asList("location", "owner", "provider",
       "comment", "external", "is_managed_location", "transient_lastddltime", "__partition_columns"));
 

@@ -45,7 +45,12 @@ public final class WriteSpec implements Serializable {
     HTYPES.put("text", new Object[] {"str", Collections.emptyList(), "none"});
     HTYPES.put("json", new Object[] {"str", Collections.emptyList(), "none"});
     HTYPES.put("audio", new Object[] {"float32", null, "lz4"});
+    HTYPES.put("point_cloud", new Object[] {"float32", Arrays.asList(null, null), "lz4"});
+    HTYPES.put("link", new Object[] {"str", Collections.emptyList(), "none"});
   }
+
+  /** What a link tensor's target is read as (format/spec.py LINK_TARGETS). */
+  static final List<String> LINK_TARGETS = Arrays.asList("bytes", "image", "video");
 
   public final String name;
   public final String htype;
@@ -56,9 +61,11 @@ public final class WriteSpec implements Serializable {
   public final long chunkSize;
   /** class_label names, or null. */
   public final List<String> classNames;
+  /** A link tensor's target kind (bytes, image, video); null for other htypes. */
+  public final String linkTo;
 
   private WriteSpec(String name, String htype, DType dtype, List<Long> shape, String compression, long chunkSize,
-      List<String> classNames) {
+      List<String> classNames, String linkTo) {
     this.name = name;
     this.htype = htype;
     this.dtype = dtype;
@@ -66,6 +73,7 @@ public final class WriteSpec implements Serializable {
     this.compression = compression;
     this.chunkSize = chunkSize;
     this.classNames = classNames;
+    this.linkTo = linkTo;
   }
 
   public static boolean isHtype(String htype) {
@@ -128,6 +136,17 @@ public final class WriteSpec implements Serializable {
    */
   public static WriteSpec create(String name, String htype, DType dtype, boolean shapeGiven, List<Long> shape,
       String compression, Long chunkSize, List<String> classNames) {
+    return create(name, htype, dtype, shapeGiven, shape, compression, chunkSize, classNames, null);
+  }
+
+  /** As {@link #create}, with a link tensor's target kind ({@code linkTo}, default "bytes"). */
+  public static WriteSpec create(String name, String htype, DType dtype, boolean shapeGiven, List<Long> shape,
+      String compression, Long chunkSize, List<String> classNames, String linkTo) {
+    if ("video".equals(htype)) {
+      throw new WriteException("tensor '" + name + "': video tensors are written by the Python writer only (it "
+          + "checks each container and probes its frames with PyAV): use df.write.format(\"deeplake-python\") "
+          + "or ds.append");
+    }
     if (!NAME.matcher(name).matches()) {
       throw new WriteException("tensor name '" + name + "' must match " + NAME.pattern());
     }
@@ -172,8 +191,32 @@ public final class WriteSpec implements Serializable {
     if (cs <= 0) {
       throw new WriteException("tensor '" + name + "': chunk_size must be positive, not " + cs);
     }
+    // the media rules of format/spec.py _check_media
+    if (htype.equals("point_cloud")) {
+      if (dt != DType.FLOAT16 && dt != DType.FLOAT32 && dt != DType.FLOAT64) {
+        throw new WriteException("tensor '" + name + "': a point_cloud tensor holds float coordinates, not dtype "
+            + dt.formatName);
+      }
+      if (sh != null && (sh.size() != 2 || (sh.get(1) != null && sh.get(1) < 3))) {
+        throw new WriteException("tensor '" + name + "': a point_cloud tensor has shape (points, 3 or more values "
+            + "per point), e.g. (None, None) or (None, 3), not " + shapeText(sh));
+      }
+    }
+    if (htype.equals("link")) {
+      if (dt != DType.STR || !comp.equals("none")) {
+        throw new WriteException("tensor '" + name + "': a link tensor stores URL/path text (dtype str, no "
+            + "compression), not dtype " + dt.formatName + " with compression " + comp);
+      }
+      linkTo = linkTo == null ? "bytes" : linkTo;
+      if (!LINK_TARGETS.contains(linkTo)) {
+        throw new WriteException("tensor '" + name + "': link_to '" + linkTo + "' is not one of " + LINK_TARGETS);
+      }
+    } else if (linkTo != null) {
+      throw new WriteException("tensor '" + name + "': link_to only applies to link tensors, not htype '" + htype
+          + "'");
+    }
     return new WriteSpec(name, htype, dt, sh == null ? null : Collections.unmodifiableList(new ArrayList<>(sh)),
-        comp, cs, classNames);
+        comp, cs, classNames, linkTo);
   }
 
   /** The spec stored in Delta field metadata (its JSON), renamed to {@code column}. */
@@ -201,11 +244,12 @@ public final class WriteSpec implements Serializable {
     }
     return create(column, n.path("htype").asText("generic"), dtypeOf(n.path("dtype").asText("float32"), column), true,
         shape, n.path("compression").asText("none"),
-        n.hasNonNull("chunk_size") ? n.get("chunk_size").asLong() : null, names);
+        n.hasNonNull("chunk_size") ? n.get("chunk_size").asLong() : null, names,
+        n.hasNonNull("link_to") ? n.get("link_to").asText() : null);
   }
 
   public WriteSpec withCompression(String comp) {
-    return create(name, htype, dtype, true, shape, comp, chunkSize, classNames);
+    return create(name, htype, dtype, true, shape, comp, chunkSize, classNames, linkTo);
   }
 
   public boolean sampleCompressed() {
@@ -259,6 +303,9 @@ public final class WriteSpec implements Serializable {
     b.append(", \"compression\": ").append(quote(compression));
     b.append(", \"dtype\": ").append(quote(dtype.formatName));
     b.append(", \"htype\": ").append(quote(htype));
+    if (linkTo != null) {
+      b.append(", \"link_to\": ").append(quote(linkTo));
+    }
     b.append(", \"name\": ").append(quote(name));
     b.append(", \"shape\": ");
     if (shape == null) {
