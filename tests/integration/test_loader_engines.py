@@ -516,32 +516,41 @@ def test_main_engine_stays_inline_for_a_loop_that_does_no_work(ds):
     assert not any(seen)
 
 
-def test_building_ahead_needs_a_loop_that_waits_not_one_that_computes_on_the_training_thread():
+def test_building_ahead_needs_a_loop_that_waits_not_one_that_computes_on_the_training_thread(monkeypatch):
     """The probe counts only the time the loop leaves its thread idle (a CUDA step, a sleep): a loop
     that computes on the training thread holds the GIL a background build would need, so the build
-    stays inline; the items are the same either way."""
-    from deeplake_spark.torch.threads import run_ahead
+    stays inline; the items are the same either way. The probe's clocks are a deterministic stand-in
+    here (on a loaded machine a busy thread is also descheduled, which reads as idle time)."""
+    import types
+
+    from deeplake_spark.torch import threads as threads_mod
+
+    clock = {"wall": 0.0, "cpu": 0.0}
+    monkeypatch.setattr(threads_mod, "time", types.SimpleNamespace(perf_counter=lambda: clock["wall"],
+                                                                    thread_time=lambda: clock["cpu"]))
 
     def groups():
         for i in range(3 * PROBE_GROUPS):
-            time.sleep(0.003)  # a build the background thread could overlap
+            clock["wall"] += 0.003  # a 3 ms build the background thread could overlap
             yield [i]
 
     def consume(step):
         seen, got = [], []
-        for item in run_ahead(groups(), depth=2, min_overlap=0.002):
+        for item in threads_mod.run_ahead(groups(), depth=2, min_overlap=0.002):
             got.append(item)
             seen.append(bool(_ahead_threads()))
             step()
         return got, any(seen)
 
-    def compute():  # 3 ms of CPU on this thread
-        end = time.thread_time() + 0.003
-        while time.thread_time() < end:
-            pass
+    def waits():  # 3 ms waiting (a CUDA step): wall time only
+        clock["wall"] += 0.003
 
-    assert consume(lambda: time.sleep(0.003)) == (list(range(3 * PROBE_GROUPS)), True)
-    assert consume(compute) == (list(range(3 * PROBE_GROUPS)), False)
+    def computes():  # 3 ms of CPU on the training thread
+        clock["wall"] += 0.003
+        clock["cpu"] += 0.003
+
+    assert consume(waits) == (list(range(3 * PROBE_GROUPS)), True)
+    assert consume(computes) == (list(range(3 * PROBE_GROUPS)), False)
     assert _ahead_threads() == []
 
 
