@@ -186,12 +186,13 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "`get_safe_loader` sets them up. Each system streams all its kinds in one process, "
               "one system after another.",
               "- `ours loader, 0 workers` is the same loader in-process, measured in one process with "
-              "`ours loader, interleaved with 0 workers` (the default 2 workers), 3 rounds each, alternating, "
-              "medians: the `num_workers=2 never slower` target compares these two, since two fresh processes "
+              "`ours loader, interleaved with 0 workers` (the default 2 workers), "
+              f"{sizes.workers_ab_rounds} rounds each, alternating, medians: the `num_workers=2 never slower` target compares these two, since two fresh processes "
               "run one after the other differ on a shared machine by more than the engines do. "
               "`ours loader, unshuffled` runs on "
-              "`raw` beside Deep Lake 4 `batches()` (which cannot shuffle). Bounds (case 3) are measured "
-              "right before and after a fresh run of ours on the same kind.",
+              "`raw` beside Deep Lake 4 `batches()` (which cannot shuffle). Bounds (case 3) alternate with "
+              f"fresh runs of ours on the same kind (bound, ours, bound, ...: {sizes.bound_rounds} runs of "
+              "ours); the fraction is the median of each run of ours over the mean of the bound runs around it.",
               "- A row with `not available` or `failed` says why; targets without a measurement say `not measured`.",
               ]
     lines += ["", "## Ratios (> 1 = ours better; same run, same data)", "",

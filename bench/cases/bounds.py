@@ -4,11 +4,15 @@ fraction of the bound for its data. The loader runs with ``cache_bytes=0`` here:
 work of one epoch, and the chunk cache would spare later epochs the reads, checksums and LZ4 that
 the bound pays every time (case 2's cached figures are listed beside, as ``(case 2) / bound``).
 
-The machine may be shared, so the bound is measured right before and right after a fresh run of
-our loader, and the fraction uses the mean of the two bound runs.
+The machine may be shared, so runs alternate: bound, loader, bound, loader, ..., bound
+(``Sizes.bound_rounds`` loader runs, each a fresh process); each loader run is divided by the mean
+of the two bound runs around it, and the fraction is the median of those ratios (the loader row is
+its median run, the bound row the mean of all bound runs).
 """
 
 from __future__ import annotations
+
+import statistics
 
 from bench.cases import Context, failed, unavailable
 from bench.cases.stream import OURS, batch_size, stream_row
@@ -52,30 +56,46 @@ def _bound(ctx: Context, kind: str) -> Row:
                note=f"{ctx.sizes.workers} processes, bytes already in memory")
 
 
+def _interleaved(ctx: Context, kind: str) -> tuple[list[Row], list[Row], list[float]]:
+    """Bound and loader runs alternating (bound first and last): the bound rows, the loader rows and
+    each loader run's ratio to the mean of the bound runs around it (where both are available)."""
+    bounds, loaders, ratios = [_bound(ctx, kind)], [], []
+    for _ in range(max(1, ctx.sizes.bound_rounds)):
+        # no chunk cache: every epoch reads, verifies and decompresses its chunks, the per-epoch work the
+        # bound measures (case 2's rows, with the cache, are listed below as "(case 2) / bound")
+        loaders.append(stream_row(ctx, OURS, "ours", "ours:stream", kind, case=CASE, extra={"cache_bytes": 0}))
+        bounds.append(_bound(ctx, kind))
+        around = [b.value for b in bounds[-2:] if b.available]
+        if loaders[-1].available and around:
+            ratios.append(loaders[-1].value / (sum(around) / len(around)))  # type: ignore[operator]
+    return bounds, loaders, ratios
+
+
 def run(ctx: Context, previous: list[Row]) -> list[Row]:
     rows = []
     for kind, label in BOUNDS.items():
-        before = _bound(ctx, kind)
-        # no chunk cache: every epoch reads, verifies and decompresses its chunks, the per-epoch work the
-        # bound measures (case 2's rows, with the cache, are listed below as "(case 2) / bound")
-        loader = stream_row(ctx, OURS, "ours", "ours:stream", kind, case=CASE, extra={"cache_bytes": 0})
-        after = _bound(ctx, kind)
-        bounds = [b for b in (before, after) if b.available]
+        runs, loaders, ratios = _interleaved(ctx, kind)
+        bounds = [b for b in runs if b.available]
         if not bounds:
-            rows.append(before)
+            rows.append(runs[0])
             continue
         bound_value = sum(b.value for b in bounds) / len(bounds)  # type: ignore[misc]
         rows.append(Row(CASE, label, kind, value=bound_value, unit="samples/s",
-                        extra={"before": before.value, "after": after.value}, note=before.note))
-        if loader.available:
-            rows.append(Row(CASE, "ours loader, cache_bytes=0 (run between the bounds)", kind, value=loader.value,
-                            unit="samples/s", extra={"mb_per_s": loader.extra.get("mb_per_s")}))
-            rows.append(Row(CASE, "ours loader / bound", kind, value=loader.value / bound_value, unit="x bound",
-                            note="cache_bytes=0: every epoch reads, verifies and decodes/decompresses"))
+                        extra={"runs": [b.value for b in runs]}, note=runs[0].note))
+        ran = sorted((r for r in loaders if r.available), key=lambda r: r.value)  # type: ignore[arg-type, return-value]
+        loader = ran[len(ran) // 2] if ran else loaders[0]
+        if ran and ratios:
+            rows.append(Row(CASE, "ours loader, cache_bytes=0 (runs between the bounds)", kind, value=loader.value,
+                            unit="samples/s", extra={"mb_per_s": loader.extra.get("mb_per_s"),
+                                                     "runs": [r.value for r in loaders]}))
+            rows.append(Row(CASE, "ours loader / bound", kind, value=statistics.median(ratios), unit="x bound",
+                            extra={"ratios": ratios},
+                            note="cache_bytes=0: every epoch reads, verifies and decodes/decompresses; median of "
+                                 "each loader run / the mean of the bound runs around it"))
         else:
             rows.append(loader)
-        if kind == "images" and loader.available:
-            turbo = _bound(ctx, TURBO)  # right after the loader, like the PIL bound's second run
+        if kind == "images" and ran:
+            turbo = _bound(ctx, TURBO)  # right after the last loader and PIL bound runs
             rows.append(turbo)
             if turbo.available:
                 rows.append(Row(CASE, "ours loader / libjpeg-turbo decode bound", kind, value=loader.value / turbo.value,

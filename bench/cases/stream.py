@@ -57,7 +57,7 @@ PARQUET = "parquet+pyarrow"
 SYSTEMS = (
     System(OURS, "ours", "ours:stream"),
     System(OURS_W0, "ours", "ours:stream_workers_ab",
-           note="num_workers=0: in-process; median of 5 rounds interleaved with 2 workers in one process"),
+           note="num_workers=0: in-process; median of the rounds interleaved with 2 workers in one process"),
     System(OURS_UNSHUFFLED, "ours", "ours:stream", kinds=("raw", "tiny"), shuffle=False,
            note="shuffle=False, 2 workers (vs Deep Lake 4 batches(), unshuffled too)"),
     System(MOSAIC, "mosaic", "peers.mosaic:stream",
@@ -163,6 +163,7 @@ def system_rows(ctx: Context, system: System, kinds: list[str], *, case: str = C
         if system.label == OURS_W0:  # both worker counts, interleaved in one process (stream_workers_ab)
             kwargs["workers"] = ctx.sizes.workers
             kwargs["min_seconds"] = max(1.0, ctx.sizes.stream_min_seconds / 2)
+            kwargs["rounds"] = ctx.sizes.workers_ab_rounds
         if not system.shuffle:
             kwargs["shuffle"] = False
         jobs.append({"function": system.function, "kwargs": kwargs})

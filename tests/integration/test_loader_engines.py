@@ -526,8 +526,16 @@ def test_building_ahead_needs_a_loop_that_waits_not_one_that_computes_on_the_tra
     from deeplake_spark.torch import threads as threads_mod
 
     clock = {"wall": 0.0, "cpu": 0.0}
-    monkeypatch.setattr(threads_mod, "time", types.SimpleNamespace(perf_counter=lambda: clock["wall"],
-                                                                    thread_time=lambda: clock["cpu"]))
+
+    class Busy:
+        def __call__(self) -> float:
+            return clock["cpu"]
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(threads_mod, "time", types.SimpleNamespace(perf_counter=lambda: clock["wall"]))
+    monkeypatch.setattr(threads_mod, "BusyClock", Busy)
 
     def groups():
         for i in range(3 * PROBE_GROUPS):
@@ -552,6 +560,48 @@ def test_building_ahead_needs_a_loop_that_waits_not_one_that_computes_on_the_tra
     assert consume(waits) == (list(range(3 * PROBE_GROUPS)), True)
     assert consume(computes) == (list(range(3 * PROBE_GROUPS)), False)
     assert _ahead_threads() == []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat") or not hasattr(os, "sched_setaffinity"),
+                    reason="Linux schedstat and CPU affinity")
+def test_the_probe_clock_counts_waiting_for_a_core_as_busy():
+    """A thread that computes while another process holds its only core is descheduled half the
+    time: ``thread_time`` misses that half (the probe would read it as idle and build ahead for a
+    loop that has no idle time), the probe's ``BusyClock`` counts it."""
+    import multiprocessing as mp
+
+    from deeplake_spark.torch.threads import BusyClock
+
+    core = min(os.sched_getaffinity(0))
+    saved = os.sched_getaffinity(0)
+    ctx = mp.get_context("fork")
+    ready = ctx.Event()
+
+    def spin() -> None:
+        os.sched_setaffinity(0, {core})
+        ready.set()
+        while True:
+            pass
+
+    rival = ctx.Process(target=spin, daemon=True)
+    rival.start()
+    try:
+        assert ready.wait(10)
+        os.sched_setaffinity(0, {core})
+        busy = BusyClock()
+        try:
+            w0, c0, b0 = time.perf_counter(), time.thread_time(), busy()
+            while time.perf_counter() - w0 < 0.4:
+                sum(range(1000))
+            wall, cpu, counted = time.perf_counter() - w0, time.thread_time() - c0, busy() - b0
+        finally:
+            busy.close()
+    finally:
+        os.sched_setaffinity(0, saved)
+        rival.kill()
+        rival.join()
+    assert cpu < 0.8 * wall  # the rival really took part of the core
+    assert counted > 0.9 * wall  # running or runnable all along: no idle time
 
 
 def test_an_error_while_building_ahead_reaches_the_training_loop(ds):

@@ -100,3 +100,46 @@ def test_damaged_jpeg_is_a_typed_error_naming_the_sample() -> None:
         return
     # libjpeg-turbo refused it strictly; whatever Pillow made of it is what the loader returned before
     np.testing.assert_array_equal(got, _pillow(garbage, "RGB"))
+
+
+def test_decode_pil_maps_the_rgbx_decode_as_pillows_rgb_image() -> None:
+    """``decode_method="pil"``: a colour JPEG becomes an RGB ``PIL.Image`` over its RGBX decode, no
+    copy; mode, size, pixels and a transform's resize are what Pillow's own decode gives, and a
+    transform that draws on the image gets a copy (the image is read-only, as ``frombuffer`` makes)."""
+    from deeplake_spark.format import ChunkBuilder, ChunkReader, TensorSpec, encode_sample
+    from deeplake_spark.torch.pil_decode import decode_pil, rgb_mapping_works
+
+    assert rgb_mapping_works()  # the pinned Pillow maps RGBX as RGB: the path below is the mapped one
+    spec = TensorSpec.create("image", htype="image", dtype="uint8", shape=None, compression="jpeg")
+    sizes = [(7, 13), (64, 64), (255, 257), (31, 400)]
+    blobs = [_jpeg(_photo(*size, seed=k), "RGB", **ENCODINGS[k % len(ENCODINGS)]) for k, size in enumerate(sizes)]
+    blobs.append(_jpeg(_photo(20, 30, seed=9), "L"))  # gray stored as gray: mode L
+    builder = ChunkBuilder(spec)
+    for blob in blobs:
+        builder.add(encode_sample(spec, blob))
+    reader = ChunkReader(builder.finish(), where="test chunk")
+    for i, blob in enumerate(blobs):
+        image = decode_pil(reader, i)
+        with Image.open(io.BytesIO(blob)) as own:
+            own.load()
+            assert (image.mode, image.size) == (own.mode, own.size)
+            np.testing.assert_array_equal(np.asarray(image), np.asarray(own))
+            np.testing.assert_array_equal(np.asarray(image.resize((50, 40), Image.BILINEAR)),
+                                          np.asarray(own.resize((50, 40), Image.BILINEAR)))
+        if image.mode == "RGB":
+            assert image.readonly
+            image.paste((255, 0, 0), (0, 0, 3, 3))  # copies first, then draws
+            assert np.asarray(image)[0, 0].tolist() == [255, 0, 0]
+            again = decode_pil(reader, i)
+            np.testing.assert_array_equal(np.asarray(again), _pillow(blob, "RGB"))
+
+
+def test_rgbx_decode_is_for_a_new_colour_array_only() -> None:
+    color = _jpeg(_photo(8, 8, seed=1))
+    got = decode_jpeg_turbo(color, (8, 8, 3), None, rgbx=True)
+    assert got is not None and got.shape == (8, 8, 4) and np.all(got[..., 3] == 255)
+    np.testing.assert_array_equal(got[..., :3], _pillow(color, "RGB"))
+    with pytest.raises(ValueError, match="rgbx"):
+        decode_jpeg_turbo(color, (8, 8, 3), np.empty((8, 8, 3), np.uint8), rgbx=True)
+    with pytest.raises(ValueError, match="rgbx"):
+        decode_jpeg_turbo(_jpeg(_photo(8, 8, seed=1), "L"), (8, 8), None, rgbx=True)

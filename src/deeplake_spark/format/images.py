@@ -121,18 +121,26 @@ def probe_image(data: bytes, *, where: str) -> tuple[int, ...]:
     return (height, width) if mode in ("L", "1", "I;16", "I", "F") else (height, width, channels)
 
 
-def decode_jpeg_turbo(data: bytes | memoryview, shape: tuple[int, ...], out: np.ndarray | None) -> np.ndarray | None:
+def decode_jpeg_turbo(data: bytes | memoryview, shape: tuple[int, ...], out: np.ndarray | None, *,
+                      rgbx: bool = False) -> np.ndarray | None:
     """The JPEG decoded by libjpeg-turbo into ``out`` (or a new array), or None when Pillow must
     decide: another size than ``shape`` (Pillow raises), another colour space than YCbCr/gray, a
     gray image asked for from a colour one (Pillow's luma weights differ from the Y channel), or
-    any error (libjpeg-turbo is strict about recoverable damage; Pillow decides whether it is)."""
+    any error (libjpeg-turbo is strict about recoverable damage; Pillow decides whether it is).
+
+    ``rgbx`` (a colour ``shape`` only, no ``out``): a new (H, W, 4) array, the RGB pixels plus a
+    fourth byte of 255 each, Pillow's own layout of an RGB image (``torch.pil_decode``)."""
     gray = len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)
     if not gray and (len(shape) != 3 or shape[2] != 3):
         return None
+    if rgbx and (gray or out is not None):
+        raise ValueError("rgbx: a colour image into a new array only")
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
         if (height, width) != tuple(shape[:2]) or (colorspace != "Gray" and (gray or colorspace != "YCbCr")):
             return None
+        if rgbx:
+            return simplejpeg.decode_jpeg(data, colorspace="RGBX", buffer=np.empty((height, width, 4), np.uint8))
         target = out if out is not None and out.flags.c_contiguous else np.empty(shape, np.uint8)
         simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", buffer=target)
     except ValueError:

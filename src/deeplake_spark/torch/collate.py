@@ -230,8 +230,9 @@ def _as_tensor(value: Any) -> Any:
     return value
 
 
-def _stack(name: str, values: Sequence[Any], mode: str, pad_value: float) -> dict[str, Any]:
-    """Collate one column given as a list of per-sample values."""
+def _stack(name: str, values: Sequence[Any], mode: str, pad_value: float, alloc: Alloc | None = None) -> dict[str, Any]:
+    """Collate one column given as a list of per-sample values (same-shape numpy samples of
+    ``ALLOC_MIN_BYTES`` or more are stacked into an array from ``alloc`` when given)."""
     if any(v is None for v in values):
         if mode != "list":
             raise InvalidOptionError(
@@ -256,7 +257,11 @@ def _stack(name: str, values: Sequence[Any], mode: str, pad_value: float) -> dic
         if mode == "list":
             return {name: [_as_tensor(a) for a in arrays]}
         if all(a.shape == arrays[0].shape for a in arrays):
-            return {name: _as_tensor(np.stack(arrays))}
+            out = None
+            if alloc is not None and arrays[0].nbytes * len(arrays) >= ALLOC_MIN_BYTES and arrays[0].dtype != object \
+                    and all(a.dtype == arrays[0].dtype for a in arrays):
+                out = alloc((len(arrays), *arrays[0].shape), arrays[0].dtype)
+            return {name: _as_tensor(np.stack(arrays, out=out))}
     if mode == "stack":
         shapes = sorted({tuple(a.shape) for a in arrays})
         raise InvalidOptionError(
@@ -292,14 +297,15 @@ def collate_columns(columns: Mapping[str, np.ndarray | list[Any]], collate: Coll
     return out
 
 
-def collate_samples(samples: list[Any], collate: CollateOption, pad_value: float) -> Any:
-    """Batch from per-sample values (after a ``transform``)."""
+def collate_samples(samples: list[Any], collate: CollateOption, pad_value: float, alloc: Alloc | None = None) -> Any:
+    """Batch from per-sample values (after a ``transform``; big same-shape columns stacked into
+    arrays from ``alloc`` when given, e.g. reused batch buffers)."""
     if callable(collate):
         return collate(samples)
     if samples and all(isinstance(s, Mapping) for s in samples):
         out: dict[str, Any] = {}
         for name in samples[0]:
-            out.update(_stack(name, [s[name] for s in samples], mode_of(collate, name), pad_value))
+            out.update(_stack(name, [s[name] for s in samples], mode_of(collate, name), pad_value, alloc))
         return out
     return torch.utils.data.default_collate(samples)
 

@@ -166,7 +166,8 @@ class StreamingDataset(IterableDataset):
             samples = collate_mod.split_samples(columns, len(rows))
             if self.transform is not None:
                 samples = [self.transform(s) for s in samples]
-            batch = collate_mod.collate_samples(samples, self.collate, self.pad_value)
+            batch = collate_mod.collate_samples(samples, self.collate, self.pad_value,
+                                                self._pool.empty if self._pool is not None else None)
         if self.batch_transform is not None:
             batch = self.batch_transform(batch)
         return pin(batch) if self.pin_batches else batch

@@ -18,6 +18,7 @@ overlap; else it builds inline, as with ``num_workers=0``.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -113,42 +114,85 @@ PROBE_GROUPS = 4
 MIN_OVERLAP_S = 0.0005
 
 
+class BusyClock:
+    """Seconds the thread that made it has been running *or waiting for a core*: ``wall - busy``
+    is the time the thread waited of its own accord (a sleep, a CUDA sync, I/O, a lock).
+
+    Linux: the thread's ``schedstat`` (time on a CPU + time runnable on a run queue), read with one
+    ``pread`` (~1 us). ``time.thread_time`` alone counts the time a busy thread is descheduled on a
+    loaded machine as idle. Elsewhere, once closed, or read from another thread: ``time.thread_time``.
+    """
+
+    def __init__(self) -> None:
+        self._owner = threading.get_ident()
+        self._fd: int | None = None
+        try:
+            fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            self._read(fd)
+        except (OSError, ValueError):
+            os.close(fd)
+            return
+        self._fd = fd
+
+    @staticmethod
+    def _read(fd: int) -> float:
+        run, wait = os.pread(fd, 128, 0).split()[:2]
+        return (int(run) + int(wait)) * 1e-9
+
+    def __call__(self) -> float:
+        if self._fd is None or threading.get_ident() != self._owner:
+            return time.thread_time()
+        return self._read(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def run_ahead(groups: Iterator[Sequence[Any]], *, depth: int, probe: int = PROBE_GROUPS,
               min_overlap: float = MIN_OVERLAP_S) -> Iterator[Any]:
     """The items of ``groups`` (a batch, or a block of batches, per group), built ahead on one
     background thread when the training loop waits between batches.
 
     The first ``probe`` groups are built in the calling thread while timing the build and the
-    training loop's time between groups, less the CPU time the calling thread spent in it
-    (``time.thread_time``): what is left is the time the loop waited (a CUDA step, I/O, a sleep,
-    its own threads), which a build on another thread can fill. If the two could overlap by
+    training loop's time between groups, less the time the calling thread spent running or ready
+    to run in it (``BusyClock``): what is left is the time the loop waited (a CUDA step, I/O, a
+    sleep, its own threads), which a build on another thread can fill. If the two could overlap by
     ``min_overlap`` seconds per group or more, the generator moves to a background thread for the
     rest of the pass: building the next groups overlaps the training step (numpy copies, LZ4 and
     torch ops release the GIL), at most ``depth`` finished groups wait in a queue, and the order
     stays the generator's. Else the rest is built in the calling thread as before: a loop that does
     nothing between batches, or only Python/numpy work on this thread (which holds the GIL a
-    background build would need), pays nothing. An error is raised where the consumer reaches it;
-    closing the iterator early stops the thread (after the group it is building) and waits for it.
+    background build would need), pays nothing, even on a machine so loaded that the thread waits
+    for a core. An error is raised where the consumer reaches it; closing the iterator early stops
+    the thread (after the group it is building) and waits for it.
     """
-    clock, cpu = time.perf_counter, time.thread_time
+    clock = time.perf_counter
     inside = idle = 0.0
     handed_off = False
+    busy = BusyClock()
     try:
         for _ in range(probe):
             t0 = clock()
             group = next(groups, _DONE)
-            t1, c1 = clock(), cpu()
+            t1, c1 = clock(), busy()
             if group is _DONE:
                 return
             inside += t1 - t0
             yield from group
-            idle += max(0.0, (clock() - t1) - (cpu() - c1))
+            idle += max(0.0, (clock() - t1) - (busy() - c1))
+        busy.close()
         if min(inside, idle) < min_overlap * probe:
             for group in groups:
                 yield from group
             return
         handed_off = True
     finally:
+        busy.close()
         if not handed_off:
             close = getattr(groups, "close", None)
             if close is not None:
