@@ -572,22 +572,23 @@ def test_the_probe_clock_counts_waiting_for_a_core_as_busy():
 
     from deeplake_spark.torch.threads import BusyClock
 
-    core = min(os.sched_getaffinity(0))
     saved = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(saved)})  # the rival forked below inherits the one core
+    except OSError as e:
+        pytest.skip(f"cannot pin to one core here: {e}")
     ctx = mp.get_context("fork")
     ready = ctx.Event()
 
     def spin() -> None:
-        os.sched_setaffinity(0, {core})
         ready.set()
         while True:
             pass
 
     rival = ctx.Process(target=spin, daemon=True)
-    rival.start()
     try:
+        rival.start()
         assert ready.wait(10)
-        os.sched_setaffinity(0, {core})
         busy = BusyClock()
         try:
             w0, c0, b0 = time.perf_counter(), time.thread_time(), busy()
@@ -598,8 +599,9 @@ def test_the_probe_clock_counts_waiting_for_a_core_as_busy():
             busy.close()
     finally:
         os.sched_setaffinity(0, saved)
-        rival.kill()
-        rival.join()
+        if rival.pid is not None:
+            rival.kill()
+            rival.join()
     assert cpu < 0.8 * wall  # the rival really took part of the core
     assert counted > 0.9 * wall  # running or runnable all along: no idle time
 
