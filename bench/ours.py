@@ -110,16 +110,22 @@ def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: flo
 
 
 def stream_workers_ab(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
-                      rounds: int = 5, shuffle: bool = True) -> dict[str, Any]:
-    """``num_workers=0`` and ``num_workers=workers`` interleaved in this one process (``rounds`` of
-    each, alternating which goes first; each run ``min_seconds``): the 0-worker result (its median
-    round by samples/s) with the ``workers`` one under ``"paired"`` and ``"round_ratios"``, each
-    round's ``workers`` / 0-worker samples/s (runs back to back see the same machine)."""
+                      rounds: int = 5, shuffle: bool = True, budget_seconds: float = 0.0,
+                      max_rounds: int = 41) -> dict[str, Any]:
+    """``num_workers=0`` and ``num_workers=workers`` interleaved in this one process (at least
+    ``rounds`` of each, alternating which goes first, each run ``min_seconds``; more rounds while
+    less than ``budget_seconds`` have passed, up to ``max_rounds``: a cheap kind gets many short
+    rounds, so the median resolves a few percent): the 0-worker result (its median round by
+    samples/s) with the ``workers`` one under ``"paired"`` and ``"round_ratios"``, each round's
+    ``workers`` / 0-worker samples/s (runs back to back see the same machine)."""
     runs: dict[int, list[dict[str, Any]]] = {0: [], workers: []}
-    for r in range(rounds):
+    start = time.perf_counter()
+    r = 0
+    while r < rounds or (r < max_rounds and time.perf_counter() - start < budget_seconds):
         for w in (workers, 0) if r % 2 else (0, workers):
             loader = make_loader(path, kind, batch_size=batch_size, workers=w, shuffle=shuffle)
             runs[w].append(consume(lambda loader=loader: loader, min_seconds=min_seconds))  # type: ignore[misc]
+        r += 1
 
     def median(results: list[dict[str, Any]]) -> dict[str, Any]:
         return sorted(results, key=lambda x: x["samples_per_s"] or 0)[len(results) // 2]
@@ -127,7 +133,7 @@ def stream_workers_ab(path: str, kind: str, batch_size: int, workers: int, min_s
     out = dict(median(runs[0]))
     out["paired"] = median(runs[workers])
     out["round_ratios"] = [(a["samples_per_s"] or 0) / (b["samples_per_s"] or 1) for a, b in zip(runs[workers], runs[0])]
-    out["rounds"] = rounds
+    out["rounds"] = r
     return out
 
 

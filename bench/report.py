@@ -187,7 +187,9 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "one system after another.",
               "- `ours loader, 0 workers` is the same loader in-process, measured in one process with "
               "`ours loader, interleaved with 0 workers` (the default 2 workers), "
-              f"{sizes.workers_ab_rounds} rounds each, alternating, medians: the `num_workers=2 never slower` target compares these two, since two fresh processes "
+              f"at least {sizes.workers_ab_rounds} rounds each (more while a kind has used less than "
+              f"{sizes.workers_ab_budget_s:.0f} s; runs of {sizes.workers_ab_run_s} s or one epoch), alternating, "
+              "medians: the `num_workers=2 never slower` target compares these two, since two fresh processes "
               "run one after the other differ on a shared machine by more than the engines do. "
               "`ours loader, unshuffled` runs on "
               "`raw` beside Deep Lake 4 `batches()` (which cannot shuffle). Bounds (case 3) alternate with "

@@ -162,8 +162,9 @@ def system_rows(ctx: Context, system: System, kinds: list[str], *, case: str = C
                                   "min_seconds": ctx.sizes.stream_min_seconds}
         if system.label == OURS_W0:  # both worker counts, interleaved in one process (stream_workers_ab)
             kwargs["workers"] = ctx.sizes.workers
-            kwargs["min_seconds"] = max(1.0, ctx.sizes.stream_min_seconds / 2)
+            kwargs["min_seconds"] = ctx.sizes.workers_ab_run_s
             kwargs["rounds"] = ctx.sizes.workers_ab_rounds
+            kwargs["budget_seconds"] = ctx.sizes.workers_ab_budget_s
         if not system.shuffle:
             kwargs["shuffle"] = False
         jobs.append({"function": system.function, "kwargs": kwargs})
