@@ -88,6 +88,24 @@ def _labels(ids, label=lambda i: i % 3) -> dict[int, int]:
     return {int(i): int(label(i)) for i in ids}
 
 
+def test_the_delta_session_runs_on_the_maven_fetched_delta_spark_jars(delta):
+    """The README set-up's Maven build copies delta-spark and what it needs beyond pyspark/jars to
+    jvm-shim/target/delta/; spark_session(delta=True) puts those on spark.jars and asks Ivy for
+    nothing (two sessions resolving with Ivy at once on a fresh machine raced on ~/.ivy2 and failed)."""
+    from deeplake_spark.spark.jvm import delta_jars
+    from deeplake_spark.spark.session import delta_jar_conf, delta_package
+
+    package = delta_package()
+    local = delta_jars(package)
+    artifact, version = package.split(":")[1:]
+    assert f"{artifact}-{version}.jar" in {p.name for p in local}
+    # a session built by hand (the Databricks notebook's stand-in) gets the same jars
+    assert delta_jar_conf() == {"spark.jars": ",".join(map(str, local))}
+    jars = delta.sql("SET spark.jars")[0]["value"].split(",")
+    assert {str(p) for p in local} <= set(jars)
+    assert delta.sql("SET spark.jars.packages")[0]["value"] == "<undefined>"
+
+
 def test_format_delta_reads_our_dataset_and_its_versions(delta, table):
     rows = delta.read(table, select="id,label,split,image.shape AS shape,image.nbytes AS nbytes")
     assert len(rows) == 20

@@ -67,6 +67,18 @@ def s3a_jars() -> list[Path]:
     return sorted(folder.glob("*.jar"))
 
 
+def delta_jars(package: str) -> list[Path]:
+    """The jars Maven copied to ``jvm-shim/target/delta/`` when they hold ``package``'s delta-spark jar
+    (``io.delta:delta-spark_4.2_2.13:4.4.0`` -> ``delta-spark_4.2_2.13-4.4.0.jar``), else empty: then
+    Spark resolves ``package`` itself (``spark.jars.packages``)."""
+    src = source_dir()
+    folder = src / "target" / "delta" if src is not None else None
+    _, artifact, version = package.split(":")
+    if folder is None or not (folder / f"{artifact}-{version}.jar").is_file():
+        return []
+    return sorted(folder.glob("*.jar"))
+
+
 def session_jars() -> list[str]:
     """What :func:`~deeplake_spark.spark.session.spark_session` puts on ``spark.jars``: the reader jar
     (built first when stale, see :func:`ensure_jar`) and the S3A jars, those that exist."""

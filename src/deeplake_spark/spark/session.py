@@ -83,14 +83,32 @@ def delta_package() -> str | None:
     return f"io.delta:delta-spark_{spark_minor}_2.13:{version}"
 
 
+def delta_jar_conf() -> dict[str, str]:
+    """Settings that put the delta-spark jar matching the installed ``delta-spark`` on a session you
+    build yourself (``SparkSession.builder.config(map=delta_jar_conf())``): ``spark.jars`` with the
+    copies the README set-up's Maven build fetched into ``jvm-shim/target/delta/``, or, without them
+    (a pip-only install), ``spark.jars.packages`` (Spark's Ivy fetches it from Maven Central, as
+    ``delta.configure_spark_with_delta_pip`` does). Raises when delta-spark is not installed."""
+    package = delta_package()
+    if package is None:
+        raise DeepLakeSparkError("delta_jar_conf() needs the delta-spark package: pip install "
+                                 "'deeplake-spark[spark]' (or delta-spark matching your pyspark)")
+    from deeplake_spark.spark.jvm import delta_jars
+
+    jars = delta_jars(package)
+    return {"spark.jars": ",".join(map(str, jars))} if jars else {"spark.jars.packages": package}
+
+
 def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *, delta: bool = False,
                   **conf: Any) -> SparkSession:
     """A SparkSession with the ``deeplake`` source and SQL functions registered.
 
     ``delta=True``: also make it a Delta Lake session (``format("delta")``, ``UPDATE``/``MERGE``/
     ``OPTIMIZE``/``DESCRIBE HISTORY``/``RESTORE`` on our datasets) with the ``delta-spark`` package
-    (it comes with the ``spark`` extra); Spark fetches the matching delta-spark jar from Maven Central
-    on first use (``spark.jars.packages``) and caches it in ``~/.ivy2``. delta-spark's catalog then
+    (it comes with the ``spark`` extra); the matching delta-spark jar comes from the Maven build of
+    ``jvm-shim/`` (``target/delta/``, fetched from Maven Central by the README set-up), or, without
+    it (a pip-only install), Spark fetches it from Maven Central on first use
+    (``spark.jars.packages``, cached in ``~/.ivy2``). delta-spark's catalog then
     replaces the session catalog, which does not know Python data sources: in such a session
     ``CREATE TABLE ... USING deeplake`` fails ("not a valid Spark SQL Data Source"); use
     ``CREATE TEMP VIEW ... USING deeplake`` or ``spark.read.format("deeplake")`` there.
@@ -112,9 +130,13 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     if delta and package is None:
         raise DeepLakeSparkError("spark_session(delta=True) needs the delta-spark package: pip install "
                                  "'deeplake-spark[spark]' (or delta-spark matching your pyspark)")
+    from deeplake_spark.spark.jvm import delta_jars, session_jars  # rebuilds the deeplake-jvm jar when stale
+
+    local_delta = [str(p) for p in delta_jars(package)] if package is not None and "spark.jars" not in settings else []
     if package is not None:
-        given = [p for p in settings.get("spark.jars.packages", "").split(",") if p]
-        settings["spark.jars.packages"] = ",".join([package, *given])
+        if not local_delta:  # no Maven-fetched copy (a pip-only install): Spark's Ivy fetches it
+            given = [p for p in settings.get("spark.jars.packages", "").split(",") if p]
+            settings["spark.jars.packages"] = ",".join([package, *given])
         for key, value in DELTA_CONF.items():
             settings.setdefault(key, value)
         cores = local_cores(master)
@@ -123,11 +145,10 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
             # clusters: on a laptop they turn a VACUUM of a small table into a minute of empty tasks.
             settings.setdefault("spark.databricks.delta.snapshotPartitions", str(cores))
             settings.setdefault("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(cores))
-    from deeplake_spark.spark.jvm import session_jars  # rebuilds the deeplake-jvm jar when its sources changed
-
     jars = session_jars() or ([jar_path()] if jar_path() else [])
-    if jars and "spark.jars" not in settings:
-        settings["spark.jars"] = ",".join(jars)  # the reader jar, then hadoop-aws + AWS SDK modules (S3A)
+    if (jars or local_delta) and "spark.jars" not in settings:
+        # the reader jar, hadoop-aws + AWS SDK modules (S3A), delta-spark and what it needs
+        settings["spark.jars"] = ",".join(jars + local_delta)
     if jars:
         settings.setdefault(f"spark.sql.catalog.{CATALOG_NAME}", CATALOG_CLASS)
         given = [e.strip() for e in settings.get("spark.sql.extensions", "").split(",") if e.strip()]
