@@ -91,7 +91,8 @@ def delta_jar_conf() -> dict[str, str]:
     ``delta.configure_spark_with_delta_pip`` does). Raises when delta-spark is not installed."""
     package = delta_package()
     if package is None:
-        raise DeepLakeSparkError("delta_jar_conf() needs the delta-spark package: pip install "
+        raise DeepLakeSparkError("a Delta Lake session (spark_session(delta=True), delta_jar_conf()) needs the "
+                                 "delta-spark package: pip install "
                                  "'deeplake-spark[spark]' (or delta-spark matching your pyspark)")
     from deeplake_spark.spark.jvm import delta_jars
 
@@ -126,17 +127,16 @@ def spark_session(master: str = "local[*]", app_name: str = "deeplake-spark", *,
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {**DEFAULT_CONF, **{k.replace("_", ".") if k.startswith("spark_") else k: str(v) for k, v in conf.items()}}
-    package = delta_package() if delta else None
-    if delta and package is None:
-        raise DeepLakeSparkError("spark_session(delta=True) needs the delta-spark package: pip install "
-                                 "'deeplake-spark[spark]' (or delta-spark matching your pyspark)")
-    from deeplake_spark.spark.jvm import delta_jars, session_jars  # rebuilds the deeplake-jvm jar when stale
+    from deeplake_spark.spark.jvm import session_jars  # rebuilds the deeplake-jvm jar when stale
 
-    local_delta = [str(p) for p in delta_jars(package)] if package is not None and "spark.jars" not in settings else []
-    if package is not None:
-        if not local_delta:  # no Maven-fetched copy (a pip-only install): Spark's Ivy fetches it
+    local_delta: list[str] = []
+    if delta:
+        jar_conf = delta_jar_conf()  # raises without delta-spark
+        if "spark.jars" in jar_conf and "spark.jars" not in settings:
+            local_delta = jar_conf["spark.jars"].split(",")
+        else:  # no Maven-fetched copy (a pip-only install) or the caller's own spark.jars: Spark's Ivy fetches it
             given = [p for p in settings.get("spark.jars.packages", "").split(",") if p]
-            settings["spark.jars.packages"] = ",".join([package, *given])
+            settings["spark.jars.packages"] = ",".join([str(delta_package()), *given])
         for key, value in DELTA_CONF.items():
             settings.setdefault(key, value)
         cores = local_cores(master)
