@@ -60,23 +60,23 @@ def s3a_jars() -> list[Path]:
 
     pyspark ships no S3 FileSystem; with these on ``spark.jars`` both readers open ``s3a://`` paths.
     """
-    src = source_dir()
-    folder = src / "target" / "s3a" if src is not None else None
-    if folder is None or not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.jar"))
+    return _copied_jars("s3a")
 
 
 def delta_jars(package: str) -> list[Path]:
     """The jars Maven copied to ``jvm-shim/target/delta/`` when they hold ``package``'s delta-spark jar
     (``io.delta:delta-spark_4.2_2.13:4.4.0`` -> ``delta-spark_4.2_2.13-4.4.0.jar``), else empty: then
     Spark resolves ``package`` itself (``spark.jars.packages``)."""
-    src = source_dir()
-    folder = src / "target" / "delta" if src is not None else None
     _, artifact, version = package.split(":")
-    if folder is None or not (folder / f"{artifact}-{version}.jar").is_file():
-        return []
-    return sorted(folder.glob("*.jar"))
+    jars = _copied_jars("delta")
+    return jars if f"{artifact}-{version}.jar" in {j.name for j in jars} else []
+
+
+def _copied_jars(name: str) -> list[Path]:
+    """The jars Maven's ``dependency:copy`` put in ``jvm-shim/target/<name>/`` (empty when absent)."""
+    src = source_dir()
+    folder = src / "target" / name if src is not None else None
+    return sorted(folder.glob("*.jar")) if folder is not None and folder.is_dir() else []
 
 
 def session_jars() -> list[str]:
