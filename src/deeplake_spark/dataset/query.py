@@ -149,23 +149,28 @@ def filter_positions(rows: SqlRows, condition: str, *, where: str) -> np.ndarray
             raise InvalidOptionError(f"{where}: a filter is one condition (the text of a WHERE clause); use "
                                      "query() for ORDER BY, LIMIT, GROUP BY or a full SELECT")
         _check_tables(node, where, rows_only=False)
-        _register(con, rows, _referenced(node), row=None)
-        # the condition as a projection: one value per row, in row order (DuckDB preserves insertion
-        # order without ORDER BY), which also shows its type
-        projection = _to_sql(con, {**node, "select_list": [node["where_clause"]], "where_clause": None})
-        kind, selected = _execute(con, projection, rows, node, where, _booleans)
-    if selected is None:
+        row = _ROW + secrets.token_hex(8)
+        _register(con, rows, _referenced(node), row=row)
+        # the condition as a projection, one value per row (which also shows its type), next to the row's
+        # position: DuckDB does not keep the rows' order for every plan (a subquery in the condition joins,
+        # and the Arrow scan's batches can come out swapped), so values are placed by position, not order
+        projection = _to_sql(con, {**node, "select_list": [node["where_clause"], _column_ref(row)],
+                                   "where_clause": None})
+        kind, values, positions = _execute(con, projection, rows, node, where, _booleans)
+    if values is None:
         raise InvalidOptionError(f"{where}: the condition gives {kind} values, not true/false")
-    return np.flatnonzero(selected).astype(np.int64)
+    return np.sort(positions[values]).astype(np.int64)
 
 
-def _booleans(result: duckdb.DuckDBPyConnection) -> tuple[str, np.ndarray | None]:
-    """The type of the result's only column and, when BOOLEAN, its values with NULL as False."""
+def _booleans(result: duckdb.DuckDBPyConnection) -> tuple[str, np.ndarray | None, np.ndarray]:
+    """The type of the result's first column, its values with NULL as False when BOOLEAN (else None),
+    and the second column's values (the rows' positions)."""
     kind = str(result.description[0][1])
     if kind != "BOOLEAN":
-        return kind, None
-    values = next(iter(result.fetchnumpy().values()))
-    return kind, values.filled(False) if isinstance(values, np.ma.MaskedArray) else np.asarray(values)
+        return kind, None, np.zeros(0, dtype=np.int64)
+    values, positions = result.fetchnumpy().values()
+    values = values.filled(False) if isinstance(values, np.ma.MaskedArray) else np.asarray(values)
+    return kind, values.astype(bool), np.asarray(positions)
 
 
 # --------------------------------------------------------------------- the rows
