@@ -18,7 +18,7 @@ import numpy as np
 
 from deeplake_spark.errors import DeepLakeSparkError
 from deeplake_spark.format import ChunkBuilder, ChunkReader, TensorSpec, encode_sample
-from deeplake_spark.format.checksum import CRC32C, checksum
+from deeplake_spark.format.checksum import ALGORITHMS, CRC32C, checksum
 from deeplake_spark.format.header import FIXED_HEADER_SIZE
 
 # (name, struct format, offset) of the fixed header fields a lying header rewrites
@@ -81,7 +81,7 @@ def fix_payload_checksum(data: bytearray) -> None:
     header_len, = struct.unpack_from("<I", data, 16)
     payload_len, = struct.unpack_from("<Q", data, 24)
     algorithm = data[8]
-    if algorithm in (1, 2) and header_len + payload_len <= len(data):
+    if algorithm in ALGORITHMS.values() and header_len + payload_len <= len(data):
         struct.pack_into("<Q", data, 40, checksum(algorithm, bytes(data[header_len : header_len + payload_len])))
 
 

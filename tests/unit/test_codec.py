@@ -14,7 +14,7 @@ from PIL import Image
 
 from deeplake_spark.errors import CorruptChunkError, DecodeError, SchemaError, UnsupportedFormatVersion
 from deeplake_spark.format import ChunkBuilder, ChunkReader, TensorSpec, encode_sample
-from deeplake_spark.format.checksum import CRC32C, checksum
+from deeplake_spark.format.checksum import CRC32C, XXH3_64, XXH64, checksum
 from deeplake_spark.format.header import encode_header
 from deeplake_spark.format.limits import MAX_DIM, MAX_NDIM, MAX_SAMPLES
 from deeplake_spark.format.samples import encode_block
@@ -178,6 +178,37 @@ def test_unsupported_format_version():
     struct.pack_into("<H", data, 4, 99)
     with pytest.raises(UnsupportedFormatVersion, match="version 99"):
         ChunkReader(bytes(data))
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+def test_writers_record_xxh3_and_chunks_of_every_payload_checksum_read(compression):
+    spec = TensorSpec.create("t", dtype="int32", shape=(None,), compression=compression)
+    values = [np.arange(i * 10, dtype=np.int32) for i in range(4)]
+    default = build(spec, values)
+    assert default.header.checksum_algorithm == XXH3_64 == _chunk()[8]
+    assert default.header.payload_checksum == checksum(XXH3_64, default._data[default.header.header_len:])
+    for algorithm in (CRC32C, XXH64, XXH3_64):  # chunks written before XXH3 keep reading, verified
+        builder = ChunkBuilder(spec, checksum_algorithm=algorithm)
+        for v in values:
+            builder.add(encode_sample(spec, v))
+        data = builder.finish()
+        reader = ChunkReader(data, where="chunk")
+        assert reader.header.checksum_algorithm == algorithm
+        assert [reader.sample(i).tolist() for i in range(4)] == [v.tolist() for v in values]
+        damaged = bytearray(data)
+        damaged[-1] ^= 0x10
+        with pytest.raises(CorruptChunkError, match="payload checksum mismatch"):
+            ChunkReader(bytes(damaged), where="chunk")
+
+
+def test_an_unknown_payload_checksum_code_is_a_newer_writer_not_damage():
+    data = bytearray(_chunk())
+    data[8] = 9  # with a valid header checksum: a writer newer than this reader
+    header_len = struct.unpack_from("<I", data, 16)[0]
+    struct.pack_into("<I", data, 20, 0)
+    struct.pack_into("<I", data, 20, checksum(CRC32C, bytes(data[:header_len])) & 0xFFFFFFFF)
+    with pytest.raises(UnsupportedFormatVersion, match="checksum algorithm code 9 is not known.*upgrade"):
+        ChunkReader(bytes(data), where="ds, tensor 't', chunk file x.dltc")
 
 
 def test_lz4_decompressed_once():

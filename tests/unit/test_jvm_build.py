@@ -34,7 +34,7 @@ def test_java_chunk_fixtures_are_what_the_python_writer_writes():
     finally:
         sys.path.remove(str(folder))
     fixtures = make_chunks.fixtures()
-    assert len(fixtures) == 2
+    assert len(fixtures) == 3
     for name, data in fixtures.items():
         assert (folder / name).read_bytes() == data, f"{name} is stale: run {folder / 'make_chunks.py'}"
 
@@ -49,7 +49,7 @@ def test_without_maven_the_build_says_how_to_set_up():
     assert "Maven (mvn) not found" in done.stdout and "mvn -q -f jvm-shim/pom.xml verify" in done.stdout
 
 
-def test_the_built_jar_shades_kernel_under_our_prefix_only():
+def test_the_built_jar_shades_kernel_and_xxh3_under_our_prefix_only():
     from deeplake_spark.spark import jvm
 
     if not jvm.jar_file().exists():
@@ -59,6 +59,7 @@ def test_the_built_jar_shades_kernel_under_our_prefix_only():
         services = jar.read("META-INF/services/org.apache.spark.sql.sources.DataSourceRegister").decode()
     assert "deeplake.spark.jvm.DeepLakeSource" in services
     assert any(n.startswith("deeplake/shaded/io/delta/kernel/") for n in names)
+    assert "deeplake/shaded/net/openhft/hashing/XXH3.class" in names  # the payload checksum writers record
     outside = sorted({n.split("/")[0] + "/" + n.split("/")[1] for n in names if not n.startswith("deeplake/")})
     # nothing Spark ships (hadoop, parquet, jackson, scala, lz4) and no unrelocated Kernel
     assert outside == [], outside

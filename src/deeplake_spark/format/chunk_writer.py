@@ -5,7 +5,7 @@ from __future__ import annotations
 import lz4.block
 import numpy as np
 
-from deeplake_spark.format.checksum import XXH64
+from deeplake_spark.format.checksum import WRITE_ALGORITHM
 from deeplake_spark.format.header import encode_header, header_len_for
 from deeplake_spark.format.limits import MAX_HEADER_LEN, MAX_SAMPLES
 from deeplake_spark.format.samples import EncodedSample
@@ -20,7 +20,7 @@ class ChunkBuilder:
     >>> data = b.finish()
     """
 
-    def __init__(self, spec: TensorSpec, *, checksum_algorithm: int = XXH64) -> None:
+    def __init__(self, spec: TensorSpec, *, checksum_algorithm: int = WRITE_ALGORITHM) -> None:
         self.spec = spec
         self._parts: list[bytes | memoryview] = []
         self._sizes: list[int] = []

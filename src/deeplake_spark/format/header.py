@@ -9,7 +9,7 @@ import numpy as np
 import xxhash
 
 from deeplake_spark.errors import CorruptChunkError, SchemaError, UnsupportedFormatVersion
-from deeplake_spark.format.checksum import CRC32C, XXH64, checksum
+from deeplake_spark.format.checksum import ALGORITHMS, CRC32C, WRITE_ALGORITHM, checksum
 from deeplake_spark.format.limits import (
     MAX_HEADER_LEN,
     MAX_LZ4_RATIO,
@@ -28,6 +28,7 @@ FIXED_HEADER_SIZE = 64
 _FIXED = struct.Struct("<4sHBBB3xIIIQQQIIQ")
 assert _FIXED.size == FIXED_HEADER_SIZE  # layout constant, not input validation
 _HEADER_CRC_OFFSET = 20
+_CHECKSUM_CODES = frozenset(ALGORITHMS.values())
 
 def chunk_tag(chunk_id: str) -> int:
     """The 64-bit tag a chunk's header records for the id it was written under (XXH64 of the id's
@@ -84,7 +85,7 @@ def encode_header(
     shapes: list[tuple[int, ...]],
     payload: bytes | memoryview,
     raw_payload_len: int,
-    checksum_algorithm: int = XXH64,
+    checksum_algorithm: int = WRITE_ALGORITHM,
     where: str = "chunk",
     chunk_id: str | None = None,
 ) -> bytes:
@@ -163,8 +164,12 @@ def decode_header(data: bytes | memoryview, *, where: str = "chunk") -> ChunkHea
     struct.pack_into("<I", raw, _HEADER_CRC_OFFSET, 0)
     if checksum(CRC32C, bytes(raw)) & 0xFFFFFFFF != header_crc:
         raise CorruptChunkError(f"{where}: header checksum mismatch (damaged header)")
-    if dtype_code not in DTYPE_BY_CODE or comp_code not in COMPRESSION_BY_CODE or algo not in (1, 2):
+    if dtype_code not in DTYPE_BY_CODE or comp_code not in COMPRESSION_BY_CODE:
         raise CorruptChunkError(f"{where}: unknown dtype/compression/checksum code ({dtype_code}, {comp_code}, {algo})")
+    if algo not in _CHECKSUM_CODES:  # the header's own checksum held: a newer writer, not damage
+        raise UnsupportedFormatVersion(
+            f"{where}: payload checksum algorithm code {algo} is not known to this reader (knows "
+            f"{sorted(_CHECKSUM_CODES)}); upgrade deeplake-spark")
     if count > MAX_SAMPLES or total_dims > count * MAX_NDIM:
         raise CorruptChunkError(f"{where}: implausible sample count {count} / dims {total_dims}")
     expected_len = header_len_for(count, total_dims)

@@ -21,6 +21,8 @@ from deeplake_spark.format.spec import TensorSpec
 HERE = Path(__file__).resolve().parent
 #: the chunk id int32_xxh64.dltc's header records (ChunkTest.java checks the tag against it)
 INTS_CHUNK_ID = "0123abcd_ints-chunk"
+#: the chunk id int32_xxh3.dltc's header records
+XXH3_CHUNK_ID = "4567ef01_ints-xxh3"
 
 
 def fixtures() -> dict[str, bytes]:
@@ -34,7 +36,12 @@ def fixtures() -> dict[str, bytes]:
         floats.add(EncodedSample(np.asarray(sample, "<f4").tobytes(), (len(sample),)))
     # ints records the id it is written under (header tag, checked by Chunk.checkIdentity); floats
     # records none, as chunks written before the tag
-    return {"int32_xxh64.dltc": ints.finish(INTS_CHUNK_ID), "float32_lz4_crc32c.dltc": floats.finish()}
+    # what the writer records by default (XXH3-64), over samples Java checks by value
+    current = ChunkBuilder(TensorSpec.create("ints", dtype="int32", shape=(None,)))
+    for sample in ([7, -8, 9], list(range(100)), []):
+        current.add(EncodedSample(np.asarray(sample, "<i4").tobytes(), (len(sample),)))
+    return {"int32_xxh64.dltc": ints.finish(INTS_CHUNK_ID), "float32_lz4_crc32c.dltc": floats.finish(),
+            "int32_xxh3.dltc": current.finish(XXH3_CHUNK_ID)}
 
 
 if __name__ == "__main__":

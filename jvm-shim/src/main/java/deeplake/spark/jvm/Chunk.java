@@ -7,6 +7,7 @@ import java.util.zip.CRC32C;
 import net.jpountz.lz4.LZ4Exception;
 import net.jpountz.lz4.LZ4Factory;
 import net.jpountz.xxhash.XXHashFactory;
+import net.openhft.hashing.LongHashFunction;
 
 /**
  * One chunk file, validated as docs/FORMAT.md section 4 prescribes, with random access to its samples.
@@ -25,6 +26,8 @@ public final class Chunk {
   static final int COMPRESSION_MAX_VIDEO = 7;
   static final int CHECKSUM_CRC32C = 1;
   static final int CHECKSUM_XXH64 = 2;
+  /** XXH3-64 (seed 0): what both writers record since it was added; XXH64 chunks keep reading. */
+  public static final int CHECKSUM_XXH3_64 = 3;
   private static final int HEADER_CRC_OFFSET = 20;
   private static final long MAX_SAMPLES = 1L << 28;
   /** Highest rank of a sample (Python: format/limits.py MAX_NDIM). */
@@ -91,9 +94,14 @@ public final class Chunk {
       throw new ChunkFormatException.Corrupt(where + ": header checksum mismatch (damaged header)");
     }
     this.dtype = DType.fromCode(dtypeCode);
-    if (dtype == null || compCode > COMPRESSION_MAX_VIDEO || (algo != CHECKSUM_CRC32C && algo != CHECKSUM_XXH64)) {
+    if (dtype == null || compCode > COMPRESSION_MAX_VIDEO) {
       throw new ChunkFormatException.Corrupt(where + ": unknown dtype/compression/checksum code ("
           + dtypeCode + ", " + compCode + ", " + algo + ")");
+    }
+    if (algo != CHECKSUM_CRC32C && algo != CHECKSUM_XXH64 && algo != CHECKSUM_XXH3_64) {
+      // the header's own checksum held: a newer writer, not damage
+      throw new ChunkFormatException.UnsupportedVersion(where + ": payload checksum algorithm code " + algo
+          + " is not known to this reader (knows [1, 2, 3]); upgrade deeplake-spark");
     }
     if (count > MAX_SAMPLES || totalDims > count * MAX_NDIM) {
       throw new ChunkFormatException.Corrupt(where + ": implausible sample count " + count + " / dims " + totalDims);
@@ -201,7 +209,11 @@ public final class Chunk {
     return (n + 7) & ~7L;
   }
 
-  static long checksum(int algo, byte[] data, int off, int len) {
+  /** The payload checksum of algorithm {@code algo} (1 CRC-32C, 2 XXH64, 3 XXH3-64; seed 0). */
+  public static long checksum(int algo, byte[] data, int off, int len) {
+    if (algo == CHECKSUM_XXH3_64) {
+      return LongHashFunction.xx3().hashBytes(data, off, len);
+    }
     if (algo == CHECKSUM_XXH64) {
       return XXHashFactory.fastestInstance().hash64().hash(data, off, len, 0L);
     }

@@ -58,6 +58,38 @@ class ChunkTest {
   }
 
   @Test
+  void readsWhatThePythonWriterRecordsByDefaultXxh3() throws Exception {
+    byte[] data = fixture("int32_xxh3.dltc");
+    assertEquals(Chunk.CHECKSUM_XXH3_64, data[8], "the Python writer's default payload checksum");
+    Chunk c = Chunk.parse(data, WHERE, true);
+    assertEquals(3, c.sampleCount);
+    assertArrayEquals(new int[] {7, -8, 9}, ints(c, 0));
+    int[] hundred = new int[100];
+    Arrays.setAll(hundred, i -> i);
+    assertArrayEquals(hundred, ints(c, 1));
+    assertEquals(0, c.sampleLength(2));
+    c.checkIdentity("4567ef01_ints-xxh3");
+    // one payload bit off: refused when verifying
+    byte[] damaged = data.clone();
+    damaged[damaged.length - 3] ^= 1;
+    assertTrue(refusal(ChunkFormatException.Corrupt.class, damaged, true).contains("payload checksum mismatch"));
+  }
+
+  @Test
+  void refusesAnUnknownChecksumCodeAsANewerWriterNotAsDamage() throws Exception {
+    byte[] data = fixture("int32_xxh3.dltc");
+    data[8] = 9;
+    int headerLen = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN).getInt(16);
+    byte[] header = Arrays.copyOf(data, headerLen);
+    Arrays.fill(header, 20, 24, (byte) 0);
+    java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+    crc.update(header, 0, headerLen);
+    ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN).putInt(20, (int) crc.getValue());
+    String message = refusal(ChunkFormatException.UnsupportedVersion.class, data, true);
+    assertTrue(message.contains("payload checksum algorithm code 9 is not known"), message);
+  }
+
+  @Test
   void readsAnLz4ChunkWithCrc32cAndRaggedShapes() throws Exception {
     Chunk c = Chunk.parse(fixture("float32_lz4_crc32c.dltc"), WHERE, true);
     assertEquals(DType.FLOAT32, c.dtype);

@@ -7,14 +7,15 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.zip.CRC32C;
 
+import deeplake.spark.jvm.Chunk;
+
 import net.jpountz.lz4.LZ4Compressor;
 import net.jpountz.lz4.LZ4Factory;
-import net.jpountz.xxhash.XXHashFactory;
 
 /**
  * Accumulates the encoded samples of one tensor and serializes them as one chunk file of
  * docs/FORMAT.md §3, byte for byte what the Python {@code ChunkBuilder} (format/chunk_writer.py)
- * writes: 64-byte fixed header, byte positions, ranks, dims, header CRC-32C, payload XXH64 (seed 0),
+ * writes: 64-byte fixed header, byte positions, ranks, dims, header CRC-32C, payload XXH3-64 (seed 0),
  * chunk-level LZ4 as one raw block. JPEG/PNG samples are stored as given.
  */
 public final class ChunkBuilder {
@@ -22,7 +23,6 @@ public final class ChunkBuilder {
   static final long MAX_SAMPLES = 1L << 28;
   static final long MAX_HEADER_LEN = (1L << 32) - 1;
   private static final byte[] MAGIC = {'D', 'L', 'T', 'C'};
-  private static final int CHECKSUM_XXH64 = 2;
 
   private final WriteSpec spec;
   private final int compressionCode;
@@ -133,11 +133,11 @@ public final class ChunkBuilder {
     long headerLen = headerLen(count, totalDims);
     ByteBuffer h = ByteBuffer.allocate((int) headerLen).order(ByteOrder.LITTLE_ENDIAN);
     h.put(MAGIC).putShort((short) 1).put((byte) spec.dtype.code).put((byte) compressionCode)
-        .put((byte) CHECKSUM_XXH64).put(new byte[3]);
+        .put((byte) Chunk.CHECKSUM_XXH3_64).put(new byte[3]);
     h.putInt(count).putInt((int) headerLen).putInt(0);
     h.putLong(storedLen).putLong(payloadLen);
-    h.putLong(XXHashFactory.fastestInstance().hash64().hash(stored, 0, storedLen, 0L));
-    h.putInt(totalDims).putInt(0).putLong(deeplake.spark.jvm.Chunk.tagOf(chunkId));
+    h.putLong(Chunk.checksum(Chunk.CHECKSUM_XXH3_64, stored, 0, storedLen));
+    h.putInt(totalDims).putInt(0).putLong(Chunk.tagOf(chunkId));
     for (int i = 0; i <= count; i++) {
       h.putLong(positions[i]);
     }
