@@ -9,6 +9,7 @@ and every system's stores are cached there between runs (``--clean`` rebuilds th
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -37,6 +38,30 @@ log = logging.getLogger("bench")
 CASES = {"1": "ingest", "2": "stream", "3": "bounds", "4": "query", "5": "random access", "6": "peak RSS",
          "7": "time travel", "8": "stream from S3", "9": "jvm scan",
          "10": "spark to torch", "11": "vector search"}
+
+
+def _drop_stale_stores(work: str) -> None:
+    """Delete our cached stores written in another chunk format than this checkout writes (today: the
+    payload checksum), so a run never measures chunks the current writer would not produce; peers'
+    stores stay."""
+    from deeplake_spark.format.checksum import ALGORITHMS, WRITE_ALGORITHM
+
+    stamp = {"payload_checksum": next(k for k, v in ALGORITHMS.items() if v == WRITE_ALGORITHM)}
+    marker = os.path.join(work, "ours_format.json")
+    try:
+        with open(marker) as f:
+            if json.load(f) == stamp:
+                return
+    except (OSError, ValueError):
+        pass
+    ours = ("ours_", "query_ours_", "vectors_ours_", "commits_ours_", "jvm_scan_", "spark_to_torch_")
+    for folder in (work, os.path.join(work, "stores")):
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            if name.startswith(ours):
+                target = os.path.join(folder, name)
+                shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+    with open(marker, "w") as f:
+        json.dump(stamp, f)
 
 
 def _deeplake4_version(facts: dict) -> None:
@@ -80,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clean:
         shutil.rmtree(sizes.work, ignore_errors=True)
     os.makedirs(sizes.work, exist_ok=True)
+    _drop_stale_stores(sizes.work)
     io_log = os.path.join(WORK_DIR, "io.log")
     open(io_log, "w").close()
     # Set before Spark or any worker starts, so every process of the run appends its chunk reads.
