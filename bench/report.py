@@ -195,10 +195,10 @@ def write_results(rows: list[Row], facts: dict[str, Any], sizes: Sizes, seconds:
               "`raw` beside Deep Lake 4 `batches()` (which cannot shuffle). Bounds (case 3) alternate with "
               f"fresh runs of ours on the same kind (bound, ours, bound, ...: {sizes.bound_rounds} runs of "
               "ours); the fraction is the median of each run of ours over the mean of the bound runs around it. "
-              "With `cache_bytes=0` every epoch re-verifies each chunk's xxh64 checksum (one more pass over "
-              "every byte, ~10 GB/s a core): on uncompressed `raw`, where the bound is a bare memory gather "
-              "(~14 ms an epoch a core vs ~7.5 ms for the checksum pass), that caps the fraction near 0.65 on "
-              "a quiet machine; the default loader keeps verified chunks in its cache (case 2's rows).",
+              "With `cache_bytes=0` every epoch re-reads each chunk and re-verifies its payload checksum (one "
+              "more pass over every byte): chunks record XXH3-64 (~40 GB/s a core, ~2 ms an epoch a core on "
+              "`raw`); with XXH64 (~8.5 GB/s, ~7.5 ms against a ~14 ms gather) uncompressed `raw` was capped "
+              "near 0.65 of its bound. The default loader keeps verified chunks in its cache (case 2's rows).",
               "- A row with `not available` or `failed` says why; targets without a measurement say `not measured`.",
               ]
     lines += ["", "## Ratios (> 1 = ours better; same run, same data)", "",
