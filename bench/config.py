@@ -42,7 +42,7 @@ class Sizes:
     #: ``workers_ab_run_s`` (a kind whose epoch is longer runs one epoch)
     workers_ab_rounds: int = 7
     workers_ab_budget_s: float = 20.0
-    workers_ab_run_s: float = 0.5
+    workers_ab_run_s: float = 0.2
     #: loader runs of case 3, each between two bound runs (bound, loader, bound, loader, ..., bound)
     bound_rounds: int = 2
 
@@ -56,5 +56,5 @@ QUICK = Sizes(mode="quick", images=1_000, tensors=500, embeddings=10_000, query_
               stream_kinds=("tensors", "raw", "images", "varjpeg", "f16", "tiny"), stream_converter=False, rounds=1)
 FULL = Sizes(mode="full", images=10_000, tensors=5_000, embeddings=100_000, query_rows=1_000_000, commits=1_000,
              random_access_reads=100, stream_min_seconds=8.0, raw=5_000, varjpeg=10_000, f16=10_000,
-             tiny=200_000, rounds=2, workers_ab_rounds=9, workers_ab_budget_s=60.0, workers_ab_run_s=2.0,
+             tiny=200_000, rounds=2, workers_ab_rounds=9, workers_ab_budget_s=60.0, workers_ab_run_s=0.5,
              bound_rounds=3)

@@ -111,20 +111,27 @@ def stream(path: str, kind: str, batch_size: int, workers: int, min_seconds: flo
 
 def stream_workers_ab(path: str, kind: str, batch_size: int, workers: int, min_seconds: float,
                       rounds: int = 5, shuffle: bool = True, budget_seconds: float = 0.0,
-                      max_rounds: int = 41) -> dict[str, Any]:
-    """``num_workers=0`` and ``num_workers=workers`` interleaved in this one process (at least
-    ``rounds`` of each, alternating which goes first, each run ``min_seconds``; more rounds while
-    less than ``budget_seconds`` have passed, up to ``max_rounds``: a cheap kind gets many short
-    rounds, so the median resolves a few percent): the 0-worker result (its median round by
-    samples/s) with the ``workers`` one under ``"paired"`` and ``"round_ratios"``, each round's
-    ``workers`` / 0-worker samples/s (runs back to back see the same machine)."""
+                      max_rounds: int = 121) -> dict[str, Any]:
+    """``num_workers=0`` and ``num_workers=workers`` interleaved in this one process: one loader of
+    each, made and run one pass first (start-up, worker start, first chunk reads), then at least
+    ``rounds`` rounds, each a run of each loader back to back (alternating which goes first, each
+    ``min_seconds`` of whole passes, every pass an epoch with its own start-up, as a training loop
+    sees them), more rounds while less than ``budget_seconds`` have passed, up to ``max_rounds``.
+    Runs back to back see the same machine, and short runs give many rounds, so the median of the
+    rounds' ratios resolves a few percent on a shared machine where fresh loaders for each run
+    (0.5 s apart) differed by +-30% a round with the same code path. Returns the 0-worker result
+    (its median round by samples/s) with the ``workers`` one under ``"paired"`` and
+    ``"round_ratios"``, each round's ``workers`` / 0-worker samples/s."""
+    loaders = {w: make_loader(path, kind, batch_size=batch_size, workers=w, shuffle=shuffle) for w in (0, workers)}
+    for loader in loaders.values():
+        for _ in loader:  # one pass: start-up and first reads, measured by the stream rows, not here
+            pass
     runs: dict[int, list[dict[str, Any]]] = {0: [], workers: []}
     start = time.perf_counter()
     r = 0
     while r < rounds or (r < max_rounds and time.perf_counter() - start < budget_seconds):
         for w in (workers, 0) if r % 2 else (0, workers):
-            loader = make_loader(path, kind, batch_size=batch_size, workers=w, shuffle=shuffle)
-            runs[w].append(consume(lambda loader=loader: loader, min_seconds=min_seconds))  # type: ignore[misc]
+            runs[w].append(consume(lambda w=w: loaders[w], min_seconds=min_seconds))  # type: ignore[misc]
         r += 1
 
     def median(results: list[dict[str, Any]]) -> dict[str, Any]:
