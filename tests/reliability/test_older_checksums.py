@@ -6,7 +6,6 @@ One bit flipped in such a chunk's payload is still refused by name. Both writers
 from __future__ import annotations
 
 import os
-import struct
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import deeplake_spark as dls
 from deeplake_spark.errors import CorruptChunkError
 from deeplake_spark.format.checksum import CRC32C, XXH3_64, XXH64, checksum
 from deeplake_spark.format.header import decode_header
+from fuzz_support import fix_header_crc, fix_payload_checksum
 
 ROWS = 24
 VECTORS = np.arange(ROWS * 4, dtype=np.float32).reshape(ROWS, 4)
@@ -30,11 +30,9 @@ def _rechecksum(path: str, algorithm: int) -> None:
     for f in _chunk_files(path):
         with open(f, "rb") as fh:
             data = bytearray(fh.read())
-        header = decode_header(data)
         data[8] = algorithm
-        struct.pack_into("<Q", data, 40, checksum(algorithm, bytes(data[header.header_len:])))
-        struct.pack_into("<I", data, 20, 0)
-        struct.pack_into("<I", data, 20, checksum(CRC32C, bytes(data[:header.header_len])) & 0xFFFFFFFF)
+        fix_payload_checksum(data)
+        fix_header_crc(data)
         with open(f, "wb") as fh:
             fh.write(data)
         assert decode_header(data).checksum_algorithm == algorithm
